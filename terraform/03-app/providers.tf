@@ -1,0 +1,69 @@
+terraform {
+  # Ephemeral resources (the EKS token below) need Terraform >= 1.10; one floor for all workspaces.
+  required_version = ">= 1.11.1"
+
+  # The organization comes from TF_CLOUD_ORGANIZATION (a cloud block cannot use variables).
+  cloud {
+    workspaces {
+      name = "langfuse-app"
+    }
+  }
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = "~> 6.28"
+    }
+    helm = {
+      source  = "hashicorp/helm"
+      version = "~> 3.1"
+    }
+    kubernetes = {
+      source  = "hashicorp/kubernetes"
+      version = "~> 3.0"
+    }
+    random = {
+      source  = "hashicorp/random"
+      version = "~> 3.8"
+    }
+    tfe = {
+      source  = "hashicorp/tfe"
+      version = "~> 0.79"
+    }
+  }
+}
+
+provider "aws" {
+  region = var.aws_region
+
+  default_tags {
+    tags = {
+      Project      = "langfuse-k8s-cluster"
+      Workspace    = "langfuse-app"
+      ManagedBy    = "terraform"
+      Organization = var.tfc_organization
+    }
+  }
+}
+
+# Reads TFE_TOKEN from the environment; no interactive login (FR26).
+provider "tfe" {}
+
+# A fresh token on every run, never written to plan or state (decision 11).
+ephemeral "aws_eks_cluster_auth" "this" {
+  name = local.cluster_name
+}
+
+provider "kubernetes" {
+  host                   = local.cluster_endpoint
+  cluster_ca_certificate = base64decode(local.cluster_ca_data)
+  token                  = ephemeral.aws_eks_cluster_auth.this.token
+}
+
+provider "helm" {
+  kubernetes = {
+    host                   = local.cluster_endpoint
+    cluster_ca_certificate = base64decode(local.cluster_ca_data)
+    token                  = ephemeral.aws_eks_cluster_auth.this.token
+  }
+}

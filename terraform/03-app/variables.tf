@@ -1,0 +1,52 @@
+variable "aws_region" {
+  description = "AWS region of the EKS cluster (the region of 01-network)"
+  type        = string
+  default     = "us-east-1"
+
+  validation {
+    condition     = can(regex("^(us|eu|ap|ca|sa|me|af|il|mx)-(gov-)?(north|south|east|west|central|northeast|southeast|northwest|southwest)-[1-9]$", var.aws_region))
+    error_message = "aws_region must be an AWS region name such as us-east-1."
+  }
+}
+
+variable "tfc_organization" {
+  description = "Terraform Cloud organization that holds the langfuse-* workspaces"
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]+$", var.tfc_organization))
+    error_message = "tfc_organization may contain only letters, digits, '-' and '_'."
+  }
+}
+
+variable "langfuse_admin_email" {
+  description = "Email of the user created by headless initialization"
+  type        = string
+
+  validation {
+    condition     = can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.langfuse_admin_email))
+    error_message = "langfuse_admin_email must be an email address."
+  }
+}
+
+variable "langfuse_admin_name" {
+  description = "Display name of the user created by headless initialization"
+  type        = string
+  default     = "Langfuse Admin"
+
+  validation {
+    condition     = length(trimspace(var.langfuse_admin_name)) > 0
+    error_message = "langfuse_admin_name must not be empty."
+  }
+}
+
+variable "langfuse_admin_password" {
+  description = "Password of the user created by headless initialization"
+  type        = string
+  sensitive   = true
+
+  validation {
+    condition     = length(var.langfuse_admin_password) >= 12
+    error_message = "langfuse_admin_password must be at least 12 characters."
+  }
+}
