@@ -1,0 +1,34 @@
+"""HCL reading for the static tier: python-hcl2, with its quoting normalised away."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import hcl2
+
+
+def _clean(node: Any) -> Any:
+    # python-hcl2 >= 7 keeps the quotes of labels and string literals, and marks blocks.
+    if isinstance(node, dict):
+        return {_clean(k): _clean(v) for k, v in node.items() if k != "__is_block__"}
+    if isinstance(node, list):
+        return [_clean(v) for v in node]
+    if isinstance(node, str) and len(node) >= 2 and node[0] == node[-1] == '"':
+        return node[1:-1]
+    return node
+
+
+def load(path: Path) -> dict:
+    """One .tf file as plain dicts and lists."""
+    with path.open() as fh:
+        return _clean(hcl2.load(fh))
+
+
+def blocks(folder: Path, kind: str) -> dict[str, Any]:
+    """All blocks of one kind (module, output, variable...) across a workspace, by label."""
+    found: dict[str, Any] = {}
+    for path in sorted(folder.glob("*.tf")):
+        for block in load(path).get(kind, []):
+            found.update(block)
+    return found

@@ -1,0 +1,254 @@
+"""Terraform Cloud: make sure the three langfuse-* workspaces exist and can read each other.
+
+Decisions this module carries out:
+* Workspaces run in local execution mode (decision 3): auth comes only from `.env`, which
+  works only if Terraform runs on the operator's machine; TFC keeps the state (NFR12).
+* State sharing network -> deps, app and deps -> app (decision 12): without it
+  `tfe_outputs` silently returns an empty object instead of failing.
+
+The API token is sent in a header and never appears in messages or logs (NFR1).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+log = logging.getLogger(__name__)
+
+JSONAPI = "application/vnd.api+json"
+WORKSPACES: tuple[str, str, str] = ("langfuse-network", "langfuse-deps", "langfuse-app")
+_PAGE_SIZE = 100  # the API's maximum: fewer round trips
+
+
+class TfcError(RuntimeError):
+    """A Terraform Cloud call did not give what the harness needs.
+
+    The message says what was expected, what was found, and what to do next.
+    """
+
+    def __init__(self, expected: str, found: str, next_step: str) -> None:
+        super().__init__(f"Expected {expected}, but found {found}. Next: {next_step}")
+        self.expected = expected
+        self.found = found
+        self.next_step = next_step
+
+
+@dataclass(frozen=True)
+class TfcOutput:
+    """One output of a workspace's current state version."""
+
+    name: str
+    value: Any  # None for a sensitive output unless read with reveal_sensitive=True
+    sensitive: bool
+    type: str
+    id: str
+
+
+class TfcClient:
+    """A small Terraform Cloud API client over `requests`."""
+
+    def __init__(
+        self,
+        token: str,
+        organization: str,
+        base_url: str = "https://app.terraform.io",
+        verify: bool | str | Path = True,
+        timeout: float = 30,
+    ) -> None:
+        if not token:
+            raise TfcError("a Terraform Cloud API token", "an empty token",
+                           "set TFE_TOKEN (or TFC_TOKEN) in .env to a user or team API token")
+        self._token = token
+        self.organization = organization
+        self._api = base_url.rstrip("/") + "/api/v2"
+        self._timeout = timeout
+        # Passed on each request: a Session's own `verify` loses to REQUESTS_CA_BUNDLE.
+        self._verify: bool | str = str(verify) if isinstance(verify, Path) else verify
+        self._session = requests.Session()
+        self._session.headers.update({"Authorization": f"Bearer {token}", "Accept": JSONAPI})
+
+    def __repr__(self) -> str:
+        # Never the token: reprs end up in tracebacks and logs.
+        return f"TfcClient(organization={self.organization!r}, api={self._api!r})"
+
+    # ---- HTTP ----------------------------------------------------------------------------
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._token, "***") if self._token else text
+
+    def _request(self, method: str, path: str, *, what: str, json_body: dict[str, Any] | None = None,
+                 params: dict[str, str] | None = None) -> requests.Response:
+        url = self._api + path
+        headers = {"Content-Type": JSONAPI} if json_body is not None else None
+        try:
+            resp = self._session.request(method, url, json=json_body, params=params, headers=headers,
+                                         verify=self._verify, timeout=self._timeout)
+        except requests.RequestException as exc:
+            raise TfcError(
+                f"an answer from Terraform Cloud at {self._api} to {what}",
+                f"a connection error ({self._scrub(type(exc).__name__ + ': ' + str(exc))})",
+                "check the network, the base URL, and that the CA bundle trusts the server",
+            ) from None  # `from None`: the chained exception could carry request details
+        log.debug("TFC %s %s -> %s", method, path, resp.status_code)
+        if resp.status_code == 401:
+            raise TfcError(
+                f"Terraform Cloud to accept the API token to {what}",
+                "HTTP 401 unauthorized (the token is invalid, expired or revoked)",
+                "create a user or team API token in Terraform Cloud and put it in .env as TFE_TOKEN",
+            )
+        return resp
+
+    def _fail(self, resp: requests.Response, *, expected: str, next_step: str) -> TfcError:
+        return TfcError(expected, f"HTTP {resp.status_code}{self._error_detail(resp)}", next_step)
+
+    def _error_detail(self, resp: requests.Response) -> str:
+        try:
+            errors = resp.json().get("errors", [])
+        except ValueError:
+            return ""
+        parts = [" ".join(str(e.get(k)) for k in ("title", "detail") if e.get(k)) if isinstance(e, dict) else str(e)
+                 for e in errors]
+        return f" ({self._scrub('; '.join(p for p in parts if p))})" if parts else ""
+
+    def _list(self, path: str, *, what: str, expected: str, next_step: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        page: int | None = 1
+        while page is not None:
+            resp = self._request("GET", path, what=what, params={"page[number]": str(page), "page[size]": str(_PAGE_SIZE)})
+            if resp.status_code != 200:
+                raise self._fail(resp, expected=expected, next_step=next_step)
+            doc = resp.json()
+            items += doc.get("data", [])
+            page = (doc.get("meta") or {}).get("pagination", {}).get("next-page")
+        return items
+
+    # ---- workspaces ------------------------------------------------------------------------
+
+    def get_workspace(self, name: str) -> dict[str, Any] | None:
+        """The workspace's JSON:API resource object, or None if it does not exist."""
+        resp = self._request("GET", f"/organizations/{self.organization}/workspaces/{name}",
+                             what=f"read workspace {name!r}")
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            raise self._fail(resp, expected=f"workspace {name!r} in organization {self.organization!r}",
+                             next_step="retry; if it persists, check Terraform Cloud's status page")
+        return dict(resp.json()["data"])
+
+    def _require(self, name: str) -> dict[str, Any]:
+        ws = self.get_workspace(name)
+        if ws is None:
+            raise TfcError(
+                f"workspace {name!r} in organization {self.organization!r}",
+                "no such workspace (or the token cannot see it)",
+                "run the harness set-up (TfcClient.ensure_all) first, and check TFC_ORGANIZATION in .env",
+            )
+        return ws
+
+    def ensure_workspace(self, name: str) -> dict[str, Any]:
+        """Create `name` if missing and make sure it runs in local execution mode."""
+        ws = self.get_workspace(name)
+        if ws is None:
+            body = {"data": {"type": "workspaces", "attributes": {"name": name, "execution-mode": "local"}}}
+            resp = self._request("POST", f"/organizations/{self.organization}/workspaces", json_body=body,
+                                 what=f"create workspace {name!r}")
+            if resp.status_code != 201:
+                raise self._fail(
+                    resp, expected=f"workspace {name!r} to be created in organization {self.organization!r}",
+                    next_step="check TFC_ORGANIZATION in .env and that the token may create workspaces there",
+                )
+            log.info("Created Terraform Cloud workspace %s/%s in local execution mode", self.organization, name)
+            return dict(resp.json()["data"])
+        if ws["attributes"].get("execution-mode") == "local":
+            log.info("Terraform Cloud workspace %s/%s exists in local execution mode", self.organization, name)
+            return ws
+        found_mode = ws["attributes"].get("execution-mode")
+        body = {"data": {"type": "workspaces", "attributes": {"execution-mode": "local"}}}
+        resp = self._request("PATCH", f"/workspaces/{ws['id']}", json_body=body,
+                             what=f"switch workspace {name!r} to local execution mode")
+        if resp.status_code != 200:
+            raise self._fail(
+                resp, expected=f"workspace {name!r} to switch from {found_mode!r} to local execution mode",
+                next_step="set Execution Mode to Local in the workspace's General settings, or use a token with admin rights on it",
+            )
+        log.info("Switched Terraform Cloud workspace %s/%s from %s to local execution mode",
+                 self.organization, name, found_mode)
+        return dict(resp.json()["data"])
+
+    # ---- state sharing ---------------------------------------------------------------------
+
+    def remote_state_consumers(self, name: str) -> list[str]:
+        """Names of the workspaces allowed to read `name`'s state."""
+        ws = self._require(name)
+        items = self._list(f"/workspaces/{ws['id']}/relationships/remote-state-consumers",
+                           what=f"list who may read {name!r}'s state",
+                           expected=f"the remote state consumers of {name!r}",
+                           next_step="check that the token has admin rights on the workspace")
+        return [str(item["attributes"]["name"]) for item in items]
+
+    def share_state(self, source: str, consumers: Sequence[str]) -> None:
+        """Let `consumers` read `source`'s state, so their `tfe_outputs` sees its outputs."""
+        src = self._require(source)
+        present = set(self.remote_state_consumers(source))
+        missing = [c for c in consumers if c not in present]
+        if not missing:
+            log.info("State of %s is already shared with %s", source, ", ".join(consumers))
+            return
+        data = [{"type": "workspaces", "id": self._require(c)["id"]} for c in missing]
+        resp = self._request("POST", f"/workspaces/{src['id']}/relationships/remote-state-consumers",
+                             json_body={"data": data}, what=f"share {source!r}'s state")
+        if resp.status_code != 204:
+            raise self._fail(
+                resp, expected=f"{source!r} to share its state with {', '.join(missing)}",
+                next_step=f"in {source!r}'s settings, under Remote state sharing, add {', '.join(missing)}",
+            )
+        log.info("Shared state of %s with %s", source, ", ".join(missing))
+
+    # ---- outputs -----------------------------------------------------------------------------
+
+    def outputs(self, name: str, *, reveal_sensitive: bool = False) -> dict[str, TfcOutput]:
+        """The outputs of `name`'s current state version, by output name.
+
+        Sensitive values come back as None unless `reveal_sensitive`, which reads each one
+        by id, as the `tfe_outputs` data source does.
+        """
+        ws = self._require(name)
+        expected = f"outputs of workspace {name!r}"
+        items = self._list(f"/workspaces/{ws['id']}/current-state-version-outputs",
+                           what=f"read {name!r}'s outputs", expected=expected,
+                           next_step=f"apply {name!r} first; if another workspace's token reads it, share {name!r}'s state with that workspace")
+        result: dict[str, TfcOutput] = {}
+        for item in items:
+            attrs = item["attributes"]
+            value = attrs.get("value")
+            if attrs.get("sensitive") and reveal_sensitive:
+                value = self._reveal(item["id"], name, attrs["name"])
+            result[attrs["name"]] = TfcOutput(name=attrs["name"], value=value, sensitive=bool(attrs.get("sensitive")),
+                                              type=str(attrs.get("type")), id=item["id"])
+        return result
+
+    def _reveal(self, output_id: str, workspace: str, output: str) -> Any:
+        resp = self._request("GET", f"/state-version-outputs/{output_id}", what=f"read {workspace}.{output}")
+        if resp.status_code != 200:
+            raise self._fail(resp, expected=f"the value of sensitive output {workspace}.{output}",
+                             next_step="check that the token may read state versions of the workspace")
+        return resp.json()["data"]["attributes"].get("value")
+
+    # ---- all three ---------------------------------------------------------------------------
+
+    def ensure_all(self, workspaces: Sequence[str] = WORKSPACES) -> dict[str, dict[str, Any]]:
+        """Make the network, deps and app workspaces exist in local mode and share state downstream."""
+        if len(workspaces) != 3:
+            raise TfcError("three workspace names (network, deps, app)", f"{len(workspaces)}: {list(workspaces)}",
+                           "pass the names in apply order")
+        result = {name: self.ensure_workspace(name) for name in workspaces}
+        network, deps, app = workspaces
+        self.share_state(network, [deps, app])  # FR16, FR17
+        self.share_state(deps, [app])  # FR17
+        return result

@@ -1,0 +1,100 @@
+"""Cross-workspace contract: what 02-deps and 03-app read via tfe_outputs exists upstream (static)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from lfharness import hcl
+
+pytestmark = pytest.mark.static
+
+TERRAFORM = Path(__file__).resolve().parents[2] / "terraform"
+NETWORK_OUTPUTS = {"vpc_id", "public_subnet_ids", "cluster_name", "cluster_endpoint",
+                   "cluster_ca_data", "oidc_provider_arn", "node_security_group_id"}
+DEPS_OUTPUTS = {"rds_endpoint", "rds_password", "s3_bucket_name", "s3_bucket_region", "irsa_role_arn"}
+
+
+def _load(workspace: str, filename: str) -> dict:
+    return hcl.load(TERRAFORM / workspace / filename)
+
+
+def _outputs(workspace: str) -> dict[str, dict]:
+    return hcl.blocks(TERRAFORM / workspace, "output")
+
+
+def _cloud_workspace(workspace: str) -> str:
+    terraform = _load(workspace, "providers.tf")["terraform"][0]
+    return terraform["cloud"][0]["workspaces"][0]["name"]
+
+
+def _tfe_sources(workspace: str) -> dict[str, str]:
+    """data "tfe_outputs" label -> the TFC workspace it reads."""
+    data = _load(workspace, "data.tf").get("data", [])
+    return {label: body["workspace"] for block in data for kind, items in block.items()
+            if kind == "tfe_outputs" for label, body in items.items()}
+
+
+def _keys_read(workspace: str, label: str) -> set[str]:
+    """Output names read from data.tfe_outputs.<label>, directly or through local.<label>."""
+    text = "\n".join(p.read_text() for p in (TERRAFORM / workspace).glob("*.tf"))
+    direct = re.findall(rf"data\.tfe_outputs\.{label}\.(?:nonsensitive_values|values)\.(\w+)", text)
+    via_local = re.findall(rf"local\.{label}\.(\w+)", text)
+    return set(direct) | set(via_local)
+
+
+def test_network_exports_the_seven_contract_outputs_with_descriptions():
+    """FR16: 01-network exports exactly the 7 outputs of story 1.2, each described."""
+    outputs = _outputs("01-network")
+    assert set(outputs) == NETWORK_OUTPUTS
+    assert all(body.get("description") for body in outputs.values())
+
+
+def test_deps_exports_the_five_contract_outputs_with_the_password_sensitive():
+    """FR17, NFR1: 02-deps exports the 5 outputs of story 2.3; rds_password is sensitive."""
+    outputs = _outputs("02-deps")
+    assert set(outputs) == DEPS_OUTPUTS
+    assert outputs["rds_password"].get("sensitive") is True
+    assert all(body.get("description") for body in outputs.values())
+
+
+def test_workspaces_use_the_three_fixed_terraform_cloud_names():
+    """NFR12: state lives in the TFC workspaces langfuse-network, -deps, -app."""
+    names = [_cloud_workspace(ws) for ws in ("01-network", "02-deps", "03-app")]
+    assert names == ["langfuse-network", "langfuse-deps", "langfuse-app"]
+
+
+@pytest.mark.parametrize("consumer", ["02-deps", "03-app"])
+def test_tfe_outputs_read_only_names_the_upstream_workspace_exports(consumer):
+    """FR16, FR17: every key read through tfe_outputs is an output of the workspace it names."""
+    exports = {"langfuse-network": NETWORK_OUTPUTS | set(_outputs("01-network")),
+               "langfuse-deps": set(_outputs("02-deps"))}
+    sources = _tfe_sources(consumer)
+    assert sources, f"{consumer} reads no tfe_outputs"
+    for label, workspace in sources.items():
+        assert workspace in exports, f"data.tfe_outputs.{label} reads unknown workspace {workspace!r}"
+        read = _keys_read(consumer, label)
+        assert read, f"nothing is read from data.tfe_outputs.{label}"
+        assert read <= exports[workspace], f"{consumer} reads {read - exports[workspace]} not exported by {workspace}"
+
+
+def test_app_reads_the_cluster_and_all_five_deps_outputs():
+    """FR17: 03-app consumes cluster_name/endpoint/ca_data from 01 and all 5 outputs of 02."""
+    assert {"cluster_name", "cluster_endpoint", "cluster_ca_data"} <= _keys_read("03-app", "network")
+    assert _keys_read("03-app", "deps") == DEPS_OUTPUTS
+
+
+def test_deps_reads_vpc_subnets_node_sg_and_oidc_from_network():
+    """FR16: 02-deps places RDS in 01's VPC, admits 01's nodes and trusts 01's OIDC provider."""
+    assert {"vpc_id", "public_subnet_ids", "node_security_group_id", "oidc_provider_arn"} <= _keys_read("02-deps", "network")
+
+
+@pytest.mark.parametrize("workspace", ["01-network", "02-deps", "03-app"])
+def test_variables_are_only_what_the_operator_configures(workspace):
+    """NFR11, FR23: variables exist only for values that come from .env."""
+    allowed = {"aws_region", "tfc_organization", "langfuse_admin_email", "langfuse_admin_name",
+               "langfuse_admin_password"}
+    names = {name for block in _load(workspace, "variables.tf")["variable"] for name in block}
+    assert {"aws_region", "tfc_organization"} <= names <= allowed
