@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -218,9 +219,10 @@ def build_provider(cache: Path, p: Provider, clock: Clock) -> dict:
 
 
 def _refusal(stderr: str) -> str:
-    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    """The proxy's answer, without its URL (no registry host names in logs or reports)."""
+    lines = [re.sub(r"reading https?://\S+: ", "", ln.strip()) for ln in stderr.splitlines() if ln.strip()]
     for ln in lines:
-        if "403" in ln or "not available" in ln or "invalid version" in ln:
+        if "403" in ln or "not available" in ln or "invalid" in ln:
             return ln
     return lines[-1] if lines else "unknown error"
 
@@ -245,7 +247,7 @@ def fetch_module(cache: Path, m: Module, clock: Clock) -> dict:
         )
         info = json.loads(proc.stdout) if proc.stdout.strip() else {}
         if proc.returncode != 0 or "Zip" not in info:
-            refusal = info.get("Error") or _refusal(proc.stderr)
+            refusal = _refusal(info.get("Error") or proc.stderr)
             clock.step(f"module {m.namespace}/{m.name}/{m.system} {m.version}: NOT available: {refusal}")
             return {"status": "refused", "version": m.version,
                     "go": f"{m.go_module}@{m.go_version}", "refusal": refusal}
