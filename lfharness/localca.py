@@ -53,7 +53,7 @@ def make_ca(folder: Path) -> CaFiles:
     EC P-256 keys: fast to generate and accepted by Python's ssl and Go's crypto/tls.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
 
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name("lfharness throwaway CA")
@@ -87,9 +87,7 @@ def make_ca(folder: Path) -> CaFiles:
 
     server_key = ec.generate_private_key(ec.SECP256R1())
     # Go ignores the CN and matches hosts only against the SAN, so both names go there.
-    san = x509.SubjectAlternativeName(
-        [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-    )
+    san = x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
     server_cert = (
         x509.CertificateBuilder()
         .subject_name(_name("localhost"))

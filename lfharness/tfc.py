@@ -62,8 +62,11 @@ class TfcClient:
         timeout: float = 30,
     ) -> None:
         if not token:
-            raise TfcError("a Terraform Cloud API token", "an empty token",
-                           "set TFE_TOKEN (or TFC_TOKEN) in .env to a user or team API token")
+            raise TfcError(
+                "a Terraform Cloud API token",
+                "an empty token",
+                "set TFE_TOKEN (or TFC_TOKEN) in .env to a user or team API token",
+            )
         self._token = token
         self.organization = organization
         self._api = base_url.rstrip("/") + "/api/v2"
@@ -82,13 +85,21 @@ class TfcClient:
     def _scrub(self, text: str) -> str:
         return text.replace(self._token, "***") if self._token else text
 
-    def _request(self, method: str, path: str, *, what: str, json_body: dict[str, Any] | None = None,
-                 params: dict[str, str] | None = None) -> requests.Response:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        json_body: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> requests.Response:
         url = self._api + path
         headers = {"Content-Type": JSONAPI} if json_body is not None else None
         try:
-            resp = self._session.request(method, url, json=json_body, params=params, headers=headers,
-                                         verify=self._verify, timeout=self._timeout)
+            resp = self._session.request(
+                method, url, json=json_body, params=params, headers=headers, verify=self._verify, timeout=self._timeout
+            )
         except requests.RequestException as exc:
             raise TfcError(
                 f"an answer from Terraform Cloud at {self._api} to {what}",
@@ -112,15 +123,19 @@ class TfcClient:
             errors = resp.json().get("errors", [])
         except ValueError:
             return ""
-        parts = [" ".join(str(e.get(k)) for k in ("title", "detail") if e.get(k)) if isinstance(e, dict) else str(e)
-                 for e in errors]
+        parts = [
+            " ".join(str(e.get(k)) for k in ("title", "detail") if e.get(k)) if isinstance(e, dict) else str(e)
+            for e in errors
+        ]
         return f" ({self._scrub('; '.join(p for p in parts if p))})" if parts else ""
 
     def _list(self, path: str, *, what: str, expected: str, next_step: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         page: int | None = 1
         while page is not None:
-            resp = self._request("GET", path, what=what, params={"page[number]": str(page), "page[size]": str(_PAGE_SIZE)})
+            resp = self._request(
+                "GET", path, what=what, params={"page[number]": str(page), "page[size]": str(_PAGE_SIZE)}
+            )
             if resp.status_code != 200:
                 raise self._fail(resp, expected=expected, next_step=next_step)
             doc = resp.json()
@@ -132,13 +147,17 @@ class TfcClient:
 
     def get_workspace(self, name: str) -> dict[str, Any] | None:
         """The workspace's JSON:API resource object, or None if it does not exist."""
-        resp = self._request("GET", f"/organizations/{self.organization}/workspaces/{name}",
-                             what=f"read workspace {name!r}")
+        resp = self._request(
+            "GET", f"/organizations/{self.organization}/workspaces/{name}", what=f"read workspace {name!r}"
+        )
         if resp.status_code == 404:
             return None
         if resp.status_code != 200:
-            raise self._fail(resp, expected=f"workspace {name!r} in organization {self.organization!r}",
-                             next_step="retry; if it persists, check Terraform Cloud's status page")
+            raise self._fail(
+                resp,
+                expected=f"workspace {name!r} in organization {self.organization!r}",
+                next_step="retry; if it persists, check Terraform Cloud's status page",
+            )
         return dict(resp.json()["data"])
 
     def _require(self, name: str) -> dict[str, Any]:
@@ -156,11 +175,16 @@ class TfcClient:
         ws = self.get_workspace(name)
         if ws is None:
             body = {"data": {"type": "workspaces", "attributes": {"name": name, "execution-mode": "local"}}}
-            resp = self._request("POST", f"/organizations/{self.organization}/workspaces", json_body=body,
-                                 what=f"create workspace {name!r}")
+            resp = self._request(
+                "POST",
+                f"/organizations/{self.organization}/workspaces",
+                json_body=body,
+                what=f"create workspace {name!r}",
+            )
             if resp.status_code != 201:
                 raise self._fail(
-                    resp, expected=f"workspace {name!r} to be created in organization {self.organization!r}",
+                    resp,
+                    expected=f"workspace {name!r} to be created in organization {self.organization!r}",
                     next_step="check TFC_ORGANIZATION in .env and that the token may create workspaces there",
                 )
             log.info("Created Terraform Cloud workspace %s/%s in local execution mode", self.organization, name)
@@ -170,15 +194,24 @@ class TfcClient:
             return ws
         found_mode = ws["attributes"].get("execution-mode")
         body = {"data": {"type": "workspaces", "attributes": {"execution-mode": "local"}}}
-        resp = self._request("PATCH", f"/workspaces/{ws['id']}", json_body=body,
-                             what=f"switch workspace {name!r} to local execution mode")
+        resp = self._request(
+            "PATCH",
+            f"/workspaces/{ws['id']}",
+            json_body=body,
+            what=f"switch workspace {name!r} to local execution mode",
+        )
         if resp.status_code != 200:
             raise self._fail(
-                resp, expected=f"workspace {name!r} to switch from {found_mode!r} to local execution mode",
+                resp,
+                expected=f"workspace {name!r} to switch from {found_mode!r} to local execution mode",
                 next_step="set Execution Mode to Local in the workspace's General settings, or use a token with admin rights on it",
             )
-        log.info("Switched Terraform Cloud workspace %s/%s from %s to local execution mode",
-                 self.organization, name, found_mode)
+        log.info(
+            "Switched Terraform Cloud workspace %s/%s from %s to local execution mode",
+            self.organization,
+            name,
+            found_mode,
+        )
         return dict(resp.json()["data"])
 
     # ---- state sharing ---------------------------------------------------------------------
@@ -186,10 +219,12 @@ class TfcClient:
     def remote_state_consumers(self, name: str) -> list[str]:
         """Names of the workspaces allowed to read `name`'s state."""
         ws = self._require(name)
-        items = self._list(f"/workspaces/{ws['id']}/relationships/remote-state-consumers",
-                           what=f"list who may read {name!r}'s state",
-                           expected=f"the remote state consumers of {name!r}",
-                           next_step="check that the token has admin rights on the workspace")
+        items = self._list(
+            f"/workspaces/{ws['id']}/relationships/remote-state-consumers",
+            what=f"list who may read {name!r}'s state",
+            expected=f"the remote state consumers of {name!r}",
+            next_step="check that the token has admin rights on the workspace",
+        )
         return [str(item["attributes"]["name"]) for item in items]
 
     def share_state(self, source: str, consumers: Sequence[str]) -> None:
@@ -201,11 +236,16 @@ class TfcClient:
             log.info("State of %s is already shared with %s", source, ", ".join(consumers))
             return
         data = [{"type": "workspaces", "id": self._require(c)["id"]} for c in missing]
-        resp = self._request("POST", f"/workspaces/{src['id']}/relationships/remote-state-consumers",
-                             json_body={"data": data}, what=f"share {source!r}'s state")
+        resp = self._request(
+            "POST",
+            f"/workspaces/{src['id']}/relationships/remote-state-consumers",
+            json_body={"data": data},
+            what=f"share {source!r}'s state",
+        )
         if resp.status_code != 204:
             raise self._fail(
-                resp, expected=f"{source!r} to share its state with {', '.join(missing)}",
+                resp,
+                expected=f"{source!r} to share its state with {', '.join(missing)}",
                 next_step=f"in {source!r}'s settings, under Remote state sharing, add {', '.join(missing)}",
             )
         log.info("Shared state of %s with %s", source, ", ".join(missing))
@@ -220,24 +260,35 @@ class TfcClient:
         """
         ws = self._require(name)
         expected = f"outputs of workspace {name!r}"
-        items = self._list(f"/workspaces/{ws['id']}/current-state-version-outputs",
-                           what=f"read {name!r}'s outputs", expected=expected,
-                           next_step=f"apply {name!r} first; if another workspace's token reads it, share {name!r}'s state with that workspace")
+        items = self._list(
+            f"/workspaces/{ws['id']}/current-state-version-outputs",
+            what=f"read {name!r}'s outputs",
+            expected=expected,
+            next_step=f"apply {name!r} first; if another workspace's token reads it, share {name!r}'s state with that workspace",
+        )
         result: dict[str, TfcOutput] = {}
         for item in items:
             attrs = item["attributes"]
             value = attrs.get("value")
             if attrs.get("sensitive") and reveal_sensitive:
                 value = self._reveal(item["id"], name, attrs["name"])
-            result[attrs["name"]] = TfcOutput(name=attrs["name"], value=value, sensitive=bool(attrs.get("sensitive")),
-                                              type=str(attrs.get("type")), id=item["id"])
+            result[attrs["name"]] = TfcOutput(
+                name=attrs["name"],
+                value=value,
+                sensitive=bool(attrs.get("sensitive")),
+                type=str(attrs.get("type")),
+                id=item["id"],
+            )
         return result
 
     def _reveal(self, output_id: str, workspace: str, output: str) -> Any:
         resp = self._request("GET", f"/state-version-outputs/{output_id}", what=f"read {workspace}.{output}")
         if resp.status_code != 200:
-            raise self._fail(resp, expected=f"the value of sensitive output {workspace}.{output}",
-                             next_step="check that the token may read state versions of the workspace")
+            raise self._fail(
+                resp,
+                expected=f"the value of sensitive output {workspace}.{output}",
+                next_step="check that the token may read state versions of the workspace",
+            )
         return resp.json()["data"]["attributes"].get("value")
 
     # ---- all three ---------------------------------------------------------------------------
@@ -245,8 +296,11 @@ class TfcClient:
     def ensure_all(self, workspaces: Sequence[str] = WORKSPACES) -> dict[str, dict[str, Any]]:
         """Make the network, deps and app workspaces exist in local mode and share state downstream."""
         if len(workspaces) != 3:
-            raise TfcError("three workspace names (network, deps, app)", f"{len(workspaces)}: {list(workspaces)}",
-                           "pass the names in apply order")
+            raise TfcError(
+                "three workspace names (network, deps, app)",
+                f"{len(workspaces)}: {list(workspaces)}",
+                "pass the names in apply order",
+            )
         result = {name: self.ensure_workspace(name) for name in workspaces}
         network, deps, app = workspaces
         self.share_state(network, [deps, app])  # FR16, FR17

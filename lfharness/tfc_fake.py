@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from lfharness.localca import CaFiles
@@ -66,6 +66,20 @@ API_HEADERS: dict[str, str] = {
 }
 
 _EXECUTION_MODES = ("remote", "local", "agent")
+# What Terraform Cloud gives a new workspace, for the attributes clients here read.
+_WORKSPACE_DEFAULTS: dict[str, Any] = {
+    "execution-mode": "remote",
+    "operations": True,  # deprecated twin of execution-mode
+    "global-remote-state": False,
+    "project-remote-state": False,
+    "auto-apply": False,
+    "locked": False,
+    "terraform-version": "latest",
+    "resource-count": 0,
+    "source": "tfe-api",
+    "tag-names": [],
+    "actions": {"is-destroyable": True},
+}
 _NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,90}")
 
 
@@ -93,8 +107,12 @@ def _not_found() -> _ApiError:
     return _ApiError(HTTPStatus.NOT_FOUND, "not found")
 
 
+def _invalid(detail: str, attribute: str) -> _ApiError:
+    return _ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, "invalid attribute", detail, f"/data/attributes/{attribute}")
+
+
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _new_id(prefix: str) -> str:
@@ -177,35 +195,42 @@ class _Api:
         self.workspaces: dict[str, _Workspace] = {}
         self.run_tokens: dict[str, str] = {}  # token -> workspace id
         self.calls: list[tuple[str, str]] = []
-        self._routes: list[tuple[str, re.Pattern[str], Callable[..., _Response]]] = [
-            ("GET", re.compile(rf"{API}/ping"), self._ping),
-            ("GET", re.compile(rf"{API}/organizations/(?P<org>[^/]+)"), self._get_org),
-            ("GET", re.compile(rf"{API}/organizations/(?P<org>[^/]+)/workspaces"), self._list_workspaces),
-            ("POST", re.compile(rf"{API}/organizations/(?P<org>[^/]+)/workspaces"), self._create_workspace),
-            ("GET", re.compile(rf"{API}/organizations/(?P<org>[^/]+)/workspaces/(?P<name>[^/]+)"), self._get_workspace),
-            ("PATCH", re.compile(rf"{API}/organizations/(?P<org>[^/]+)/workspaces/(?P<name>[^/]+)"), self._patch_workspace),
-            ("GET", re.compile(rf"{API}/workspaces/(?P<ws_id>[^/]+)"), self._get_workspace),
-            ("PATCH", re.compile(rf"{API}/workspaces/(?P<ws_id>[^/]+)"), self._patch_workspace),
-            ("GET", re.compile(rf"{API}/workspaces/(?P<ws_id>[^/]+)/relationships/remote-state-consumers"), self._list_consumers),
-            ("POST", re.compile(rf"{API}/workspaces/(?P<ws_id>[^/]+)/relationships/remote-state-consumers"), self._add_consumers),
-            ("PATCH", re.compile(rf"{API}/workspaces/(?P<ws_id>[^/]+)/relationships/remote-state-consumers"), self._replace_consumers),
-            ("DELETE", re.compile(rf"{API}/workspaces/(?P<ws_id>[^/]+)/relationships/remote-state-consumers"), self._remove_consumers),
-            ("GET", re.compile(rf"{API}/workspaces/(?P<ws_id>[^/]+)/current-state-version"), self._current_state_version),
-            ("GET", re.compile(rf"{API}/workspaces/(?P<ws_id>[^/]+)/current-state-version-outputs"), self._current_outputs),
-            ("GET", re.compile(rf"{API}/state-versions/(?P<sv_id>[^/]+)"), self._get_state_version),
-            ("GET", re.compile(rf"{API}/state-versions/(?P<sv_id>[^/]+)/outputs"), self._state_version_outputs),
-            ("GET", re.compile(rf"{API}/state-version-outputs/(?P<out_id>[^/]+)"), self._get_output),
+        org, ws = "organizations/(?P<org>[^/]+)", "workspaces/(?P<ws_id>[^/]+)"
+        consumers = f"{ws}/relationships/remote-state-consumers"
+        routes: list[tuple[str, str, Callable[..., _Response]]] = [
+            ("GET", "ping", self._ping),
+            ("GET", org, self._get_org),
+            ("POST", f"{org}/workspaces", self._create_workspace),
+            ("GET", f"{org}/workspaces/(?P<name>[^/]+)", self._get_workspace),
+            ("PATCH", f"{org}/workspaces/(?P<name>[^/]+)", self._patch_workspace),
+            ("GET", ws, self._get_workspace),
+            ("PATCH", ws, self._patch_workspace),
+            ("GET", consumers, self._list_consumers),
+            ("POST", consumers, self._add_consumers),
+            ("DELETE", consumers, self._remove_consumers),
+            ("GET", f"{ws}/current-state-version", self._current_state_version),
+            ("GET", f"{ws}/current-state-version-outputs", self._current_outputs),
+            ("GET", "state-versions/(?P<sv_id>[^/]+)", self._get_state_version),
+            ("GET", "state-versions/(?P<sv_id>[^/]+)/outputs", self._state_version_outputs),
+            ("GET", "state-version-outputs/(?P<out_id>[^/]+)", self._get_output),
         ]
+        self._routes = [(method, re.compile(f"{API}/{path}"), fn) for method, path, fn in routes]
 
     # ---- entry point -------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, query: dict[str, list[str]], authorization: str | None,
-               content_type: str | None, body: bytes) -> _Response:
+    def handle(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        authorization: str | None,
+        content_type: str | None,
+        body: bytes,
+    ) -> _Response:
         with self.lock:
             self.calls.append((method, path))
         caller = self._authenticate(authorization)
-        routes = [(m, rx.fullmatch(path), fn) for m, rx, fn in self._routes]
-        matches = [(m, match, fn) for m, match, fn in routes if match]
+        matches = [(m, match, fn) for m, rx, fn in self._routes if (match := rx.fullmatch(path))]
         if not matches:
             raise _not_found()
         for route_method, match, fn in matches:
@@ -236,14 +261,19 @@ class _Api:
             return None
         media_type = (content_type or "").split(";")[0].strip()
         if media_type != JSONAPI:
-            raise _ApiError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported media type",
-                            f"expected Content-Type {JSONAPI}, got {media_type or 'none'}")
+            raise _ApiError(
+                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                "unsupported media type",
+                f"expected Content-Type {JSONAPI}, got {media_type or 'none'}",
+            )
         try:
             doc = json.loads(body)
         except json.JSONDecodeError as exc:
             raise _ApiError(HTTPStatus.BAD_REQUEST, "malformed JSON", str(exc)) from exc
         if not isinstance(doc, dict) or "data" not in doc:
-            raise _ApiError(HTTPStatus.BAD_REQUEST, "malformed JSON:API document", "a top-level 'data' member is required")
+            raise _ApiError(
+                HTTPStatus.BAD_REQUEST, "malformed JSON:API document", "a top-level 'data' member is required"
+            )
         return doc
 
     # ---- lookups (caller holds the lock) -----------------------------------------------
@@ -257,7 +287,11 @@ class _Api:
         return next((w for w in self.workspaces.values() if w.organization == org and w.name == name), None)
 
     def _resolve(self, org: str | None = None, name: str | None = None, ws_id: str | None = None) -> _Workspace:
-        ws = self.by_name(self._org(org), name) if org is not None and name is not None else self.workspaces.get(ws_id or "")
+        ws = (
+            self.by_name(self._org(org), name)
+            if org is not None and name is not None
+            else self.workspaces.get(ws_id or "")
+        )
         if ws is None:
             raise _not_found()
         return ws
@@ -293,7 +327,9 @@ class _Api:
                 "organization": {"data": {"id": ws.organization, "type": "organizations"}},
                 "current-state-version": {"data": sv},
                 "outputs": {"data": [{"id": o.id, "type": "workspace-outputs"} for o in visible]},
-                "remote-state-consumers": {"links": {"related": f"{API}/workspaces/{ws.id}/relationships/remote-state-consumers"}},
+                "remote-state-consumers": {
+                    "links": {"related": f"{API}/workspaces/{ws.id}/relationships/remote-state-consumers"}
+                },
             },
             "links": {"self": f"{API}/organizations/{ws.organization}/workspaces/{ws.name}"},
         }
@@ -356,14 +392,16 @@ class _Api:
             raise _ApiError(HTTPStatus.BAD_REQUEST, "invalid page parameter", str(exc)) from exc
         total_pages = max(1, -(-len(items) // size))
         return {
-            "data": items[(number - 1) * size: number * size],
-            "meta": {"pagination": {
-                "current-page": number,
-                "prev-page": number - 1 if number > 1 else None,
-                "next-page": number + 1 if number < total_pages else None,
-                "total-pages": total_pages,
-                "total-count": len(items),
-            }},
+            "data": items[(number - 1) * size : number * size],
+            "meta": {
+                "pagination": {
+                    "current-page": number,
+                    "prev-page": number - 1 if number > 1 else None,
+                    "next-page": number + 1 if number < total_pages else None,
+                    "total-pages": total_pages,
+                    "total-count": len(items),
+                }
+            },
         }
 
     # ---- handlers (called with the lock held) -----------------------------------------
@@ -373,17 +411,17 @@ class _Api:
 
     def _get_org(self, *, org: str, **_: Any) -> _Response:
         name = self._org(org)
-        return _Response(HTTPStatus.OK, {"data": {
-            "id": name,
-            "type": "organizations",
-            "attributes": {"name": name, "external-id": f"org-{name}", "default-execution-mode": "remote"},
-            "links": {"self": f"{API}/organizations/{name}"},
-        }})
-
-    def _list_workspaces(self, *, org: str, caller: _Caller, query: dict[str, list[str]], **_: Any) -> _Response:
-        self._org(org)
-        docs = [self._workspace_doc(w, caller) for w in self.workspaces.values() if w.organization == org]
-        return _Response(HTTPStatus.OK, self._page(docs, query))
+        return _Response(
+            HTTPStatus.OK,
+            {
+                "data": {
+                    "id": name,
+                    "type": "organizations",
+                    "attributes": {"name": name, "external-id": f"org-{name}", "default-execution-mode": "remote"},
+                    "links": {"self": f"{API}/organizations/{name}"},
+                }
+            },
+        )
 
     def _validated_attributes(self, doc: dict[str, Any] | None, org: str, current: _Workspace | None) -> dict[str, Any]:
         data = (doc or {}).get("data")
@@ -391,23 +429,25 @@ class _Api:
             raise _ApiError(HTTPStatus.BAD_REQUEST, "malformed JSON:API document", "'data' must be a resource object")
         if data.get("type") != "workspaces":
             # JSON:API: a resource type that does not match the endpoint is a conflict.
-            raise _ApiError(HTTPStatus.CONFLICT, "type mismatch", f"expected type 'workspaces', got {data.get('type')!r}", "/data/type")
+            raise _ApiError(
+                HTTPStatus.CONFLICT,
+                "type mismatch",
+                f"expected type 'workspaces', got {data.get('type')!r}",
+                "/data/type",
+            )
         attrs = data.get("attributes") or {}
         if not isinstance(attrs, dict):
             raise _ApiError(HTTPStatus.BAD_REQUEST, "malformed JSON:API document", "'attributes' must be an object")
         if "name" in attrs or current is None:
             name = attrs.get("name")
             if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
-                raise _ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, "invalid attribute",
-                                "Name is invalid: use letters, digits, '-' and '_'", "/data/attributes/name")
+                raise _invalid("Name is invalid: use letters, digits, '-' and '_'", "name")
             other = self.by_name(org, name)
             if other is not None and other is not current:
-                raise _ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, "invalid attribute",
-                                "Name has already been taken", "/data/attributes/name")
+                raise _invalid("Name has already been taken", "name")
         mode = attrs.get("execution-mode")
         if mode is not None and mode not in _EXECUTION_MODES:
-            raise _ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, "invalid attribute",
-                            f"Execution mode must be one of {', '.join(_EXECUTION_MODES)}", "/data/attributes/execution-mode")
+            raise _invalid(f"Execution mode must be one of {', '.join(_EXECUTION_MODES)}", "execution-mode")
         return dict(attrs)
 
     def _apply(self, ws: _Workspace, attrs: dict[str, Any]) -> None:
@@ -419,32 +459,16 @@ class _Api:
 
     def create_workspace(self, org: str, attrs: dict[str, Any]) -> _Workspace:
         now = _now()
-        ws = _Workspace(id=_new_id("ws"), organization=org, attributes={
-            "name": attrs["name"],
-            "execution-mode": "remote",
-            "operations": True,
-            "global-remote-state": False,
-            "project-remote-state": False,
-            "auto-apply": False,
-            "locked": False,
-            "terraform-version": "latest",
-            "environment": "default",
-            "description": "",
-            "working-directory": "",
-            "resource-count": 0,
-            "queue-all-runs": False,
-            "speculative-enabled": True,
-            "structured-run-output-enabled": True,
-            "file-triggers-enabled": True,
-            "allow-destroy-plan": True,
-            "source": "tfe-api",
-            "tag-names": [],
-            "trigger-prefixes": [],
-            "trigger-patterns": [],
-            "actions": {"is-destroyable": True},
-            "created-at": now,
-            "updated-at": now,
-        })
+        ws = _Workspace(
+            id=_new_id("ws"),
+            organization=org,
+            attributes={
+                **copy.deepcopy(_WORKSPACE_DEFAULTS),
+                "name": attrs["name"],
+                "created-at": now,
+                "updated-at": now,
+            },
+        )
         self._apply(ws, attrs)
         self.workspaces[ws.id] = ws
         log.info("TFC fake: created workspace %s/%s (%s)", org, ws.name, ws.id)
@@ -455,8 +479,16 @@ class _Api:
         ws = self.create_workspace(org, self._validated_attributes(doc, org, None))
         return _Response(HTTPStatus.CREATED, {"data": self._workspace_doc(ws, caller)})
 
-    def _get_workspace(self, *, caller: _Caller, query: dict[str, list[str]], org: str | None = None,
-                       name: str | None = None, ws_id: str | None = None, **_: Any) -> _Response:
+    def _get_workspace(
+        self,
+        *,
+        caller: _Caller,
+        query: dict[str, list[str]],
+        org: str | None = None,
+        name: str | None = None,
+        ws_id: str | None = None,
+        **_: Any,
+    ) -> _Response:
         ws = self._resolve(org, name, ws_id)
         doc: dict[str, Any] = {"data": self._workspace_doc(ws, caller)}
         includes = {i.strip() for v in query.get("include", []) for i in v.split(",") if i.strip()}
@@ -466,13 +498,23 @@ class _Api:
         if "current-state-version" in includes and ws.state_version and self._can_read_state(caller, ws):
             included.append(self._state_version_doc(ws))
         if includes - {"outputs", "current-state-version"}:
-            log.warning("TFC fake: ignoring unsupported include %s", sorted(includes - {"outputs", "current-state-version"}))
+            log.warning(
+                "TFC fake: ignoring unsupported include %s", sorted(includes - {"outputs", "current-state-version"})
+            )
         if included:
             doc["included"] = included
         return _Response(HTTPStatus.OK, doc)
 
-    def _patch_workspace(self, *, caller: _Caller, doc: dict[str, Any] | None, org: str | None = None,
-                         name: str | None = None, ws_id: str | None = None, **_: Any) -> _Response:
+    def _patch_workspace(
+        self,
+        *,
+        caller: _Caller,
+        doc: dict[str, Any] | None,
+        org: str | None = None,
+        name: str | None = None,
+        ws_id: str | None = None,
+        **_: Any,
+    ) -> _Response:
         ws = self._resolve(org, name, ws_id)
         attrs = self._validated_attributes(doc, ws.organization, ws)
         self._apply(ws, attrs)
@@ -482,11 +524,15 @@ class _Api:
     def _consumer_ids(self, ws: _Workspace, doc: dict[str, Any] | None) -> list[str]:
         data = (doc or {}).get("data")
         if not isinstance(data, list):
-            raise _ApiError(HTTPStatus.BAD_REQUEST, "malformed JSON:API document", "'data' must be a list of workspaces")
+            raise _ApiError(
+                HTTPStatus.BAD_REQUEST, "malformed JSON:API document", "'data' must be a list of workspaces"
+            )
         ids: list[str] = []
         for item in data:
             if not isinstance(item, dict) or item.get("type") != "workspaces":
-                raise _ApiError(HTTPStatus.CONFLICT, "type mismatch", "expected resource identifiers of type 'workspaces'")
+                raise _ApiError(
+                    HTTPStatus.CONFLICT, "type mismatch", "expected resource identifiers of type 'workspaces'"
+                )
             other = self.workspaces.get(str(item.get("id")))
             if other is None or other.organization != ws.organization:
                 raise _ApiError(HTTPStatus.NOT_FOUND, "not found", f"workspace {item.get('id')} not found")
@@ -505,18 +551,15 @@ class _Api:
                 ws.consumers.append(consumer)
         return _Response(HTTPStatus.NO_CONTENT)
 
-    def _replace_consumers(self, *, ws_id: str, doc: dict[str, Any] | None, **_: Any) -> _Response:
-        ws = self._resolve(ws_id=ws_id)
-        ws.consumers = list(dict.fromkeys(self._consumer_ids(ws, doc)))
-        return _Response(HTTPStatus.NO_CONTENT)
-
     def _remove_consumers(self, *, ws_id: str, doc: dict[str, Any] | None, **_: Any) -> _Response:
         ws = self._resolve(ws_id=ws_id)
         gone = set(self._consumer_ids(ws, doc))
         ws.consumers = [c for c in ws.consumers if c not in gone]
         return _Response(HTTPStatus.NO_CONTENT)
 
-    def _current_state_version(self, *, ws_id: str, caller: _Caller, query: dict[str, list[str]], **_: Any) -> _Response:
+    def _current_state_version(
+        self, *, ws_id: str, caller: _Caller, query: dict[str, list[str]], **_: Any
+    ) -> _Response:
         ws = self._resolve(ws_id=ws_id)
         self._readable_state(caller, ws)
         doc: dict[str, Any] = {"data": self._state_version_doc(ws)}
@@ -539,7 +582,9 @@ class _Api:
     def _get_state_version(self, *, sv_id: str, caller: _Caller, **_: Any) -> _Response:
         return _Response(HTTPStatus.OK, {"data": self._state_version_doc(self._state_version(sv_id, caller))})
 
-    def _state_version_outputs(self, *, sv_id: str, caller: _Caller, query: dict[str, list[str]], **_: Any) -> _Response:
+    def _state_version_outputs(
+        self, *, sv_id: str, caller: _Caller, query: dict[str, list[str]], **_: Any
+    ) -> _Response:
         ws = self._state_version(sv_id, caller)
         return _Response(HTTPStatus.OK, self._page([self._output_doc(o, reveal=False) for o in ws.outputs], query))
 
@@ -560,21 +605,23 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: Go's client reuses connections
+    # Headers and body go out as two writes; with Nagle on, each response waits ~40 ms for an ACK.
+    disable_nagle_algorithm = True
     server: _Server
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+    def do_GET(self) -> None:  # http.server dispatches on do_<METHOD>
         self._handle()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._handle()
 
-    def do_PATCH(self) -> None:  # noqa: N802
+    def do_PATCH(self) -> None:
         self._handle()
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._handle()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (signature of the base class)
+    def log_message(self, format: str, *args: Any) -> None:
         # The request line holds no secrets (the token travels in a header, never logged).
         log.debug("TFC fake %s: %s", self.address_string(), format % args)
 
@@ -590,17 +637,25 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             resp = self.server.api.handle(
-                self.command, url.path, parse_qs(url.query), self.headers.get("Authorization"),
-                self.headers.get("Content-Type"), body,
+                self.command,
+                url.path,
+                parse_qs(url.query),
+                self.headers.get("Authorization"),
+                self.headers.get("Content-Type"),
+                body,
             )
         except _ApiError as err:
             resp = _Response(err.status, err.document())
         except Exception:  # a fake must answer, not leave the client hanging
             log.exception("TFC fake: internal error on %s %s", self.command, url.path)
-            resp = _Response(HTTPStatus.INTERNAL_SERVER_ERROR, {"errors": [{"status": "500", "title": "internal error"}]})
+            resp = _Response(
+                HTTPStatus.INTERNAL_SERVER_ERROR, {"errors": [{"status": "500", "title": "internal error"}]}
+            )
         self._send(resp.status, resp.body, JSONAPI, API_HEADERS)
 
-    def _send(self, status: HTTPStatus, body: dict[str, Any] | None, content_type: str, headers: Mapping[str, str]) -> None:
+    def _send(
+        self, status: HTTPStatus, body: dict[str, Any] | None, content_type: str, headers: Mapping[str, str]
+    ) -> None:
         self.send_response(status)
         for key, value in headers.items():
             self.send_header(key, value)
@@ -645,14 +700,17 @@ class TfcFake:
     def url(self) -> str:
         return f"https://{self.hostname}"
 
-    def start(self) -> TfcFake:
+    def start(self) -> Self:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(certfile=self._ca.cert, keyfile=self._ca.key)
         server = _Server(("127.0.0.1", 0), self._api)
         # Handshake lazily in the handler thread, so one stalled client cannot block accept().
         server.socket = ctx.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="tfc-fake", daemon=True)
+        # A short poll interval makes stop() return quickly (tests start one fake each).
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="tfc-fake", daemon=True
+        )
         self._thread.start()
         log.info("TFC fake serving organization %r at %s", self.organization, self.url)
         return self
@@ -665,10 +723,12 @@ class TfcFake:
             self._thread.join(timeout=5)
         self._server = self._thread = None
 
-    def __enter__(self) -> TfcFake:
+    def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     # ---- test helpers ---------------------------------------------------------------------

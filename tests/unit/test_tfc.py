@@ -90,7 +90,9 @@ def test_ensure_all_twice_keeps_one_workspace_per_name(fake: TfcFake, client: Tf
 
 
 @pytest.mark.parametrize("reader", [DEPS, APP])
-def test_state_sharing_lets_deps_and_app_read_network(fake: TfcFake, ca: CaFiles, client: TfcClient, reader: str) -> None:
+def test_state_sharing_lets_deps_and_app_read_network(
+    fake: TfcFake, ca: CaFiles, client: TfcClient, reader: str
+) -> None:
     """FR16/FR17: after ensure_all, a run of deps or app reads network's outputs with its own token, against the local Terraform Cloud fake."""
     client.ensure_all()
     _seed(fake, NETWORK)
@@ -126,8 +128,13 @@ def test_without_sharing_tfe_outputs_sees_an_empty_object(fake: TfcFake, ca: CaF
     _seed(fake, NETWORK)
     url = f"{fake.url}/api/v2/organizations/{fake.organization}/workspaces/{NETWORK}"
 
-    resp = requests.get(url, params={"include": "outputs"}, verify=ca.ca, timeout=5,
-                        headers={"Authorization": f"Bearer {fake.run_token(DEPS)}"})
+    resp = requests.get(
+        url,
+        params={"include": "outputs"},
+        verify=str(ca.ca),
+        timeout=5,
+        headers={"Authorization": f"Bearer {fake.run_token(DEPS)}"},
+    )
 
     assert (resp.status_code, resp.json().get("included", [])) == (200, [])
 
@@ -136,7 +143,7 @@ def test_unknown_workspace_is_rejected_with_404(fake: TfcFake, ca: CaFiles) -> N
     """NFR12: reading a workspace that does not exist gets a 404 JSON:API error, against the local Terraform Cloud fake."""
     url = f"{fake.url}/api/v2/organizations/{fake.organization}/workspaces/no-such-workspace"
 
-    resp = requests.get(url, verify=ca.ca, timeout=5, headers={"Authorization": f"Bearer {TOKEN}"})
+    resp = requests.get(url, verify=str(ca.ca), timeout=5, headers={"Authorization": f"Bearer {TOKEN}"})
 
     assert (resp.status_code, resp.headers["Content-Type"], resp.json()["errors"][0]["status"]) == (404, JSONAPI, "404")
 
@@ -152,7 +159,7 @@ def test_requests_without_token_are_refused(fake: TfcFake, ca: CaFiles, headers:
     fake.add_workspace(NETWORK)
     url = f"{fake.url}/api/v2/organizations/{fake.organization}/workspaces/{NETWORK}"
 
-    resp = requests.get(url, verify=ca.ca, timeout=5, headers=headers)
+    resp = requests.get(url, verify=str(ca.ca), timeout=5, headers=headers)
 
     assert resp.status_code == 401
 
@@ -167,11 +174,15 @@ def test_missing_workspace_error_says_expected_found_and_next_step(client: TfcCl
     assert "ensure_all" in err.value.next_step
 
 
-@pytest.mark.parametrize("case", ["refused-token", "missing-workspace", "unreachable-host"])
-def test_errors_never_contain_the_token(fake: TfcFake, ca: CaFiles, caplog: pytest.LogCaptureFixture, case: str) -> None:
+@pytest.mark.parametrize("case", ["refused-token", "missing-workspace", "no-state-yet", "unreachable-host"])
+def test_errors_never_contain_the_token(
+    fake: TfcFake, ca: CaFiles, caplog: pytest.LogCaptureFixture, case: str
+) -> None:
     """NFR1: TfcError messages and the harness logs never contain the API token, against the local Terraform Cloud fake."""
     token = "wrong-token-atlasv1-0123456789" if case == "refused-token" else TOKEN
     base_url = "https://127.0.0.1:1" if case == "unreachable-host" else fake.url  # port 1: nothing listens
+    if case == "no-state-yet":
+        fake.add_workspace(NETWORK)  # exists, never applied: the API answers 404 for its outputs
     tfc = TfcClient(token, fake.organization, base_url=base_url, verify=ca.ca, timeout=5)
     caplog.set_level(logging.DEBUG)
 

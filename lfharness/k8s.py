@@ -1,0 +1,116 @@
+"""Kubernetes access for the e2e suite: EKS token, kubeconfig, kubectl, port-forward, diagnostics."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import logging
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from lfharness.wait import retry
+
+LOG = logging.getLogger("lfharness.k8s")
+
+
+def kubectl_bin() -> Path:
+    return Path(sys.executable).parent / "kubectl"
+
+
+def eks_token(cluster_name: str, session) -> str:  # session: boto3.Session
+    """An EKS bearer token: a presigned STS GetCallerIdentity URL, as aws-iam-authenticator makes."""
+    from botocore.signers import RequestSigner  # noqa: PLC0415
+
+    sts = session.client("sts")
+    signer = RequestSigner(sts.meta.service_model.service_id, session.region_name, "sts", "v4",
+                           session.get_credentials(), session.events)
+    url = signer.generate_presigned_url(
+        {"method": "GET", "url": f"https://sts.{session.region_name}.amazonaws.com/"
+         "?Action=GetCallerIdentity&Version=2011-06-15", "body": {}, "headers": {"x-k8s-aws-id": cluster_name},
+         "context": {}},
+        region_name=session.region_name, expires_in=60, operation_name="")
+    return "k8s-aws-v1." + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
+
+
+def write_kubeconfig(path: Path, endpoint: str, ca_data: str, token: str) -> Path:
+    config = {
+        "apiVersion": "v1", "kind": "Config", "current-context": "langfuse",
+        "clusters": [{"name": "langfuse", "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
+        "users": [{"name": "operator", "user": {"token": token}}],
+        "contexts": [{"name": "langfuse", "context": {"cluster": "langfuse", "user": "operator"}}],
+    }
+    path.write_text(json.dumps(config))
+    path.chmod(0o600)
+    return path
+
+
+def kubectl(kubeconfig: Path, *args: str, timeout: float = 120, stdin: str | None = None) -> str:
+    proc = subprocess.run([str(kubectl_bin()), "--kubeconfig", str(kubeconfig), *args], input=stdin,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"kubectl {' '.join(args)} exited {proc.returncode}: {proc.stderr.strip()[-2000:]}")
+    return proc.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def port_forward(kubeconfig: Path, namespace: str, service: str, remote_port: int,
+                 local_port: int | None = None, timeout: float = 60) -> Iterator[int]:
+    """`kubectl port-forward svc/<service>` on a free local port, as a scoped resource."""
+    port = local_port or free_port()
+    proc = subprocess.Popen([str(kubectl_bin()), "--kubeconfig", str(kubeconfig), "-n", namespace,
+                             "port-forward", f"svc/{service}", f"{port}:{remote_port}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        def _open() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"port-forward to {service} exited: {proc.stderr.read() if proc.stderr else ''}")
+            with socket.create_connection(("127.0.0.1", port), timeout=2):
+                return True
+        retry(_open, timeout=timeout, interval=1, what=f"port-forward svc/{service} {port}:{remote_port}")
+        yield port
+    finally:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
+
+
+def pods(kubeconfig: Path, namespace: str) -> list[dict]:
+    return json.loads(kubectl(kubeconfig, "-n", namespace, "get", "pods", "-o", "json"))["items"]
+
+
+def all_ready(items: list[dict]) -> bool:
+    """Every pod Running (or a finished Job pod) with all containers ready."""
+    if not items:
+        return False
+    for pod in items:
+        if pod["status"].get("phase") == "Succeeded":
+            continue
+        statuses = pod["status"].get("containerStatuses") or []
+        if pod["status"].get("phase") != "Running" or not statuses or not all(s.get("ready") for s in statuses):
+            return False
+    return True
+
+
+def collect_diagnostics(kubeconfig: Path, namespace: str, dest: Path) -> None:
+    """Pod list, events and logs into the run folder, for a failed test."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name, args in {"pods.txt": ("get", "pods", "-o", "wide"),
+                       "events.txt": ("get", "events", "--sort-by=.lastTimestamp")}.items():
+        with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+            (dest / name).write_text(kubectl(kubeconfig, "-n", namespace, *args))
+    with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError):
+        for pod in pods(kubeconfig, namespace):
+            pod_name = pod["metadata"]["name"]
+            with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+                (dest / f"{pod_name}.log").write_text(
+                    kubectl(kubeconfig, "-n", namespace, "logs", pod_name, "--all-containers", "--tail=500"))

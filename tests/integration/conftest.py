@@ -1,0 +1,85 @@
+"""e2e target selection: the operator's AWS + Terraform Cloud, or the embedded local default."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from lfharness import envfile, localca, tf
+from lfharness.tfc import TfcClient
+from lfharness.tfc_fake import TfcFake
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV_FILE = Path(os.environ.get("LFK8S_ENV_FILE", ROOT / ".env"))
+KEEP = os.environ.get("LFK8S_KEEP_STACK") == "1"  # Terratest-style: keep the stack for debugging
+
+
+@dataclass
+class Target:
+    kind: str  # "aws" or "local"
+    missing: list[str] = field(default_factory=list)
+    settings: envfile.Settings | None = None
+
+    def skip_unless_aws(self, stage: str) -> None:
+        if self.kind != "aws":
+            pytest.skip(f"{stage}: needs a real AWS account and Terraform Cloud; .env lacks "
+                        f"{', '.join(self.missing)} (fill them in .env to run it)")
+
+
+def _target() -> Target:
+    values = envfile.read(ENV_FILE)
+    missing = envfile.missing_keys(values)
+    if missing:
+        return Target("local", missing)
+    return Target("aws", [], envfile.load(ENV_FILE))  # malformed -> EnvError before any terraform call
+
+
+def pytest_report_header(config):
+    if config.getoption("markexpr") != "e2e":
+        return None
+    try:
+        target = _target()
+    except envfile.EnvError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    if target.kind == "aws":
+        return "e2e target: AWS + Terraform Cloud from .env (this creates billable resources)"
+    return ("e2e target: embedded local default (local Terraform Cloud fake, moto); "
+            f".env lacks: {', '.join(target.missing)}")
+
+
+@pytest.fixture(scope="session")
+def target() -> Target:
+    return _target()
+
+
+@pytest.fixture(scope="session")
+def run_dir() -> Path:
+    folder = ROOT / ".runs" / time.strftime("%Y%m%d-%H%M%S")
+    folder.mkdir(parents=True, exist_ok=True)
+    logging.getLogger("lfharness").info("run folder: %s", folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tfc(target, tmp_path_factory) -> TfcClient:
+    """Terraform Cloud: the real API, or the local Terraform Cloud fake (same client code)."""
+    if target.kind == "aws":
+        yield TfcClient(target.settings.tfe_token, target.settings.tfc_organization)
+        return
+    ca = localca.make_ca(tmp_path_factory.mktemp("tfc-ca"))
+    token = "local-fake-token-" + os.urandom(8).hex()
+    with TfcFake(ca, token) as fake:
+        yield TfcClient(token, fake.organization, base_url=fake.url, verify=str(ca.ca))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keeps each phase's report on the item, so fixtures can collect diagnostics on failure."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
