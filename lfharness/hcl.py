@@ -11,7 +11,7 @@ import hcl2
 def _clean(node: Any) -> Any:
     # python-hcl2 >= 7 keeps the quotes of labels and string literals, and marks blocks.
     if isinstance(node, dict):
-        return {_clean(k): _clean(v) for k, v in node.items() if k != "__is_block__"}
+        return {_clean(k): _clean(v) for k, v in node.items() if k not in ("__is_block__", "__comments__")}
     if isinstance(node, list):
         return [_clean(v) for v in node]
     if isinstance(node, str) and len(node) >= 2 and node[0] == node[-1] == '"':

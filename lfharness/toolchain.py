@@ -39,26 +39,26 @@ class Provider:
     name: str
     version: str
     go_module: str
-    go_version: str
+    go_version: str | None  # None: no served Go version is known; `refusal` says why
+    refusal: str = ""
 
 
 @dataclass(frozen=True)
 class Module:
-    """A registry module version and its repository's Go module path."""
+    """A registry module and the versions to try, newest first, inside the workspace constraint."""
 
     namespace: str
     name: str
     system: str
-    version: str
+    candidates: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}/{self.system}"
 
     @property
     def go_module(self) -> str:
         return f"github.com/{self.namespace}/terraform-{self.system}-{self.name}"
-
-    @property
-    def go_version(self) -> str:
-        # Repositories without go.mod are served with +incompatible for v2+ tags.
-        return f"v{self.version}+incompatible"
 
 
 # Newest tags that satisfy the constraints in terraform/ and in the pinned modules AND that the
@@ -83,16 +83,21 @@ PROVIDERS: tuple[Provider, ...] = (
              "v1.13.4-0.20260629194730-28fb611cb6be"),
     # aws v6: the proxy lists only v1.60.0 and refuses the v6 tag pseudo-versions we could
     # find; the tag is requested as-is so the set-up records the proxy's refusal.
-    Provider("aws", "6.28.0", "github.com/hashicorp/terraform-provider-aws", "v6.28.0"),
+    Provider("aws", "6.28.0", "github.com/hashicorp/terraform-provider-aws", None,
+             "the proxy lists only v1.60.0 for this module path; v6 tags need a pseudo-version of the "
+             "tag commit, and every v6-era pseudo-version probed (2025-06 onwards) answered 403"),
 )
 
 MODULES: tuple[Module, ...] = (
-    Module("terraform-aws-modules", "eks", "aws", "21.19.0"),
-    Module("terraform-aws-modules", "kms", "aws", "4.0.0"),
-    Module("terraform-aws-modules", "iam", "aws", "6.4.0"),
-    # Refused by the proxy at every v6 / v7 tag (see README); recorded, not faked.
-    Module("terraform-aws-modules", "vpc", "aws", "6.6.0"),
-    Module("terraform-aws-modules", "rds", "aws", "7.2.0"),
+    # The proxy serves the zip of some tags and not others (sometimes the zip but not its .info);
+    # the first candidate it serves is cached. eks 21.19.0's zip is refused, 21.18.0's served.
+    Module("terraform-aws-modules", "vpc", "aws", ("6.6.0",)),
+    Module("terraform-aws-modules", "eks", "aws", ("21.19.0", "21.18.0", "21.15.1")),
+    # eks pins kms to exactly 4.0.0 in its main.tf.
+    Module("terraform-aws-modules", "kms", "aws", ("4.0.0",)),
+    Module("terraform-aws-modules", "iam", "aws", ("6.5.0", "6.4.0")),
+    # Refused at every 7.x tag (see README); recorded, not faked.
+    Module("terraform-aws-modules", "rds", "aws", ("7.2.0", "7.1.0", "7.0.1", "7.0.0")),
 )
 
 
@@ -191,6 +196,9 @@ def provider_binary(cache: Path, p: Provider) -> Path:
 def build_provider(cache: Path, p: Provider, clock: Clock) -> dict:
     """Builds one provider into the filesystem mirror; returns its manifest entry."""
     binary = provider_binary(cache, p)
+    if p.go_version is None:
+        clock.step(f"provider {p.name} {p.version}: NOT available: {p.refusal}")
+        return {"status": "refused", "version": p.version, "go": p.go_module, "refusal": p.refusal}
     if binary.exists():
         return {"status": "ok", "version": p.version, "cached": True, "bytes": binary.stat().st_size}
     with tempfile.TemporaryDirectory(prefix=f"build-{p.name}-") as tmp:
@@ -229,43 +237,55 @@ def _refusal(stderr: str) -> str:
 
 # --- modules -------------------------------------------------------------------------------
 
-def module_archive(cache: Path, m: Module) -> Path:
-    return modules_dir(cache) / m.namespace / m.name / m.system / f"{m.version}.tar.gz"
+def module_archive(cache: Path, m: Module, version: str) -> Path:
+    return modules_dir(cache) / m.namespace / m.name / m.system / f"{version}.tar.gz"
+
+
+def _proxy_url() -> str:
+    """The first proxy of the machine's GOPROXY (the Go toolchain's own setting)."""
+    out = subprocess.run(["go", "env", "GOPROXY"], capture_output=True, text=True, check=True).stdout
+    return next(p for p in re.split(r"[,|]", out.strip()) if p.startswith("http")).rstrip("/")
 
 
 def fetch_module(cache: Path, m: Module, clock: Clock) -> dict:
-    """Downloads a module's zip from the Go proxy and repacks it as a registry tarball."""
-    archive = module_archive(cache, m)
-    if archive.exists():
-        return {"status": "ok", "version": m.version, "cached": True}
-    with tempfile.TemporaryDirectory(prefix=f"mod-{m.name}-") as tmp:
-        work = Path(tmp)
-        (work / "go.mod").write_text("module fetch\n\ngo 1.24\n")
-        proc = subprocess.run(
-            ["go", "mod", "download", "-json", f"{m.go_module}@{m.go_version}"],
-            cwd=work, env=_go_env(work), capture_output=True, text=True, check=False,
-        )
-        info = json.loads(proc.stdout) if proc.stdout.strip() else {}
-        if proc.returncode != 0 or "Zip" not in info:
-            refusal = _refusal(info.get("Error") or proc.stderr)
-            clock.step(f"module {m.namespace}/{m.name}/{m.system} {m.version}: NOT available: {refusal}")
-            return {"status": "refused", "version": m.version,
-                    "go": f"{m.go_module}@{m.go_version}", "refusal": refusal}
-        prefix = f"{m.go_module}@{m.go_version}/"
+    """The first served candidate's zip from the Go module proxy, repacked as a registry tarball.
+
+    Fetched by the proxy protocol (<module>/@v/<version>.zip) rather than `go mod download`,
+    which also wants the .info file that the proxy refuses for some served zips.
+    """
+    import urllib.error  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
+    for version in m.candidates:
+        if module_archive(cache, m, version).exists():
+            return {"status": "ok", "version": version, "cached": True}
+    refusals = []
+    for version in m.candidates:
+        go_version = f"v{version}+incompatible"  # no go.mod in these repositories
+        url = f"{_proxy_url()}/{m.go_module}/@v/{go_version}.zip"
+        try:
+            with urllib.request.urlopen(url, timeout=120) as response:
+                data = response.read()
+        except urllib.error.HTTPError as exc:
+            refusals.append(f"{m.go_module}@{go_version}: {exc.code} {exc.reason}")
+            continue
+        prefix = f"{m.go_module}@{go_version}/"
+        archive = module_archive(cache, m, version)
         archive.parent.mkdir(parents=True, exist_ok=True)
         partial = archive.with_suffix(".partial")
-        with zipfile.ZipFile(info["Zip"]) as zf, tarfile.open(partial, "w:gz") as tar:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf, tarfile.open(partial, "w:gz") as tar:
             for entry in zf.infolist():
                 if entry.is_dir() or not entry.filename.startswith(prefix):
                     continue
-                data = zf.read(entry)
-                ti = tarfile.TarInfo(entry.filename[len(prefix):])
-                ti.size = len(data)
-                ti.mode = 0o644
-                tar.addfile(ti, io.BytesIO(data))
+                body = zf.read(entry)
+                info = tarfile.TarInfo(entry.filename[len(prefix):])
+                info.size, info.mode = len(body), 0o644
+                tar.addfile(info, io.BytesIO(body))
         partial.rename(archive)  # atomic: an interrupted run leaves no half archive
-        clock.step(f"module {m.namespace}/{m.name}/{m.system} {m.version} cached")
-        return {"status": "ok", "version": m.version, "cached": False}
+        clock.step(f"module {m.key} {version} cached" + (f" (refused first: {'; '.join(refusals)})" if refusals else ""))
+        return {"status": "ok", "version": version, "cached": False, "refused_first": refusals}
+    clock.step(f"module {m.key}: NOT available: {'; '.join(refusals)}")
+    return {"status": "refused", "version": m.candidates[0], "refusal": "; ".join(refusals)}
 
 
 # --- entry point ---------------------------------------------------------------------------
@@ -302,7 +322,7 @@ def setup(bin_dir: Path, cache: Path) -> dict:
     for p in PROVIDERS:
         manifest["providers"][p.name] = build_provider(cache, p, clock)
     for m in MODULES:
-        manifest["modules"][f"{m.namespace}/{m.name}/{m.system}"] = fetch_module(cache, m, clock)
+        manifest["modules"][m.key] = fetch_module(cache, m, clock)
     manifest["elapsed_seconds"] = round(time.monotonic() - clock.start, 1)
     manifest_path(cache).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     missing = [f"provider {k}" for k, v in manifest["providers"].items() if v["status"] != "ok"]

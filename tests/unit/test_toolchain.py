@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from lfharness import localca, registry, tf, toolchain
+import json
+
+from lfharness import hcl, localca, registry, tf, toolchain
 
 pytestmark = pytest.mark.plan
 
@@ -65,3 +67,21 @@ def test_workspace_inits_and_validates_offline(workspace: str, tmp_path: Path, o
     tf.run(["init", "-input=false", "-no-color"], work, offline_env)
     result = tf.run(["validate", "-no-color"], work, offline_env)
     assert "Success" in result.stdout
+
+
+@pytest.mark.parametrize("workspace", ["01-network", "02-deps"])
+def test_workspace_modules_resolve_offline_with_unchanged_sources(workspace: str, tmp_path: Path, offline_env):
+    """NFR9, issue 3: `terraform get` fetches every module of the workspace (and the modules they
+    call, such as kms from eks) through the registry stand-in, with the sources as committed."""
+    manifest = toolchain.load_manifest()["modules"]
+    refused = [f"{k}: {v.get('refusal')}" for k, v in manifest.items()
+               if v.get("status") != "ok" and k.split("/")[1] in
+               {b["source"].split("/")[1] for b in hcl.blocks(tf.TERRAFORM_DIR / workspace, "module").values()}]
+    if refused:
+        pytest.skip(f"{workspace} modules not available offline: " + "; ".join(refused))
+    work = tf.copy_workspace(workspace, tmp_path, {"backend_override.tf": LOCAL_BACKEND})
+    tf.run(["get", "-no-color"], work, offline_env)
+    resolved = {m["Key"]: m for m in json.loads((work / ".terraform/modules/modules.json").read_text())["Modules"]}
+    expected = set(hcl.blocks(tf.TERRAFORM_DIR / workspace, "module"))
+    assert expected <= set(resolved), f"unresolved: {expected - set(resolved)}"
+    assert all((work / resolved[key]["Dir"] / "main.tf").exists() for key in expected)
