@@ -69,7 +69,7 @@ PROVIDERS: tuple[Provider, ...] = (
              "v1.3.2-0.20260513075824-f8d869dc98d9"),
     Provider("tls", "4.2.1", "github.com/hashicorp/terraform-provider-tls",
              "v1.2.1-0.20260130152455-857b38cda3fc"),
-    Provider("time", "0.13.1", "github.com/hashicorp/terraform-provider-time", "v0.13.1"),
+    Provider("time", "0.14.2", "github.com/hashicorp/terraform-provider-time", "v0.14.2"),
     Provider("tfe", "0.79.0", "github.com/hashicorp/terraform-provider-tfe", "v0.79.0"),
     Provider("cloudinit", "2.3.5", "github.com/hashicorp/terraform-provider-cloudinit",
              "v1.0.1-0.20240910114655-9216daa4c24b"),

@@ -32,24 +32,13 @@ class Target:
 
 
 def _target() -> Target:
+    """Chosen from .env; a malformed .env raises EnvError (the root conftest turns it into a
+    usage error before any test, so no Terraform call happens)."""
     values = envfile.read(ENV_FILE)
     missing = envfile.missing_keys(values)
     if missing:
         return Target("local", missing)
     return Target("aws", [], envfile.load(ENV_FILE))  # malformed -> EnvError before any terraform call
-
-
-def pytest_report_header(config):
-    if config.getoption("markexpr") != "e2e":
-        return None
-    try:
-        target = _target()
-    except envfile.EnvError as exc:
-        raise pytest.UsageError(str(exc)) from exc
-    if target.kind == "aws":
-        return "e2e target: AWS + Terraform Cloud from .env (this creates billable resources)"
-    return ("e2e target: embedded local default (local Terraform Cloud fake, moto); "
-            f".env lacks: {', '.join(target.missing)}")
 
 
 @pytest.fixture(scope="session")

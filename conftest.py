@@ -1,0 +1,42 @@
+"""Repository-wide pytest hooks: the e2e banner and the .env check that runs before anything."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from lfharness import envfile
+
+ROOT = Path(__file__).resolve().parent
+_BANNER = pytest.StashKey[str]()
+
+
+def _e2e_selected(config: pytest.Config) -> bool:
+    return "e2e" in config.getoption("markexpr", "") and "not e2e" not in config.getoption("markexpr", "")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With -m e2e, a malformed .env fails here: before collection, before any Terraform call."""
+    if not _e2e_selected(config):
+        return
+    env_file = Path(os.environ.get("LFK8S_ENV_FILE", ROOT / ".env"))
+    values = envfile.read(env_file)
+    if envfile.missing_keys(values):
+        config.stash[_BANNER] = ("e2e target: embedded local default (local Terraform Cloud fake, moto, "
+                                 f"local services); .env lacks: {', '.join(envfile.missing_keys(values))}")
+        return
+    try:
+        envfile.load(env_file)
+    except envfile.EnvError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    config.stash[_BANNER] = ("e2e target: AWS + Terraform Cloud from .env "
+                             "(creates billable resources; LFK8S_KEEP_STACK=1 keeps them after the run)")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    banner = session.config.stash.get(_BANNER, None)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if banner and reporter is not None:
+        reporter.write_line(banner, bold=True)
