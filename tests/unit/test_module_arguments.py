@@ -57,13 +57,17 @@ def test_every_module_argument_exists_at_the_cached_version(unpacked, workspace,
     assert not unknown, f"{workspace} module {name}: {sorted(unknown)} are not inputs of {key} {version}"
 
 
-def test_node_group_settings_are_inputs_of_the_managed_node_group_submodule(unpacked):
-    """FR2: keys of eks_managed_node_groups exist in eks//modules/eks-managed-node-group."""
+def _eks(unpacked) -> tuple[Path, str]:
     folders, refused = unpacked
     key = "terraform-aws-modules/eks/aws"
     if key in refused:
         pytest.skip(f"{key} not available offline: {refused[key]}")
-    folder, version = folders[key]
+    return folders[key]
+
+
+def test_node_group_settings_are_inputs_of_the_managed_node_group_submodule(unpacked):
+    """FR2: keys of eks_managed_node_groups exist in eks//modules/eks-managed-node-group."""
+    folder, version = _eks(unpacked)
     inputs = _variables(folder / "modules" / "eks-managed-node-group")
     groups = hcl.blocks(tf.TERRAFORM_DIR / "01-network", "module")["eks"]["eks_managed_node_groups"]
     for group, settings in groups.items():
@@ -72,11 +76,7 @@ def test_node_group_settings_are_inputs_of_the_managed_node_group_submodule(unpa
 
 def test_eks_addon_settings_are_fields_of_the_addons_type(unpacked):
     """Decision 10: addon settings (before_compute, service_account_role_arn, ...) exist in 21.x."""
-    folders, refused = unpacked
-    key = "terraform-aws-modules/eks/aws"
-    if key in refused:
-        pytest.skip(f"{key} not available offline: {refused[key]}")
-    folder, _ = folders[key]
+    folder, _ = _eks(unpacked)
     text = (folder / "variables.tf").read_text()
     addon_type = text[text.index('variable "addons"'):]
     addon_type = addon_type[: addon_type.index("default")]

@@ -22,12 +22,11 @@ PROBE = {"zz_probe_outputs.tf": "\n".join(
 
 
 @pytest.fixture(scope="module")
-def offline(tmp_path_factory):
+def offline(plan_offline):
     missing = plan.missing_providers(["tfe"])
     if missing:
         pytest.skip("02-deps subset cannot plan offline: " + "; ".join(missing))
-    with plan.offline(tmp_path_factory.mktemp("offline")) as env:
-        yield env
+    return plan_offline
 
 
 @pytest.fixture(scope="module")
