@@ -114,3 +114,19 @@ def collect_diagnostics(kubeconfig: Path, namespace: str, dest: Path) -> None:
             with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
                 (dest / f"{pod_name}.log").write_text(
                     kubectl(kubeconfig, "-n", namespace, "logs", pod_name, "--all-containers", "--tail=500"))
+
+
+def job_manifest(namespace: str, name: str, service_account: str, image: str, script: str) -> dict:
+    """A one-shot Job that runs `sh -c script` as the given service account."""
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"backoffLimit": 0, "ttlSecondsAfterFinished": 300, "template": {"spec": {
+                "serviceAccountName": service_account, "restartPolicy": "Never",
+                "containers": [{"name": "check", "image": image, "command": ["sh", "-c", script]}]}}}}
+
+
+def run_job(kubeconfig: Path, namespace: str, name: str, service_account: str, image: str, script: str,
+            timeout: int = 300) -> None:
+    """Applies the Job and waits for it to complete (kubectl wait, explicit timeout)."""
+    kubectl(kubeconfig, "apply", "-f", "-", stdin=json.dumps(job_manifest(namespace, name, service_account, image, script)))
+    kubectl(kubeconfig, "-n", namespace, "wait", "--for=condition=complete", f"job/{name}", f"--timeout={timeout}s",
+            timeout=timeout + 30)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lfharness import envfile, localca, tf
+from lfharness import envfile, localca
 from lfharness.tfc import TfcClient
 from lfharness.tfc_fake import TfcFake
 

@@ -10,49 +10,19 @@ from __future__ import annotations
 import base64
 import json
 import os
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 import requests
 
-from lfharness import aws_checks, envfile, k8s, tf
+from lfharness import aws_checks, k8s, langfuse_api
+from lfharness.stack import ORDER, Stack
 from lfharness.wait import retry
 
 pytestmark = pytest.mark.e2e
 
-ORDER = ["01-network", "02-deps", "03-app"]
 NAMESPACE = "langfuse"
-
-
-class Stack:
-    """Terraform per workspace against Terraform Cloud, with logs in the run folder."""
-
-    def __init__(self, settings: envfile.Settings, run_dir: Path) -> None:
-        self.env = settings.terraform_env()
-        self.run_dir = run_dir
-        self.applied: list[str] = []
-
-    def _cmd(self, workspace: str, *args: str, ok: tuple[int, ...] = (0,)) -> tf.Result:
-        return tf.run(list(args), tf.TERRAFORM_DIR / workspace, self.env, self.run_dir / "terraform", ok)
-
-    def apply(self, workspace: str) -> None:
-        self._cmd(workspace, "init", "-input=false", "-no-color")
-        self._cmd(workspace, "apply", "-auto-approve", "-input=false", "-no-color")
-        self.applied.append(workspace)
-
-    def plan_has_changes(self, workspace: str) -> bool:
-        result = self._cmd(workspace, "plan", "-detailed-exitcode", "-input=false", "-no-color", ok=(0, 2))
-        return result.returncode == 2
-
-    def destroy(self, workspace: str) -> None:
-        self._cmd(workspace, "init", "-input=false", "-no-color")
-        self._cmd(workspace, "destroy", "-auto-approve", "-input=false", "-no-color")
-
-    def outputs(self, workspace: str) -> dict:
-        raw = json.loads(self._cmd(workspace, "output", "-json").stdout)
-        return {k: v["value"] for k, v in raw.items()}
 
 
 @pytest.fixture(scope="session")
@@ -72,11 +42,8 @@ def stack(target, run_dir, request):
     st = Stack(target.settings, run_dir)
 
     def teardown() -> None:
-        if os.environ.get("LFK8S_KEEP_STACK") == "1":
-            return
-        for ws in reversed(ORDER):
-            if ws in st.applied:
-                st.destroy(ws)
+        if os.environ.get("LFK8S_KEEP_STACK") != "1":
+            st.teardown()
     request.addfinalizer(teardown)
     return st
 
@@ -158,7 +125,7 @@ def test_all_langfuse_pods_ready_without_restarts(kubeconfig, diagnostics):
 def test_health_endpoint_returns_200_through_port_forward(kubeconfig, diagnostics):
     """FR19, FR22: /api/public/health answers 200 through port-forward svc/langfuse-web 3000."""
     with k8s.port_forward(kubeconfig, NAMESPACE, "langfuse-web", 3000) as port:
-        response = retry(lambda: requests.get(f"http://127.0.0.1:{port}/api/public/health", timeout=10),
+        response = retry(lambda: langfuse_api.health(f"http://127.0.0.1:{port}"),
                          timeout=120, interval=5, what="Langfuse health 200",
                          validator=lambda r: r.status_code == 200)
     assert response.status_code == 200
@@ -208,14 +175,7 @@ def test_pod_writes_to_s3_with_irsa_and_no_static_keys(kubeconfig, stack, sessio
     script = ("env | grep -q '^AWS_ROLE_ARN=' && test -s \"$AWS_WEB_IDENTITY_TOKEN_FILE\" && "
               "! env | grep -q '^AWS_ACCESS_KEY_ID=' && "
               f"echo irsa-ok | aws s3 cp - s3://{deps['s3_bucket_name']}/{key}")
-    manifest = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": job, "namespace": NAMESPACE},
-                "spec": {"backoffLimit": 0, "ttlSecondsAfterFinished": 300, "template": {"spec": {
-                    "serviceAccountName": "langfuse", "restartPolicy": "Never",
-                    "containers": [{"name": "aws", "image": "amazon/aws-cli:2.17.0",
-                                    "command": ["sh", "-c", script]}]}}}}
-    k8s.kubectl(kubeconfig, "apply", "-f", "-", stdin=json.dumps(manifest))
-    k8s.kubectl(kubeconfig, "-n", NAMESPACE, "wait", "--for=condition=complete", f"job/{job}", "--timeout=300s",
-                timeout=320)
+    k8s.run_job(kubeconfig, NAMESPACE, job, "langfuse", "amazon/aws-cli:2.17.0", script, timeout=300)
     body = session_aws.client("s3").get_object(Bucket=deps["s3_bucket_name"], Key=key)["Body"].read()
     assert body.strip() == b"irsa-ok"
 
@@ -227,16 +187,13 @@ def test_pod_writes_to_s3_with_irsa_and_no_static_keys(kubeconfig, stack, sessio
 def test_trace_is_ingested_readable_and_its_event_lands_in_s3(kubeconfig, stack, session_aws, diagnostics):
     """J2, J4: a trace sent with the generated project keys is readable via the API; raw event under events/."""
     app = stack.outputs("03-app")
-    auth = (app["project_public_key"], app["project_secret_key"])
+    keys = (app["project_public_key"], app["project_secret_key"])
     trace_id = str(uuid.uuid4())
-    batch = {"batch": [{"id": str(uuid.uuid4()), "type": "trace-create",
-                        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                        "body": {"id": trace_id, "name": "e2e-trace"}}]}
     with k8s.port_forward(kubeconfig, NAMESPACE, "langfuse-web", 3000) as port:
         base = f"http://127.0.0.1:{port}"
-        assert requests.post(f"{base}/api/public/ingestion", json=batch, auth=auth, timeout=30).status_code == 207
-        retry(lambda: requests.get(f"{base}/api/public/traces/{trace_id}", auth=auth, timeout=10),
-              timeout=300, interval=10, what=f"trace {trace_id} readable", validator=lambda r: r.status_code == 200)
+        assert langfuse_api.send_trace(base, *keys, trace_id).status_code == 207
+        retry(lambda: langfuse_api.get_trace(base, *keys, trace_id), timeout=300, interval=10,
+              what=f"trace {trace_id} readable", validator=lambda r: r.status_code == 200)
     keys = aws_checks.s3_list_prefix(session_aws.client("s3"), stack.outputs("02-deps")["s3_bucket_name"], "events/")
     assert any(trace_id in k for k in keys), "no raw event for the trace under events/"
 
@@ -278,7 +235,6 @@ def test_teardown_in_reverse_order_leaves_nothing(stack, session_aws):
         pytest.skip("LFK8S_KEEP_STACK=1: stack kept for debugging (unset it to tear down)")
     for ws in reversed(ORDER):
         stack.destroy(ws)
-        stack.applied.remove(ws) if ws in stack.applied else None
     left = retry(lambda: aws_checks.leftovers(session_aws, "Project", "langfuse-k8s-cluster"), timeout=600,
                  interval=30, what="no resource tagged Project=langfuse-k8s-cluster", validator=lambda r: not r)
     assert left == []
