@@ -24,8 +24,8 @@ def pytest_configure(config: pytest.Config) -> None:
     env_file = Path(os.environ.get("LFK8S_ENV_FILE", ROOT / ".env"))
     values = envfile.read(env_file)
     if envfile.missing_keys(values):
-        config.stash[_BANNER] = ("e2e target: embedded local default (local Terraform Cloud fake, moto, "
-                                 f"local services); .env lacks: {', '.join(envfile.missing_keys(values))}")
+        config.stash[_BANNER] = ("e2e target: embedded local default (local Terraform Cloud fake, providers built "
+                                 f"offline); .env lacks: {', '.join(envfile.missing_keys(values))}")
         return
     try:
         envfile.load(env_file)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from lfharness import aws_checks, k8s, langfuse_api
+from lfharness import aws_checks, envfile, k8s, langfuse_api, plan
 from lfharness.stack import ORDER, Stack
 from lfharness.wait import retry
 
@@ -84,23 +84,73 @@ def test_terraform_cloud_workspaces_exist_in_local_mode_and_share_state(tfc):
     assert "langfuse-app" in tfc.remote_state_consumers("langfuse-deps")
 
 
-# --- 1. apply -------------------------------------------------------------------------------
+# --- 0b. embedded default: what the local stand-ins can honestly serve -----------------------
+
+LOCAL_FILES = ["variables.tf", "data.tf", "secrets.tf"]
+
+
+@pytest.fixture(scope="module")
+def local_app(target, run_dir, tmp_path_factory):
+    """03-app's data, variables and secrets, applied for real (random + tfe providers from the
+    offline mirror) with upstream outputs from the local Terraform Cloud fake."""
+    if target.kind == "aws":
+        pytest.skip("embedded-default stage: the real AWS stages below cover this")
+    missing = plan.missing_providers(["random", "tfe"])
+    if missing:
+        pytest.skip("embedded default needs the random and tfe providers: " + "; ".join(missing))
+    folder = tmp_path_factory.mktemp("local-app")
+    with plan.offline(folder / "offline") as offline:
+        workdir = plan.subset("03-app", LOCAL_FILES, ["random", "tfe"], folder / "terraform", offline.fake.hostname,
+                              {"backend_override.tf": 'terraform {\n  backend "local" {}\n}\n'})
+        settings = envfile.Settings("AKIA" + "0" * 16, "0" * 40, "us-east-1", offline.env["TFE_TOKEN"],
+                                    offline.fake.organization, "ops@example.com", "Ops", "local-default-password")
+        yield Stack(settings, run_dir, workdir.parent, extra_env=offline.env)
+
 
 @pytest.mark.order(2)
+@pytest.mark.dependency(name="local_apply", depends=["tfc"])
+def test_local_default_applies_app_secrets_with_upstream_outputs(local_app):
+    """FR15, FR17: 03-app's secrets and tfe_outputs wiring apply for real, against the local
+    Terraform Cloud fake (no AWS: the aws, helm and kubernetes parts need the real target)."""
+    local_app.apply("03-app")
+    state = json.loads((local_app.terraform_dir / "03-app" / "terraform.tfstate").read_text())
+    types = {r["type"] for r in state["resources"] if r["mode"] == "managed"}
+    assert types == {"random_password", "random_id", "random_uuid"}
+
+
+@pytest.mark.order(3)
+@pytest.mark.dependency(depends=["local_apply"])
+def test_local_default_second_plan_shows_no_changes(local_app):
+    """FR29: re-planning the applied part shows no changes, against the local Terraform Cloud fake."""
+    assert local_app.plan_has_changes("03-app") is False
+
+
+@pytest.mark.order(4)
+@pytest.mark.dependency(depends=["local_apply"])
+def test_local_default_destroy_leaves_nothing_in_state(local_app):
+    """FR27, NFR8: destroy empties the state, against the local Terraform Cloud fake."""
+    local_app.destroy("03-app")
+    state = json.loads((local_app.terraform_dir / "03-app" / "terraform.tfstate").read_text())
+    assert [r for r in state["resources"] if r["mode"] == "managed"] == []
+
+
+# --- 1. apply -------------------------------------------------------------------------------
+
+@pytest.mark.order(5)
 @pytest.mark.dependency(name="network", depends=["tfc"])
 def test_apply_network(stack):
     """FR1-FR4: 01-network applies (about 15 min: EKS)."""
     stack.apply("01-network")
 
 
-@pytest.mark.order(3)
+@pytest.mark.order(6)
 @pytest.mark.dependency(name="deps", depends=["network"])
 def test_apply_deps(stack):
     """FR5-FR9: 02-deps applies (about 6 min: RDS)."""
     stack.apply("02-deps")
 
 
-@pytest.mark.order(4)
+@pytest.mark.order(7)
 @pytest.mark.dependency(name="app", depends=["deps"])
 def test_apply_app(stack):
     """FR10-FR15: 03-app applies; the helm release waits for first-boot migrations (5-10 min)."""
@@ -109,7 +159,7 @@ def test_apply_app(stack):
 
 # --- 2. pods and port-forwards --------------------------------------------------------------
 
-@pytest.mark.order(5)
+@pytest.mark.order(8)
 @pytest.mark.dependency(name="pods", depends=["app"])
 def test_all_langfuse_pods_ready_without_restarts(kubeconfig, diagnostics):
     """FR13, FR22: every pod in langfuse is Ready and none restarted."""
@@ -120,7 +170,7 @@ def test_all_langfuse_pods_ready_without_restarts(kubeconfig, diagnostics):
     assert not {n: r for n, r in restarts.items() if r}, f"restarted pods: {restarts}"
 
 
-@pytest.mark.order(6)
+@pytest.mark.order(9)
 @pytest.mark.dependency(depends=["pods"])
 def test_health_endpoint_returns_200_through_port_forward(kubeconfig, diagnostics):
     """FR19, FR22: /api/public/health answers 200 through port-forward svc/langfuse-web 3000."""
@@ -131,7 +181,7 @@ def test_health_endpoint_returns_200_through_port_forward(kubeconfig, diagnostic
     assert response.status_code == 200
 
 
-@pytest.mark.order(7)
+@pytest.mark.order(10)
 @pytest.mark.dependency(depends=["pods"])
 def test_clickhouse_answers_on_8123_through_port_forward(kubeconfig, diagnostics):
     """FR20: ClickHouse's HTTP interface answers /ping through svc/langfuse-clickhouse 8123."""
@@ -139,7 +189,7 @@ def test_clickhouse_answers_on_8123_through_port_forward(kubeconfig, diagnostics
         assert requests.get(f"http://127.0.0.1:{port}/ping", timeout=10).text.strip() == "Ok."
 
 
-@pytest.mark.order(8)
+@pytest.mark.order(11)
 @pytest.mark.dependency(depends=["pods"])
 def test_redis_answers_ping_on_6379_through_port_forward(kubeconfig, stack, diagnostics):
     """FR21: Valkey answers PING through svc/langfuse-redis-primary 6379 (not -master: decision 13)."""
@@ -151,7 +201,7 @@ def test_redis_answers_ping_on_6379_through_port_forward(kubeconfig, stack, diag
 
 # --- 3. RDS ---------------------------------------------------------------------------------
 
-@pytest.mark.order(9)
+@pytest.mark.order(12)
 @pytest.mark.dependency(name="rds", depends=["app"])
 def test_rds_reachable_migrated_and_headless_init_rows_present(stack, target):
     """FR5, FR6, FR14: RDS answers from the runner over TLS, migrations ran, user/org/project exist."""
@@ -165,7 +215,7 @@ def test_rds_reachable_migrated_and_headless_init_rows_present(stack, target):
 
 # --- 4. IRSA --------------------------------------------------------------------------------
 
-@pytest.mark.order(10)
+@pytest.mark.order(13)
 @pytest.mark.dependency(name="irsa", depends=["pods"])
 def test_pod_writes_to_s3_with_irsa_and_no_static_keys(kubeconfig, stack, session_aws, diagnostics):
     """FR8, NFR4: a Job as the langfuse service account writes to the bucket with web-identity creds only."""
@@ -182,7 +232,7 @@ def test_pod_writes_to_s3_with_irsa_and_no_static_keys(kubeconfig, stack, sessio
 
 # --- 5. a trace end to end ------------------------------------------------------------------
 
-@pytest.mark.order(11)
+@pytest.mark.order(14)
 @pytest.mark.dependency(name="trace", depends=["pods"])
 def test_trace_is_ingested_readable_and_its_event_lands_in_s3(kubeconfig, stack, session_aws, diagnostics):
     """J2, J4: a trace sent with the generated project keys is readable via the API; raw event under events/."""
@@ -200,7 +250,7 @@ def test_trace_is_ingested_readable_and_its_event_lands_in_s3(kubeconfig, stack,
 
 # --- 6. idempotence -------------------------------------------------------------------------
 
-@pytest.mark.order(12)
+@pytest.mark.order(15)
 @pytest.mark.dependency(name="idempotent", depends=["app"])
 @pytest.mark.parametrize("workspace", ORDER)
 def test_second_plan_shows_no_changes(stack, workspace):
@@ -210,7 +260,7 @@ def test_second_plan_shows_no_changes(stack, workspace):
 
 # --- 7. destroy and rebuild 03-app, data intact ---------------------------------------------
 
-@pytest.mark.order(13)
+@pytest.mark.order(16)
 @pytest.mark.dependency(name="rebuild", depends=["rds", "trace"])
 def test_app_rebuild_keeps_rds_and_s3_data(stack, target, session_aws):
     """FR9, FR28, decision 4: destroy and re-apply 03-app; the init rows and S3 events are still there."""
@@ -227,7 +277,7 @@ def test_app_rebuild_keeps_rds_and_s3_data(stack, target, session_aws):
 
 # --- 8. teardown ----------------------------------------------------------------------------
 
-@pytest.mark.order(14)
+@pytest.mark.order(17)
 @pytest.mark.dependency(depends=["app"])
 def test_teardown_in_reverse_order_leaves_nothing(stack, session_aws):
     """FR27, NFR8: destroy 03 -> 02 -> 01; no resource tagged with the project remains."""

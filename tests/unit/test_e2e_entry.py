@@ -39,10 +39,10 @@ def test_malformed_env_fails_before_any_terraform_call_naming_each_bad_key(tmp_p
 
 
 def test_without_env_the_embedded_default_runs_and_names_the_missing_keys(tmp_path):
-    """FR23: no .env -> banner says embedded default, the TFC stage passes against the local fake,
-    the AWS stages skip naming the missing keys, and the run exits 0."""
+    """FR23: no .env -> banner says embedded default, the local stages pass against the local
+    Terraform Cloud fake, the AWS stages skip naming the missing keys, and the run exits 0."""
     result = _e2e(tmp_path / "absent.env", "-rs")
     assert result.returncode == 0, result.stdout[-3000:]
     assert "e2e target: embedded local default" in result.stdout
-    assert "1 passed" in result.stdout
+    assert "4 passed" in result.stdout  # the TFC stage and the apply / re-plan / destroy of 03-app's local part
     assert ".env lacks AWS_ACCESS_KEY_ID" in result.stdout
