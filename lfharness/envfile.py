@@ -114,3 +114,18 @@ class SecretMasker(logging.Filter):
         record.msg = mask(record.getMessage(), self._secrets)
         record.args = None
         return True
+
+
+def install_record_masking(secrets: Iterable[str]):
+    """Masks secrets in every log record created from now on, whichever logger or handler
+    (pytest's capture handlers included) ends up emitting it. Returns a function that undoes it."""
+    previous = logging.getLogRecordFactory()
+    masker = SecretMasker(secrets)
+
+    def factory(*args, **kwargs) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        masker.filter(record)
+        return record
+
+    logging.setLogRecordFactory(factory)
+    return lambda: logging.setLogRecordFactory(previous)

@@ -43,7 +43,15 @@ def _target() -> Target:
 
 @pytest.fixture(scope="session")
 def target() -> Target:
-    return _target()
+    chosen = _target()
+    if chosen.settings is None:
+        yield chosen
+        return
+    undo = envfile.install_record_masking(chosen.settings.secrets)  # NFR1: no secret in any log line
+    try:
+        yield chosen
+    finally:
+        undo()
 
 
 @pytest.fixture(scope="session")

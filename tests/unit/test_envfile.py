@@ -93,3 +93,17 @@ def test_dot_env_is_ignored_by_git():
     """FR25, NFR1: .env is in .gitignore."""
     lines = (Path(__file__).resolve().parents[2] / ".gitignore").read_text().splitlines()
     assert ".env" in lines
+
+
+def test_record_masking_covers_every_logger_until_undone(caplog):
+    """NFR1: once installed, secrets are masked in records of any logger; undo restores logging."""
+    undo = envfile.install_record_masking(["s3cr3t-token-value"])
+    try:
+        with caplog.at_level(logging.INFO):
+            logging.getLogger("lfharness.tf").info("token=%s", "s3cr3t-token-value")
+    finally:
+        undo()
+    assert "s3cr3t-token-value" not in caplog.text and "token=***" in caplog.text
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("other").info("plain %s", "s3cr3t-token-value")
+    assert caplog.records[-1].getMessage() == "plain s3cr3t-token-value"
