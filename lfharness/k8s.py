@@ -36,16 +36,29 @@ def eks_token(cluster_name: str, session) -> str:  # session: boto3.Session
     return "k8s-aws-v1." + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
 
 
-def write_kubeconfig(path: Path, endpoint: str, ca_data: str, token: str) -> Path:
+def write_exec_kubeconfig(path: Path, endpoint: str, ca_data: str, cluster_name: str, region: str) -> Path:
+    """A kubeconfig whose credential is minted per kubectl call by `python -m lfharness.k8s token`
+    (EKS tokens last 15 minutes; the suite runs longer). AWS credentials come from the environment."""
     config = {
         "apiVersion": "v1", "kind": "Config", "current-context": "langfuse",
         "clusters": [{"name": "langfuse", "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
-        "users": [{"name": "operator", "user": {"token": token}}],
+        "users": [{"name": "operator", "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1", "command": sys.executable,
+            "args": ["-m", "lfharness.k8s", "token", cluster_name, region], "interactiveMode": "Never"}}}],
         "contexts": [{"name": "langfuse", "context": {"cluster": "langfuse", "user": "operator"}}],
     }
     path.write_text(json.dumps(config))
     path.chmod(0o600)
     return path
+
+
+def exec_credential(token: str) -> dict:
+    """The ExecCredential kubectl expects from a credential plugin."""
+    import datetime as dt  # noqa: PLC0415
+
+    expires = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=14)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"apiVersion": "client.authentication.k8s.io/v1beta1", "kind": "ExecCredential",
+            "status": {"token": token, "expirationTimestamp": expires}}
 
 
 def kubectl(kubeconfig: Path, *args: str, timeout: float = 120, stdin: str | None = None) -> str:
@@ -130,3 +143,18 @@ def run_job(kubeconfig: Path, namespace: str, name: str, service_account: str, i
     kubectl(kubeconfig, "apply", "-f", "-", stdin=json.dumps(job_manifest(namespace, name, service_account, image, script)))
     kubectl(kubeconfig, "-n", namespace, "wait", "--for=condition=complete", f"job/{name}", f"--timeout={timeout}s",
             timeout=timeout + 30)
+
+
+def main(argv: list[str]) -> int:
+    """`python -m lfharness.k8s token <cluster> <region>`: the kubeconfig's credential plugin."""
+    if len(argv) != 3 or argv[0] != "token":
+        print("usage: python -m lfharness.k8s token <cluster-name> <region>", file=sys.stderr)
+        return 2
+    import boto3  # noqa: PLC0415
+
+    print(json.dumps(exec_credential(eks_token(argv[1], boto3.Session(region_name=argv[2])))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -49,10 +49,19 @@ def stack(target, run_dir, request):
 
 
 @pytest.fixture(scope="session")
-def kubeconfig(stack, session_aws, run_dir) -> Path:
+def kubeconfig(stack, target, run_dir) -> Path:
+    """Fresh EKS tokens per kubectl call; the plugin reads the .env AWS keys from kubectl's environment."""
     net = stack.outputs("01-network")
-    token = k8s.eks_token(net["cluster_name"], session_aws)
-    return k8s.write_kubeconfig(run_dir / "kubeconfig", net["cluster_endpoint"], net["cluster_ca_data"], token)
+    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    os.environ.update(AWS_ACCESS_KEY_ID=target.settings.aws_access_key_id,
+                      AWS_SECRET_ACCESS_KEY=target.settings.aws_secret_access_key)
+    yield k8s.write_exec_kubeconfig(run_dir / "kubeconfig", net["cluster_endpoint"], net["cluster_ca_data"],
+                                    net["cluster_name"], target.settings.aws_region)
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture
@@ -193,8 +202,8 @@ def test_clickhouse_answers_on_8123_through_port_forward(kubeconfig, diagnostics
 @pytest.mark.dependency(depends=["pods"])
 def test_redis_answers_ping_on_6379_through_port_forward(kubeconfig, stack, diagnostics):
     """FR21: Valkey answers PING through svc/langfuse-redis-primary 6379 (not -master: decision 13)."""
-    password = base64.b64decode(json.loads(k8s.kubectl(
-        kubeconfig, "-n", NAMESPACE, "get", "secret", "langfuse-redis", "-o", "json"))["data"]["valkey-password"]).decode()
+    data = json.loads(k8s.kubectl(kubeconfig, "-n", NAMESPACE, "get", "secret", "langfuse-redis", "-o", "json"))["data"]
+    password = base64.b64decode(data.get("valkey-password") or data["redis-password"]).decode()
     with k8s.port_forward(kubeconfig, NAMESPACE, "langfuse-redis-primary", 6379) as port:
         assert aws_checks.redis_ping("127.0.0.1", port, password)
 

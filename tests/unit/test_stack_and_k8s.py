@@ -89,15 +89,22 @@ def test_eks_token_is_a_presigned_sts_call_bound_to_the_cluster():
     assert "x-k8s-aws-id" in query["X-Amz-SignedHeaders"][0]
 
 
-def test_kubeconfig_is_accepted_by_the_real_kubectl(tmp_path):
-    """FR4: the generated kubeconfig parses with kubectl 1.35 and targets the cluster endpoint."""
+def test_exec_kubeconfig_mints_tokens_through_the_harness_plugin(tmp_path):
+    """FR4, FR26: kubectl gets its EKS token from `python -m lfharness.k8s token`, checked with the
+    real kubectl and by running the plugin with dummy credentials (no network: presigning is local)."""
     if not k8s.kubectl_bin().exists():
         pytest.skip("kubectl not installed: run bash setup.sh")
-    path = k8s.write_kubeconfig(tmp_path / "kubeconfig", "https://example.eks.amazonaws.com",
-                                base64.b64encode(b"not-a-real-ca").decode(), "k8s-aws-v1.abc")
-    out = subprocess.run([str(k8s.kubectl_bin()), "--kubeconfig", str(path), "config", "view", "-o", "json"],
-                         capture_output=True, text=True, check=True).stdout
-    assert json.loads(out)["clusters"][0]["cluster"]["server"] == "https://example.eks.amazonaws.com"
+    path = k8s.write_exec_kubeconfig(tmp_path / "kubeconfig", "https://example.eks.amazonaws.com",
+                                     base64.b64encode(b"ca").decode(), "langfuse", "us-east-1")
+    view = json.loads(subprocess.run([str(k8s.kubectl_bin()), "--kubeconfig", str(path), "config", "view", "-o",
+                                      "json"], capture_output=True, text=True, check=True).stdout)
+    plugin = view["users"][0]["user"]["exec"]
+    env = {"AWS_ACCESS_KEY_ID": "AKIA" + "C" * 16, "AWS_SECRET_ACCESS_KEY": "y" * 40, "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([plugin["command"], *plugin["args"]], env=env, capture_output=True, text=True, check=True)
+    credential = json.loads(out.stdout)
+    assert credential["kind"] == "ExecCredential"
+    assert credential["status"]["token"].startswith("k8s-aws-v1.")
+    assert view["clusters"][0]["cluster"]["server"] == "https://example.eks.amazonaws.com"
     assert oct(path.stat().st_mode & 0o777) == "0o600"
 
 
