@@ -96,7 +96,13 @@ def _send(req: BaseHTTPRequestHandler, status: int, body: dict) -> None:
 
 
 def write_cli_config(dest: Path, cache: Path, registry_url: str | None) -> Path:
-    """A CLI config: providers only from the mirror, modules from the stand-in registry."""
+    """A CLI config: providers only from the mirror, modules from the stand-in registry.
+
+    Where set-up found the public registry reachable, an empty config: init downloads as usual.
+    """
+    if toolchain.load_manifest(cache).get("path") == "online":
+        dest.write_text("# registry reachable: terraform init downloads providers and modules itself\n")
+        return dest
     text = (
         "provider_installation {\n"
         "  filesystem_mirror {\n"
