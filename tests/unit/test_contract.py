@@ -98,3 +98,12 @@ def test_variables_are_only_what_the_operator_configures(workspace):
                "langfuse_admin_password"}
     names = {name for block in _load(workspace, "variables.tf")["variable"] for name in block}
     assert {"aws_region", "tfc_organization"} <= names <= allowed
+
+
+@pytest.mark.parametrize("workspace", ["01-network", "02-deps", "03-app"])
+def test_every_aws_resource_gets_project_and_workspace_tags(workspace):
+    """NFR8: default_tags mark everything with the project and its workspace, so a sweep finds leftovers."""
+    provider = next(b["aws"] for b in _load(workspace, "providers.tf")["provider"] if "aws" in b)
+    tags = provider["default_tags"][0]["tags"]
+    assert tags["Project"] == "langfuse-k8s-cluster"
+    assert tags["Workspace"] == _cloud_workspace(workspace)
