@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lfharness import envfile
+from lfharness import envfile, hcl, tf
 
 pytestmark = pytest.mark.static
 
@@ -112,8 +112,6 @@ def test_record_masking_covers_every_logger_until_undone(caplog):
 @pytest.mark.parametrize("workspace", ["01-network", "02-deps", "03-app"])
 def test_every_workspace_variable_is_fed_from_env(tmp_path, workspace):
     """FR23, FR26: each Terraform variable is exported as TF_VAR_* from .env, none needs a prompt."""
-    from lfharness import hcl, tf  # noqa: PLC0415
-
     names = set(hcl.blocks(tf.TERRAFORM_DIR / workspace, "variable"))
     exported = {k.removeprefix("TF_VAR_") for k in envfile.load(_write(tmp_path, GOOD)).terraform_env()
                 if k.startswith("TF_VAR_")}
