@@ -6,6 +6,7 @@ The cache holds the newest version inside each constraint that the Go module pro
 
 from __future__ import annotations
 
+import json
 import tarfile
 from pathlib import Path
 
@@ -84,3 +85,19 @@ def test_eks_addon_settings_are_fields_of_the_addons_type(unpacked):
     for addon, settings in addons.items():
         for field in settings:
             assert f"{field} " in addon_type or f"{field}=" in addon_type, f"addon {addon}: {field} not a field"
+
+
+REFERENCE = tf.REPO_ROOT.parent / "shared" / "reference"
+
+
+@pytest.mark.skipif(not (REFERENCE / "module-inputs-rds.json").exists(),
+                    reason="../shared/reference absent: clone with shared/ beside the repo")
+def test_rds_arguments_are_inputs_listed_for_the_pinned_rds_version():
+    """NFR9, decision 9: the rds module (refused by the proxy, so not in the cache) is checked
+    against the input list read from its pinned tag in shared/reference."""
+    reference = json.loads((REFERENCE / "module-inputs-rds.json").read_text())
+    inputs = set(reference["inputs"]) if isinstance(reference["inputs"], list) else set(reference["inputs"])
+    body = hcl.blocks(tf.TERRAFORM_DIR / "02-deps", "module")["rds"]
+    unknown = set(body) - META - inputs
+    assert not unknown, f"not inputs of {reference['source']} {reference['tag']}: {sorted(unknown)}"
+    assert {"password_wo", "password_wo_version", "manage_master_user_password"} <= set(body)
