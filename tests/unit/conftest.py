@@ -1,10 +1,47 @@
-"""Shared fixtures of the unit tier."""
+"""Shared fixtures of the unit tier: the offline-plan environment and the local stand-ins.
+
+The stand-ins are real software (Debian's PostgreSQL and Redis, moto's server), started once per
+session on free loopback ports. A test skips only when a binary is missing, naming the package.
+"""
 
 from __future__ import annotations
 
+import secrets
+
+import psycopg
 import pytest
 
-from lfharness import plan
+from lfharness import localsvc, plan
+
+# Langfuse's Prisma tables with the columns the checks read (and a few real neighbours).
+_SCHEMA = """
+CREATE TABLE _prisma_migrations (
+    id varchar(36) PRIMARY KEY, checksum varchar(64) NOT NULL, finished_at timestamptz,
+    migration_name varchar(255) NOT NULL, logs text, rolled_back_at timestamptz,
+    started_at timestamptz NOT NULL DEFAULT now(), applied_steps_count integer NOT NULL DEFAULT 0);
+CREATE TABLE users (id text PRIMARY KEY, name text, email text UNIQUE, password text,
+    created_at timestamp NOT NULL DEFAULT now());
+CREATE TABLE organizations (id text PRIMARY KEY, name text NOT NULL, created_at timestamp NOT NULL DEFAULT now());
+CREATE TABLE projects (id text PRIMARY KEY, org_id text NOT NULL REFERENCES organizations(id), name text NOT NULL,
+    created_at timestamp NOT NULL DEFAULT now());
+CREATE TABLE organization_memberships (id text PRIMARY KEY, org_id text NOT NULL REFERENCES organizations(id),
+    user_id text NOT NULL REFERENCES users(id), role text NOT NULL);
+INSERT INTO _prisma_migrations (id, checksum, finished_at, migration_name) VALUES
+    ('m1', 'c1', now(), '20230518191501_init'), ('m2', 'c2', now(), '20230522092340_add_users'),
+    ('m3', 'c3', NULL, '20240101000000_still_running');
+INSERT INTO users (id, name, email) VALUES ('u1', 'Ops', 'ops@example.com');
+INSERT INTO organizations (id, name) VALUES ('langfuse-org', 'Langfuse');
+INSERT INTO projects (id, org_id, name) VALUES ('langfuse-project', 'langfuse-org', 'default');
+INSERT INTO organization_memberships VALUES ('om1', 'langfuse-org', 'u1', 'OWNER');
+"""
+
+
+def _started(service):
+    """Enter a stand-in, or skip the requesting tests when its Debian package is not installed."""
+    try:
+        return service.__enter__()
+    except localsvc.StandInMissing as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="session")
@@ -12,3 +49,34 @@ def plan_offline(tmp_path_factory):
     """One local Terraform Cloud fake + CLI config for every offline plan of the session."""
     with plan.offline(tmp_path_factory.mktemp("offline")) as env:
         yield env
+
+
+@pytest.fixture(scope="session")
+def local_pg(tmp_path_factory):
+    """A local PostgreSQL with Langfuse's migration, user, organization and project tables."""
+    service = localsvc.LocalPostgres(tmp_path_factory.mktemp("pg"))
+    _started(service)
+    try:
+        with psycopg.connect(**service.conn()) as db:
+            db.execute(_SCHEMA)
+        yield service
+    finally:
+        service.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def local_redis(tmp_path_factory):
+    """A local Redis requiring a random password."""
+    service = localsvc.LocalRedis(tmp_path_factory.mktemp("redis"), secrets.token_hex(12))
+    _started(service)
+    try:
+        yield service
+    finally:
+        service.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def moto():
+    """moto's server on a free loopback port."""
+    with localsvc.MotoServer() as server:
+        yield server

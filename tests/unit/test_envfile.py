@@ -1,8 +1,13 @@
-"""The .env: every missing and malformed key reported before anything runs (static)."""
+"""The .env: every missing and malformed key reported before anything runs; secrets masked (static).
+
+Each test writes its own .env into a temporary folder and reads it with python-dotenv.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +16,8 @@ from lfharness import envfile, hcl, tf
 
 pytestmark = pytest.mark.static
 
+ROOT = Path(__file__).resolve().parents[2]
+
 GOOD = {
     "AWS_ACCESS_KEY_ID": "AKIA" + "ABCDEFGHIJKLMNOP", "AWS_SECRET_ACCESS_KEY": "s" * 40,
     "AWS_DEFAULT_REGION": "eu-west-1", "TFE_TOKEN": "tok" + "x" * 30, "TFC_ORGANIZATION": "my-org",
@@ -18,81 +25,187 @@ GOOD = {
     "LANGFUSE_ADMIN_PASSWORD": "correct-horse-battery",
 }
 
+# One malformed value per key: all of them at once must come back in a single error.
+BAD = {
+    "AWS_ACCESS_KEY_ID": "XYZ123", "AWS_SECRET_ACCESS_KEY": "short-secret-value",
+    "AWS_DEFAULT_REGION": "us-east-9x", "TFE_TOKEN": "has spaces in the token value",
+    "TFC_ORGANIZATION": "bad org!", "LANGFUSE_ADMIN_EMAIL": "not-an-email", "LANGFUSE_ADMIN_NAME": "Ops\nTeam",
+    "LANGFUSE_ADMIN_PASSWORD": "tiny-secret",
+}
+
 
 def _write(tmp_path: Path, values: dict[str, str]) -> Path:
     path = tmp_path / ".env"
-    path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    path.write_text("".join(f'{k}="{v}"\n' for k, v in values.items()))
     return path
+
+
+def _error(tmp_path: Path, values: dict[str, str]) -> str:
+    with pytest.raises(envfile.EnvError) as err:
+        envfile.load(_write(tmp_path, values))
+    return str(err.value)
 
 
 def test_a_complete_env_loads(tmp_path):
     """FR23: one .env holds all configuration."""
     settings = envfile.load(_write(tmp_path, GOOD))
-    assert settings.aws_region == "eu-west-1" and settings.tfc_organization == "my-org"
+    assert (settings.aws_region, settings.tfc_organization, settings.admin_email) == (
+        "eu-west-1", "my-org", "ops@example.com")
+
+
+def test_loading_leaves_os_environ_untouched(tmp_path, monkeypatch):
+    """FR26: reading .env does not export anything by itself; Terraform gets terraform_env() explicitly."""
+    for key in GOOD:
+        monkeypatch.delenv(key, raising=False)
+    envfile.load(_write(tmp_path, GOOD))
+    assert not set(GOOD) & set(os.environ)
 
 
 def test_every_missing_key_is_named_in_one_error(tmp_path):
-    """FR23: one error lists every absent key."""
-    values = {k: v for k, v in GOOD.items() if k not in ("TFE_TOKEN", "LANGFUSE_ADMIN_EMAIL")}
+    """FR23: an empty .env yields one error listing all eight required keys as missing."""
+    text = _error(tmp_path, {})
+    assert [k for k in envfile.REQUIRED if f"{k}: missing" not in text] == []
+
+
+def test_an_absent_env_file_names_every_key_as_missing(tmp_path):
+    """FR23: with no .env at all, the error lists every required key."""
     with pytest.raises(envfile.EnvError) as err:
-        envfile.load(_write(tmp_path, values))
-    assert "TFE_TOKEN: missing" in str(err.value) and "LANGFUSE_ADMIN_EMAIL: missing" in str(err.value)
+        envfile.load(tmp_path / "no-such.env")
+    assert [k for k in envfile.REQUIRED if f"{k}: missing" not in str(err.value)] == []
 
 
-@pytest.mark.parametrize("key,bad", [
-    ("AWS_DEFAULT_REGION", "us-east-9x"), ("AWS_DEFAULT_REGION", "useast1"),
-    ("AWS_ACCESS_KEY_ID", "XYZ123"), ("AWS_SECRET_ACCESS_KEY", "short"),
-    ("LANGFUSE_ADMIN_EMAIL", "not-an-email"), ("LANGFUSE_ADMIN_PASSWORD", "short"),
-    ("TFC_ORGANIZATION", "bad org!"),
-])
-def test_malformed_values_are_rejected_by_key(tmp_path, key, bad):
-    """FR23: a malformed value is named by key with what was expected."""
-    with pytest.raises(envfile.EnvError, match=f"{key}: malformed"):
-        envfile.load(_write(tmp_path, {**GOOD, key: bad}))
+def test_every_malformed_key_is_named_in_one_error(tmp_path):
+    """FR23: with every value malformed, one error names each key as malformed."""
+    text = _error(tmp_path, BAD)
+    assert [k for k in envfile.REQUIRED if f"{k}: malformed" not in text] == []
 
 
-def test_errors_never_echo_secret_values(tmp_path):
-    """NFR1: the error names keys, never the secret values."""
-    values = {**GOOD, "AWS_ACCESS_KEY_ID": "bad", "LANGFUSE_ADMIN_PASSWORD": "tiny-secret"}
-    with pytest.raises(envfile.EnvError) as err:
-        envfile.load(_write(tmp_path, values))
-    assert "tiny-secret" not in str(err.value) and GOOD["AWS_SECRET_ACCESS_KEY"] not in str(err.value)
+def test_missing_and_malformed_keys_are_reported_together(tmp_path):
+    """FR23: a missing key and a malformed key come back in the same error, each labelled."""
+    values = {k: v for k, v in GOOD.items() if k != "LANGFUSE_ADMIN_EMAIL"} | {"AWS_DEFAULT_REGION": "useast1"}
+    text = _error(tmp_path, values)
+    assert "LANGFUSE_ADMIN_EMAIL: missing" in text and "AWS_DEFAULT_REGION: malformed" in text
+
+
+@pytest.mark.parametrize("key", sorted(BAD))
+def test_a_malformed_value_is_named_by_key_with_what_was_expected(tmp_path, key):
+    """FR23: a malformed value is named by its key, with a description of a good value."""
+    assert f"{key}: malformed, expected " in _error(tmp_path, {**GOOD, key: BAD[key]})
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-central-2", "ap-southeast-5", "us-gov-west-1",
+                                    "il-central-1", "ca-west-1"])
+def test_real_region_names_are_accepted(tmp_path, region):
+    """FR23: AWS_DEFAULT_REGION accepts real AWS region names."""
+    assert envfile.load(_write(tmp_path, {**GOOD, "AWS_DEFAULT_REGION": region})).aws_region == region
+
+
+@pytest.mark.parametrize("region", ["us-east-9x", "useast1", "US-EAST-1", "us-east-0", "mars-east-1", "us-east",
+                                    "cn-northwest-1"])
+def test_region_lookalikes_are_rejected(tmp_path, region):
+    """FR23: AWS_DEFAULT_REGION rejects names that are not AWS regions."""
+    assert "AWS_DEFAULT_REGION: malformed" in _error(tmp_path, {**GOOD, "AWS_DEFAULT_REGION": region})
+
+
+def test_errors_never_echo_values(tmp_path):
+    """NFR1: the error names keys and expected shapes, never a value that was given."""
+    text = _error(tmp_path, BAD)
+    assert [v for v in BAD.values() if v.strip() and v in text] == []
+
+
+def test_settings_repr_hides_the_secrets(tmp_path):
+    """NFR1: a Settings printed in a traceback or log shows no secret."""
+    text = repr(envfile.load(_write(tmp_path, GOOD)))
+    assert [k for k in envfile.SECRET_KEYS if GOOD[k] in text] == []
 
 
 def test_tfc_token_is_accepted_as_an_alias(tmp_path):
-    """Decision 2: the stories' TFC_TOKEN works where TFE_TOKEN is absent."""
+    """FR23, decision 2: the stories' TFC_TOKEN works where TFE_TOKEN is absent."""
     values = {k: v for k, v in GOOD.items() if k != "TFE_TOKEN"} | {"TFC_TOKEN": "alias" + "y" * 30}
     assert envfile.load(_write(tmp_path, values)).tfe_token == "alias" + "y" * 30
 
 
-def test_terraform_env_exports_what_terraform_reads(tmp_path):
-    """Decision 2, FR26: TF_TOKEN_app_terraform_io, TF_CLOUD_ORGANIZATION and TF_VAR_* from .env."""
+def test_terraform_env_exports_the_token_for_the_cloud_block(tmp_path):
+    """FR26, decision 2: TF_TOKEN_app_terraform_io (and TFE_TOKEN) carry the .env token."""
     env = envfile.load(_write(tmp_path, GOOD)).terraform_env()
-    assert env["TF_TOKEN_app_terraform_io"] == GOOD["TFE_TOKEN"]
-    assert env["TF_CLOUD_ORGANIZATION"] == "my-org"
-    assert env["TF_VAR_langfuse_admin_email"] == "ops@example.com"
+    assert (env["TF_TOKEN_app_terraform_io"], env["TFE_TOKEN"]) == (GOOD["TFE_TOKEN"], GOOD["TFE_TOKEN"])
 
 
-def test_masker_hides_secrets_in_log_output(caplog):
-    """NFR1: secrets never reach logs."""
-    logger = logging.getLogger("test.masker")
-    logger.addFilter(envfile.SecretMasker(["hunter2hunter2"]))
-    with caplog.at_level(logging.INFO, logger="test.masker"):
-        logger.info("connecting with %s", "hunter2hunter2")
-    assert "hunter2hunter2" not in caplog.text and "***" in caplog.text
+def test_terraform_env_exports_the_organization_for_the_cloud_block(tmp_path):
+    """FR26, decision 2: TF_CLOUD_ORGANIZATION comes from TFC_ORGANIZATION (a cloud block takes no variables)."""
+    assert envfile.load(_write(tmp_path, GOOD)).terraform_env()["TF_CLOUD_ORGANIZATION"] == "my-org"
 
 
-def test_env_example_lists_exactly_the_required_keys():
-    """FR24: .env.example has a placeholder for every key the harness requires."""
-    example = envfile.read(Path(__file__).resolve().parents[2] / ".env.example")
-    assert set(example) == set(envfile.REQUIRED)
-    assert not envfile.malformed_keys(example), "placeholders should have the right shape"
+def test_terraform_env_exports_aws_credentials_and_region(tmp_path):
+    """FR26: the AWS provider reads keys and region from the environment, no aws configure."""
+    env = envfile.load(_write(tmp_path, GOOD)).terraform_env()
+    assert {k: env[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_DEFAULT_REGION")} == {
+        "AWS_ACCESS_KEY_ID": GOOD["AWS_ACCESS_KEY_ID"], "AWS_SECRET_ACCESS_KEY": GOOD["AWS_SECRET_ACCESS_KEY"],
+        "AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1"}
 
 
-def test_dot_env_is_ignored_by_git():
-    """FR25, NFR1: .env is in .gitignore."""
-    lines = (Path(__file__).resolve().parents[2] / ".gitignore").read_text().splitlines()
-    assert ".env" in lines
+def test_terraform_env_exports_the_admin_as_tf_vars(tmp_path):
+    """FR23, FR26: the Langfuse admin reaches Terraform as TF_VAR_langfuse_admin_*."""
+    env = envfile.load(_write(tmp_path, GOOD)).terraform_env()
+    assert (env["TF_VAR_langfuse_admin_email"], env["TF_VAR_langfuse_admin_name"],
+            env["TF_VAR_langfuse_admin_password"]) == ("ops@example.com", "Ops", GOOD["LANGFUSE_ADMIN_PASSWORD"])
+
+
+def test_missing_for_cloud_names_the_absent_keys(tmp_path):
+    """FR23: a partial .env yields the absent keys (the e2e suite names them and uses its local default)."""
+    values = {k: v for k, v in GOOD.items() if k not in ("TFE_TOKEN", "TFC_ORGANIZATION")}
+    assert envfile.missing_for_cloud(_write(tmp_path, values)) == ["TFE_TOKEN", "TFC_ORGANIZATION"]
+
+
+def test_missing_for_cloud_without_a_file_names_every_key(tmp_path):
+    """FR23: no .env at all means every key is absent, so the local default is allowed."""
+    assert envfile.missing_for_cloud(tmp_path / ".env") == list(envfile.REQUIRED)
+
+
+def test_missing_for_cloud_is_empty_for_a_complete_env(tmp_path):
+    """FR23: a complete, valid .env lacks nothing: the cloud run goes ahead."""
+    assert envfile.missing_for_cloud(_write(tmp_path, GOOD)) == []
+
+
+def test_missing_for_cloud_refuses_a_malformed_key(tmp_path):
+    """FR23: a present but malformed key is a hard error, not a silent fall-back to the local default."""
+    values = {"AWS_DEFAULT_REGION": "us-east-9x", "TFC_ORGANIZATION": "my-org"}
+    with pytest.raises(envfile.EnvError, match="AWS_DEFAULT_REGION: malformed"):
+        envfile.missing_for_cloud(_write(tmp_path, values))
+
+
+def test_mask_replaces_every_secret():
+    """NFR1: mask() replaces each secret, wherever it occurs, with ***."""
+    assert envfile.mask("a=SECRET1 b=SECRET22 a=SECRET1", ["SECRET1", "SECRET22", ""]) == "a=*** b=*** a=***"
+
+
+def test_masker_hides_secrets_passed_as_log_args(caplog):
+    """NFR1: a secret given as a %-argument never reaches the log output."""
+    logger = logging.getLogger("test.masker.args")
+    masker = envfile.SecretMasker(["hunter2hunter2"])
+    logger.addFilter(masker)
+    try:
+        with caplog.at_level(logging.INFO, logger=logger.name):
+            logger.info("connecting with %s", "hunter2hunter2")
+    finally:
+        logger.removeFilter(masker)
+    assert "hunter2hunter2" not in caplog.text and "connecting with ***" in caplog.text
+
+
+def test_masker_hides_secrets_in_the_message_and_traceback(caplog):
+    """NFR1: a secret inside the message text or an exception's traceback is masked too."""
+    logger = logging.getLogger("test.masker.exc")
+    masker = envfile.SecretMasker(["tok-abcdef123456"])
+    logger.addFilter(masker)
+    try:
+        with caplog.at_level(logging.INFO, logger=logger.name):
+            try:
+                raise RuntimeError("401 for token tok-abcdef123456")
+            except RuntimeError:
+                logger.exception("call failed with tok-abcdef123456")
+    finally:
+        logger.removeFilter(masker)
+    assert "tok-abcdef123456" not in caplog.text and "401 for token ***" in caplog.text
 
 
 def test_record_masking_covers_every_logger_until_undone(caplog):
@@ -109,6 +222,28 @@ def test_record_masking_covers_every_logger_until_undone(caplog):
     assert caplog.records[-1].getMessage() == "plain s3cr3t-token-value"
 
 
+def _example() -> Path:
+    path = ROOT / ".env.example"
+    if not path.is_file():
+        pytest.skip(".env.example is not in the repository root yet")
+    return path
+
+
+def test_env_example_lists_exactly_the_required_keys():
+    """FR24: .env.example has a placeholder for every key the harness requires, and no other."""
+    assert set(envfile.read(_example())) == set(envfile.REQUIRED)
+
+
+def test_env_example_placeholders_have_the_right_shape():
+    """FR24: the placeholders pass validation, so copying the file shows only what to fill in."""
+    assert envfile.malformed_keys(envfile.read(_example())) == {}
+
+
+def test_dot_env_is_ignored_by_git():
+    """FR25, NFR1: .env is in .gitignore."""
+    assert ".env" in (ROOT / ".gitignore").read_text().splitlines()
+
+
 @pytest.mark.parametrize("workspace", ["01-network", "02-deps", "03-app"])
 def test_every_workspace_variable_is_fed_from_env(tmp_path, workspace):
     """FR23, FR26: each Terraform variable is exported as TF_VAR_* from .env, none needs a prompt."""
@@ -116,3 +251,11 @@ def test_every_workspace_variable_is_fed_from_env(tmp_path, workspace):
     exported = {k.removeprefix("TF_VAR_") for k in envfile.load(_write(tmp_path, GOOD)).terraform_env()
                 if k.startswith("TF_VAR_")}
     assert names <= exported, f"{workspace} variables without a .env source: {names - exported}"
+
+
+@pytest.mark.parametrize("workspace", ["01-network", "02-deps", "03-app"])
+def test_env_region_rule_is_the_one_terraform_validates(workspace):
+    """FR23: .env and each workspace's aws_region validation accept exactly the same names."""
+    text = (tf.TERRAFORM_DIR / workspace / "variables.tf").read_text()
+    pattern = re.search(r'regex\("\^(.*?)\$", var\.aws_region\)', text).group(1)
+    assert pattern == envfile._REGION

@@ -1,38 +1,111 @@
-"""Retry helper: explicit timeout and interval, a message that says what it waited for (static)."""
+"""Retry and Stopwatch: explicit timeout and interval, messages that say what was awaited (static).
+
+The e2e suite waits on pods, the health endpoint (FR22), traces and the teardown sweep through
+these helpers; here they run against plain Python callables.
+"""
 
 from __future__ import annotations
 
+import logging
+import re
+import threading
+
 import pytest
 
-from lfharness.wait import WaitTimeout, retry
+from lfharness.wait import Stopwatch, WaitTimeout, retry
 
 pytestmark = pytest.mark.static
 
 
-def test_retry_returns_once_the_call_succeeds():
-    """Style: waits retry until success instead of sleeping."""
-    calls = []
+def _fails_then(n: int, value: str):
+    calls: list[int] = []
 
-    def flaky() -> str:
+    def fn() -> str:
         calls.append(1)
-        if len(calls) < 3:
-            raise ConnectionError("not yet")
-        return "ready"
+        if len(calls) <= n:
+            raise ConnectionError(f"refused #{len(calls)}")
+        return value
 
-    assert retry(flaky, timeout=5, interval=0.01, what="flaky service") == "ready"
-    assert len(calls) == 3
+    return fn, calls
 
 
-def test_retry_uses_the_validator():
-    """Style: HTTP-like checks retry until a custom validator accepts the value."""
-    values = iter([503, 503, 200])
+def test_retry_returns_the_value_after_n_failures():
+    """FR22: a check that fails three times and then answers is retried until it does."""
+    fn, calls = _fails_then(3, "ready")
+    assert retry(fn, timeout=5, interval=0.01, what="flaky service") == "ready"
+    assert len(calls) == 4
+
+
+def test_retry_waits_for_the_validator_to_accept_the_value():
+    """FR22: a health check keeps polling until the validator accepts 200, not merely until no error."""
+    values = iter([503, 502, 200])
     assert retry(lambda: next(values), timeout=5, interval=0.01, what="health", validator=lambda v: v == 200) == 200
 
 
-def test_timeout_names_what_it_waited_for_and_the_last_error():
-    """Style: a timeout message says what, how long, and the last thing seen."""
-    def always() -> None:
-        raise ConnectionError("connection refused")
+def test_timeout_message_names_what_was_awaited():
+    """FR22: a timeout says what it was waiting for."""
+    fn, _ = _fails_then(10**6, "never")
+    with pytest.raises(WaitTimeout, match=r"gave up waiting for pods Ready after"):
+        retry(fn, timeout=0.05, interval=0.01, what="pods Ready")
 
-    with pytest.raises(WaitTimeout, match=r"gave up waiting for pods Ready after .*connection refused"):
-        retry(always, timeout=0.05, interval=0.01, what="pods Ready")
+
+def test_timeout_message_carries_the_duration_and_last_error():
+    """FR22: a timeout says how long it waited and the last error it saw."""
+    fn, calls = _fails_then(10**6, "never")
+    with pytest.raises(WaitTimeout) as err:
+        retry(fn, timeout=0.05, interval=0.01, what="pods Ready")
+    assert re.search(r"after \d+\.\ds \(timeout 0\.05s", str(err.value))
+    assert f"ConnectionError: refused #{len(calls)}" in str(err.value)
+
+
+def test_timeout_message_carries_the_last_rejected_value():
+    """FR22: when the validator keeps rejecting, the timeout shows the last value."""
+    with pytest.raises(WaitTimeout, match=r"value not accepted: 503"):
+        retry(lambda: 503, timeout=0.05, interval=0.01, what="health", validator=lambda v: v == 200)
+
+
+def test_errors_outside_retry_on_propagate_at_once():
+    """FR22: a programming error is not mistaken for "not ready yet" and is raised on the first call."""
+    calls: list[int] = []
+
+    def broken() -> None:
+        calls.append(1)
+        raise KeyError("bug")
+
+    with pytest.raises(KeyError):
+        retry(broken, timeout=5, interval=0.01, what="x", retry_on=(ConnectionError,))
+    assert calls == [1]
+
+
+def test_stopwatch_logs_done_with_the_elapsed_time(caplog):
+    """FR31: a long operation logs "<what> ... done in N.Ns" when it ends."""
+    with caplog.at_level(logging.INFO, logger="lfharness.wait"), Stopwatch("terraform apply 01-network"):
+        pass
+    assert re.search(r"terraform apply 01-network \.\.\. done in \d+\.\ds", caplog.text)
+
+
+def test_stopwatch_logs_a_heartbeat_while_running(caplog):
+    """FR31: a long operation logs a "still running" line every heartbeat interval."""
+    beat_seen = threading.Event()
+
+    class _Spy(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "still running" in record.getMessage():
+                beat_seen.set()
+
+    spy = _Spy()
+    logging.getLogger("lfharness.wait").addHandler(spy)
+    try:
+        with caplog.at_level(logging.INFO, logger="lfharness.wait"), Stopwatch("helm install", heartbeat=0.02):
+            assert beat_seen.wait(5), "no heartbeat within 5 s"
+    finally:
+        logging.getLogger("lfharness.wait").removeHandler(spy)
+    assert "helm install ... still running" in caplog.text
+
+
+def test_stopwatch_reports_failure_and_lets_the_error_through(caplog):
+    """FR31: a failing operation logs "failed after" and its exception still propagates."""
+    with (caplog.at_level(logging.INFO, logger="lfharness.wait"), pytest.raises(RuntimeError, match="boom"),
+          Stopwatch("terraform destroy")):
+        raise RuntimeError("boom")
+    assert "terraform destroy ... failed after" in caplog.text
