@@ -22,17 +22,16 @@ def pytest_configure(config: pytest.Config) -> None:
     if not _e2e_selected(config):
         return
     env_file = Path(os.environ.get("LFK8S_ENV_FILE", ROOT / ".env"))
-    values = envfile.read(env_file)
-    if envfile.missing_keys(values):
-        config.stash[_BANNER] = ("e2e target: embedded local default (local Terraform Cloud fake, providers built "
-                                 f"offline); .env lacks: {', '.join(envfile.missing_keys(values))}")
-        return
     try:
-        envfile.load(env_file)
+        missing = envfile.missing_for_cloud(env_file)
     except envfile.EnvError as exc:
         raise pytest.UsageError(str(exc)) from exc
-    config.stash[_BANNER] = ("e2e target: AWS + Terraform Cloud from .env "
-                             "(creates billable resources; LFK8S_KEEP_STACK=1 keeps them after the run)")
+    if missing:
+        config.stash[_BANNER] = ("e2e target: embedded local default (local Terraform Cloud fake, providers built "
+                                 f"offline); .env lacks: {', '.join(missing)}")
+    else:
+        config.stash[_BANNER] = ("e2e target: AWS + Terraform Cloud from .env "
+                                 "(creates billable resources; LFK8S_KEEP_STACK=1 keeps them after the run)")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

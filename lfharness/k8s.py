@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from lfharness.localsvc import free_port
 from lfharness.wait import retry
 
 LOG = logging.getLogger("lfharness.k8s")
@@ -67,12 +68,6 @@ def kubectl(kubeconfig: Path, *args: str, timeout: float = 120, stdin: str | Non
     if proc.returncode != 0:
         raise RuntimeError(f"kubectl {' '.join(args)} exited {proc.returncode}: {proc.stderr.strip()[-2000:]}")
     return proc.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager

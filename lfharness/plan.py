@@ -33,7 +33,6 @@ DEPS_SAMPLE = {
     "s3_bucket_region": ("us-east-1", False),
     "irsa_role_arn": ("arn:aws:iam::123456789012:role/langfuse-s3-20260101", False),
 }
-TFE_HOSTNAME_VAR = "TFE_HOSTNAME"
 
 
 @dataclass
@@ -58,11 +57,7 @@ def offline(folder: Path) -> Iterator[Offline]:
 
 
 def missing_providers(names: list[str]) -> list[str]:
-    manifest = toolchain.load_manifest()
-    if manifest.get("path") == "online":
-        return []
-    return [f"provider {n}: {(manifest['providers'].get(n) or {}).get('refusal', 'not built, run bash setup.sh')}"
-            for n in names if (manifest["providers"].get(n) or {}).get("status") != "ok"]
+    return toolchain.missing([("providers", n) for n in names])
 
 
 def subset(workspace: str, files: list[str], providers: list[str], dest: Path, tfe_hostname: str,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lfharness import toolchain
+from lfharness.wait import Stopwatch
 
 LOG = logging.getLogger("lfharness.tf")
 
@@ -57,12 +58,10 @@ def run(args: list[str], cwd: Path, env: dict[str, str] | None = None,
     full_env.update(env or {})
     full_env.setdefault("TF_IN_AUTOMATION", "1")
     full_env.setdefault("CHECKPOINT_DISABLE", "1")
-    started = time.monotonic()
-    LOG.info("terraform %s in %s ...", " ".join(args), cwd.name)
-    proc = subprocess.run([str(terraform_bin()), *args], cwd=cwd, env=full_env, input=stdin,
-                          capture_output=True, text=True, check=False)
-    seconds = time.monotonic() - started
-    LOG.info("terraform %s in %s: exit %d after %.1fs", args[0], cwd.name, proc.returncode, seconds)
+    with Stopwatch(f"terraform {' '.join(args)} in {cwd.name}", logger=LOG) as watch:
+        proc = subprocess.run([str(terraform_bin()), *args], cwd=cwd, env=full_env, input=stdin,
+                              capture_output=True, text=True, check=False)
+    seconds = watch.elapsed
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
         name = f"{int(time.time() * 1000)}-{cwd.name}-{args[0]}.log"
@@ -96,22 +95,6 @@ def render_template(template: Path, variables: dict[str, object]) -> str:
         return run(["output", "-raw", "rendered"], work, env).stdout
 
 
-def missing_offline_pieces(workspace: str) -> list[str]:
-    """What terraform init of a workspace needs that the offline cache lacks, with the refusal."""
-    manifest = toolchain.load_manifest()
-    if manifest.get("path") == "online":
-        return []
-    needs = _needs(workspace)
-    missing = []
-    for kind, key in needs:
-        entry = manifest.get(kind, {}).get(key)
-        if entry is None:
-            missing.append(f"{kind[:-1]} {key}: not in the cache (run `bash setup.sh`)")
-        elif entry.get("status") != "ok":
-            missing.append(f"{kind[:-1]} {key} {entry.get('version')}: {entry.get('refusal')}")
-    return missing
-
-
 # Which cache entries each workspace's `terraform init` needs (its own providers plus those
 # of the modules it calls, from their versions.tf at the pinned tags).
 _NEEDS = {
@@ -123,8 +106,9 @@ _NEEDS = {
 }
 
 
-def _needs(workspace: str) -> list[tuple[str, str]]:
-    return _NEEDS[workspace]
+def missing_offline_pieces(workspace: str) -> list[str]:
+    """What terraform init of a workspace needs that the offline cache lacks, with the refusal."""
+    return toolchain.missing(_NEEDS[workspace])
 
 
 def copy_workspace(name: str, dest: Path, overrides: dict[str, str] | None = None) -> Path:

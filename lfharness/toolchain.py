@@ -126,6 +126,22 @@ def load_manifest(cache: Path | None = None) -> dict:
     return json.loads(path.read_text())
 
 
+def missing(pieces: list[tuple[str, str]], cache: Path | None = None) -> list[str]:
+    """Which of ("providers"|"modules", name) the offline cache lacks, each with the proxy's
+    refusal; nothing where set-up found the public registry reachable."""
+    manifest = load_manifest(cache)
+    if manifest.get("path") == "online":
+        return []
+    found = []
+    for kind, key in pieces:
+        entry = manifest.get(kind, {}).get(key)
+        if entry is None:
+            found.append(f"{kind[:-1]} {key}: not in the cache (run `bash setup.sh`)")
+        elif entry.get("status") != "ok":
+            found.append(f"{kind[:-1]} {key} {entry.get('version')}: {entry.get('refusal')}")
+    return found
+
+
 class Clock:
     """Prints a step and its elapsed time."""
 

@@ -34,8 +34,7 @@ class Target:
 def _target() -> Target:
     """Chosen from .env; a malformed .env raises EnvError (the root conftest turns it into a
     usage error before any test, so no Terraform call happens)."""
-    values = envfile.read(ENV_FILE)
-    missing = envfile.missing_keys(values)
+    missing = envfile.missing_for_cloud(ENV_FILE)
     if missing:
         return Target("local", missing)
     return Target("aws", [], envfile.load(ENV_FILE))  # malformed -> EnvError before any terraform call

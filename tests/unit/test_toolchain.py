@@ -73,10 +73,8 @@ def test_workspace_inits_and_validates_offline(workspace: str, tmp_path: Path, o
 def test_workspace_modules_resolve_offline_with_unchanged_sources(workspace: str, tmp_path: Path, offline_env):
     """NFR9, issue 3: `terraform get` fetches every module of the workspace (and the modules they
     call, such as kms from eks) through the registry stand-in, with the sources as committed."""
-    manifest = toolchain.load_manifest()["modules"]
-    refused = [f"{k}: {v.get('refusal')}" for k, v in manifest.items()
-               if v.get("status") != "ok" and k.split("/")[1] in
-               {b["source"].split("/")[1] for b in hcl.blocks(tf.TERRAFORM_DIR / workspace, "module").values()}]
+    sources = {b["source"].split("//")[0] for b in hcl.blocks(tf.TERRAFORM_DIR / workspace, "module").values()}
+    refused = toolchain.missing([("modules", source) for source in sorted(sources)])
     if refused:
         pytest.skip(f"{workspace} modules not available offline: " + "; ".join(refused))
     work = tf.copy_workspace(workspace, tmp_path, {"backend_override.tf": LOCAL_BACKEND})
