@@ -32,5 +32,5 @@ if [ ! -x .venv/checkov/bin/checkov ]; then
 fi
 
 say "terraform, kubectl, helm, providers and modules"
-.venv/bin/python -m lfharness.toolchain
+.venv/bin/python -m lfharness.offline.toolchain
 say "set-up complete"

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from lfharness.localsvc import free_port
+from lfharness.offline.localsvc import free_port
 from lfharness.wait import retry
 
 LOG = logging.getLogger("lfharness.k8s")

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import tftest
 
-from lfharness import hcl, localca, registry, tf, toolchain
-from lfharness.tfc_fake import TfcFake
+from lfharness import hcl, tf
+from lfharness.offline import localca, registry, toolchain
+from lfharness.offline.tfc_fake import TfcFake
 
 # Outputs shaped like the 7 + 5 contract, served by the fake to tfe_outputs.
 NETWORK_SAMPLE = {

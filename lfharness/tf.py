@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lfharness import toolchain
+from lfharness.offline import toolchain
 from lfharness.wait import Stopwatch
 
 LOG = logging.getLogger("lfharness.tf")

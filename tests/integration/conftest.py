@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from lfharness import envfile, localca
+from lfharness import envfile
+from lfharness.offline import localca
 from lfharness.tfc import TfcClient
-from lfharness.tfc_fake import TfcFake
+from lfharness.offline.tfc_fake import TfcFake
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV_FILE = Path(os.environ.get("LFK8S_ENV_FILE", ROOT / ".env"))

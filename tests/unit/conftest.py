@@ -11,7 +11,8 @@ import secrets
 import psycopg
 import pytest
 
-from lfharness import localsvc, plan
+from lfharness import plan
+from lfharness.offline import localsvc
 
 # Langfuse's Prisma tables with the columns the checks read (and a few real neighbours).
 _SCHEMA = """

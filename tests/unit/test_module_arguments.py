@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from lfharness import hcl, tf, toolchain
+from lfharness import hcl, tf
+from lfharness.offline import toolchain
 
 pytestmark = pytest.mark.static
 

@@ -16,7 +16,8 @@ from urllib.parse import parse_qs, urlparse
 import boto3
 import pytest
 
-from lfharness import envfile, k8s, plan, registry, tf, toolchain
+from lfharness import envfile, k8s, plan, tf
+from lfharness.offline import registry, toolchain
 from lfharness.stack import ORDER, Stack
 
 pytestmark = pytest.mark.static

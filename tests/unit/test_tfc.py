@@ -10,9 +10,9 @@ import certifi
 import pytest
 import requests
 
-from lfharness.localca import CaFiles, make_ca, write_ca_bundle
+from lfharness.offline.localca import CaFiles, make_ca, write_ca_bundle
 from lfharness.tfc import WORKSPACES, TfcClient, TfcError
-from lfharness.tfc_fake import JSONAPI, TfcFake
+from lfharness.offline.tfc_fake import JSONAPI, TfcFake
 
 pytestmark = pytest.mark.static
 

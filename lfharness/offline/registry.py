@@ -15,8 +15,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from lfharness import toolchain
-from lfharness.localca import CaFiles
+from lfharness.offline import toolchain
+from lfharness.offline.localca import CaFiles
 
 LOG = logging.getLogger("lfharness.registry")
 

@@ -38,7 +38,7 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from lfharness.localca import CaFiles
+from lfharness.offline.localca import CaFiles
 
 log = logging.getLogger(__name__)
 
