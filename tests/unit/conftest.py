@@ -1,7 +1,10 @@
-"""Shared fixtures of the unit tier: the offline-plan environment and the local stand-ins.
+"""Shared fixtures of the unit tier: one plan per workspace, and the local stand-ins.
 
-The stand-ins are real software (Debian's PostgreSQL and Redis, moto's server), started once per
-session on free loopback ports. A test skips only when a binary is missing, naming the package.
+Plans: one `Workbench` per session (the local Terraform Cloud fake, the module-registry stand-in
+over LFK8S_MODULE_MIRROR, the provider stand-in from the set-up's mirror), and one whole plan per
+workspace shared by the small tests of the plan tier (and the chart tier).
+The data-store stand-ins are real software (Debian's PostgreSQL and Redis, moto's server), started
+once per session on free loopback ports. A test skips only when a binary is missing, naming the package.
 """
 
 from __future__ import annotations
@@ -46,10 +49,38 @@ def _started(service):
 
 
 @pytest.fixture(scope="session")
-def plan_offline(tmp_path_factory):
-    """One local Terraform Cloud fake + CLI config for every offline plan of the session."""
-    with plan.offline(tmp_path_factory.mktemp("offline")) as env:
-        yield env
+def workbench(tmp_path_factory):
+    """The offline plan environment of the session (skips, saying why, when the set-up is missing)."""
+    try:
+        with plan.Workbench(tmp_path_factory.mktemp("workbench")) as bench:
+            yield bench
+    except plan.PlanUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+def _whole_plan(workbench, tmp_path_factory, workspace: str, variables: dict | None = None):
+    reason = workbench.unavailable(workspace)
+    if reason:
+        pytest.skip(reason)
+    return workbench.plan(workspace, tmp_path_factory.mktemp(workspace) / workspace, variables)
+
+
+@pytest.fixture(scope="session")
+def network_plan(workbench, tmp_path_factory):
+    """01-network planned whole (needs the vpc, eks, kms and iam module sources)."""
+    return _whole_plan(workbench, tmp_path_factory, "01-network")
+
+
+@pytest.fixture(scope="session")
+def deps_plan(workbench, tmp_path_factory):
+    """02-deps planned whole (needs the rds and iam module sources), its random_* applied first."""
+    return _whole_plan(workbench, tmp_path_factory, "02-deps")
+
+
+@pytest.fixture(scope="session")
+def app_plan(workbench, tmp_path_factory):
+    """03-app planned whole (no registry module: plans everywhere), its secrets applied first."""
+    return _whole_plan(workbench, tmp_path_factory, "03-app")
 
 
 @pytest.fixture(scope="session")

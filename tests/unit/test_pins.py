@@ -67,14 +67,59 @@ def test_kubernetes_version_is_1_35_in_one_local():
     assert re.findall(r'kubernetes_version\s*=\s*"([\d.]+)"', text) == ["1.35"]
 
 
+def _admits(constraint: str, version: str) -> bool:
+    """Terraform's version-constraint semantics for the operators used here (~>, >=, <, =)."""
+    have = tuple(int(x) for x in version.split("."))
+    for part in constraint.split(","):
+        op, want_text = re.fullmatch(r"\s*(~>|>=|<=|<|>|=)?\s*([\d.]+)\s*", part).groups()
+        want = tuple(int(x) for x in want_text.split("."))
+        padded = want + (0,) * (3 - len(want))
+        if op == "~>":
+            upper = want[:-1][:-1] + (want[:-1][-1] + 1,) if len(want) > 1 else (want[0] + 1,)
+            ok = have >= padded and have[: len(upper)] < upper
+        else:
+            ok = {">=": have >= padded, "<=": have <= padded, "<": have < padded, ">": have > padded,
+                  "=": have == padded, None: have == padded}[op]
+        if not ok:
+            return False
+    return True
+
+
 @pytest.mark.parametrize("workspace", ["01-network", "02-deps", "03-app"])
-def test_every_provider_is_pinned_with_a_pessimistic_constraint(workspace):
-    """NFR10 spirit: every provider has a ~> constraint from the hashicorp namespace."""
+def test_every_provider_is_pinned_with_an_upper_bound(workspace):
+    """NFR10 spirit: every provider comes from the hashicorp namespace and has a major-version ceiling."""
     providers = _providers(workspace)
     assert providers
     for name, spec in providers.items():
         assert spec["source"] == f"hashicorp/{name}"
-        assert spec["version"].startswith("~>"), f"{workspace} {name}: {spec['version']}"
+        assert spec["version"].startswith("~>") or "<" in spec["version"], f"{workspace} {name}: {spec['version']}"
+
+
+SCHEMAS = ROOT.parent / "shared" / "provider-schemas"
+
+
+@pytest.mark.skipif(not SCHEMAS.is_dir(), reason="../shared/provider-schemas absent: clone with shared/ beside the repo")
+@pytest.mark.parametrize("workspace", ["01-network", "02-deps", "03-app"])
+def test_provider_constraints_admit_the_offline_schemas_and_todays_releases(workspace):
+    """Issue 8, NFR10: the plan tier's schema versions and the newest releases both satisfy terraform/."""
+    reqs = json.loads((REFERENCE / "module-requirements.json").read_text())
+    today = {name: re.search(r"latest v([\d.]+)", text).group(1)
+             for name, text in reqs["aggregate_per_workspace_suggestion"]["ws3_apps (helm/kubernetes/tfe)"].items()
+             if "latest v" in text}
+    offline = {p.name.split("-")[0]: p.name[: -len(".json.gz")].split("-", 1)[1] for p in SCHEMAS.glob("*.json.gz")}
+    for name, spec in _providers(workspace).items():
+        for version in filter(None, (offline.get(name), today.get(name))):
+            assert _admits(spec["version"], version), f"{workspace}: {name} {spec['version']} refuses {version}"
+
+
+@pytest.mark.parametrize("constraint,version,expected", [
+    ("~> 3.0", "3.1.2", True), ("~> 3.1", "3.0.2", False), ("~> 6.28", "6.47.0", True), ("~> 6.28", "7.0.0", False),
+    (">= 2.38, < 4.0", "2.38.0", True), (">= 2.38, < 4.0", "3.2.1", True), (">= 2.38, < 4.0", "4.0.0", False),
+    ("~> 0.79", "0.80.0", True), ("~> 1.2.3", "1.3.0", False),
+])
+def test_the_constraint_reader_follows_terraform_semantics(constraint, version, expected):
+    """Issue 8: the helper above is right on both sides of each bound, so the admission test can fail."""
+    assert _admits(constraint, version) is expected
 
 
 @pytest.mark.skipif(not (REFERENCE / "module-requirements.json").exists(),
