@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import re
+
 import hcl2
 
 
@@ -32,3 +34,21 @@ def blocks(folder: Path, kind: str) -> dict[str, Any]:
         for block in load(path).get(kind, []):
             found.update(block)
     return found
+
+
+def admits(constraint: str, version: str) -> bool:
+    """Terraform's version-constraint semantics for the operators used here (~>, >=, <, =)."""
+    have = tuple(int(x) for x in version.split("."))
+    for part in constraint.split(","):
+        op, want_text = re.fullmatch(r"\s*(~>|>=|<=|<|>|=)?\s*([\d.]+)\s*", part).groups()
+        want = tuple(int(x) for x in want_text.split("."))
+        padded = want + (0,) * (3 - len(want))
+        if op == "~>":
+            upper = want[:-1][:-1] + (want[:-1][-1] + 1,) if len(want) > 1 else (want[0] + 1,)
+            ok = have >= padded and have[: len(upper)] < upper
+        else:
+            ok = {">=": have >= padded, "<=": have <= padded, "<": have < padded, ">": have > padded,
+                  "=": have == padded, None: have == padded}[op]
+        if not ok:
+            return False
+    return True

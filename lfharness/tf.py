@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lfharness.offline import toolchain
 from lfharness.wait import Stopwatch
 
 LOG = logging.getLogger("lfharness.tf")
@@ -93,22 +92,6 @@ def render_template(template: Path, variables: dict[str, object]) -> str:
         run(["init", "-input=false", "-no-color"], work, env)
         run(["apply", "-auto-approve", "-input=false", "-no-color"], work, env)
         return run(["output", "-raw", "rendered"], work, env).stdout
-
-
-# Which cache entries each workspace's `terraform init` needs (its own providers plus those
-# of the modules it calls, from their versions.tf at the pinned tags).
-_NEEDS = {
-    "01-network": [("providers", p) for p in ("aws", "tls", "time", "cloudinit", "null")]
-    + [("modules", f"terraform-aws-modules/{m}/aws") for m in ("vpc", "eks", "kms", "iam")],
-    "02-deps": [("providers", p) for p in ("aws", "random", "tfe")]
-    + [("modules", f"terraform-aws-modules/{m}/aws") for m in ("rds", "iam")],
-    "03-app": [("providers", p) for p in ("aws", "helm", "kubernetes", "random", "tfe")],
-}
-
-
-def missing_offline_pieces(workspace: str) -> list[str]:
-    """What terraform init of a workspace needs that the offline cache lacks, with the refusal."""
-    return toolchain.missing(_NEEDS[workspace])
 
 
 def copy_workspace(name: str, dest: Path, overrides: dict[str, str] | None = None) -> Path:

@@ -67,24 +67,6 @@ def test_kubernetes_version_is_1_35_in_one_local():
     assert re.findall(r'kubernetes_version\s*=\s*"([\d.]+)"', text) == ["1.35"]
 
 
-def _admits(constraint: str, version: str) -> bool:
-    """Terraform's version-constraint semantics for the operators used here (~>, >=, <, =)."""
-    have = tuple(int(x) for x in version.split("."))
-    for part in constraint.split(","):
-        op, want_text = re.fullmatch(r"\s*(~>|>=|<=|<|>|=)?\s*([\d.]+)\s*", part).groups()
-        want = tuple(int(x) for x in want_text.split("."))
-        padded = want + (0,) * (3 - len(want))
-        if op == "~>":
-            upper = want[:-1][:-1] + (want[:-1][-1] + 1,) if len(want) > 1 else (want[0] + 1,)
-            ok = have >= padded and have[: len(upper)] < upper
-        else:
-            ok = {">=": have >= padded, "<=": have <= padded, "<": have < padded, ">": have > padded,
-                  "=": have == padded, None: have == padded}[op]
-        if not ok:
-            return False
-    return True
-
-
 @pytest.mark.parametrize("workspace", ["01-network", "02-deps", "03-app"])
 def test_every_provider_is_pinned_with_an_upper_bound(workspace):
     """NFR10 spirit: every provider comes from the hashicorp namespace and has a major-version ceiling."""
@@ -109,7 +91,7 @@ def test_provider_constraints_admit_the_offline_schemas_and_todays_releases(work
     offline = {p.name.split("-")[0]: p.name[: -len(".json.gz")].split("-", 1)[1] for p in SCHEMAS.glob("*.json.gz")}
     for name, spec in _providers(workspace).items():
         for version in filter(None, (offline.get(name), today.get(name))):
-            assert _admits(spec["version"], version), f"{workspace}: {name} {spec['version']} refuses {version}"
+            assert hcl.admits(spec["version"], version), f"{workspace}: {name} {spec['version']} refuses {version}"
 
 
 @pytest.mark.parametrize("constraint,version,expected", [
@@ -119,7 +101,7 @@ def test_provider_constraints_admit_the_offline_schemas_and_todays_releases(work
 ])
 def test_the_constraint_reader_follows_terraform_semantics(constraint, version, expected):
     """Issue 8: the helper above is right on both sides of each bound, so the admission test can fail."""
-    assert _admits(constraint, version) is expected
+    assert hcl.admits(constraint, version) is expected
 
 
 @pytest.mark.skipif(not (REFERENCE / "module-requirements.json").exists(),
