@@ -1,6 +1,10 @@
 locals {
   # Stories say 1.35 (decision 1): in EKS standard support until 2027-03. A bump is this one line.
   kubernetes_version = "1.35"
+
+  # The module's default types, spelled out because each costs log ingestion (README, Cost):
+  # dropping "audit" saves the most.
+  cluster_log_types = ["audit", "api", "authenticator"]
 }
 
 # EKS with IRSA, a public endpoint and 2x t3.medium in the public subnets (FR2-FR4, NFR5).
@@ -8,8 +12,25 @@ module "eks" {
   source  = "terraform-aws-modules/eks/aws"
   version = "~> 21.15"
 
+  # false pauses the stack (Journey 3): every cluster resource goes, outputs become null.
+  create = var.cluster_enabled
+
   name               = local.name
   kubernetes_version = local.kubernetes_version
+
+  # STANDARD: when 1.35 leaves standard support (2027-03-27) EKS upgrades the control plane
+  # instead of moving it to extended support, billed $0.60/h instead of $0.10/h (decision 19).
+  upgrade_policy = {
+    support_type = "STANDARD"
+  }
+
+  # The log group is the workspace's (logs.tf), so a pause does not delete it. Naming it in a tag
+  # also orders it: created before the cluster starts logging, deleted after the cluster.
+  enabled_log_types           = local.cluster_log_types
+  create_cloudwatch_log_group = false
+  cluster_tags = {
+    ControlPlaneLogGroup = aws_cloudwatch_log_group.eks.name
+  }
 
   vpc_id     = module.vpc.vpc_id
   subnet_ids = module.vpc.public_subnets
@@ -42,6 +63,7 @@ module "eks" {
     default = {
       ami_type       = "AL2023_x86_64_STANDARD"
       instance_types = ["t3.medium"]
+      capacity_type  = var.node_capacity_type
 
       min_size     = 2
       max_size     = 2
@@ -56,6 +78,9 @@ module "eks" {
 module "ebs_csi_irsa" {
   source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts"
   version = "~> 6.4"
+
+  # Lives and goes with the cluster: its trust names the cluster's OIDC issuer.
+  create = var.cluster_enabled
 
   name = "${local.name}-ebs-csi"
 

@@ -18,3 +18,22 @@ variable "tfc_organization" {
     error_message = "tfc_organization may contain only letters, digits, '-' and '_'."
   }
 }
+
+variable "cluster_enabled" {
+  description = "Whether the EKS cluster and its nodes exist; false pauses the stack (the VPC stays, see README)"
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "node_capacity_type" {
+  description = "Capacity type of the EKS nodes: ON_DEMAND, or SPOT (cheaper but interruptible, see README Cost)"
+  type        = string
+  default     = "ON_DEMAND"
+  nullable    = false
+
+  validation {
+    condition     = contains(["ON_DEMAND", "SPOT"], var.node_capacity_type)
+    error_message = "node_capacity_type must be ON_DEMAND or SPOT."
+  }
+}

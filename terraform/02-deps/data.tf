@@ -3,13 +3,27 @@
 data "tfe_outputs" "network" {
   organization = var.tfc_organization
   workspace    = "langfuse-network"
+
+  lifecycle {
+    # Resume order is 01 -> 02 -> 03: without the cluster's outputs the node rule and the IRSA
+    # role below would have nothing to point at.
+    postcondition {
+      condition = !var.cluster_enabled || (
+        try(self.nonsensitive_values.node_security_group_id, null) != null &&
+        try(self.nonsensitive_values.oidc_provider_arn, null) != null
+      )
+      error_message = "cluster_enabled is true but langfuse-network has no cluster (node_security_group_id and oidc_provider_arn are missing): apply 01-network with cluster_enabled = true first (resume order 01 -> 02 -> 03)."
+    }
+  }
 }
 
 locals {
   network = data.tfe_outputs.network.nonsensitive_values
 
-  vpc_id                 = local.network.vpc_id
-  public_subnet_ids      = local.network.public_subnet_ids
-  node_security_group_id = local.network.node_security_group_id
-  oidc_provider_arn      = local.network.oidc_provider_arn
+  vpc_id            = local.network.vpc_id
+  public_subnet_ids = local.network.public_subnet_ids
+
+  # Null while 01-network is paused; Terraform does not store null outputs, so the keys are absent.
+  node_security_group_id = try(local.network.node_security_group_id, null)
+  oidc_provider_arn      = try(local.network.oidc_provider_arn, null)
 }

@@ -10,6 +10,10 @@ module "langfuse_irsa" {
   source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts"
   version = "~> 6.4"
 
+  # Only while the cluster exists: a re-created cluster has a new OIDC issuer, so the trust is
+  # written anew on resume. The bucket and its objects stay.
+  create = var.cluster_enabled
+
   name = "langfuse-s3"
 
   oidc_providers = {

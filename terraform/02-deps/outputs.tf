@@ -22,6 +22,6 @@ output "s3_bucket_region" {
 }
 
 output "irsa_role_arn" {
-  description = "ARN of the IAM role the Langfuse service account assumes for S3"
+  description = "ARN of the IAM role the Langfuse service account assumes for S3 (null while paused)"
   value       = module.langfuse_irsa.arn
 }

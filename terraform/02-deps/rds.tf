@@ -21,7 +21,11 @@ resource "aws_security_group" "rds" {
   }
 }
 
+# Only while the cluster exists (Journey 3 pause): AWS refuses to delete the node security group
+# while another group's rule references it (DependencyViolation).
 resource "aws_vpc_security_group_ingress_rule" "rds_from_nodes" {
+  count = var.cluster_enabled ? 1 : 0
+
   security_group_id            = aws_security_group.rds.id
   description                  = "PostgreSQL from the EKS nodes"
   ip_protocol                  = "tcp"

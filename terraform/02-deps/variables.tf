@@ -18,3 +18,10 @@ variable "tfc_organization" {
     error_message = "tfc_organization may contain only letters, digits, '-' and '_'."
   }
 }
+
+variable "cluster_enabled" {
+  description = "Whether the EKS cluster exists; false (paused) drops the node rule into RDS and the IRSA role, RDS and S3 stay"
+  type        = bool
+  default     = true
+  nullable    = false
+}

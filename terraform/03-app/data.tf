@@ -3,25 +3,48 @@
 data "tfe_outputs" "network" {
   organization = var.tfc_organization
   workspace    = "langfuse-network"
+
+  lifecycle {
+    # Resume order is 01 -> 02 -> 03: the release needs a cluster to go into.
+    postcondition {
+      condition = !var.cluster_enabled || (
+        try(self.nonsensitive_values.cluster_name, "") != "" &&
+        try(self.nonsensitive_values.cluster_endpoint, null) != null &&
+        try(self.nonsensitive_values.cluster_ca_data, null) != null
+      )
+      error_message = "cluster_enabled is true but langfuse-network has no cluster (cluster_name is empty): apply 01-network with cluster_enabled = true first (resume order 01 -> 02 -> 03)."
+    }
+  }
 }
 
 data "tfe_outputs" "deps" {
   organization = var.tfc_organization
   workspace    = "langfuse-deps"
+
+  lifecycle {
+    # Without the IRSA role the pods would get no S3 credentials.
+    postcondition {
+      condition     = !var.cluster_enabled || try(self.nonsensitive_values.irsa_role_arn, null) != null
+      error_message = "cluster_enabled is true but langfuse-deps has no irsa_role_arn: apply 02-deps with cluster_enabled = true first (resume order 01 -> 02 -> 03)."
+    }
+  }
 }
 
 locals {
   network = data.tfe_outputs.network.nonsensitive_values
   deps    = data.tfe_outputs.deps.nonsensitive_values
 
-  cluster_name     = local.network.cluster_name
-  cluster_endpoint = local.network.cluster_endpoint
-  cluster_ca_data  = local.network.cluster_ca_data
+  # While 01-network is paused cluster_name is "" and the other two are null, which Terraform
+  # does not store: the keys are absent.
+  cluster_name     = try(local.network.cluster_name, "")
+  cluster_endpoint = try(local.network.cluster_endpoint, null)
+  cluster_ca_data  = try(local.network.cluster_ca_data, null)
+  cluster_exists   = local.cluster_name != ""
 
   # rds_endpoint is host:port; Langfuse wants the bare host (story 3.2).
   rds_host         = split(":", local.deps.rds_endpoint)[0]
   rds_password     = data.tfe_outputs.deps.values.rds_password
   s3_bucket_name   = local.deps.s3_bucket_name
   s3_bucket_region = local.deps.s3_bucket_region
-  irsa_role_arn    = local.deps.irsa_role_arn
+  irsa_role_arn    = try(local.deps.irsa_role_arn, null)
 }

@@ -12,7 +12,12 @@ locals {
   project_secret_key = "sk-lf-${random_password.project_secret_key.result}"
 }
 
+# Namespace and release exist only while the cluster does (Journey 3 pause). The secrets in
+# secrets.tf have no such switch: SALT hashes the project API keys and ENCRYPTION_KEY encrypts
+# stored secrets, so new values after a resume would lock the operator out of their data.
 resource "kubernetes_namespace_v1" "langfuse" {
+  count = var.cluster_enabled ? 1 : 0
+
   metadata {
     name = local.namespace
     labels = {
@@ -24,11 +29,13 @@ resource "kubernetes_namespace_v1" "langfuse" {
 # Langfuse v3 from its official chart, pinned (FR10, NFR10). The release name must be
 # "langfuse": the chart derives service and service account names from it.
 resource "helm_release" "langfuse" {
+  count = var.cluster_enabled ? 1 : 0
+
   name       = "langfuse"
   repository = "https://langfuse.github.io/langfuse-k8s"
   chart      = "langfuse"
   version    = local.chart_version
-  namespace  = kubernetes_namespace_v1.langfuse.metadata[0].name
+  namespace  = kubernetes_namespace_v1.langfuse[0].metadata[0].name
 
   # First boot runs hundreds of migrations against RDS and ClickHouse (decision 13).
   timeout         = 1200

@@ -1,6 +1,6 @@
 output "namespace" {
-  description = "Kubernetes namespace of the Langfuse release"
-  value       = helm_release.langfuse.namespace
+  description = "Kubernetes namespace of the Langfuse release (null while paused)"
+  value       = one(helm_release.langfuse[*].namespace)
 }
 
 output "port_forward_commands" {

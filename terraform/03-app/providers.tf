@@ -52,21 +52,26 @@ provider "aws" {
 # Reads TFE_TOKEN from the environment; no interactive login (FR26).
 provider "tfe" {}
 
-# A fresh token on every run, never written to plan or state (decision 11).
+# A fresh token on every run, never written to plan or state (decision 11). It follows the
+# cluster, not cluster_enabled: pausing 03-app first still needs it to delete the release.
+# With the cluster gone (01-network paused) there is no token and the providers below stay
+# unused, so the workspace still plans.
 ephemeral "aws_eks_cluster_auth" "this" {
+  count = local.cluster_exists ? 1 : 0
+
   name = local.cluster_name
 }
 
 provider "kubernetes" {
   host                   = local.cluster_endpoint
-  cluster_ca_certificate = base64decode(local.cluster_ca_data)
-  token                  = ephemeral.aws_eks_cluster_auth.this.token
+  cluster_ca_certificate = try(base64decode(local.cluster_ca_data), null)
+  token                  = one(ephemeral.aws_eks_cluster_auth.this[*].token)
 }
 
 provider "helm" {
   kubernetes = {
     host                   = local.cluster_endpoint
-    cluster_ca_certificate = base64decode(local.cluster_ca_data)
-    token                  = ephemeral.aws_eks_cluster_auth.this.token
+    cluster_ca_certificate = try(base64decode(local.cluster_ca_data), null)
+    token                  = one(ephemeral.aws_eks_cluster_auth.this[*].token)
   }
 }

@@ -50,3 +50,10 @@ variable "langfuse_admin_password" {
     error_message = "langfuse_admin_password must be at least 12 characters."
   }
 }
+
+variable "cluster_enabled" {
+  description = "Whether the EKS cluster exists; false (paused) removes the Helm release and namespace, the generated secrets stay"
+  type        = bool
+  default     = true
+  nullable    = false
+}

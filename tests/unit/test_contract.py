@@ -93,9 +93,10 @@ def test_deps_reads_vpc_subnets_node_sg_and_oidc_from_network():
 
 @pytest.mark.parametrize("workspace", ["01-network", "02-deps", "03-app"])
 def test_variables_are_only_what_the_operator_configures(workspace):
-    """NFR11, FR23: variables exist only for values that come from .env."""
+    """NFR11, FR23: variables exist only for values that come from .env, and the operator's two
+    knobs with defaults: cluster_enabled (the pause, Journey 3) and node_capacity_type (cost, NFR6)."""
     allowed = {"aws_region", "tfc_organization", "langfuse_admin_email", "langfuse_admin_name",
-               "langfuse_admin_password"}
+               "langfuse_admin_password", "cluster_enabled", "node_capacity_type"}
     names = {name for block in _load(workspace, "variables.tf")["variable"] for name in block}
     assert {"aws_region", "tfc_organization"} <= names <= allowed
 
