@@ -1,23 +1,30 @@
-"""The operator's .env: loading, validation before anything runs, and secret masking.
+"""The operator's .env: loading, validation before anything runs, secret masking, and the
+environments of child processes.
 
-Nothing here touches os.environ: values are read with dotenv_values and handed to
-Terraform explicitly through Settings.terraform_env().
+Nothing here touches os.environ: values are read with dotenv_values and handed to Terraform,
+kubectl and boto3 explicitly. Every child environment is built from .env alone: the operator's
+shell may hold a stale AWS_SESSION_TOKEN, an AWS_PROFILE or an AWS_ENDPOINT_URL that, mixed
+with the .env keys, would sign requests with the wrong credentials or send them elsewhere.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from typing import Any
 
 from dotenv import dotenv_values
 
 REQUIRED = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "TFE_TOKEN",
             "TFC_ORGANIZATION", "LANGFUSE_ADMIN_EMAIL", "LANGFUSE_ADMIN_NAME", "LANGFUSE_ADMIN_PASSWORD")
-SECRET_KEYS = ("AWS_SECRET_ACCESS_KEY", "TFE_TOKEN", "LANGFUSE_ADMIN_PASSWORD")
+SECRET_KEYS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "TFE_TOKEN", "LANGFUSE_ADMIN_PASSWORD")
 TOKEN_ALIAS = "TFC_TOKEN"  # the stories' name; the tfe provider reads TFE_TOKEN (decision 2)
+SESSION_TOKEN = "AWS_SESSION_TOKEN"  # optional: required with temporary (ASIA...) keys, refused with AKIA keys
 
 # AWS partitions' region names: <area>-[gov-|iso-]<direction>-<digit>, e.g. us-east-1, us-gov-west-1.
 # Same rule as the aws_region validation in terraform/*/variables.tf (China partition not supported).
@@ -34,7 +41,14 @@ _RULES: dict[str, tuple[str, str]] = {
     "LANGFUSE_ADMIN_EMAIL": (r"[^@\s]+@[^@\s]+\.[^@\s]+", "an email address"),
     "LANGFUSE_ADMIN_NAME": (r"[^\x00-\x1f\x7f]{1,100}", "a name of 1-100 characters on one line"),
     "LANGFUSE_ADMIN_PASSWORD": (r".{12,}", "at least 12 characters"),
+    # STS session tokens are long base64 strings (several hundred characters).
+    SESSION_TOKEN: (r"[A-Za-z0-9/+=]{100,}", "an STS session token (100+ base64 characters)"),
 }
+
+
+def default_path() -> Path:
+    """The .env the e2e suite and `python -m lfharness` read: $LFK8S_ENV_FILE, else the repository's."""
+    return Path(os.environ.get("LFK8S_ENV_FILE", Path(__file__).resolve().parent.parent / ".env"))
 
 
 class EnvError(ValueError):
@@ -53,18 +67,39 @@ class Settings:
     admin_email: str
     admin_name: str
     admin_password: str = field(repr=False)
+    aws_session_token: str = field(default="", repr=False)  # only with temporary (ASIA...) keys
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return (self.aws_secret_access_key, self.tfe_token, self.admin_password)
+        return tuple(s for s in (self.aws_secret_access_key, self.aws_session_token, self.tfe_token,
+                                 self.admin_password) if s)
 
-    def terraform_env(self) -> dict[str, str]:
-        """What Terraform, its providers and the cloud block read (decision 2)."""
-        return {
+    def aws_env(self) -> dict[str, str]:
+        """The AWS credentials and region as environment variables, session token only when .env has one."""
+        env = {
             "AWS_ACCESS_KEY_ID": self.aws_access_key_id,
             "AWS_SECRET_ACCESS_KEY": self.aws_secret_access_key,
             "AWS_REGION": self.aws_region,
             "AWS_DEFAULT_REGION": self.aws_region,
+        }
+        if self.aws_session_token:
+            env["AWS_SESSION_TOKEN"] = self.aws_session_token
+        return env
+
+    def child_env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """A child process's environment (kubectl, its token plugin): base without any of the
+        shell's AWS settings, plus the .env credentials."""
+        return child_env(self.aws_env(), base)
+
+    def boto3_session(self) -> Any:
+        """A boto3 Session on the .env credentials only (see isolated_session)."""
+        return isolated_session(self.aws_access_key_id, self.aws_secret_access_key, self.aws_session_token,
+                                self.aws_region)
+
+    def terraform_env(self) -> dict[str, str]:
+        """What Terraform, its providers and the cloud block read (decision 2)."""
+        return {
+            **self.aws_env(),
             "TFE_TOKEN": self.tfe_token,
             # The cloud block takes no variables: token and organization come from these two.
             "TF_TOKEN_app_terraform_io": self.tfe_token,
@@ -86,15 +121,67 @@ def read(path: Path) -> dict[str, str]:
     return values
 
 
+def child_env(overlay: Mapping[str, str], base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """base (default os.environ) with every AWS_* variable removed, the shared AWS config and
+    credentials files pointed at the null device, then overlay on top.
+
+    Dropping the whole AWS_ family rather than a list of names: AWS_PROFILE, AWS_SESSION_TOKEN,
+    AWS_SECURITY_TOKEN, AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ENDPOINT_URL_<SERVICE>, ...
+    all change which credentials sign a request or where it goes, and the SDKs keep adding more.
+    """
+    env = {k: v for k, v in (os.environ if base is None else base).items() if not k.startswith("AWS_")}
+    env["AWS_CONFIG_FILE"] = os.devnull
+    env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    env.update(overlay)
+    return env
+
+
+def isolated_session(access_key_id: str, secret_access_key: str, session_token: str | None,
+                     region: str) -> Any:
+    """A boto3 Session that reads nothing from the environment or ~/.aws.
+
+    Explicit keys alone do not isolate a session: botocore still reads AWS_PROFILE (an unknown
+    profile raises), AWS_ENDPOINT_URL*, AWS_CA_BUNDLE, AWS_USE_FIPS_ENDPOINT and the shared config
+    file. Every session variable is therefore declared without its environment variable, and the
+    config files point at the null device.
+    """
+    import boto3  # noqa: PLC0415 (heavy import, only where a session is made)
+    import botocore.configprovider  # noqa: PLC0415
+    import botocore.session  # noqa: PLC0415
+
+    variables = {name: (config_name, None, default, convert) for name, (config_name, _env, default, convert)
+                 in botocore.configprovider.BOTOCORE_DEFAUT_SESSION_VARIABLES.items()}
+    variables["config_file"] = (None, None, os.devnull, None)
+    variables["credentials_file"] = (None, None, os.devnull, None)
+    variables["ignore_configured_endpoint_urls"] = (None, None, True, None)
+    core = botocore.session.Session(session_vars=variables)
+    core.set_credentials(access_key_id, secret_access_key, session_token or None)
+    core.set_config_variable("region", region)
+    return boto3.Session(botocore_session=core)
+
+
 def missing_keys(values: dict[str, str]) -> list[str]:
     """Required keys that are absent or empty, in REQUIRED order."""
     return [k for k in REQUIRED if not values.get(k)]
 
 
 def malformed_keys(values: dict[str, str]) -> dict[str, str]:
-    """Present keys whose value breaks its rule -> what was expected."""
-    return {k: expected for k, (pattern, expected) in _RULES.items()
-            if values.get(k) and not re.fullmatch(pattern, values[k])}
+    """Present keys whose value breaks its rule -> what was expected.
+
+    AWS_SESSION_TOKEN is checked against the key's kind: temporary keys (ASIA...) do not work
+    without their session token, and a token next to long-term keys (AKIA...) is a leftover
+    that AWS would reject with them.
+    """
+    found = {k: expected for k, (pattern, expected) in _RULES.items()
+             if values.get(k) and not re.fullmatch(pattern, values[k])}
+    key_id = values.get("AWS_ACCESS_KEY_ID", "")
+    if key_id.startswith("ASIA") and not values.get(SESSION_TOKEN):
+        found[SESSION_TOKEN] = ("the session token that belongs to the temporary key (ASIA...) in "
+                                "AWS_ACCESS_KEY_ID: such a key works only with it")
+    elif key_id.startswith("AKIA") and values.get(SESSION_TOKEN):
+        found[SESSION_TOKEN] = ("no session token next to the long-term key (AKIA...) in AWS_ACCESS_KEY_ID: "
+                                "remove the line")
+    return found
 
 
 def _problems(values: dict[str, str]) -> list[str]:
@@ -117,7 +204,8 @@ def load(path: Path) -> Settings:
         raise _error(path, problems)
     return Settings(values["AWS_ACCESS_KEY_ID"], values["AWS_SECRET_ACCESS_KEY"], values["AWS_DEFAULT_REGION"],
                     values["TFE_TOKEN"], values["TFC_ORGANIZATION"], values["LANGFUSE_ADMIN_EMAIL"],
-                    values["LANGFUSE_ADMIN_NAME"], values["LANGFUSE_ADMIN_PASSWORD"])
+                    values["LANGFUSE_ADMIN_NAME"], values["LANGFUSE_ADMIN_PASSWORD"],
+                    values.get(SESSION_TOKEN, ""))
 
 
 def missing_for_cloud(path: Path) -> list[str]:

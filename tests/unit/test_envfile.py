@@ -115,8 +115,8 @@ def test_errors_never_echo_values(tmp_path):
 
 def test_settings_repr_hides_the_secrets(tmp_path):
     """NFR1: a Settings printed in a traceback or log shows no secret."""
-    text = repr(envfile.load(_write(tmp_path, GOOD)))
-    assert [k for k in envfile.SECRET_KEYS if GOOD[k] in text] == []
+    text = repr(envfile.load(_write(tmp_path, TEMPORARY)))
+    assert [k for k in envfile.SECRET_KEYS if TEMPORARY[k] in text] == []
 
 
 def test_tfc_token_is_accepted_as_an_alias(tmp_path):
@@ -261,3 +261,87 @@ def test_env_region_rule_is_the_one_terraform_validates(workspace):
     text = (tf.TERRAFORM_DIR / workspace / "variables.tf").read_text()
     pattern = re.search(r'regex\("\^(.*?)\$", var\.aws_region\)', text).group(1)
     assert pattern == envfile._REGION
+
+
+# --- temporary credentials and child environments (issue 10 item 2) -------------------------
+
+SESSION_TOKEN = "IQoJb3JpZ2luX2VjE" + "A" * 300  # shape of an STS session token (base64, hundreds of chars)
+TEMPORARY = {**GOOD, "AWS_ACCESS_KEY_ID": "ASIA" + "ABCDEFGHIJKLMNOP", "AWS_SESSION_TOKEN": SESSION_TOKEN}
+SHELL_AWS = {"AWS_PROFILE": "stale-profile", "AWS_SESSION_TOKEN": "stale-shell-token", "AWS_SECURITY_TOKEN": "stale",
+             "AWS_CONFIG_FILE": "/nonexistent/config", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/credentials",
+             "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/other", "AWS_WEB_IDENTITY_TOKEN_FILE": "/nonexistent/token",
+             "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ENDPOINT_URL_STS": "http://127.0.0.1:9",
+             "AWS_USE_FIPS_ENDPOINT": "true"}
+
+
+def test_temporary_keys_load_with_their_session_token(tmp_path):
+    """FR23, issue 10 item 2: ASIA keys come with AWS_SESSION_TOKEN from .env, and Terraform gets it."""
+    settings = envfile.load(_write(tmp_path, TEMPORARY))
+    assert settings.terraform_env()["AWS_SESSION_TOKEN"] == SESSION_TOKEN
+
+
+def test_temporary_keys_without_a_session_token_are_refused(tmp_path):
+    """FR23, issue 10 item 2: an ASIA key without AWS_SESSION_TOKEN is refused before anything runs."""
+    values = {k: v for k, v in TEMPORARY.items() if k != "AWS_SESSION_TOKEN"}
+    assert "AWS_SESSION_TOKEN: malformed, expected the session token" in _error(tmp_path, values)
+
+
+def test_a_session_token_next_to_long_term_keys_is_refused(tmp_path):
+    """FR23, issue 10 item 2: an AKIA key with an AWS_SESSION_TOKEN is refused (AWS would reject the pair)."""
+    assert "AWS_SESSION_TOKEN: malformed, expected no session token" in _error(
+        tmp_path, {**GOOD, "AWS_SESSION_TOKEN": SESSION_TOKEN})
+
+
+def test_long_term_keys_pass_no_session_token_on(tmp_path):
+    """FR26, issue 10 item 2: with AKIA keys no AWS_SESSION_TOKEN reaches Terraform."""
+    assert "AWS_SESSION_TOKEN" not in envfile.load(_write(tmp_path, GOOD)).terraform_env()
+
+
+def test_session_token_is_masked_as_a_secret(tmp_path):
+    """NFR1, issue 10 item 2: the session token is among the masked secrets and hidden from repr."""
+    settings = envfile.load(_write(tmp_path, TEMPORARY))
+    assert (SESSION_TOKEN in settings.secrets, SESSION_TOKEN in repr(settings)) == (True, False)
+
+
+def test_child_env_drops_every_shell_aws_setting(tmp_path):
+    """FR26, issue 10 item 2: a child's environment has the .env credentials and none of the shell's
+    AWS settings (profile, stale token, role, endpoints, config files)."""
+    env = envfile.load(_write(tmp_path, GOOD)).child_env({**SHELL_AWS, "PATH": "/usr/bin"})
+    leaked = {k: v for k, v in env.items() if k.startswith("AWS_") and v in SHELL_AWS.values()}
+    assert (leaked, env["AWS_ACCESS_KEY_ID"], env["PATH"]) == ({}, GOOD["AWS_ACCESS_KEY_ID"], "/usr/bin")
+
+
+def test_child_env_points_the_shared_aws_files_at_the_null_device(tmp_path):
+    """FR26, issue 10 item 2: ~/.aws/config and credentials cannot feed a child a profile or a key."""
+    env = envfile.load(_write(tmp_path, GOOD)).child_env({})
+    assert (env["AWS_CONFIG_FILE"], env["AWS_SHARED_CREDENTIALS_FILE"]) == (os.devnull, os.devnull)
+
+
+def test_boto3_session_pairs_the_env_key_with_no_shell_token(tmp_path, monkeypatch):
+    """FR26, issue 10 item 2: with a stale AWS_SESSION_TOKEN and AWS_PROFILE in the shell, the boto3
+    session signs with exactly the .env key and no token (reproduced defect: the shell's token was paired)."""
+    for key, value in SHELL_AWS.items():
+        monkeypatch.setenv(key, value)
+    credentials = envfile.load(_write(tmp_path, GOOD)).boto3_session().get_credentials()
+    assert (credentials.access_key, credentials.token) == (GOOD["AWS_ACCESS_KEY_ID"], None)
+
+
+def test_boto3_session_carries_the_env_session_token(tmp_path, monkeypatch):
+    """FR26, issue 10 item 2: temporary .env keys sign with the .env session token, not the shell's."""
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "stale-shell-token")
+    assert envfile.load(_write(tmp_path, TEMPORARY)).boto3_session().get_credentials().token == SESSION_TOKEN
+
+
+def test_boto3_session_ignores_the_shell_endpoint_and_fips_settings(tmp_path, monkeypatch):
+    """FR26, issue 10 item 2: AWS_ENDPOINT_URL* and AWS_USE_FIPS_ENDPOINT in the shell do not redirect
+    the session's clients (no request is sent: the endpoint is computed locally)."""
+    for key, value in SHELL_AWS.items():
+        monkeypatch.setenv(key, value)
+    client = envfile.load(_write(tmp_path, GOOD)).boto3_session().client("sts")
+    assert client.meta.endpoint_url == "https://sts.eu-west-1.amazonaws.com"
+
+
+def test_env_example_documents_the_optional_session_token():
+    """FR24, issue 10 item 2: .env.example names AWS_SESSION_TOKEN on a commented, optional line."""
+    lines = _example().read_text().splitlines()
+    assert any(line.startswith("# AWS_SESSION_TOKEN=") for line in lines)
