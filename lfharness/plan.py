@@ -266,11 +266,11 @@ class Workbench:
     @staticmethod
     def secret_addresses(folder: Path) -> list[str]:
         """The workspace's own random_* resources (03-app's generated secrets)."""
-        resources = {}
+        resources: set[str] = set()
         for path in sorted(folder.glob("*.tf")):
             for block in hcl.load(path).get("resource", []):
-                resources.update({f"{kind}.{name}" for kind, body in block.items() if kind.startswith("random_")
-                                  for name in body})
+                resources |= {f"{kind}.{name}" for kind, body in block.items() if kind.startswith("random_")
+                              for name in body}
         return sorted(resources)
 
     def apply_then_replan(self, plan: Plan) -> int:

@@ -9,6 +9,7 @@ once per session on free loopback ports. A test skips only when a binary is miss
 
 from __future__ import annotations
 
+import logging
 import secrets
 
 import psycopg
@@ -112,3 +113,9 @@ def moto():
     """moto's server on a free loopback port."""
     with localsvc.MotoServer() as server:
         yield server
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _quiet_tftest():
+    """tftest logs every line Terraform prints at INFO; the harness's own progress is enough."""
+    logging.getLogger("tftest").setLevel(logging.WARNING)

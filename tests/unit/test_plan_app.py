@@ -18,7 +18,7 @@ from lfharness import plan
 
 pytestmark = pytest.mark.plan
 
-RELEASE = "helm_release.langfuse"
+RELEASE = "helm_release.langfuse[0]"  # count: exists while the cluster does (Journey 3)
 SECRETS = {  # address -> (attribute holding the value, length)
     "random_password.salt": ("result", 64),
     "random_password.nextauth_secret": ("result", 64),
@@ -61,7 +61,7 @@ def test_release_is_langfuse_chart_1_5_19_from_the_langfuse_k8s_repository(relea
 
 def test_release_goes_into_namespace_langfuse_created_here(app_plan, release):
     """FR10: namespace langfuse is created by 03-app and the release is installed into it."""
-    assert app_plan.after("kubernetes_namespace_v1.langfuse")["metadata"][0]["name"] == "langfuse"
+    assert app_plan.after("kubernetes_namespace_v1.langfuse[0]")["metadata"][0]["name"] == "langfuse"
     assert release["namespace"] == "langfuse"
 
 
