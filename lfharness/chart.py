@@ -316,12 +316,23 @@ def subchart_values(chart: Chart, values_docs: list[str], name: str, alias: str 
     return merged_values(layers)
 
 
-def canonical(objects: list[dict]) -> list[str]:
-    """The objects as sorted JSON strings: equal lists mean the same objects with the same content."""
-    return sorted(json.dumps(obj, sort_keys=True) for obj in objects)
+def by_identity(objects: list[dict]) -> dict[str, str]:
+    """Each object as canonical JSON, keyed apiVersion/kind/namespace/name: two renders with equal
+    maps produced the same objects with the same content."""
+    return {"/".join((o.get("apiVersion", ""), o.get("kind", ""), o.get("metadata", {}).get("namespace", ""),
+                      o.get("metadata", {}).get("name", ""))): json.dumps(o, sort_keys=True) for o in objects}
 
 
 # --- reading objects --------------------------------------------------------------------------
+
+def strings_in(node: Any) -> list[str]:
+    """Every string (keys and values) inside an object, unescaped, e.g. to look for a leaked secret."""
+    if isinstance(node, dict):
+        return [s for k, v in node.items() for s in [str(k), *strings_in(v)]]
+    if isinstance(node, list):
+        return [s for v in node for s in strings_in(v)]
+    return [node] if isinstance(node, str) else []
+
 
 def of_kind(objects: list[dict], kind: str) -> list[dict]:
     return [obj for obj in objects if obj.get("kind") == kind]
@@ -349,7 +360,8 @@ def workloads(objects: list[dict]) -> list[dict]:
     return [obj for obj in objects if obj.get("kind") in WORKLOAD_KINDS]
 
 
-def _secret_data(objects: list[dict]) -> dict[str, dict[str, str]]:
+def secret_data(objects: list[dict]) -> dict[str, dict[str, str]]:
+    """Decoded data and stringData of every rendered Secret, by name."""
     found: dict[str, dict[str, str]] = {}
     for secret in of_kind(objects, "Secret"):
         data = {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
@@ -389,7 +401,7 @@ def container_env(objects: list[dict], kind: str, name: str, container: str | No
             raise KeyError(f"{kind}/{name} has containers {[c['name'] for c in containers]}, "
                            f"none named {container or name!r}")
         chosen = containers[0]
-    secrets, configmaps = _secret_data(objects), _configmap_data(objects)
+    secrets, configmaps = secret_data(objects), _configmap_data(objects)
     env: dict[str, str | None] = {}
     for source in chosen.get("envFrom") or []:
         prefix = source.get("prefix", "")
@@ -413,7 +425,7 @@ def container_env(objects: list[dict], kind: str, name: str, container: str | No
 
 def env_names(objects: list[dict]) -> dict[str, list[str]]:
     """Every env and envFrom-secret key name of every container (incl. init), by container path."""
-    secrets = _secret_data(objects)
+    secrets = secret_data(objects)
     found: dict[str, list[str]] = {}
     for workload in workloads(objects):
         spec = pod_spec(workload)
@@ -573,8 +585,8 @@ def pvc_templates(objects: list[dict]) -> dict[str, list[dict]]:
             for s in of_kind(objects, "StatefulSet")}
 
 
-def _gib(size: str) -> int:
-    # EBS volumes are whole GiB; the CSI driver rounds a request up.
+def gib(size: str) -> int:
+    """A storage quantity in whole GiB, rounded up as the EBS CSI driver rounds a request."""
     return int((quantity(size) / 2 ** 30).to_integral_value(rounding=ROUND_CEILING))
 
 
@@ -587,11 +599,11 @@ def pvc_sizes(objects: list[dict]) -> dict[str, int]:
     sizes = {}
     for sts in of_kind(objects, "StatefulSet"):
         for template in sts["spec"].get("volumeClaimTemplates") or []:
-            size = _gib(template["spec"]["resources"]["requests"]["storage"])
+            size = gib(template["spec"]["resources"]["requests"]["storage"])
             for ordinal in range(replicas(sts)):
                 sizes[f"{template['metadata']['name']}-{sts['metadata']['name']}-{ordinal}"] = size
     for pvc in of_kind(objects, "PersistentVolumeClaim"):
-        sizes[pvc["metadata"]["name"]] = _gib(pvc["spec"]["resources"]["requests"]["storage"])
+        sizes[pvc["metadata"]["name"]] = gib(pvc["spec"]["resources"]["requests"]["storage"])
     return sizes
 
 

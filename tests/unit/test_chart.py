@@ -1,0 +1,393 @@
+"""Chart tier: 03-app's Helm values rendered by the real chart 1.5.19 with `helm template`.
+
+Stand-in: the real chart 1.5.19 (with its Bitnami subcharts) rendered by helm template; no
+cluster. What the pods would start with is read from the rendered objects.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+import urllib.parse
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from lfharness import chart, hcl, plan, tf
+
+pytestmark = pytest.mark.chart
+
+APP_DIR = tf.TERRAFORM_DIR / "03-app"
+E2E_SUITE = tf.REPO_ROOT / "tests" / "integration" / "test_e2e.py"
+README = tf.REPO_ROOT / "README.md"
+APP_WORKLOADS = ("langfuse-web", "langfuse-worker")
+STATIC_KEY_ENV = re.compile(r"(ACCESS_KEY_ID|SECRET_ACCESS_KEY)$")
+INIT_ENV = ("LANGFUSE_INIT_ORG_ID", "LANGFUSE_INIT_ORG_NAME", "LANGFUSE_INIT_PROJECT_ID",
+            "LANGFUSE_INIT_PROJECT_NAME", "LANGFUSE_INIT_PROJECT_PUBLIC_KEY", "LANGFUSE_INIT_PROJECT_SECRET_KEY",
+            "LANGFUSE_INIT_USER_EMAIL", "LANGFUSE_INIT_USER_NAME", "LANGFUSE_INIT_USER_PASSWORD")
+
+
+def _req(cpu_m: int, memory_mi: int, pods: int = 1) -> chart.Requests:
+    return chart.Requests(Decimal(cpu_m), Decimal(memory_mi), pods)
+
+
+# --- capacity of the node group (01-network: 2x t3.medium, AL2023) ----------------------------
+# t3.medium: 2 vCPU, 4 GiB (EC2 instance types). The kubelet's reservations on EKS AL2023 come
+# from nodeadm (awslabs/amazon-eks-ami, nodeadm/internal/kubelet/config.go):
+#   kube-reserved cpu    = 6% of the 1st core + 1% of the 2nd = 60m + 10m = 70m
+#   kube-reserved memory = 11 MiB x max-pods + 255 MiB = 11 x 17 + 255 = 442 MiB
+#   evictionHard memory.available = 100 MiB
+# max-pods 17 for t3.medium (nodeadm/internal/kubelet/eni-max-pods.txt: 3 ENIs x (6 - 1) + 2).
+# Allocatable per node: 2000m - 70m = 1930m CPU; 4096 - 442 - 100 = 3554 MiB; 17 pods.
+# The kubelet counts MemTotal, a little under the nominal 4 GiB, so the real figure is somewhat
+# lower; the totals below leave far more margin than that difference.
+NODES = 2
+NODE_ALLOCATABLE = _req(2000 - 70, 4096 - (11 * 17 + 255) - 100, 17)
+
+# --- system pods of the addons 01-network installs, with their real requests ------------------
+# Per node (DaemonSets):
+#   aws-node (vpc-cni): containers aws-node 25m + aws-eks-nodeagent 25m, no memory request
+#     (aws/amazon-vpc-cni-k8s config/master/aws-k8s-cni.yaml);
+#   kube-proxy (EKS addon): 100m, no memory request (aws/containers-roadmap#1509: no memory request);
+#   ebs-csi-node: ebs-plugin, node-driver-registrar, liveness-probe at node.resources 10m/40Mi each
+#     (kubernetes-sigs/aws-ebs-csi-driver chart values.yaml; sidecars default to node.resources).
+# Per cluster (Deployments, 2 replicas each):
+#   coredns: 100m/70Mi (eksctl-io/eksctl pkg/addons/default/assets/coredns-1.35.json, EKS 1.35);
+#   ebs-csi-controller: ebs-plugin, csi-provisioner, csi-attacher, csi-snapshotter, csi-resizer,
+#     liveness-probe at controller.resources 10m/40Mi each (same chart, templates/controller.yaml).
+SYSTEM_PER_NODE = {"aws-node": _req(25 + 25, 0), "kube-proxy": _req(100, 0), "ebs-csi-node": _req(3 * 10, 3 * 40)}
+SYSTEM_DEPLOYMENTS = {"coredns": (2, _req(100, 70)), "ebs-csi-controller": (2, _req(6 * 10, 6 * 40))}
+
+
+def _password(length: int) -> str:
+    # random_password with special = false: letters and digits.
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+def _inputs_like_helm_tf() -> dict[str, object]:
+    """templatefile() inputs as helm.tf builds them: upstream outputs from the plan tier's fixed
+    samples, secrets fresh from the CSPRNG at the lengths secrets.tf generates."""
+    deps = {name: value for name, (value, _sensitive) in plan.DEPS_SAMPLE.items()}
+    local_values: dict[str, Any] = {}
+    for block in hcl.load(APP_DIR / "helm.tf")["locals"]:
+        local_values.update(block)
+    return {
+        "db_host": deps["rds_endpoint"].split(":")[0], "db_port": 5432,
+        "db_name": "langfuse", "db_username": "langfuse", "db_password": deps["rds_password"],
+        "s3_bucket_name": deps["s3_bucket_name"], "s3_bucket_region": deps["s3_bucket_region"],
+        "irsa_role_arn": deps["irsa_role_arn"],
+        "salt": _password(64), "nextauth_secret": _password(64), "encryption_key": secrets.token_hex(32),
+        "clickhouse_password": _password(32), "redis_password": _password(32),
+        "org_id": local_values["org_id"], "org_name": local_values["org_name"],
+        "project_id": local_values["project_id"], "project_name": local_values["project_name"],
+        "project_public_key": f"pk-lf-{uuid.uuid4()}", "project_secret_key": f"sk-lf-{_password(48)}",
+        "admin_email": "ops@example.com", "admin_name": "Ops Admin", "admin_password": _password(20),
+    }
+
+
+@pytest.fixture(scope="module")
+def pin() -> chart.ReleasePin:
+    return chart.release_pin()
+
+
+@pytest.fixture(scope="module")
+def chart_source(pin) -> chart.Chart:
+    """The chart to render, or a skip of the whole tier with the one line saying how to lift it."""
+    found = chart.locate(pin)
+    if found is None:
+        pytest.skip(chart.unavailable_reason(pin))
+    return found
+
+
+@pytest.fixture(scope="module")
+def release_values(chart_source) -> list[str]:
+    """The `values` of helm_release.langfuse.
+
+    Rendered here from values.yaml.tpl through Terraform's own templatefile() with helm.tf's
+    inputs. The lead switches this one fixture to the plan tier's session fixture:
+    `return app_plan.after("helm_release.langfuse")["values"]`; every test reads only this
+    and `expected`, so nothing else changes. (It depends on chart_source so that a missing
+    chart skips before Terraform runs.)
+    """
+    return [tf.render_template(APP_DIR / "values.yaml.tpl", _inputs_like_helm_tf())]
+
+
+@pytest.fixture(scope="module")
+def expected(release_values) -> dict[str, Any]:
+    """Upstream values from the fixed samples the plan uses; generated secrets as the values carry them."""
+    deps = {name: value for name, (value, _sensitive) in plan.DEPS_SAMPLE.items()}
+    values = chart.merged_values(release_values)
+    init = {e["name"]: str(e["value"]) for e in values["langfuse"]["web"]["pod"]["additionalEnv"]}
+    return {
+        "rds_host": deps["rds_endpoint"].split(":")[0],
+        "irsa_role_arn": deps["irsa_role_arn"],
+        "s3_bucket": deps["s3_bucket_name"],
+        "s3_region": deps["s3_bucket_region"],
+        "init_env": {k: v for k, v in init.items() if k.startswith("LANGFUSE_INIT_")},
+        "secrets": {
+            "database password": deps["rds_password"],
+            "salt": values["langfuse"]["salt"]["value"],
+            "NextAuth secret": values["langfuse"]["nextauth"]["secret"]["value"],
+            "encryption key": values["langfuse"]["encryptionKey"]["value"],
+            "ClickHouse password": values["clickhouse"]["auth"]["password"],
+            "Redis password": values["redis"]["auth"]["password"],
+            "project secret key": init["LANGFUSE_INIT_PROJECT_SECRET_KEY"],
+            "admin password": init["LANGFUSE_INIT_USER_PASSWORD"],
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def objects(chart_source, release_values, pin) -> list[dict]:
+    return chart.render(release_values, chart_source, pin)
+
+
+def _env(objects: list[dict], workload: str) -> dict[str, str | None]:
+    return chart.container_env(objects, "Deployment", workload)
+
+
+# --- rendering ----------------------------------------------------------------------------------
+
+def test_release_renders_into_kubernetes_objects(objects):
+    """FR10, NFR10: the pinned chart renders 03-app's values into named Kubernetes objects."""
+    unnamed = [o for o in objects if not (o.get("apiVersion") and o.get("kind") and o.get("metadata", {}).get("name"))]
+    assert objects and not unnamed
+    assert {"Deployment", "StatefulSet", "Service", "Secret", "ServiceAccount"} <= {o["kind"] for o in objects}
+
+
+def test_rendering_twice_gives_the_same_objects(objects, chart_source, release_values, pin):
+    """NFR10, FR29: no randomness left in the templates for our values (same objects, same
+    content), so re-applying an unchanged release changes nothing."""
+    first, second = chart.by_identity(objects), chart.by_identity(chart.render(release_values, chart_source, pin))
+    assert sorted(second) == sorted(first)
+    assert sorted(k for k in first if first[k] != second[k]) == []
+
+
+# --- web and worker ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("workload", APP_WORKLOADS)
+def test_app_reaches_rds_host_over_tls(objects, expected, workload):
+    """FR11, decision 15: DATABASE_HOST and the DATABASE_URL the entrypoint builds point at the RDS
+    host (no port in the host) with sslmode=require."""
+    env = _env(objects, workload)
+    url = urllib.parse.urlsplit(chart.database_url(env) or "")
+    host, sslmode = url.hostname, urllib.parse.parse_qs(url.query).get("sslmode")
+    assert env.get("DATABASE_HOST") == expected["rds_host"]
+    assert (host, sslmode) == (expected["rds_host"], ["require"])
+
+
+@pytest.mark.parametrize("workload", APP_WORKLOADS)
+def test_direct_url_targets_rds_with_tls(objects, expected, workload):
+    """Story 3.2, decision 15: DIRECT_URL (Prisma migrations) is set, at the RDS host, sslmode=require."""
+    url = urllib.parse.urlsplit(_env(objects, workload).get("DIRECT_URL") or "")
+    parts = (url.scheme, url.hostname, url.path, urllib.parse.parse_qs(url.query).get("sslmode"))
+    assert parts == ("postgresql", expected["rds_host"], "/langfuse", ["require"])
+
+
+@pytest.mark.parametrize("workload", APP_WORKLOADS)
+def test_s3_event_media_and_export_settings(objects, expected, workload):
+    """FR12: events, media and batch exports go to the planned bucket and region, virtual-hosted
+    style, under events/, media/, exports/, with batch export on."""
+    env = _env(objects, workload)
+    want = {"LANGFUSE_S3_BATCH_EXPORT_ENABLED": "true"}
+    for kind, prefix in (("EVENT_UPLOAD", "events/"), ("MEDIA_UPLOAD", "media/"), ("BATCH_EXPORT", "exports/")):
+        want |= {f"LANGFUSE_S3_{kind}_BUCKET": expected["s3_bucket"], f"LANGFUSE_S3_{kind}_REGION": expected["s3_region"],
+                 f"LANGFUSE_S3_{kind}_FORCE_PATH_STYLE": "false", f"LANGFUSE_S3_{kind}_PREFIX": prefix}
+    assert {k: env.get(k) for k in want} == want
+
+
+def test_no_static_s3_keys_in_any_container(objects):
+    """FR12, NFR4: no container gets *_ACCESS_KEY_ID / *_SECRET_ACCESS_KEY (IRSA only), nor a Secret holds one."""
+    in_env = {path: [n for n in names if STATIC_KEY_ENV.search(n)] for path, names in chart.env_names(objects).items()}
+    in_secrets = [f"{s['metadata']['name']}/{k}" for s in chart.of_kind(objects, "Secret")
+                  for k in {**(s.get("data") or {}), **(s.get("stringData") or {})} if STATIC_KEY_ENV.search(k.upper())]
+    assert {p: n for p, n in in_env.items() if n} == {} and in_secrets == []
+
+
+@pytest.mark.parametrize("workload", APP_WORKLOADS)
+def test_nextauth_url_is_localhost_3000(objects, workload):
+    """Story 3.2, FR19: NEXTAUTH_URL is http://localhost:3000, the port-forwarded UI."""
+    assert _env(objects, workload).get("NEXTAUTH_URL") == "http://localhost:3000"
+
+
+@pytest.mark.parametrize("workload", APP_WORKLOADS)
+def test_signup_is_disabled(objects, workload):
+    """Story 3.2, decision 13: AUTH_DISABLE_SIGNUP=true through the chart's own switch."""
+    assert _env(objects, workload).get("AUTH_DISABLE_SIGNUP") == "true"
+
+
+def test_web_gets_every_headless_init_variable(objects, expected):
+    """FR14, decisions 5 and 13: web starts with all LANGFUSE_INIT_* (org and project ids, the
+    project key pair, the admin user), non-empty and as planned."""
+    env = _env(objects, "langfuse-web")
+    missing = [k for k in INIT_ENV if not env.get(k)]
+    differing = [k for k in INIT_ENV if env.get(k) != expected["init_env"].get(k)]
+    assert missing == [] and differing == []
+    keys_shaped = (env["LANGFUSE_INIT_PROJECT_PUBLIC_KEY"].startswith("pk-lf-"),
+                   env["LANGFUSE_INIT_PROJECT_SECRET_KEY"].startswith("sk-lf-"))
+    assert keys_shaped == (True, True)
+
+
+def test_clickhouse_is_one_node_and_the_app_knows_it(objects):
+    """FR13, decision 13: one ClickHouse replica, no ZooKeeper, CLICKHOUSE_CLUSTER_ENABLED=false in web and worker."""
+    zookeeper = [w["metadata"]["name"] for w in chart.workloads(objects)
+                 if w["metadata"].get("labels", {}).get("app.kubernetes.io/name") == "zookeeper"]
+    assert chart.replicas(_statefulset(objects, "clickhouse")) == 1 and zookeeper == []
+    assert [_env(objects, w).get("CLICKHOUSE_CLUSTER_ENABLED") for w in APP_WORKLOADS] == ["false", "false"]
+
+
+def test_worker_binds_all_interfaces(objects):
+    """Decision 13, FR19: worker HOSTNAME=0.0.0.0 so kubectl port-forward reaches it."""
+    assert _env(objects, "langfuse-worker").get("HOSTNAME") == "0.0.0.0"
+
+
+# --- identity -----------------------------------------------------------------------------------
+
+def _irsa_accounts(objects: list[dict]) -> dict[str, str]:
+    return {sa["metadata"]["name"]: sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+            for sa in chart.of_kind(objects, "ServiceAccount")
+            if "eks.amazonaws.com/role-arn" in (sa["metadata"].get("annotations") or {})}
+
+
+def test_exactly_one_service_account_carries_the_planned_role(objects, expected):
+    """FR8, FR12: one ServiceAccount is annotated eks.amazonaws.com/role-arn, with 02-deps' IRSA role."""
+    accounts = _irsa_accounts(objects)
+    assert list(accounts.values()) == [expected["irsa_role_arn"]]
+
+
+def test_web_and_worker_run_as_the_irsa_service_account(objects):
+    """FR12, NFR4: both pods use the annotated ServiceAccount, so they get web-identity S3 credentials."""
+    accounts = _irsa_accounts(objects)
+    used = [chart.pod_spec(chart.get(objects, "Deployment", w)).get("serviceAccountName") for w in APP_WORKLOADS]
+    assert len(accounts) == 1 and used == [next(iter(accounts))] * 2
+
+
+# --- names the README, the outputs and the e2e suite use --------------------------------------
+
+def test_services_the_readme_outputs_and_e2e_forward_to_exist(objects):
+    """FR19-FR21: every `port-forward svc/<name> ...:<port>` of outputs.tf port_forward_commands,
+    README and the e2e suite names a rendered Service exposing that port."""
+    sources = {
+        "outputs.tf": chart.port_forward_targets((APP_DIR / "outputs.tf").read_text()),
+        "README.md": chart.port_forward_targets(README.read_text()),
+        "tests/integration/test_e2e.py": chart.python_port_forwards(E2E_SUITE),
+    }
+    services = {s["metadata"]["name"]: chart.service_ports(objects, s["metadata"]["name"])
+                for s in chart.of_kind(objects, "Service")}
+    # Fewer than the three services (UI, ClickHouse, Redis) means the parsing lost some.
+    assert {name: len(found) >= 3 for name, found in sources.items()} == dict.fromkeys(sources, True)
+    absent = {name: sorted(t for t in found if t[1] not in services.get(t[0], [])) for name, found in sources.items()}
+    assert absent == dict.fromkeys(sources, [])
+
+
+def test_redis_secret_has_the_key_readme_and_e2e_read(objects, expected):
+    """FR21, decision 13: the Secret README and the e2e suite read (langfuse-redis) exists, holds
+    the key README reads (valkey-password), and that key is the generated Redis password."""
+    readme = chart.secret_keys_read(README.read_text())
+    e2e = chart.python_secrets_read(E2E_SUITE)
+    rendered = chart.secret_data(objects)
+    assert readme and e2e
+    assert sorted(n for n in e2e | {n for n, _ in readme} if n not in rendered) == []
+    assert sorted(f"{n}/{k}" for n, k in readme if k not in rendered[n]) == []
+    wrong = sorted(f"{n}/{k}" for n, k in readme if rendered[n][k] != expected["secrets"]["Redis password"])
+    assert wrong == []
+
+
+def _statefulset(objects: list[dict], app: str) -> dict:
+    found = [s for s in chart.of_kind(objects, "StatefulSet")
+             if s["metadata"].get("labels", {}).get("app.kubernetes.io/name") == app]
+    assert len(found) == 1, f"expected one StatefulSet labelled app.kubernetes.io/name={app}, found {len(found)}"
+    return found[0]
+
+
+def test_app_and_valkey_use_the_same_redis_password(objects):
+    """FR13: the password web and worker send (REDIS_PASSWORD) is the one Valkey starts with
+    (VALKEY_PASSWORD, from its Secret)."""
+    valkey = _statefulset(objects, "redis")
+    server = chart.container_env(objects, "StatefulSet", valkey["metadata"]["name"], "valkey").get("VALKEY_PASSWORD")
+    agree = [w for w in APP_WORKLOADS if server and _env(objects, w).get("REDIS_PASSWORD") == server]
+    assert agree == list(APP_WORKLOADS)
+
+
+def test_app_and_clickhouse_use_the_same_credentials(objects):
+    """FR13: the user and password web and worker send (CLICKHOUSE_USER / _PASSWORD) are
+    ClickHouse's admin user and password (from its Secret)."""
+    clickhouse = _statefulset(objects, "clickhouse")
+    server = chart.container_env(objects, "StatefulSet", clickhouse["metadata"]["name"], "clickhouse")
+    creds = (server.get("CLICKHOUSE_ADMIN_USER"), server.get("CLICKHOUSE_ADMIN_PASSWORD"))
+    agree = [w for w in APP_WORKLOADS if all(creds)
+             and (_env(objects, w).get("CLICKHOUSE_USER"), _env(objects, w).get("CLICKHOUSE_PASSWORD")) == creds]
+    assert agree == list(APP_WORKLOADS)
+
+
+# --- storage ------------------------------------------------------------------------------------
+
+def test_clickhouse_and_valkey_volumes_use_the_default_storage_class(objects):
+    """FR13, decision 10: the PVCs name no storageClassName (absent = the cluster default, the
+    gp3 class the EBS CSI addon creates; an explicit "" would mean no class at all)."""
+    templates = chart.pvc_templates(objects)
+    with_class = {f"{sts}/{t['metadata']['name']}": t["spec"]["storageClassName"]
+                  for sts, ts in templates.items() for t in ts if "storageClassName" in t["spec"]}
+    assert sum(len(ts) for ts in templates.values()) >= 2 and with_class == {}
+
+
+def test_volume_sizes_are_the_configured_sizes(objects, chart_source, release_values):
+    """FR13, decision 19: one ClickHouse and one Valkey volume, each of the size the values (or the
+    subchart default) configure; chart.pvc_sizes() is what the cost report counts."""
+    sizes = chart.pvc_sizes(objects)
+    clickhouse = chart.subchart_values(chart_source, release_values, "clickhouse")["persistence"]["size"]
+    valkey = chart.subchart_values(chart_source, release_values, "valkey", "redis")["primary"]["persistence"]["size"]
+    by_component = {"clickhouse": sorted(v for k, v in sizes.items() if "clickhouse" in k),
+                    "redis": sorted(v for k, v in sizes.items() if "redis" in k)}
+    assert len(sizes) == 2
+    assert by_component == {"clickhouse": [chart.gib(clickhouse)], "redis": [chart.gib(valkey)]}
+
+
+# --- capacity -----------------------------------------------------------------------------------
+
+def test_every_release_container_requests_cpu_and_memory(objects):
+    """NFR7, decision 13: no container of the release lacks a CPU or memory request (so the
+    capacity sums below cannot silently leave one out)."""
+    assert chart.containers_without_requests(objects) == []
+
+
+def _system_total() -> chart.Requests:
+    per_node = sum(SYSTEM_PER_NODE.values(), chart.Requests()).times(NODES)
+    return per_node + sum((req.times(n) for n, req in SYSTEM_DEPLOYMENTS.values()), chart.Requests())
+
+
+def test_requests_fit_two_t3_medium_with_room_for_a_web_rollout(objects):
+    """NFR7, decision 13: release requests (x replicas) + system pods on two nodes + one extra web pod
+    (rolling update) fit the allocatable CPU, memory and pod slots of 2x t3.medium."""
+    release = chart.total_requests(objects, NODES)
+    surge = chart.pod_requests(chart.pod_spec(chart.get(objects, "Deployment", "langfuse-web")))
+    total = release + _system_total() + surge
+    capacity = NODE_ALLOCATABLE.times(NODES)
+    assert total.fits_in(capacity), f"needed {total} (release {release}), allocatable {capacity}"
+
+
+def test_pods_can_be_placed_node_by_node(objects):
+    """NFR7, decision 13: with each node's DaemonSet pods deducted, the release's pods, one extra web
+    pod, CoreDNS and the EBS CSI controllers find a node each (no pod larger than a node's remainder)."""
+    free = [NODE_ALLOCATABLE - sum(SYSTEM_PER_NODE.values(), chart.Requests()) for _ in range(NODES)]
+    web = chart.pod_requests(chart.pod_spec(chart.get(objects, "Deployment", "langfuse-web")))
+    to_place = chart.pods(objects) + [("langfuse-web-surge", web)]
+    to_place += [(f"{name}-{i}", req) for name, (n, req) in SYSTEM_DEPLOYMENTS.items() for i in range(n)]
+    placement = chart.place(to_place, free)
+    assert placement is not None, f"no placement of {[(n, str(r)) for n, r in to_place]} on nodes with {free[0]} free"
+
+
+# --- secrets ------------------------------------------------------------------------------------
+
+def test_no_generated_secret_in_any_configmap(objects, expected):
+    """FR15, NFR2: none of 03-app's secrets (nor the database password) appears in a rendered
+    ConfigMap; they belong in Secrets and env values."""
+    leaks = [f"{label} in ConfigMap {cm['metadata']['name']}"
+             for cm in chart.of_kind(objects, "ConfigMap")
+             for label, value in expected["secrets"].items()
+             if value and any(value in text for text in chart.strings_in(cm))]
+    assert chart.of_kind(objects, "ConfigMap") and leaks == []
