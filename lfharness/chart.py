@@ -163,7 +163,10 @@ def repository_reachable(pin: ReleasePin, timeout: float = PROBE_TIMEOUT) -> boo
     try:
         with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout):  # noqa: S310
             return True
-    except (OSError, urllib.error.URLError, ValueError):
+    except urllib.error.HTTPError:
+        # The server answered (perhaps refusing HEAD): reachable; helm pull reports any real refusal.
+        return True
+    except (OSError, ValueError):
         return False
 
 

@@ -108,10 +108,11 @@ def release_values(chart_source) -> list[str]:
     """The `values` of helm_release.langfuse.
 
     Rendered here from values.yaml.tpl through Terraform's own templatefile() with helm.tf's
-    inputs. The lead switches this one fixture to the plan tier's session fixture:
-    `return app_plan.after("helm_release.langfuse")["values"]`; every test reads only this
-    and `expected`, so nothing else changes. (It depends on chart_source so that a missing
-    chart skips before Terraform runs.)
+    inputs. The lead switches this one fixture to the plan tier's session fixture: take
+    `app_plan` as a second argument and return `app_plan.after("helm_release.langfuse[0]")["values"]`
+    (tried: the 28 tests pass on the planned values too). Every test reads only this and
+    `expected`, so nothing else changes. It depends on chart_source so that a missing chart
+    skips before Terraform runs.
     """
     return [tf.render_template(APP_DIR / "values.yaml.tpl", _inputs_like_helm_tf())]
 
