@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import time
 from pathlib import Path
 
 from lfharness import envfile, tf
+from lfharness.tfc import TfcClient
 
 LOG = logging.getLogger("lfharness.stack")
 
 ORDER = ("01-network", "02-deps", "03-app")
+KEEP_ENV = "LFK8S_KEEP_STACK"  # "1": keep the stack after the run, for debugging (Terratest style)
+
+
+class TeardownError(RuntimeError):
+    """One or more workspaces could not be destroyed; each failure is listed, downstream first."""
 
 
 class Stack:
@@ -52,9 +60,90 @@ class Stack:
         raw = json.loads(self._cmd(workspace, "output", "-json").stdout)
         return {k: v["value"] for k, v in raw.items()}
 
-    def teardown(self) -> None:
-        """Destroys what this run applied, downstream first (FR27)."""
+    def teardown_unless_kept(self) -> None:
+        """The finalizer registered before the first apply: teardown() unless LFK8S_KEEP_STACK=1.
+
+        It also runs after Ctrl-C: tf.run lets Terraform write its state and exit first, then
+        pytest unwinds its session and calls this.
+        """
+        if os.environ.get(KEEP_ENV) == "1":
+            LOG.warning("teardown skipped: %s=1 keeps %s; run `python -m lfharness teardown` when done",
+                        KEEP_ENV, ", ".join(self.applied) or "nothing")
+            return
+        self.teardown()
+
+    def teardown(self, workspaces: tuple[str, ...] | None = None) -> None:
+        """Destroys what this run applied (or `workspaces`), downstream first (FR27).
+
+        Every workspace is tried even when one before it fails: a failed 03-app destroy must not
+        leave RDS and EKS running. Each failure is logged as it happens and all are raised
+        together at the end (TeardownError). Ctrl-C is not a failure: it ends the teardown.
+        """
+        chosen = self.applied if workspaces is None else list(workspaces)
+        failures: list[str] = []
         for workspace in reversed(ORDER):
-            if workspace in self.applied:
-                LOG.info("teardown: destroying %s", workspace)
+            if workspace not in chosen:
+                continue
+            LOG.info("teardown: destroying %s", workspace)
+            try:
                 self.destroy(workspace)
+            except Exception as exc:  # noqa: BLE001 (any failure: note it, go on with the next workspace)
+                LOG.error("teardown: destroying %s failed, continuing with the next workspace: %s", workspace, exc)
+                failures.append(f"{workspace}: {exc}")
+        if failures:
+            raise TeardownError(f"teardown left {len(failures)} workspace(s) not destroyed (logs in "
+                                f"{self.run_dir / 'terraform'}); destroy them by hand or re-run "
+                                "`python -m lfharness teardown`:\n" + "\n".join(failures))
+
+
+def teardown_workspaces(settings: envfile.Settings, run_dir: Path, tfc: TfcClient,
+                        terraform_dir: Path = tf.TERRAFORM_DIR, extra_env: dict[str, str] | None = None) -> list[str]:
+    """Destroys whatever the three workspaces' states still hold, 03 -> 02 -> 01; idempotent.
+
+    A workspace that does not exist in Terraform Cloud holds nothing and is skipped (`terraform
+    init` would create it, in remote execution mode). One that exists is put back into local
+    execution mode first: a remote run would not have the .env credentials (decision 3).
+    Destroying an empty state is a no-op, so running this twice is safe. Returns the workspaces tried.
+    """
+    present = []
+    for workspace in ORDER:
+        name = tf.WORKSPACES[workspace]
+        if tfc.get_workspace(name) is None:
+            LOG.info("teardown: %s (%s) does not exist in Terraform Cloud: nothing to destroy", workspace, name)
+            continue
+        tfc.ensure_workspace(name)
+        present.append(workspace)
+    Stack(settings, run_dir, terraform_dir, extra_env).teardown(tuple(present))
+    return present
+
+
+def teardown_command(env_file: Path, runs_dir: Path) -> int:
+    """`python -m lfharness teardown`: the e2e suite's teardown as a command, reading .env like the suite.
+
+    Exit 0 when everything is destroyed (or .env names no target), 1 when a workspace could not
+    be destroyed, 2 when .env is malformed.
+    """
+    try:
+        missing = envfile.missing_for_cloud(env_file)
+    except envfile.EnvError as exc:
+        LOG.error("%s", exc)
+        return 2
+    if missing:
+        LOG.info("teardown: %s lacks %s, so there is no AWS / Terraform Cloud target: nothing to tear down",
+                 env_file, ", ".join(missing))
+        return 0
+    settings = envfile.load(env_file)
+    undo = envfile.install_record_masking(settings.secrets)  # NFR1: no secret in any log line
+    try:
+        run_dir = runs_dir / (time.strftime("%Y%m%d-%H%M%S") + "-teardown")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        LOG.info("teardown: run folder %s", run_dir)
+        try:
+            teardown_workspaces(settings, run_dir, TfcClient(settings.tfe_token, settings.tfc_organization))
+        except TeardownError as exc:
+            LOG.error("%s", exc)
+            return 1
+        LOG.info("teardown: done; every workspace's state is empty")
+        return 0
+    finally:
+        undo()

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lfharness.wait import Stopwatch
+from lfharness import envfile
+from lfharness.wait import run_supervised
 
 LOG = logging.getLogger("lfharness.tf")
 
@@ -49,30 +48,64 @@ class Result:
     seconds: float
 
 
+# Per subcommand: (timeout, grace after SIGINT) in seconds. apply/destroy are long (EKS takes
+# 15-20 min, the first Helm install waits up to its own 20 min timeout); plan and the rest are
+# short, so a hung call fails fast. The grace lets Terraform finish in-flight calls and save state.
+TIMEOUTS: dict[str, tuple[float, float]] = {
+    "apply": (5400, 300), "destroy": (5400, 300),
+    "init": (900, 60), "plan": (900, 60), "refresh": (900, 60), "import": (900, 60),
+}
+DEFAULT_TIMEOUT: tuple[float, float] = (300, 60)  # output, show, validate, fmt, get, providers, ...
+
+
+class TerraformTimeout(TerraformError):
+    """A terraform command outlived its timeout and was stopped (SIGINT, then SIGKILL)."""
+
+
 def run(args: list[str], cwd: Path, env: dict[str, str] | None = None,
         log_dir: Path | None = None, ok_codes: tuple[int, ...] = (0,),
-        stdin: str | None = None) -> Result:
-    """Runs terraform, logs start/end with elapsed time and keeps the output in log_dir."""
-    full_env = dict(os.environ)
-    full_env.update(env or {})
+        stdin: str | None = None, *, timeout: float | None = None, grace: float | None = None) -> Result:
+    """Runs terraform, logs start/end with elapsed time and keeps the output in log_dir.
+
+    The environment is this process's without any AWS_* variable, plus `env` (envfile.child_env):
+    the shell's AWS settings never mix with the credentials the caller passes.
+    `timeout` (default per subcommand, TIMEOUTS) ends in SIGINT, then SIGKILL after `grace`.
+    Ctrl-C is forwarded to Terraform as one SIGINT; once it has written its state and exited,
+    KeyboardInterrupt is raised here, so registered teardowns run against a released lock.
+    """
+    default_timeout, default_grace = TIMEOUTS.get(args[0] if args else "", DEFAULT_TIMEOUT)
+    full_env = envfile.child_env(env or {})
     full_env.setdefault("TF_IN_AUTOMATION", "1")
     full_env.setdefault("CHECKPOINT_DISABLE", "1")
-    with Stopwatch(f"terraform {' '.join(args)} in {cwd.name}", logger=LOG) as watch:
-        proc = subprocess.run([str(terraform_bin()), *args], cwd=cwd, env=full_env, input=stdin,
-                              capture_output=True, text=True, check=False)
-    seconds = watch.elapsed
+    what = f"terraform {' '.join(args)} in {cwd.name}"
+    done = run_supervised([str(terraform_bin()), *args], cwd=cwd, env=full_env, stdin=stdin, what=what,
+                          timeout=default_timeout if timeout is None else timeout,
+                          grace=default_grace if grace is None else grace, logger=LOG)
+    where = ""
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
         name = f"{int(time.time() * 1000)}-{cwd.name}-{args[0]}.log"
-        (log_dir / name).write_text(f"$ terraform {' '.join(args)}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
-    result = Result(args, proc.returncode, proc.stdout, proc.stderr, seconds)
-    if proc.returncode not in ok_codes:
-        where = f" (full log in {log_dir})" if log_dir else ""
+        ending = ("\n--- interrupted (Ctrl-C forwarded as SIGINT)" if done.interrupted else "") + \
+                 ("\n--- timed out, stopped with SIGINT" if done.timed_out else "") + \
+                 ("\n--- killed (SIGKILL) after the grace period" if done.killed else "")
+        (log_dir / name).write_text(f"$ terraform {' '.join(args)}\n--- stdout\n{done.stdout}\n--- stderr\n"
+                                    f"{done.stderr}{ending}")
+        where = f" (full log in {log_dir})"
+    if done.interrupted:
+        raise KeyboardInterrupt(f"{what}: interrupted; terraform exited {done.returncode}"
+                                f"{' after SIGKILL' if done.killed else ' after writing its state'}{where}")
+    if done.timed_out:
+        raise TerraformTimeout(
+            f"{what} timed out after {done.seconds:.0f}s and was "
+            + ("killed: it ignored SIGINT for the grace period, so its state or lock may be stale"
+               if done.killed else "stopped with SIGINT (state written, lock released)")
+            + f"; raise timeout= if the operation is legitimately slower{where}:\n" + done.stderr[-4000:])
+    if done.returncode not in ok_codes:
         raise TerraformError(
-            f"terraform {' '.join(args)} in {cwd} exited {proc.returncode}, expected {ok_codes}{where}:\n"
-            + proc.stderr[-4000:]
+            f"terraform {' '.join(args)} in {cwd} exited {done.returncode}, expected {ok_codes}{where}:\n"
+            + done.stderr[-4000:]
         )
-    return result
+    return Result(args, done.returncode, done.stdout, done.stderr, done.seconds)
 
 
 def render_template(template: Path, variables: dict[str, object]) -> str:

@@ -1,11 +1,18 @@
-"""Retry and wait helpers with explicit timeouts and intervals: the only place that sleeps."""
+"""Retry and wait helpers with explicit timeouts and intervals: the only place that sleeps,
+and the only place that waits on a child process."""
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import subprocess
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Self, TypeVar
 
@@ -93,3 +100,80 @@ class Stopwatch:
             self._log.info("%s ... done in %.1fs", self.what, self.elapsed)
         else:
             self._log.warning("%s ... failed after %.1fs (%s)", self.what, self.elapsed, exc_type.__name__)
+
+
+@dataclass(frozen=True)
+class Supervised:
+    """How a supervised child process ended.
+
+    timed_out: the timeout expired and the child was stopped; interrupted: the parent got Ctrl-C
+    (KeyboardInterrupt) and forwarded it; killed: the child ignored SIGINT for the whole grace
+    period (or a second Ctrl-C came) and got SIGKILL.
+    """
+
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+    timed_out: bool = False
+    interrupted: bool = False
+    killed: bool = False
+
+
+def _stop(proc: subprocess.Popen, grace: float, what: str, logger: logging.Logger) -> bool:
+    """SIGINT to the child, then SIGKILL to its process group if it has not exited within grace.
+
+    SIGINT first: Terraform then stops starting operations, writes its state and releases the
+    lock; SIGKILL would lose both. Returns True if the child had to be killed.
+    """
+    logger.warning("%s: sending SIGINT, waiting up to %gs for it to write its state and exit", what, grace)
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=grace)
+        return False
+    except subprocess.TimeoutExpired:
+        logger.error("%s: still running %gs after SIGINT; killing it", what, grace)
+    except KeyboardInterrupt:
+        # A second Ctrl-C means "now": the operator accepts losing what is in flight.
+        logger.error("%s: second interrupt; killing it", what)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return True
+
+
+def run_supervised(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: float, grace: float,
+                   what: str, stdin: str | None = None, heartbeat: float = 30.0,
+                   logger: logging.Logger = LOG) -> Supervised:
+    """Runs argv to completion, with a deadline and with Ctrl-C forwarded instead of fatal.
+
+    The child gets its own session, so a Ctrl-C in the terminal reaches only this process; the
+    KeyboardInterrupt is then forwarded as exactly one SIGINT (a second one would make Terraform
+    exit without writing its state). On expiry of `timeout` the child gets the same SIGINT.
+    Either way it has `grace` seconds to exit before its whole process group is killed.
+    Output goes to temporary files, not pipes: a long-running child can never block on a full pipe.
+    The caller re-raises KeyboardInterrupt when `interrupted` is set, after keeping the output.
+    """
+    timed_out = interrupted = killed = False
+    with (tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as out,
+          tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as err,
+          Stopwatch(what, heartbeat=heartbeat, logger=logger) as watch):
+        proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), text=True, start_new_session=True,
+                                stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+                                stdout=out, stderr=err)
+        try:
+            if stdin is not None and proc.stdin is not None:
+                proc.stdin.write(stdin)
+                proc.stdin.close()
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            logger.error("%s: no result after its timeout of %gs", what, timeout)
+            killed = _stop(proc, grace, what, logger)
+        except KeyboardInterrupt:
+            interrupted = True
+            logger.warning("%s: interrupted (Ctrl-C)", what)
+            killed = _stop(proc, grace, what, logger)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    return Supervised(proc.returncode, stdout, stderr, watch.elapsed, timed_out, interrupted, killed)

