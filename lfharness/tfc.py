@@ -19,11 +19,17 @@ from typing import Any
 
 import requests
 
+from lfharness.wait import WaitTimeout, retry
+
 log = logging.getLogger(__name__)
 
 JSONAPI = "application/vnd.api+json"
 WORKSPACES: tuple[str, str, str] = ("langfuse-network", "langfuse-deps", "langfuse-app")
 _PAGE_SIZE = 100  # the API's maximum: fewer round trips
+
+
+class _StillProcessing(Exception):
+    """HTTP 503 on a read the API documents as "being processed, retry the request"."""
 
 
 class TfcError(RuntimeError):
@@ -60,6 +66,8 @@ class TfcClient:
         base_url: str = "https://app.terraform.io",
         verify: bool | str | Path = True,
         timeout: float = 30,
+        processing_timeout: float = 120,
+        processing_interval: float = 5,
     ) -> None:
         if not token:
             raise TfcError(
@@ -71,6 +79,9 @@ class TfcClient:
         self.organization = organization
         self._api = base_url.rstrip("/") + "/api/v2"
         self._timeout = timeout
+        # Bounded wait for outputs the API is still processing (503 "retry the request").
+        self._processing_timeout = processing_timeout
+        self._processing_interval = processing_interval
         # Passed on each request: a Session's own `verify` loses to REQUESTS_CA_BUNDLE.
         self._verify: bool | str = str(verify) if isinstance(verify, Path) else verify
         self._session = requests.Session()
@@ -129,13 +140,34 @@ class TfcClient:
         ]
         return f" ({self._scrub('; '.join(p for p in parts if p))})" if parts else ""
 
-    def _list(self, path: str, *, what: str, expected: str, next_step: str) -> list[dict[str, Any]]:
+    def _get_when_processed(self, path: str, *, what: str, params: dict[str, str]) -> requests.Response:
+        """GET that waits out 503: Terraform Cloud answers it while it still processes a new state
+        version's outputs and documents it as "retry the request". Bounded by processing_timeout."""
+
+        def attempt() -> requests.Response:
+            resp = self._request("GET", path, what=what, params=params)
+            if resp.status_code == 503:
+                raise _StillProcessing(f"HTTP 503{self._error_detail(resp)}")
+            return resp
+
+        try:
+            return retry(attempt, timeout=self._processing_timeout, interval=self._processing_interval,
+                         what=f"Terraform Cloud to {what}", retry_on=(_StillProcessing,))
+        except WaitTimeout as exc:
+            raise TfcError(
+                f"Terraform Cloud to {what} within {self._processing_timeout:g}s",
+                f"it still answered 503 (outputs being processed): {self._scrub(str(exc))}",
+                "retry in a few minutes; if it persists, check Terraform Cloud's status page",
+            ) from None
+
+    def _list(self, path: str, *, what: str, expected: str, next_step: str,
+              wait_for_processing: bool = False) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         page: int | None = 1
         while page is not None:
-            resp = self._request(
-                "GET", path, what=what, params={"page[number]": str(page), "page[size]": str(_PAGE_SIZE)}
-            )
+            params = {"page[number]": str(page), "page[size]": str(_PAGE_SIZE)}
+            resp = (self._get_when_processed(path, what=what, params=params) if wait_for_processing
+                    else self._request("GET", path, what=what, params=params))
             if resp.status_code != 200:
                 raise self._fail(resp, expected=expected, next_step=next_step)
             doc = resp.json()
@@ -265,6 +297,7 @@ class TfcClient:
             what=f"read {name!r}'s outputs",
             expected=expected,
             next_step=f"apply {name!r} first; if another workspace's token reads it, share {name!r}'s state with that workspace",
+            wait_for_processing=True,
         )
         result: dict[str, TfcOutput] = {}
         for item in items:

@@ -166,6 +166,7 @@ class _Workspace:
     state_version: str | None = None
     serial: int = 0
     outputs: list[_Output] = field(default_factory=list)
+    outputs_processing: int = 0  # reads of the current outputs still to answer 503 (async processing)
 
     @property
     def name(self) -> str:
@@ -570,6 +571,11 @@ class _Api:
     def _current_outputs(self, *, ws_id: str, caller: _Caller, query: dict[str, list[str]], **_: Any) -> _Response:
         ws = self._resolve(ws_id=ws_id)
         self._readable_state(caller, ws)
+        if ws.outputs_processing > 0:
+            # The API answers 503 while a new state version's outputs are processed asynchronously.
+            ws.outputs_processing -= 1
+            raise _ApiError(HTTPStatus.SERVICE_UNAVAILABLE, "Service Unavailable",
+                            "state version outputs are still being processed; retry the request")
         return _Response(HTTPStatus.OK, self._page([self._output_doc(o, reveal=False) for o in ws.outputs], query))
 
     def _state_version(self, sv_id: str, caller: _Caller) -> _Workspace:
@@ -754,6 +760,15 @@ class TfcFake:
             ws.outputs = [_Output(_new_id("wsout"), n, copy.deepcopy(v), bool(s)) for n, (v, s) in outputs.items()]
             ws.attributes["updated-at"] = _now()
         log.info("TFC fake: %s now has outputs %s", workspace_name, sorted(outputs))
+
+    def outputs_still_processing(self, workspace_name: str, reads: int) -> None:
+        """Answer the next `reads` reads of the workspace's current outputs with 503, as Terraform
+        Cloud does while it processes a freshly uploaded state version."""
+        with self._api.lock:
+            ws = self._api.by_name(self.organization, workspace_name)
+            if ws is None:
+                raise KeyError(f"no workspace {workspace_name!r} in the fake")
+            ws.outputs_processing = reads
 
     def workspace(self, name: str) -> dict[str, Any]:
         """A copy of a workspace's attributes plus `id` and `remote-state-consumers` (names)."""

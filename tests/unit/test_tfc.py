@@ -222,3 +222,33 @@ def test_ca_bundle_keeps_public_roots_and_adds_the_local_ca(ca: CaFiles, tmp_pat
 
     assert bundle.startswith(public_roots.rstrip("\n"))
     assert bundle.rstrip("\n").endswith(ca.ca.read_text(encoding="utf-8").rstrip("\n"))
+
+
+# --- outputs still being processed (issue 10 item 15) ---------------------------------------
+
+def _patient_client(fake: TfcFake, ca: CaFiles, processing_timeout: float) -> TfcClient:
+    return TfcClient(TOKEN, fake.organization, base_url=fake.url, verify=ca.ca, timeout=5,
+                     processing_timeout=processing_timeout, processing_interval=0.05)
+
+
+def test_outputs_wait_out_503_while_terraform_cloud_processes_them(fake: TfcFake, ca: CaFiles) -> None:
+    """FR16, issue 10 item 15: current-state-version-outputs answering 503 ("retry the request") twice
+    is retried until the outputs come, against the local Terraform Cloud fake in its 503 mode."""
+    _seed(fake, NETWORK)
+    fake.outputs_still_processing(NETWORK, reads=2)
+
+    outputs = _patient_client(fake, ca, processing_timeout=10).outputs(NETWORK)
+
+    assert set(outputs) == set(NETWORK_OUTPUTS)
+
+
+def test_outputs_503_beyond_the_bounded_wait_fails_saying_so(fake: TfcFake, ca: CaFiles) -> None:
+    """FR16, issue 10 item 15: a 503 that outlasts the bounded wait ends in TfcError naming the 503,
+    not in an endless loop, against the local Terraform Cloud fake in its 503 mode."""
+    _seed(fake, NETWORK)
+    fake.outputs_still_processing(NETWORK, reads=10**6)
+
+    with pytest.raises(TfcError) as err:
+        _patient_client(fake, ca, processing_timeout=0.3).outputs(NETWORK)
+
+    assert "503" in err.value.found and "within 0.3s" in err.value.expected
