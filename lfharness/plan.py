@@ -273,14 +273,24 @@ class Workbench:
                               for name in body}
         return sorted(resources)
 
-    def apply_then_replan(self, plan: Plan) -> int:
-        """Applies a planned copy into its local state with the stand-in, then re-plans:
-        returns `plan -detailed-exitcode`'s code (0 no changes, 2 changes)."""
+    def apply(self, plan: Plan) -> dict[str, Any]:
+        """Applies a planned copy into its local state with the stand-in; returns the state as
+        `terraform show -json` has it (placeholders where only AWS would know the values)."""
         test = self.terraform(plan.folder)
         test.apply(tf_vars=plan.variables)
+        return json.loads(tf.run(["show", "-json", "-no-color"], plan.folder, self.env).stdout)
+
+    def replan(self, plan: Plan) -> int:
+        """`plan -detailed-exitcode` of an applied copy: 0 no changes, 2 changes."""
         args = ["plan", "-detailed-exitcode", "-input=false", "-no-color"]
         args += [f"-var={k}={v}" for k, v in plan.variables.items()]
         return tf.run(args, plan.folder, self.env, ok_codes=(0, 2)).returncode
+
+
+def state_resources(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Managed resources of a `terraform show -json` state, values by address."""
+    root = state.get("values", {}).get("root_module", {})
+    return {r["address"]: r["values"] for m in _modules(root) for r in m.get("resources", []) if r["mode"] == "managed"}
 
 
 def plan_main(workspace: str, json_path: Path | None, variables: dict[str, str]) -> int:

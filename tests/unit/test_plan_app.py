@@ -174,7 +174,8 @@ def test_the_cluster_token_is_ephemeral_and_never_in_the_plan(app_plan):
 def test_a_second_plan_after_apply_shows_no_changes(workbench, app_plan):
     """FR29 at configuration level: after a provider stand-in apply into the local state, a second
     `plan -detailed-exitcode` exits 0."""
-    assert workbench.apply_then_replan(app_plan) == 0
+    workbench.apply(app_plan)
+    assert workbench.replan(app_plan) == 0
 
 
 def test_a_typo_in_the_upstream_workspace_name_fails_the_plan(workbench, tmp_path):

@@ -1,0 +1,143 @@
+"""Plan tier, 02-deps planned whole: RDS, its security group, the S3 bucket, the IRSA role for S3.
+
+Stand-ins: the provider stand-in serving the real aws 6.47.0 schema; the real random and tfe
+providers; 01-network's outputs from the local Terraform Cloud fake (`plan.NETWORK_SAMPLE`); the real
+rds and iam module sources at their tags, served by the module-registry stand-in from
+LFK8S_MODULE_MIRROR. Without those clones every test here skips with one line saying so.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lfharness import plan
+
+pytestmark = pytest.mark.plan
+
+DB = "module.rds.module.db_instance.aws_db_instance.this[0]"
+ROLE = "module.langfuse_irsa.aws_iam_role.this[0]"
+
+
+def test_rds_is_postgres_16_on_db_t4g_micro(deps_plan):
+    """FR5, NFR5: PostgreSQL 16 on the smallest Graviton class, single instance."""
+    db = deps_plan.after(DB)
+    assert (db["engine"], db["engine_version"], db["instance_class"]) == ("postgres", "16", "db.t4g.micro")
+    assert db["multi_az"] is False
+    assert len(deps_plan.of_type("aws_db_instance")) == 1
+
+
+def test_rds_is_public_and_encrypted_at_rest(deps_plan):
+    """FR6, NFR3, NFR2: reachable from the operator's machine by design; storage encrypted."""
+    db = deps_plan.after(DB)
+    assert db["publicly_accessible"] is True
+    assert db["storage_encrypted"] is True
+
+
+def test_rds_can_be_deleted_without_protection_or_final_snapshot(deps_plan):
+    """FR9, NFR8: teardown deletes the instance and leaves no snapshot that keeps costing."""
+    db = deps_plan.after(DB)
+    assert db["deletion_protection"] is False
+    assert db["skip_final_snapshot"] is True
+
+
+def test_rds_lives_in_the_network_subnets(deps_plan):
+    """FR5, FR16: the subnet group holds 01-network's two public subnets."""
+    (group,) = deps_plan.of_type("aws_db_subnet_group").values()
+    assert sorted(group["subnet_ids"]) == sorted(plan.NETWORK_SAMPLE["public_subnet_ids"][0])
+
+
+def test_rds_password_is_write_only_and_absent_from_the_plan(deps_plan):
+    """NFR1, decision 9: the generated password goes write-only (password_wo), so neither the plan
+    nor the state holds it; AWS-managed secrets are off or the password would be ignored."""
+    db = deps_plan.after(DB)
+    assert db["password"] is None and db["password_wo"] is None
+    assert db["password_wo_version"] == 1
+    assert db["manage_master_user_password"] in (None, False)
+    password = deps_plan.prior("random_password.db")["result"]
+    elsewhere = [c for a, c in deps_plan.changes.items() if a != "random_password.db"]
+    assert password not in json.dumps(elsewhere)
+
+
+def test_5432_is_open_from_the_node_security_group_and_anywhere_and_nothing_else(deps_plan):
+    """FR6, NFR3: two ingress rules on the RDS group, both 5432/tcp: the EKS nodes' group and
+    0.0.0.0/0; no other rule and no inline ingress."""
+    rules = sorted(deps_plan.of_type("aws_vpc_security_group_ingress_rule").values(),
+                   key=lambda r: r["cidr_ipv4"] or "")
+    assert [(r["ip_protocol"], r["from_port"], r["to_port"]) for r in rules] == [("tcp", 5432, 5432)] * 2
+    assert rules[0]["referenced_security_group_id"] == plan.NETWORK_SAMPLE["node_security_group_id"][0]
+    assert rules[1]["cidr_ipv4"] == "0.0.0.0/0" and rules[1]["referenced_security_group_id"] is None
+    assert not deps_plan.of_type("aws_security_group_rule")
+    config = deps_plan.raw["configuration"]["root_module"]["resources"]
+    (group,) = [r for r in config if r["address"] == "aws_security_group.rds"]
+    assert "ingress" not in group["expressions"]
+
+
+def test_bucket_is_langfuse_storage_with_force_destroy(deps_plan):
+    """FR7, NFR8, story 2.2: a random suffix keeps the global name unique; teardown empties it."""
+    bucket = deps_plan.after("aws_s3_bucket.langfuse")
+    assert bucket["bucket"] == "langfuse-storage-" + deps_plan.prior("random_id.bucket")["hex"]
+    assert bucket["force_destroy"] is True
+
+
+def test_bucket_blocks_public_access_encrypts_and_enforces_the_owner(deps_plan):
+    """FR7, NFR2: all four public-access blocks, SSE by default, ACLs disabled (owner enforced)."""
+    block = deps_plan.after("aws_s3_bucket_public_access_block.langfuse")
+    assert all(block[k] is True for k in ("block_public_acls", "block_public_policy", "ignore_public_acls",
+                                          "restrict_public_buckets"))
+    sse = deps_plan.after("aws_s3_bucket_server_side_encryption_configuration.langfuse")
+    assert sse["rule"][0]["apply_server_side_encryption_by_default"][0]["sse_algorithm"] in ("AES256", "aws:kms")
+    owner = deps_plan.after("aws_s3_bucket_ownership_controls.langfuse")
+    assert owner["rule"][0]["object_ownership"] == "BucketOwnerEnforced"
+
+
+def test_bucket_policy_denies_every_request_without_tls(deps_plan):
+    """Decision 15: one Deny statement on s3:* for everyone when aws:SecureTransport is false."""
+    (statement,) = deps_plan.data("data.aws_iam_policy_document.bucket_tls_only")["statement"]
+    assert (statement["effect"], statement["actions"]) == ("Deny", ["s3:*"])
+    assert statement["principals"] == [{"identifiers": ["*"], "type": "*"}]
+    assert statement["condition"] == [{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}]
+    assert len(deps_plan.of_type("aws_s3_bucket_policy")) == 1
+
+
+def test_irsa_role_is_trusted_by_the_langfuse_service_account_with_sts_audience(deps_plan):
+    """FR8, NFR4: web identity from 01-network's OIDC provider, subject langfuse:langfuse, audience STS."""
+    (statement,) = deps_plan.data("module.langfuse_irsa.data.aws_iam_policy_document.assume[0]")["statement"]
+    assert statement["actions"] == ["sts:AssumeRoleWithWebIdentity"]
+    assert statement["principals"][0]["identifiers"] == [plan.NETWORK_SAMPLE["oidc_provider_arn"][0]]
+    conditions = {c["variable"].rsplit(":", 1)[1]: (c["test"], c["values"]) for c in statement["condition"]}
+    assert conditions == {"sub": ("StringEquals", ["system:serviceaccount:langfuse:langfuse"]),
+                          "aud": ("StringEquals", ["sts.amazonaws.com"])}
+
+
+def test_irsa_role_may_only_get_put_delete_objects_and_list_the_bucket(deps_plan):
+    """FR8, NFR4: least privilege: object Get/Put/Delete, bucket List, nothing else."""
+    statements = deps_plan.data("module.langfuse_irsa.data.aws_iam_policy_document.inline[0]")["statement"]
+    actions = sorted(a for s in statements for a in s["actions"])
+    assert actions == ["s3:DeleteObject", "s3:GetObject", "s3:ListBucket", "s3:PutObject"]
+    assert {s["effect"] for s in statements} == {"Allow"}
+    assert len(deps_plan.of_type("aws_iam_role")) == 1 and ROLE in deps_plan.changes
+
+
+def test_the_five_contract_outputs_are_planned(deps_plan):
+    """FR17: 03-app reads these five outputs by name; the password output is sensitive."""
+    assert set(deps_plan.output_changes) >= {"rds_endpoint", "rds_password", "s3_bucket_name", "s3_bucket_region",
+                                              "irsa_role_arn"}
+    assert deps_plan.output_changes["rds_password"]["after_sensitive"] is True
+
+
+def test_a_second_plan_after_apply_shows_no_changes(workbench, deps_plan):
+    """FR29 at configuration level: after the stand-in apply, `plan -detailed-exitcode` exits 0."""
+    workbench.apply(deps_plan)
+    assert workbench.replan(deps_plan) == 0
+
+
+def test_a_typo_in_the_network_workspace_name_fails_the_plan(workbench, tmp_path):
+    """FR16: reading a workspace the local Terraform Cloud fake does not know fails the plan."""
+    reason = workbench.unavailable("02-deps")
+    if reason:
+        pytest.skip(reason)
+    data = (plan.tf.TERRAFORM_DIR / "02-deps" / "data.tf").read_text().replace('"langfuse-network"', '"langfuse-netwrok"')
+    with pytest.raises(plan.tftest.TerraformTestError, match="Unable to read workspace"):
+        workbench.plan("02-deps", tmp_path / "deps", edit={"data.tf": data}, known_secrets=False)
