@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from lfharness import envfile, stack, tf
+from lfharness import envfile, plan, stack, tf
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -36,6 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
                           help="the .env to read (default: $LFK8S_ENV_FILE or the repository's .env)")
     teardown.add_argument("--runs-dir", type=Path, default=tf.REPO_ROOT / ".runs",
                           help="where the run folder with the terraform logs goes (default: .runs/)")
+    planned = _command(commands, "plan",
+                       "plan one workspace offline exactly as the plan tier does (provider stand-in, local "
+                       "Terraform Cloud fake, modules from LFK8S_MODULE_MIRROR) and print its summary",
+                       lambda a: plan.plan_main(a.workspace, a.json, dict(a.var or [])))
+    planned.add_argument("workspace", choices=sorted(tf.WORKSPACES), help="the workspace folder under terraform/")
+    planned.add_argument("--json", type=Path, help="also write `terraform show -json` of the plan here "
+                         "(it holds the planned secrets: keep it private)")
+    planned.add_argument("--var", action="append", type=lambda s: tuple(s.split("=", 1)), metavar="NAME=VALUE",
+                         help="a workspace variable, e.g. cluster_enabled=false (repeatable)")
     return parser
 
 

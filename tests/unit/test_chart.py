@@ -7,16 +7,13 @@ cluster. What the pods would start with is read from the rendered objects.
 from __future__ import annotations
 
 import re
-import secrets
-import string
 import urllib.parse
-import uuid
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from lfharness import chart, hcl, plan, tf
+from lfharness import chart, plan, tf
 
 pytestmark = pytest.mark.chart
 
@@ -51,7 +48,8 @@ NODE_ALLOCATABLE = _req(2000 - 70, 4096 - (11 * 17 + 255) - 100, 17)
 # Per node (DaemonSets):
 #   aws-node (vpc-cni): containers aws-node 25m + aws-eks-nodeagent 25m, no memory request
 #     (aws/amazon-vpc-cni-k8s config/master/aws-k8s-cni.yaml);
-#   kube-proxy (EKS addon): 100m, no memory request (aws/containers-roadmap#1509: no memory request);
+#   kube-proxy (EKS addon): 100m, no memory request. The 100m is the addon DaemonSet's usual request but was
+#   not confirmed from a primary manifest here; aws/containers-roadmap#1509 confirms there is no memory request.
 #   ebs-csi-node: ebs-plugin, node-driver-registrar, liveness-probe at node.resources 10m/40Mi each
 #     (kubernetes-sigs/aws-ebs-csi-driver chart values.yaml; sidecars default to node.resources).
 # Per cluster (Deployments, 2 replicas each):
@@ -60,33 +58,6 @@ NODE_ALLOCATABLE = _req(2000 - 70, 4096 - (11 * 17 + 255) - 100, 17)
 #     liveness-probe at controller.resources 10m/40Mi each (same chart, templates/controller.yaml).
 SYSTEM_PER_NODE = {"aws-node": _req(25 + 25, 0), "kube-proxy": _req(100, 0), "ebs-csi-node": _req(3 * 10, 3 * 40)}
 SYSTEM_DEPLOYMENTS = {"coredns": (2, _req(100, 70)), "ebs-csi-controller": (2, _req(6 * 10, 6 * 40))}
-
-
-def _password(length: int) -> str:
-    # random_password with special = false: letters and digits.
-    alphabet = string.ascii_letters + string.digits
-    return "".join(secrets.choice(alphabet) for _ in range(length))
-
-
-def _inputs_like_helm_tf() -> dict[str, object]:
-    """templatefile() inputs as helm.tf builds them: upstream outputs from the plan tier's fixed
-    samples, secrets fresh from the CSPRNG at the lengths secrets.tf generates."""
-    deps = {name: value for name, (value, _sensitive) in plan.DEPS_SAMPLE.items()}
-    local_values: dict[str, Any] = {}
-    for block in hcl.load(APP_DIR / "helm.tf")["locals"]:
-        local_values.update(block)
-    return {
-        "db_host": deps["rds_endpoint"].split(":")[0], "db_port": 5432,
-        "db_name": "langfuse", "db_username": "langfuse", "db_password": deps["rds_password"],
-        "s3_bucket_name": deps["s3_bucket_name"], "s3_bucket_region": deps["s3_bucket_region"],
-        "irsa_role_arn": deps["irsa_role_arn"],
-        "salt": _password(64), "nextauth_secret": _password(64), "encryption_key": secrets.token_hex(32),
-        "clickhouse_password": _password(32), "redis_password": _password(32),
-        "org_id": local_values["org_id"], "org_name": local_values["org_name"],
-        "project_id": local_values["project_id"], "project_name": local_values["project_name"],
-        "project_public_key": f"pk-lf-{uuid.uuid4()}", "project_secret_key": f"sk-lf-{_password(48)}",
-        "admin_email": "ops@example.com", "admin_name": "Ops Admin", "admin_password": _password(20),
-    }
 
 
 @pytest.fixture(scope="module")
@@ -104,22 +75,17 @@ def chart_source(pin) -> chart.Chart:
 
 
 @pytest.fixture(scope="module")
-def release_values(chart_source) -> list[str]:
-    """The `values` of helm_release.langfuse.
-
-    Rendered here from values.yaml.tpl through Terraform's own templatefile() with helm.tf's
-    inputs. The lead switches this one fixture to the plan tier's session fixture: take
-    `app_plan` as a second argument and return `app_plan.after("helm_release.langfuse[0]")["values"]`
-    (tried: the 28 tests pass on the planned values too). Every test reads only this and
-    `expected`, so nothing else changes. It depends on chart_source so that a missing chart
-    skips before Terraform runs.
-    """
-    return [tf.render_template(APP_DIR / "values.yaml.tpl", _inputs_like_helm_tf())]
+def release_values(chart_source, app_plan) -> list[str]:
+    """The `values` of helm_release.langfuse exactly as 03-app's plan has them (plan tier's session
+    fixture, secrets included as planned). It depends on chart_source so that a missing chart skips
+    the tier before Terraform runs."""
+    return app_plan.after("helm_release.langfuse[0]")["values"]
 
 
 @pytest.fixture(scope="module")
-def expected(release_values) -> dict[str, Any]:
-    """Upstream values from the fixed samples the plan uses; generated secrets as the values carry them."""
+def expected(release_values, app_plan) -> dict[str, Any]:
+    """Upstream values from the fixed samples the plan uses; generated secrets from 03-app's own
+    random_* resources (applied before the plan), not from the values under test."""
     deps = {name: value for name, (value, _sensitive) in plan.DEPS_SAMPLE.items()}
     values = chart.merged_values(release_values)
     init = {e["name"]: str(e["value"]) for e in values["langfuse"]["web"]["pod"]["additionalEnv"]}
@@ -131,13 +97,13 @@ def expected(release_values) -> dict[str, Any]:
         "init_env": {k: v for k, v in init.items() if k.startswith("LANGFUSE_INIT_")},
         "secrets": {
             "database password": deps["rds_password"],
-            "salt": values["langfuse"]["salt"]["value"],
-            "NextAuth secret": values["langfuse"]["nextauth"]["secret"]["value"],
-            "encryption key": values["langfuse"]["encryptionKey"]["value"],
-            "ClickHouse password": values["clickhouse"]["auth"]["password"],
-            "Redis password": values["redis"]["auth"]["password"],
-            "project secret key": init["LANGFUSE_INIT_PROJECT_SECRET_KEY"],
-            "admin password": init["LANGFUSE_INIT_USER_PASSWORD"],
+            "salt": app_plan.prior("random_password.salt")["result"],
+            "NextAuth secret": app_plan.prior("random_password.nextauth_secret")["result"],
+            "encryption key": app_plan.prior("random_id.encryption_key")["hex"],
+            "ClickHouse password": app_plan.prior("random_password.clickhouse")["result"],
+            "Redis password": app_plan.prior("random_password.redis")["result"],
+            "project secret key": "sk-lf-" + app_plan.prior("random_password.project_secret_key")["result"],
+            "admin password": app_plan.variables["langfuse_admin_password"],
         },
     }
 

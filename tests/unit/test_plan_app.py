@@ -198,3 +198,13 @@ def test_a_missing_admin_email_is_rejected(workbench, tmp_path):
     folder = workbench.prepare("03-app", tmp_path / "app")
     with pytest.raises(tftest.TerraformTestError, match="langfuse_admin_email"):
         workbench.terraform(folder).plan(output=True, tf_vars=bench_vars)
+
+
+def test_the_plan_command_plans_a_workspace_as_the_plan_tier_does(workbench, tmp_path, capsys):
+    """Issue 8: `python -m lfharness plan 03-app --json PATH` prints the summary and writes the plan."""
+    from lfharness.__main__ import main  # noqa: PLC0415
+
+    assert main(["plan", "03-app", "--json", str(tmp_path / "plan.json")]) == 0
+    written = json.loads((tmp_path / "plan.json").read_text())
+    assert RELEASE in {c["address"] for c in written["resource_changes"]}
+    assert "03-app: " in capsys.readouterr().out

@@ -28,6 +28,22 @@ def test_rds_is_postgres_16_on_db_t4g_micro(deps_plan):
     assert len(deps_plan.of_type("aws_db_instance")) == 1
 
 
+def test_rds_has_20_gb_of_storage_on_port_5432(deps_plan):
+    """FR5, NFR6: 20 GB is what the cost estimate counts; 5432 is what the security group opens."""
+    db = deps_plan.after(DB)
+    assert (db["allocated_storage"], db["port"]) == (20, 5432)
+
+
+def test_app_connects_with_the_database_and_user_deps_creates(deps_plan, app_plan):
+    """FR11, story 3.2: 03-app's chart values name the database and user that 02-deps creates."""
+    import yaml  # noqa: PLC0415
+
+    db = deps_plan.after(DB)
+    (values,) = app_plan.after("helm_release.langfuse[0]")["values"]
+    auth = yaml.safe_load(values)["postgresql"]["auth"]
+    assert (auth["database"], auth["username"]) == (db["db_name"], db["username"])
+
+
 def test_rds_is_public_and_encrypted_at_rest(deps_plan):
     """FR6, NFR3, NFR2: reachable from the operator's machine by design; storage encrypted."""
     db = deps_plan.after(DB)
@@ -117,6 +133,9 @@ def test_irsa_role_may_only_get_put_delete_objects_and_list_the_bucket(deps_plan
     actions = sorted(a for s in statements for a in s["actions"])
     assert actions == ["s3:DeleteObject", "s3:GetObject", "s3:ListBucket", "s3:PutObject"]
     assert {s["effect"] for s in statements} == {"Allow"}
+    # Resources derive from the bucket ARN (known after apply); a wildcard would be known now.
+    assert all(r is None or r.startswith("arn:") and r != "*" for s in statements for r in s["resources"])
+    assert all(len(s["resources"]) == 1 for s in statements)
     assert len(deps_plan.of_type("aws_iam_role")) == 1 and ROLE in deps_plan.changes
 
 
