@@ -21,6 +21,11 @@ class TeardownError(RuntimeError):
     """One or more workspaces could not be destroyed; each failure is listed, downstream first."""
 
 
+def _var_args(variables: dict[str, str] | None) -> list[str]:
+    """`-var k=v` arguments, in a stable order so the run logs compare."""
+    return [f"-var={key}={value}" for key, value in sorted((variables or {}).items())]
+
+
 class Stack:
     """init / apply / plan / output / destroy per workspace, logs kept in the run folder."""
 
@@ -37,22 +42,24 @@ class Stack:
     def init(self, workspace: str) -> None:
         self._cmd(workspace, "init", "-input=false", "-no-color")
 
-    def apply(self, workspace: str) -> None:
-        """Applies one workspace; its upstream workspaces must already be applied."""
+    def apply(self, workspace: str, *, variables: dict[str, str] | None = None) -> None:
+        """Applies one workspace; its upstream workspaces must already be applied. `variables`
+        become `-var k=v` (e.g. cluster_enabled=false for the pause)."""
         self.init(workspace)
         # Recorded before the apply: a half-applied workspace still needs its teardown.
         if workspace not in self.applied:
             self.applied.append(workspace)
-        self._cmd(workspace, "apply", "-auto-approve", "-input=false", "-no-color")
+        self._cmd(workspace, "apply", "-auto-approve", "-input=false", "-no-color", *_var_args(variables))
 
-    def plan_has_changes(self, workspace: str) -> bool:
+    def plan_has_changes(self, workspace: str, *, variables: dict[str, str] | None = None) -> bool:
         """`plan -detailed-exitcode`: exit 2 means changes, 0 none (FR29)."""
-        result = self._cmd(workspace, "plan", "-detailed-exitcode", "-input=false", "-no-color", ok=(0, 2))
+        result = self._cmd(workspace, "plan", "-detailed-exitcode", "-input=false", "-no-color",
+                           *_var_args(variables), ok=(0, 2))
         return result.returncode == 2
 
-    def destroy(self, workspace: str) -> None:
+    def destroy(self, workspace: str, *, variables: dict[str, str] | None = None) -> None:
         self.init(workspace)
-        self._cmd(workspace, "destroy", "-auto-approve", "-input=false", "-no-color")
+        self._cmd(workspace, "destroy", "-auto-approve", "-input=false", "-no-color", *_var_args(variables))
         if workspace in self.applied:
             self.applied.remove(workspace)
 
