@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from lfharness import envfile, plan, stack, tf
+from lfharness import cost, envfile, pause, plan, stack, tf
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -45,6 +45,26 @@ def build_parser() -> argparse.ArgumentParser:
                          "(it holds the planned secrets: keep it private)")
     planned.add_argument("--var", action="append", type=lambda s: tuple(s.split("=", 1)), metavar="NAME=VALUE",
                          help="a workspace variable, e.g. cluster_enabled=false (repeatable)")
+    for name, help_text, handler in (
+            ("pause", "pause the stack to save money (Journey 3): 03-app -> 02-deps -> 01-network with "
+             "cluster_enabled=false; EKS and its nodes go, RDS, S3 and the secrets stay; ends with a check",
+             pause.pause_command),
+            ("resume", "resume a paused stack: 01-network -> 02-deps -> 03-app with cluster_enabled=true; "
+             "ends when Langfuse's health endpoint answers 200 through a port-forward",
+             pause.resume_command)):
+        command = _command(commands, name, help_text, lambda a, run=handler: run(a.env_file, a.runs_dir))
+        command.add_argument("--env-file", type=Path, default=envfile.default_path(),
+                             help="the .env to read (default: $LFK8S_ENV_FILE or the repository's .env)")
+        command.add_argument("--runs-dir", type=Path, default=tf.REPO_ROOT / ".runs",
+                             help="where the run folder with the terraform logs goes (default: .runs/)")
+    priced = _command(commands, "cost",
+                      "monthly cost of the full, Spot and paused stacks read from their plans (offline, as "
+                      "the plan tier plans), line by line, with the rate table used (NFR6, NFR8)",
+                      lambda a: cost.cost_command(a.variant or list(cost.VARIANTS), a.plan_dir))
+    priced.add_argument("--variant", action="append", choices=list(cost.VARIANTS),
+                        help="price only this variant (repeatable; default: all)")
+    priced.add_argument("--plan-dir", type=Path, help="read <variant>/<workspace>.json (terraform show -json) "
+                        "from here instead of planning")
     return parser
 
 
