@@ -7,7 +7,13 @@ against RDS, the port-forwarded Valkey and S3 on AWS, and against local stand-in
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lfharness.wait import WaitTimeout, retry
 
 LOG = logging.getLogger("lfharness.aws_checks")
 
@@ -65,7 +71,8 @@ def rds_headless_init_rows(email: str, org_id: str, project_id: str, *, host: st
         def found(sql: str, arg: str) -> bool:
             return db.execute(sql, (arg,)).fetchone() is not None
 
-        return {"user": found("SELECT 1 FROM users WHERE email = %s", email),
+        # Langfuse stores LANGFUSE_INIT_USER_EMAIL lower-cased (headless init calls toLowerCase).
+        return {"user": found("SELECT 1 FROM users WHERE lower(email) = lower(%s)", email),
                 "organization": found("SELECT 1 FROM organizations WHERE id = %s", org_id),
                 "project": found("SELECT 1 FROM projects WHERE id = %s", project_id)}
 
@@ -112,13 +119,250 @@ def s3_list_prefix(client: Any, bucket: str, prefix: str) -> list[str]:
     return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
 
 
-def leftovers(session: Any, tag_key: str, tag_value: str) -> list[str]:
-    """ARNs still carrying the project tag in the session's region (after teardown this should be empty).
+def s3_get(session_or_client: Any, bucket: str, key: str) -> bytes:
+    """The object's bytes; a missing object becomes CheckError naming bucket and key."""
+    client = _s3(session_or_client)
+    try:
+        return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except client.exceptions.NoSuchKey as exc:
+        raise CheckError(f"s3://{bucket}/{key} does not exist (any more)") from exc
 
-    The Resource Groups Tagging API may list a deleted resource for a while: callers retry.
+
+# --- the leftover sweep after teardown ------------------------------------------------------------
+
+GONE, PENDING_DELETION, DELETING, RECREATED, LEFTOVER = "gone", "pending-deletion", "deleting", "recreated", "leftover"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One ARN the sweep found, judged by the resource's real state.
+
+    gone: deleted, the tagging API still lists it ("previously tagged resources");
+    pending-deletion: a KMS key in its waiting period (no charge, deleted by AWS at the end);
+    deleting: on its way out (an RDS instance or EKS cluster still deleting): wait;
+    recreated: exists again without our tag (a log group EKS wrote to after Terraform deleted it);
+    leftover: still there, a real leftover.
+    """
+
+    arn: str
+    verdict: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.verdict}: {self.arn} ({self.detail})"
+
+
+@dataclass(frozen=True)
+class Sweep:
+    findings: tuple[Finding, ...]
+
+    def having(self, *verdicts: str) -> list[Finding]:
+        return [f for f in self.findings if f.verdict in verdicts]
+
+    @property
+    def clean(self) -> bool:
+        """Nothing left but deleted resources and KMS keys pending deletion."""
+        return not self.having(DELETING, RECREATED, LEFTOVER)
+
+    def __str__(self) -> str:
+        return "\n".join(str(f) for f in self.findings) or "nothing tagged"
+
+
+def tagged_resources(session: Any, tag_key: str, tag_value: str) -> list[str]:
+    """ARNs the Resource Groups Tagging API lists with the tag in the session's region.
+
+    It lists "all the tagged or previously tagged resources": deleted ones linger and a KMS key
+    pending deletion stays tagged, so each ARN still has to be judged (judge()). It does not
+    cover IAM (iam_tagged()).
     """
     client = session.client("resourcegroupstaggingapi")
     pages = client.get_paginator("get_resources").paginate(TagFilters=[{"Key": tag_key, "Values": [tag_value]}])
-    arns = [r["ResourceARN"] for page in pages for r in page.get("ResourceTagMappingList", [])]
-    LOG.info("resources tagged %s=%s: %d", tag_key, tag_value, len(arns))
-    return arns
+    return [r["ResourceARN"] for page in pages for r in page.get("ResourceTagMappingList", [])]
+
+
+def _has_tag(tags: list[dict[str, str]], tag_key: str, tag_value: str) -> bool:
+    return any(t.get("Key") == tag_key and t.get("Value") == tag_value for t in tags)
+
+
+def iam_tagged(session: Any, tag_key: str, tag_value: str) -> list[str]:
+    """IAM roles, OIDC providers and customer-managed policies carrying the tag, asked of IAM itself.
+
+    The tagging API does not cover IAM roles; ListRoles returns no tags, so each role's tags are
+    read with ListRoleTags. Service-linked roles (path /aws-service-role/) cannot carry our tags.
+    IAM is global: this sees the account's resources from every region.
+    """
+    iam = session.client("iam")
+    found = []
+    for page in iam.get_paginator("list_roles").paginate():
+        for role in page["Roles"]:
+            if role.get("Path", "/").startswith("/aws-service-role/"):
+                continue
+            if _has_tag(iam.list_role_tags(RoleName=role["RoleName"])["Tags"], tag_key, tag_value):
+                found.append(role["Arn"])
+    for provider in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]:
+        tags = iam.list_open_id_connect_provider_tags(OpenIDConnectProviderArn=provider["Arn"])["Tags"]
+        if _has_tag(tags, tag_key, tag_value):
+            found.append(provider["Arn"])
+    for page in iam.get_paginator("list_policies").paginate(Scope="Local"):
+        for policy in page["Policies"]:
+            if _has_tag(iam.list_policy_tags(PolicyArn=policy["Arn"])["Tags"], tag_key, tag_value):
+                found.append(policy["Arn"])
+    return found
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _kms(session: Any, arn: str, tag_key: str, tag_value: str) -> Finding:
+    try:
+        meta = session.client("kms").describe_key(KeyId=arn)["KeyMetadata"]
+    except ClientError as exc:
+        if _error_code(exc) == "NotFoundException":
+            return Finding(arn, GONE, "KMS key no longer exists")
+        raise
+    state = meta.get("KeyState")
+    if state in ("PendingDeletion", "PendingReplicaDeletion"):
+        return Finding(arn, PENDING_DELETION, f"KMS key deleted by AWS on {meta.get('DeletionDate')}, no charge until then")
+    return Finding(arn, LEFTOVER, f"KMS key in state {state}")
+
+
+def _rds(session: Any, arn: str, tag_key: str, tag_value: str) -> Finding:
+    kind, name = arn.split(":")[5], arn.split(":", 6)[6]
+    rds = session.client("rds")
+    if kind == "db":
+        try:
+            status = rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]["DBInstanceStatus"]
+        except ClientError as exc:
+            if _error_code(exc) == "DBInstanceNotFound":
+                return Finding(arn, GONE, "RDS instance no longer exists")
+            raise
+        if status == "deleting":
+            return Finding(arn, DELETING, "RDS instance still deleting")
+        return Finding(arn, LEFTOVER, f"RDS instance in status {status}")
+    lookups: dict[str, tuple[Callable[[], Any], str]] = {
+        "subgrp": (lambda: rds.describe_db_subnet_groups(DBSubnetGroupName=name), "DBSubnetGroupNotFoundFault"),
+        "pg": (lambda: rds.describe_db_parameter_groups(DBParameterGroupName=name), "DBParameterGroupNotFound"),
+        "og": (lambda: rds.describe_option_groups(OptionGroupName=name), "OptionGroupNotFoundFault"),
+    }
+    if kind not in lookups:
+        return Finding(arn, LEFTOVER, f"RDS {kind}: state not checked by the harness")
+    lookup, not_found = lookups[kind]
+    try:
+        lookup()
+    except ClientError as exc:
+        if _error_code(exc) == not_found:
+            return Finding(arn, GONE, f"RDS {kind} no longer exists")
+        raise
+    return Finding(arn, LEFTOVER, f"RDS {kind} still exists")
+
+
+def _logs(session: Any, arn: str, tag_key: str, tag_value: str) -> Finding:
+    name = arn.split(":log-group:", 1)[1].removesuffix(":*")
+    logs = session.client("logs")
+    groups = [g for g in logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"] if g["logGroupName"] == name]
+    if not groups:
+        return Finding(arn, GONE, "log group no longer exists")
+    tags = logs.list_tags_for_resource(resourceArn=groups[0]["logGroupArn"].removesuffix(":*")).get("tags", {})
+    if tags.get(tag_key) == tag_value:
+        return Finding(arn, LEFTOVER, "log group still exists with the project tag: Terraform did not delete it")
+    return Finding(arn, RECREATED, "log group exists again without the project tag: the EKS control plane wrote "
+                   "to it after Terraform deleted it; it stores logs (cost) and makes the next apply fail "
+                   f"(ResourceAlreadyExistsException): delete it (aws logs delete-log-group --log-group-name {name})")
+
+
+def _eks(session: Any, arn: str, tag_key: str, tag_value: str) -> Finding:
+    resource = arn.split(":", 5)[5]
+    eks = session.client("eks")
+    try:
+        if resource.startswith("cluster/"):
+            status = eks.describe_cluster(name=resource.split("/")[1])["cluster"]["status"]
+        elif resource.startswith("nodegroup/"):
+            _, cluster, group = resource.split("/")[:3]
+            status = eks.describe_nodegroup(clusterName=cluster, nodegroupName=group)["nodegroup"]["status"]
+        else:
+            return Finding(arn, LEFTOVER, f"EKS {resource.split('/')[0]}: state not checked by the harness")
+    except ClientError as exc:
+        if _error_code(exc) == "ResourceNotFoundException":
+            return Finding(arn, GONE, "EKS resource no longer exists")
+        raise
+    return Finding(arn, DELETING if status == "DELETING" else LEFTOVER, f"EKS status {status}")
+
+
+def _ec2(session: Any, arn: str, tag_key: str, tag_value: str) -> Finding:
+    kind, _, ident = arn.split(":", 5)[5].partition("/")
+    ec2 = session.client("ec2")
+    try:
+        if kind == "instance":
+            state = ec2.describe_instances(InstanceIds=[ident])["Reservations"][0]["Instances"][0]["State"]["Name"]
+            verdict = {"terminated": GONE, "shutting-down": DELETING}.get(state, LEFTOVER)
+            return Finding(arn, verdict, f"EC2 instance {state}")
+        if kind == "volume":
+            state = ec2.describe_volumes(VolumeIds=[ident])["Volumes"][0]["State"]
+            return Finding(arn, DELETING if state == "deleting" else LEFTOVER, f"EBS volume {state}")
+    except ClientError as exc:
+        if _error_code(exc).endswith(".NotFound"):
+            return Finding(arn, GONE, f"EC2 {kind} no longer exists")
+        raise
+    return Finding(arn, LEFTOVER, f"EC2 {kind}: listed with the tag, state not checked by the harness")
+
+
+def _iam(session: Any, arn: str, tag_key: str, tag_value: str) -> Finding:
+    # Found by listing IAM itself, so it exists now.
+    return Finding(arn, LEFTOVER, "IAM " + arn.split(":", 5)[5].split("/")[0] + " still exists with the project tag")
+
+
+_JUDGES: dict[str, Callable[[Any, str, str, str], Finding]] = {
+    "kms": _kms, "rds": _rds, "logs": _logs, "eks": _eks, "ec2": _ec2, "iam": _iam,
+}
+
+
+def judge(session: Any, arn: str, tag_key: str, tag_value: str) -> Finding:
+    """The resource behind an ARN the sweep found, by its real state (see Finding)."""
+    service = arn.split(":")[2]
+    check = _JUDGES.get(service)
+    if check is None:
+        return Finding(arn, LEFTOVER, f"{service}: listed with the tag, state not checked by the harness")
+    try:
+        return check(session, arn, tag_key, tag_value)
+    except (ClientError, BotoCoreError, KeyError, IndexError) as exc:
+        # e.g. AccessDenied, or a response without the expected field: report the ARN, keep the sweep.
+        return Finding(arn, LEFTOVER, f"could not check its state: {type(exc).__name__}: {exc}")
+
+
+def sweep(session: Any, tag_key: str, tag_value: str) -> Sweep:
+    """Every resource tagged tag_key=tag_value (tagging API in the session's region, plus IAM), judged."""
+    arns = list(dict.fromkeys(tagged_resources(session, tag_key, tag_value) + iam_tagged(session, tag_key, tag_value)))
+    result = Sweep(tuple(judge(session, arn, tag_key, tag_value) for arn in arns))
+    LOG.info("sweep %s=%s: %d found, %s", tag_key, tag_value, len(result.findings),
+             "clean" if result.clean else "not clean:\n" + str(result))
+    return result
+
+
+def wait_for_clean_sweep(session: Any, tag_key: str, tag_value: str, *, timeout: float = 600,
+                         interval: float = 30) -> Sweep:
+    """Sweeps until nothing but deleted resources and KMS keys pending deletion remain (RDS and EKS
+    may still be deleting); CheckError listing every remaining resource and its state otherwise."""
+    last: list[Sweep] = []
+
+    def attempt() -> Sweep:
+        last[:] = [sweep(session, tag_key, tag_value)]
+        return last[0]
+
+    try:
+        return retry(attempt, timeout=timeout, interval=interval, validator=lambda s: s.clean,
+                     what=f"no resource tagged {tag_key}={tag_value} left")
+    except WaitTimeout:
+        remaining = last[0].having(DELETING, RECREATED, LEFTOVER) if last else []
+        raise CheckError(f"after {timeout:g}s, {len(remaining)} resource(s) tagged {tag_key}={tag_value} remain:\n"
+                         + "\n".join(str(f) for f in remaining)) from None
+
+
+def delete_recreated_log_groups(session: Any, result: Sweep) -> list[str]:
+    """Deletes the log groups the sweep judged re-created by EKS after destroy; returns their names."""
+    logs = session.client("logs")
+    names = [f.arn.split(":log-group:", 1)[1].removesuffix(":*") for f in result.having(RECREATED)]
+    for name in names:
+        LOG.warning("deleting log group %s: re-created by EKS after Terraform deleted it", name)
+        logs.delete_log_group(logGroupName=name)
+    return names

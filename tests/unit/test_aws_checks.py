@@ -10,6 +10,8 @@ import secrets
 
 import pytest
 
+from botocore.stub import Stubber
+
 from lfharness import aws_checks
 
 pytestmark = pytest.mark.static
@@ -88,27 +90,27 @@ def test_s3_list_prefix_lists_only_that_prefix(moto):
     assert sorted(aws_checks.s3_list_prefix(s3, "langfuse-listing", "events/")) == ["events/a.json", "events/b.json"]
 
 
-def test_leftovers_lists_a_resource_carrying_the_project_tag(moto):
+def test_tagged_resources_lists_a_resource_carrying_the_project_tag(moto):
     """FR27, NFR8: the sweep finds a VPC tagged with the project, against moto."""
     session = moto.session()
     tag = {"Key": "Project", "Value": f"sweep-{secrets.token_hex(4)}"}
     vpc = session.client("ec2").create_vpc(
         CidrBlock="10.9.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": [tag]}])["Vpc"]
-    assert [arn for arn in aws_checks.leftovers(session, tag["Key"], tag["Value"])
+    assert [arn for arn in aws_checks.tagged_resources(session, tag["Key"], tag["Value"])
             if arn.endswith(f"vpc/{vpc['VpcId']}")]
 
 
-def test_leftovers_is_empty_once_the_tagged_resource_is_deleted(moto):
+def test_tagged_resources_is_empty_once_the_tagged_resource_is_deleted(moto):
     """FR27, NFR8: after deletion nothing tagged with the project remains, against moto."""
     session = moto.session()
     ec2 = session.client("ec2")
     tag = {"Key": "Project", "Value": f"sweep-{secrets.token_hex(4)}"}
     vpc = ec2.create_vpc(CidrBlock="10.8.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": [tag]}])["Vpc"]
     ec2.delete_vpc(VpcId=vpc["VpcId"])
-    assert aws_checks.leftovers(session, tag["Key"], tag["Value"]) == []
+    assert aws_checks.tagged_resources(session, tag["Key"], tag["Value"]) == []
 
 
-def test_leftovers_reports_only_resources_of_this_project(moto):
+def test_tagged_resources_reports_only_resources_of_this_project(moto):
     """FR27: of two tagged buckets only the one tagged with our project value is reported, against moto."""
     session = moto.session()
     s3 = session.client("s3")
@@ -116,4 +118,155 @@ def test_leftovers_reports_only_resources_of_this_project(moto):
     for bucket, value in ((f"{ours}-bucket", ours), (f"{ours}-neighbour", "someone-else")):
         s3.create_bucket(Bucket=bucket)
         s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "Project", "Value": value}]})
-    assert aws_checks.leftovers(session, "Project", ours) == [f"arn:aws:s3:::{ours}-bucket"]
+    assert aws_checks.tagged_resources(session, "Project", ours) == [f"arn:aws:s3:::{ours}-bucket"]
+
+
+def test_headless_init_user_is_found_whatever_the_case_of_the_env_email(local_pg):
+    """FR14, issue 10 item 6: Langfuse stores the init email lower-cased; Ops@Example.COM in .env still
+    finds the user row ops@example.com, against a local PostgreSQL."""
+    rows = aws_checks.rds_headless_init_rows("Ops@Example.COM", "langfuse-org", "langfuse-project",
+                                             **local_pg.conn())
+    assert rows["user"] is True
+
+
+def test_s3_get_of_a_missing_object_names_bucket_and_key(moto):
+    """FR9, issue 10 item 3: reading back an object that did not survive fails naming it, against moto."""
+    s3 = moto.session().client("s3")
+    s3.create_bucket(Bucket="langfuse-survival")
+    with pytest.raises(aws_checks.CheckError, match=r"s3://langfuse-survival/e2e/marker-x does not exist"):
+        aws_checks.s3_get(s3, "langfuse-survival", "e2e/marker-x")
+
+
+# --- the leftover sweep (issue 10 items 1 and 4) ----------------------------------------------------
+
+def _tag() -> dict[str, str]:
+    return {"Key": "Project", "Value": f"sweep-{secrets.token_hex(4)}"}
+
+
+def _verdicts(result: aws_checks.Sweep) -> list[str]:
+    return [f.verdict for f in result.findings]
+
+
+def test_a_kms_key_pending_deletion_leaves_the_sweep_clean(moto):
+    """FR27, NFR8, issue 10 item 1: the eks module's KMS key, scheduled for deletion and still tagged (the
+    tagging API lists it), is judged pending deletion and does not fail the sweep, against moto."""
+    session, tag = moto.session(), _tag()
+    kms = session.client("kms")
+    key = kms.create_key(Tags=[{"TagKey": tag["Key"], "TagValue": tag["Value"]}])["KeyMetadata"]
+    kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
+    result = aws_checks.sweep(session, tag["Key"], tag["Value"])
+    assert (_verdicts(result), result.clean) == ([aws_checks.PENDING_DELETION], True)
+
+
+def test_an_enabled_kms_key_is_a_leftover(moto):
+    """FR27, NFR8, issue 10 item 1: a tagged KMS key that is not pending deletion fails the sweep, against moto."""
+    session, tag = moto.session(), _tag()
+    session.client("kms").create_key(Tags=[{"TagKey": tag["Key"], "TagValue": tag["Value"]}])
+    result = aws_checks.sweep(session, tag["Key"], tag["Value"])
+    assert (_verdicts(result), result.clean) == ([aws_checks.LEFTOVER], False)
+
+
+class _StubbedSession:
+    """A session handing out one stubbed client (botocore Stubber checks responses against the API model)."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def client(self, service_name: str, **_):
+        return self._client
+
+
+def test_an_rds_instance_still_deleting_keeps_the_sweep_waiting(moto):
+    """FR27, issue 10 item 1: an RDS instance in status deleting is judged "deleting" (wait), not gone and
+    not a leftover (recorded DescribeDBInstances response shape, through botocore's Stubber)."""
+    rds = moto.session().client("rds")
+    with Stubber(rds) as stub:
+        stub.add_response("describe_db_instances",
+                          {"DBInstances": [{"DBInstanceIdentifier": "langfuse", "DBInstanceStatus": "deleting",
+                                            "Engine": "postgres", "DBInstanceClass": "db.t4g.micro"}]},
+                          {"DBInstanceIdentifier": "langfuse"})
+        finding = aws_checks.judge(_StubbedSession(rds), "arn:aws:rds:us-east-1:123456789012:db:langfuse",
+                                   "Project", "p")
+    assert (finding.verdict, aws_checks.Sweep((finding,)).clean) == (aws_checks.DELETING, False)
+
+
+def test_a_deleted_rds_instance_the_tagging_api_still_lists_is_gone(moto):
+    """FR27, issue 10 item 1: an ARN of an RDS instance that no longer exists is judged gone, against moto."""
+    session, tag = moto.session(), _tag()
+    rds = session.client("rds")
+    name = f"langfuse-{secrets.token_hex(3)}"
+    arn = rds.create_db_instance(DBInstanceIdentifier=name, DBInstanceClass="db.t4g.micro", Engine="postgres",
+                                 MasterUsername="langfuse", MasterUserPassword="password-" + secrets.token_hex(8),
+                                 AllocatedStorage=20, Tags=[tag])["DBInstance"]["DBInstanceArn"]
+    rds.delete_db_instance(DBInstanceIdentifier=name, SkipFinalSnapshot=True)
+    assert aws_checks.judge(session, arn, tag["Key"], tag["Value"]).verdict == aws_checks.GONE
+
+
+def test_a_log_group_recreated_by_eks_without_the_tag_is_reported(moto):
+    """FR27, NFR8, issue 10 item 1: a log group that exists again without the project tag (EKS wrote to it
+    after Terraform deleted it) is judged re-created and fails the sweep, against moto."""
+    session, tag = moto.session(), _tag()
+    name = f"/aws/eks/{tag['Value']}/cluster"
+    session.client("logs").create_log_group(logGroupName=name)
+    finding = aws_checks.judge(session, f"arn:aws:logs:us-east-1:123456789012:log-group:{name}", tag["Key"],
+                               tag["Value"])
+    assert (finding.verdict, aws_checks.Sweep((finding,)).clean) == (aws_checks.RECREATED, False)
+
+
+def test_recreated_log_groups_are_deleted_by_name(moto):
+    """NFR8, issue 10 item 1: the sweep's re-created log groups can be removed, so teardown ends at zero
+    cost and the next apply does not hit ResourceAlreadyExists, against moto."""
+    session, tag = moto.session(), _tag()
+    name = f"/aws/eks/{tag['Value']}/cluster"
+    logs = session.client("logs")
+    logs.create_log_group(logGroupName=name)
+    finding = aws_checks.judge(session, f"arn:aws:logs:us-east-1:123456789012:log-group:{name}", tag["Key"],
+                               tag["Value"])
+    aws_checks.delete_recreated_log_groups(session, aws_checks.Sweep((finding,)))
+    assert logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"] == []
+
+
+def test_a_log_group_still_carrying_the_tag_is_a_leftover(moto):
+    """FR27, issue 10 item 1: a log group Terraform did not delete (still tagged) is a leftover, against moto."""
+    session, tag = moto.session(), _tag()
+    name = f"/aws/eks/{tag['Value']}/cluster"
+    session.client("logs").create_log_group(logGroupName=name, tags={tag["Key"]: tag["Value"]})
+    assert _verdicts(aws_checks.sweep(session, tag["Key"], tag["Value"])) == [aws_checks.LEFTOVER]
+
+
+def test_wait_for_clean_sweep_fails_naming_each_remaining_resource(moto):
+    """FR27, NFR8, issue 10 item 1: a sweep that never comes back clean fails listing each remaining
+    ARN with its state, against moto (a tagged VPC stays)."""
+    session, tag = moto.session(), _tag()
+    vpc = session.client("ec2").create_vpc(
+        CidrBlock="10.7.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": [tag]}])["Vpc"]
+    with pytest.raises(aws_checks.CheckError, match=rf"leftover: \S+vpc/{vpc['VpcId']}"):
+        aws_checks.wait_for_clean_sweep(session, tag["Key"], tag["Value"], timeout=0.2, interval=0.1)
+
+
+def test_sweep_finds_a_tagged_iam_role(moto):
+    """FR27, NFR8, issue 10 item 4: an IAM role with the project tag (invisible to the tagging API) is a
+    leftover, found through IAM's ListRoles/ListRoleTags, against moto."""
+    session, tag = moto.session(), _tag()
+    role = session.client("iam").create_role(RoleName=f"langfuse-cluster-{tag['Value']}",
+                                             AssumeRolePolicyDocument="{}", Tags=[tag])["Role"]
+    assert [(f.arn, f.verdict) for f in aws_checks.sweep(session, tag["Key"], tag["Value"]).findings] == [
+        (role["Arn"], aws_checks.LEFTOVER)]
+
+
+def test_sweep_finds_a_tagged_oidc_provider(moto):
+    """FR27, NFR8, issue 10 item 4: the cluster's IAM OIDC provider with the project tag is a leftover,
+    found through ListOpenIDConnectProviderTags, against moto."""
+    session, tag = moto.session(), _tag()
+    arn = session.client("iam").create_open_id_connect_provider(
+        Url=f"https://oidc.eks.us-east-1.amazonaws.com/id/{tag['Value'].upper()}", ClientIDList=["sts.amazonaws.com"],
+        ThumbprintList=["9" * 40], Tags=[tag])["OpenIDConnectProviderArn"]
+    assert [f.arn for f in aws_checks.sweep(session, tag["Key"], tag["Value"]).findings] == [arn]
+
+
+def test_sweep_ignores_iam_roles_of_other_projects(moto):
+    """FR27, issue 10 item 4: a role tagged with another project value is not ours, against moto."""
+    session, tag = moto.session(), _tag()
+    session.client("iam").create_role(RoleName=f"neighbour-{tag['Value']}", AssumeRolePolicyDocument="{}",
+                                      Tags=[{"Key": "Project", "Value": "someone-else"}])
+    assert aws_checks.sweep(session, tag["Key"], tag["Value"]).findings == ()
