@@ -66,6 +66,26 @@ def module_sources(workspace: str) -> list[str]:
     return sorted({b["source"].split("//")[0] for b in hcl.blocks(tf.TERRAFORM_DIR / workspace, "module").values()})
 
 
+def modules_unavailable(workspace: str, mirror: registry.ModuleMirror | None = None,
+                        online: bool | None = None) -> str | None:
+    """Why the registry modules a workspace calls cannot be had here (one line saying how to lift
+    it), or None: they come from the registry when the set-up found it, else from the mirror."""
+    sources = module_sources(workspace)
+    if online is None:
+        online = toolchain.load_manifest().get("path") == "online"
+    if not sources or online:
+        return None
+    mirror = mirror if mirror is not None else registry.ModuleMirror.from_env()
+    if mirror is None:
+        return (f"{workspace} plan skipped: registry modules {', '.join(sources)} are not reachable; "
+                f"set {registry.MIRROR_ENV} to a folder of clones of their repositories")
+    absent = [s for s in sources if mirror.git_dir(registry.ModuleRef.from_source(s)) is None]
+    if absent:
+        return (f"{workspace} plan skipped: {registry.MIRROR_ENV}={mirror.root} holds no clone of "
+                + ", ".join(registry.ModuleRef.from_source(s).repository for s in absent))
+    return None
+
+
 @dataclass
 class Plan:
     """A `terraform show -json` plan with the lookups the tests need."""
@@ -205,17 +225,7 @@ class Workbench:
 
     def unavailable(self, workspace: str) -> str | None:
         """Why a workspace cannot be planned here, or None."""
-        sources = module_sources(workspace)
-        if not sources or self.online:
-            return None
-        if self.mirror is None:
-            return (f"{workspace} plan skipped: registry modules {', '.join(sources)} are not reachable; "
-                    f"set {registry.MIRROR_ENV} to a folder of clones of their repositories")
-        absent = [s for s in sources if self.mirror.git_dir(registry.ModuleRef.from_source(s)) is None]
-        if absent:
-            return (f"{workspace} plan skipped: {registry.MIRROR_ENV}={self.mirror.root} holds no clone of "
-                    + ", ".join(registry.ModuleRef.from_source(s).repository for s in absent))
-        return None
+        return modules_unavailable(workspace, self.mirror, self.online)
 
     def default_variables(self, workspace: str) -> dict[str, str]:
         """What the workspace needs from .env, with sample values."""

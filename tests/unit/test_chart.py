@@ -17,6 +17,13 @@ from lfharness import chart, plan, tf
 
 pytestmark = pytest.mark.chart
 
+# Located at collection so that, without a chart, the whole tier skips with one line (not one per
+# test) and before any Terraform runs. A set but wrong LFK8S_CHART_DIR is an error, not a skip.
+_PIN = chart.release_pin()
+_CHART = chart.locate(_PIN)
+if _CHART is None:
+    pytest.skip(chart.unavailable_reason(_PIN), allow_module_level=True)
+
 APP_DIR = tf.TERRAFORM_DIR / "03-app"
 E2E_SUITE = tf.REPO_ROOT / "tests" / "integration" / "test_e2e.py"
 README = tf.REPO_ROOT / "README.md"
@@ -62,16 +69,13 @@ SYSTEM_DEPLOYMENTS = {"coredns": (2, _req(100, 70)), "ebs-csi-controller": (2, _
 
 @pytest.fixture(scope="module")
 def pin() -> chart.ReleasePin:
-    return chart.release_pin()
+    return _PIN
 
 
 @pytest.fixture(scope="module")
-def chart_source(pin) -> chart.Chart:
-    """The chart to render, or a skip of the whole tier with the one line saying how to lift it."""
-    found = chart.locate(pin)
-    if found is None:
-        pytest.skip(chart.unavailable_reason(pin))
-    return found
+def chart_source() -> chart.Chart:
+    """The chart located when this file was collected."""
+    return _CHART
 
 
 @pytest.fixture(scope="module")
