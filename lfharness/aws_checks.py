@@ -330,23 +330,44 @@ def judge(session: Any, arn: str, tag_key: str, tag_value: str) -> Finding:
         return Finding(arn, LEFTOVER, f"could not check its state: {type(exc).__name__}: {exc}")
 
 
-def sweep(session: Any, tag_key: str, tag_value: str) -> Sweep:
-    """Every resource tagged tag_key=tag_value (tagging API in the session's region, plus IAM), judged."""
-    arns = list(dict.fromkeys(tagged_resources(session, tag_key, tag_value) + iam_tagged(session, tag_key, tag_value)))
+def _existing_log_groups(session: Any, names: tuple[str, ...]) -> list[str]:
+    """ARNs of the named log groups that exist (whatever their tags)."""
+    logs = session.client("logs")
+    found = []
+    for name in names:
+        found += [g["logGroupArn"].removesuffix(":*") for g in logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+                  if g["logGroupName"] == name]
+    return found
+
+
+def sweep(session: Any, tag_key: str, tag_value: str, log_groups: tuple[str, ...] = ()) -> Sweep:
+    """Every resource tagged tag_key=tag_value (tagging API in the session's region, plus IAM), judged.
+
+    log_groups: names checked whether tagged or not. EKS re-creates its control-plane log group
+    without tags when it writes after Terraform deleted it; the tagging API may not list that one.
+    """
+    arns = list(dict.fromkeys(tagged_resources(session, tag_key, tag_value) + iam_tagged(session, tag_key, tag_value)
+                              + _existing_log_groups(session, log_groups)))
     result = Sweep(tuple(judge(session, arn, tag_key, tag_value) for arn in arns))
     LOG.info("sweep %s=%s: %d found, %s", tag_key, tag_value, len(result.findings),
              "clean" if result.clean else "not clean:\n" + str(result))
     return result
 
 
-def wait_for_clean_sweep(session: Any, tag_key: str, tag_value: str, *, timeout: float = 600,
-                         interval: float = 30) -> Sweep:
+def wait_for_clean_sweep(session: Any, tag_key: str, tag_value: str, *, log_groups: tuple[str, ...] = (),
+                         remove_recreated: bool = False, timeout: float = 600, interval: float = 30) -> Sweep:
     """Sweeps until nothing but deleted resources and KMS keys pending deletion remain (RDS and EKS
-    may still be deleting); CheckError listing every remaining resource and its state otherwise."""
+    may still be deleting); CheckError listing every remaining resource and its state otherwise.
+
+    remove_recreated: delete log groups EKS re-created after destroy as they show up (they cost
+    storage and break the next apply); they are then gone at the next sweep.
+    """
     last: list[Sweep] = []
 
     def attempt() -> Sweep:
-        last[:] = [sweep(session, tag_key, tag_value)]
+        last[:] = [sweep(session, tag_key, tag_value, log_groups)]
+        if remove_recreated:
+            delete_recreated_log_groups(session, last[0])
         return last[0]
 
     try:

@@ -9,11 +9,14 @@ import logging
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from lfharness import envfile
 from lfharness.offline.localsvc import free_port
-from lfharness.wait import retry
+from lfharness.wait import WaitTimeout, retry
 
 LOG = logging.getLogger("lfharness.k8s")
 
@@ -39,7 +42,8 @@ def eks_token(cluster_name: str, session) -> str:  # session: boto3.Session
 
 def write_exec_kubeconfig(path: Path, endpoint: str, ca_data: str, cluster_name: str, region: str) -> Path:
     """A kubeconfig whose credential is minted per kubectl call by `python -m lfharness.k8s token`
-    (EKS tokens last 15 minutes; the suite runs longer). AWS credentials come from the environment."""
+    (EKS tokens last 15 minutes; the suite runs longer). The plugin reads the AWS credentials from
+    kubectl's environment (Kubectl.env), so none are written into the file."""
     config = {
         "apiVersion": "v1", "kind": "Config", "current-context": "langfuse",
         "clusters": [{"name": "langfuse", "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
@@ -62,38 +66,211 @@ def exec_credential(token: str) -> dict:
             "status": {"token": token, "expirationTimestamp": expires}}
 
 
-def kubectl(kubeconfig: Path, *args: str, timeout: float = 120, stdin: str | None = None) -> str:
-    proc = subprocess.run([str(kubectl_bin()), "--kubeconfig", str(kubeconfig), *args], input=stdin,
-                          capture_output=True, text=True, timeout=timeout, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"kubectl {' '.join(args)} exited {proc.returncode}: {proc.stderr.strip()[-2000:]}")
-    return proc.stdout
+# ECR Public rather than Docker Hub (10 anonymous pulls per hour per IP), at a pinned release.
+IRSA_CHECK_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.27.26"
 
 
-@contextlib.contextmanager
-def port_forward(kubeconfig: Path, namespace: str, service: str, remote_port: int,
-                 local_port: int | None = None, timeout: float = 60) -> Iterator[int]:
-    """`kubectl port-forward svc/<service>` on a free local port, as a scoped resource."""
-    port = local_port or free_port()
-    proc = subprocess.Popen([str(kubectl_bin()), "--kubeconfig", str(kubeconfig), "-n", namespace,
-                             "port-forward", f"svc/{service}", f"{port}:{remote_port}"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        def _open() -> bool:
-            if proc.poll() is not None:
-                raise RuntimeError(f"port-forward to {service} exited: {proc.stderr.read() if proc.stderr else ''}")
-            with socket.create_connection(("127.0.0.1", port), timeout=2):
-                return True
-        retry(_open, timeout=timeout, interval=1, what=f"port-forward svc/{service} {port}:{remote_port}")
-        yield port
-    finally:
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=10)
+class KubectlError(RuntimeError):
+    """kubectl exited non-zero; carries its stderr."""
 
 
-def pods(kubeconfig: Path, namespace: str) -> list[dict]:
-    return json.loads(kubectl(kubeconfig, "-n", namespace, "get", "pods", "-o", "json"))["items"]
+class PortForwardError(KubectlError):
+    """The port-forward's kubectl exited before the local port answered."""
+
+
+class JobFailed(RuntimeError):
+    """A Job reached its Failed condition; carries the reason and its pod's log. Not a KubectlError:
+    the wait retries those (API hiccups) but must stop at once on this."""
+
+
+class _NotYet(Exception):
+    """A Job that has neither completed nor failed yet."""
+
+
+@dataclass(frozen=True)
+class Restart:
+    """A container restart: how often, and why the last run ended."""
+
+    pod: str
+    container: str
+    count: int
+    reason: str
+    exit_code: int | None
+
+    def __str__(self) -> str:
+        code = "" if self.exit_code is None else f", exit code {self.exit_code}"
+        return f"{self.pod}/{self.container}: {self.count} restart(s), last ended: {self.reason}{code}"
+
+
+def restart_counts(items: list[dict]) -> dict[str, int]:
+    """"pod/container" -> restartCount, for every container (init containers included)."""
+    counts = {}
+    for pod in items:
+        status = pod.get("status", {})
+        for c in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+            counts[f"{pod['metadata']['name']}/{c['name']}"] = int(c.get("restartCount", 0))
+    return counts
+
+
+def restarts_since(baseline: dict[str, int], items: list[dict]) -> list[Restart]:
+    """Containers that restarted after `baseline` was taken (restart_counts at readiness), with the
+    reason of the last termination (lastState.terminated.reason / exitCode). A container missing
+    from the baseline (a replaced pod) counts from zero."""
+    found = []
+    for pod in items:
+        status = pod.get("status", {})
+        for c in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+            key = f"{pod['metadata']['name']}/{c['name']}"
+            count = int(c.get("restartCount", 0)) - baseline.get(key, 0)
+            if count > 0:
+                terminated = (c.get("lastState") or {}).get("terminated") or {}
+                found.append(Restart(pod["metadata"]["name"], c["name"], count,
+                                     str(terminated.get("reason") or "unknown (no lastState.terminated)"),
+                                     terminated.get("exitCode")))
+    return found
+
+
+@dataclass(frozen=True)
+class Kubectl:
+    """kubectl against one kubeconfig, with an explicit environment.
+
+    env: the child environment (envfile.Settings.child_env(): the .env AWS credentials for the
+    token plugin and nothing of the shell's AWS settings); None inherits this process's.
+    """
+
+    kubeconfig: Path
+    env: Mapping[str, str] | None = None
+    binary: Path = field(default_factory=kubectl_bin)
+
+    def _argv(self, *args: str) -> list[str]:
+        return [str(self.binary), "--kubeconfig", str(self.kubeconfig), *args]
+
+    def run(self, *args: str, timeout: float = 120, stdin: str | None = None) -> str:
+        proc = subprocess.run(self._argv(*args), input=stdin, capture_output=True, text=True, timeout=timeout,
+                              check=False, env=None if self.env is None else dict(self.env))
+        if proc.returncode != 0:
+            raise KubectlError(f"kubectl {' '.join(args)} exited {proc.returncode}: {proc.stderr.strip()[-2000:]}")
+        return proc.stdout
+
+    @contextlib.contextmanager
+    def port_forward(self, namespace: str, service: str, remote_port: int, local_port: int | None = None,
+                     timeout: float = 60) -> Iterator[int]:
+        """`kubectl port-forward svc/<service>` on a free local port, as a scoped resource.
+
+        A kubectl that exits (service missing, no ready pod, credentials refused) fails at once
+        with its own message instead of being retried for the whole timeout. Its stdout ("Handling
+        connection ...", one line per connection) goes nowhere: an unread pipe would fill and stall it.
+        """
+        port = local_port or free_port()
+        with tempfile.TemporaryFile("w+") as stderr:
+            proc = subprocess.Popen(self._argv("-n", namespace, "port-forward", f"svc/{service}",
+                                               f"{port}:{remote_port}"),
+                                    stdout=subprocess.DEVNULL, stderr=stderr, text=True,
+                                    env=None if self.env is None else dict(self.env))
+            try:
+                def _open() -> bool:
+                    if proc.poll() is not None:
+                        stderr.seek(0)
+                        raise PortForwardError(f"kubectl port-forward svc/{service} {port}:{remote_port} -n "
+                                               f"{namespace} exited {proc.returncode}: "
+                                               f"{stderr.read().strip()[-2000:] or '(no output)'}")
+                    with socket.create_connection(("127.0.0.1", port), timeout=2):
+                        return True
+                retry(_open, timeout=timeout, interval=0.5, what=f"port-forward svc/{service} {port}:{remote_port}",
+                      retry_on=(OSError,))
+                yield port
+            finally:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=10)
+
+    def pods(self, namespace: str) -> list[dict]:
+        return json.loads(self.run("-n", namespace, "get", "pods", "-o", "json"))["items"]
+
+    def run_job(self, namespace: str, name: str, service_account: str, image: str, script: str,
+                timeout: float = 300, interval: float = 5) -> str:
+        """Applies the Job and waits for Complete or Failed, whichever comes first; returns its log.
+
+        Failed raises JobFailed at once with the condition's reason and the pod's log, instead of
+        waiting out the timeout as `kubectl wait --for=condition=complete` does.
+        """
+        self.run("apply", "-f", "-", stdin=json.dumps(job_manifest(namespace, name, service_account, image, script)))
+
+        def finished() -> str:
+            job = json.loads(self.run("-n", namespace, "get", "job", name, "-o", "json"))
+            conditions = {c.get("type"): c for c in job.get("status", {}).get("conditions") or []
+                          if c.get("status") == "True"}
+            if "Failed" in conditions:
+                failed = conditions["Failed"]
+                raise JobFailed(f"Job {namespace}/{name} failed ({failed.get('reason')}: {failed.get('message')}); "
+                                f"its pod's log:\n{self.job_log(namespace, name)}")
+            if "Complete" in conditions:
+                return self.job_log(namespace, name)
+            raise _NotYet(f"Job {name}: active={job.get('status', {}).get('active', 0)}")
+
+        try:
+            return retry(finished, timeout=timeout, interval=interval, what=f"Job {namespace}/{name} Complete or Failed",
+                         retry_on=(_NotYet, KubectlError))
+        except WaitTimeout as exc:
+            raise WaitTimeout(f"{exc}; its pod's log:\n{self.job_log(namespace, name)}") from None
+
+    def job_log(self, namespace: str, name: str) -> str:
+        """The Job's pod log (all containers), or why it could not be read."""
+        try:
+            return self.run("-n", namespace, "logs", f"job/{name}", "--all-containers", "--tail=200").strip() \
+                or "(empty log)"
+        except (KubectlError, subprocess.TimeoutExpired) as exc:
+            return f"(no log: {exc})"
+
+    @contextlib.contextmanager
+    def diagnostics_on_failure(self, namespace: str, dest: Path) -> Iterator[None]:
+        """Collects diagnostics into dest when the block raises (e.g. a 03-app apply ending in a Helm
+        timeout), then lets the error through; collecting never hides the original failure."""
+        try:
+            yield
+        except Exception:
+            LOG.error("collecting Kubernetes diagnostics of namespace %s into %s", namespace, dest)
+            try:
+                self.collect_diagnostics(namespace, dest)
+            except Exception as exc:  # noqa: BLE001 (diagnostics are best effort; the block's error matters)
+                LOG.error("collecting diagnostics failed: %s", exc)
+            raise
+
+    def collect_diagnostics(self, namespace: str, dest: Path) -> None:
+        """Pods, descriptions, events, PVCs and Jobs, each container's log and, for a container that
+        restarted, the log of its previous run (the crash); failures to collect go to errors.txt."""
+        dest.mkdir(parents=True, exist_ok=True)
+        errors: list[str] = []
+
+        def save(filename: str, *args: str) -> None:
+            try:
+                (dest / filename).write_text(self.run("-n", namespace, *args))
+            except (KubectlError, subprocess.TimeoutExpired) as exc:
+                errors.append(f"{filename}: {exc}")
+
+        for filename, args in {"pods.txt": ("get", "pods", "-o", "wide"), "describe-pods.txt": ("describe", "pods"),
+                               "events.txt": ("get", "events", "--sort-by=.lastTimestamp"),
+                               "pvc.txt": ("get", "pvc"), "jobs.txt": ("get", "jobs", "-o", "wide")}.items():
+            save(filename, *args)
+        try:
+            items = self.pods(namespace)
+        except (KubectlError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
+            items = []
+            errors.append(f"pod list: {exc}")
+        restarted = {key for key, count in restart_counts(items).items() if count > 0}
+        for pod in items:
+            pod_name = pod["metadata"]["name"]
+            containers = [c["name"] for c in (pod["spec"].get("initContainers") or []) + pod["spec"]["containers"]]
+            for container in containers:
+                save(f"{pod_name}.{container}.log", "logs", pod_name, "-c", container, "--tail=500")
+                if f"{pod_name}/{container}" in restarted:
+                    save(f"{pod_name}.{container}.previous.log", "logs", pod_name, "-c", container, "--previous",
+                         "--tail=500")
+        if errors:
+            (dest / "errors.txt").write_text("\n".join(errors) + "\n")
 
 
 def all_ready(items: list[dict]) -> bool:
@@ -109,21 +286,6 @@ def all_ready(items: list[dict]) -> bool:
     return True
 
 
-def collect_diagnostics(kubeconfig: Path, namespace: str, dest: Path) -> None:
-    """Pod list, events and logs into the run folder, for a failed test."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name, args in {"pods.txt": ("get", "pods", "-o", "wide"),
-                       "events.txt": ("get", "events", "--sort-by=.lastTimestamp")}.items():
-        with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
-            (dest / name).write_text(kubectl(kubeconfig, "-n", namespace, *args))
-    with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError):
-        for pod in pods(kubeconfig, namespace):
-            pod_name = pod["metadata"]["name"]
-            with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
-                (dest / f"{pod_name}.log").write_text(
-                    kubectl(kubeconfig, "-n", namespace, "logs", pod_name, "--all-containers", "--tail=500"))
-
-
 def job_manifest(namespace: str, name: str, service_account: str, image: str, script: str) -> dict:
     """A one-shot Job that runs `sh -c script` as the given service account."""
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": namespace},
@@ -132,22 +294,19 @@ def job_manifest(namespace: str, name: str, service_account: str, image: str, sc
                 "containers": [{"name": "check", "image": image, "command": ["sh", "-c", script]}]}}}}
 
 
-def run_job(kubeconfig: Path, namespace: str, name: str, service_account: str, image: str, script: str,
-            timeout: int = 300) -> None:
-    """Applies the Job and waits for it to complete (kubectl wait, explicit timeout)."""
-    kubectl(kubeconfig, "apply", "-f", "-", stdin=json.dumps(job_manifest(namespace, name, service_account, image, script)))
-    kubectl(kubeconfig, "-n", namespace, "wait", "--for=condition=complete", f"job/{name}", f"--timeout={timeout}s",
-            timeout=timeout + 30)
-
-
 def main(argv: list[str]) -> int:
     """`python -m lfharness.k8s token <cluster> <region>`: the kubeconfig's credential plugin."""
     if len(argv) != 3 or argv[0] != "token":
         print("usage: python -m lfharness.k8s token <cluster-name> <region>", file=sys.stderr)
         return 2
-    import boto3  # noqa: PLC0415
+    import os  # noqa: PLC0415
 
-    print(json.dumps(exec_credential(eks_token(argv[1], boto3.Session(region_name=argv[2])))))
+    # kubectl hands the plugin the environment Kubectl.env built from .env; read only the keys,
+    # never ~/.aws or other AWS_* settings (envfile.isolated_session).
+    session = envfile.isolated_session(os.environ.get("AWS_ACCESS_KEY_ID", ""),
+                                       os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
+                                       os.environ.get("AWS_SESSION_TOKEN"), argv[2])
+    print(json.dumps(exec_credential(eks_token(argv[1], session))))
     return 0
 
 

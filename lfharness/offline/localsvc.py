@@ -339,3 +339,52 @@ class MotoServer:
         if self._server is not None:
             self._server.stop()
             self._server = None
+
+
+# --- fake command-line tools -----------------------------------------------------------------
+
+_FAKE_CLI = '''#!{python}
+# Fake {name}: answers by the first rule whose regex matches the joined arguments; logs each call.
+import json, os, re, sys, time
+args = " ".join(sys.argv[1:])
+with open({calls!r}, "a") as log:
+    log.write(json.dumps(sys.argv[1:]) + "\\n")
+for rule in json.loads({rules!r}):
+    if re.search(rule["match"], args):
+        time.sleep(rule.get("sleep", 0))
+        if "echo_env" in rule:
+            sys.stdout.write(json.dumps({{k: os.environ.get(k) for k in rule["echo_env"]}}))
+        sys.stdout.write(rule.get("stdout", ""))
+        sys.stderr.write(rule.get("stderr", ""))
+        sys.exit(rule.get("code", 0))
+sys.stderr.write("fake {name}: no rule for: " + args + "\\n")
+sys.exit(97)
+'''
+
+
+class FakeCli:
+    """A stand-in for a command-line tool (kubectl, terraform) as an executable script.
+
+    rules: (regex on the space-joined arguments, answer) in order, the first match wins; an answer
+    has stdout, stderr, code (exit status), sleep (seconds before answering) and echo_env (names
+    of environment variables to print as a JSON object: what the tool was given). Every call's
+    argument list is recorded; `calls()` returns them in order.
+    """
+
+    def __init__(self, folder: Path, name: str, rules: list[tuple[str, dict[str, Any]]]) -> None:
+        import json  # noqa: PLC0415
+        import sys  # noqa: PLC0415
+
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / name
+        self._calls = folder / f"{name}.calls.jsonl"
+        self._calls.write_text("")
+        encoded = json.dumps([{"match": pattern, **answer} for pattern, answer in rules])
+        self.path.write_text(_FAKE_CLI.format(python=sys.executable, name=name, calls=str(self._calls),
+                                              rules=encoded))
+        self.path.chmod(0o755)
+
+    def calls(self) -> list[list[str]]:
+        import json  # noqa: PLC0415
+
+        return [json.loads(line) for line in self._calls.read_text().splitlines() if line]

@@ -16,8 +16,7 @@ from lfharness.tfc import TfcClient
 from lfharness.offline.tfc_fake import TfcFake
 
 ROOT = Path(__file__).resolve().parents[2]
-ENV_FILE = Path(os.environ.get("LFK8S_ENV_FILE", ROOT / ".env"))
-KEEP = os.environ.get("LFK8S_KEEP_STACK") == "1"  # Terratest-style: keep the stack for debugging
+ENV_FILE = envfile.default_path()  # $LFK8S_ENV_FILE or the repository's .env, as `python -m lfharness teardown`
 
 
 @dataclass

@@ -270,3 +270,24 @@ def test_sweep_ignores_iam_roles_of_other_projects(moto):
     session.client("iam").create_role(RoleName=f"neighbour-{tag['Value']}", AssumeRolePolicyDocument="{}",
                                       Tags=[{"Key": "Project", "Value": "someone-else"}])
     assert aws_checks.sweep(session, tag["Key"], tag["Value"]).findings == ()
+
+
+def test_sweep_finds_an_untagged_log_group_named_for_it(moto):
+    """FR27, NFR8, issue 10 item 1: the cluster's log group, re-created without tags (so not listed by
+    the tagging API), is still found by name and judged re-created, against moto."""
+    session, tag = moto.session(), _tag()
+    name = f"/aws/eks/{tag['Value']}/cluster"
+    session.client("logs").create_log_group(logGroupName=name)
+    assert _verdicts(aws_checks.sweep(session, tag["Key"], tag["Value"], log_groups=(name,))) == [aws_checks.RECREATED]
+
+
+def test_wait_for_clean_sweep_removes_recreated_log_groups_and_comes_back_clean(moto):
+    """NFR8, issue 10 item 1: with remove_recreated, a log group re-created by EKS is deleted and the
+    next sweep is clean, against moto."""
+    session, tag = moto.session(), _tag()
+    name = f"/aws/eks/{tag['Value']}/cluster"
+    session.client("logs").create_log_group(logGroupName=name)
+    result = aws_checks.wait_for_clean_sweep(session, tag["Key"], tag["Value"], log_groups=(name,),
+                                             remove_recreated=True, timeout=5, interval=0.1)
+    assert (result.clean, session.client("logs").describe_log_groups(logGroupNamePrefix=name)["logGroups"]) == (
+        True, [])

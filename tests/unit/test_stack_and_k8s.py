@@ -126,7 +126,7 @@ def test_pods_count_as_ready_only_when_every_container_is(pods, expected):
 
 def test_irsa_job_runs_as_the_langfuse_service_account():
     """FR8, NFR4: the IRSA check Job uses the chart's service account, never a key."""
-    manifest = k8s.job_manifest("langfuse", "irsa-check", "langfuse", "amazon/aws-cli:2.17.0", "true")
+    manifest = k8s.job_manifest("langfuse", "irsa-check", "langfuse", k8s.IRSA_CHECK_IMAGE, "true")
     spec = manifest["spec"]["template"]["spec"]
     assert spec["serviceAccountName"] == "langfuse"
     assert "env" not in spec["containers"][0]
