@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lfharness import envfile, plan, stack, tf
+from lfharness import envfile, hcl, plan, stack, tf
 from lfharness.offline import localca, registry, toolchain
 from lfharness.offline.tfc_fake import TfcFake
 from lfharness.stack import ORDER, Stack, TeardownError
@@ -108,6 +108,15 @@ def _first_resource_persisted(workspace: Path) -> None:
     # the apply is inside time_sleep's two minutes.
     retry(lambda: _resources(workspace), timeout=60, interval=0.2, what="random_id.first in the local state",
           validator=lambda found: "random_id.first" in found)
+
+
+# --- item 1: what a teardown leaves behind ---------------------------------------------------
+
+def test_eks_kms_key_waits_the_minimum_seven_days_after_destroy():
+    """NFR8, issue 10 item 1: the eks module's KMS key is scheduled for deletion with AWS's minimum
+    window (7 days), not the default 30 (01-network's HCL, read with python-hcl2)."""
+    eks = hcl.blocks(tf.TERRAFORM_DIR / "01-network", "module")["eks"]
+    assert eks.get("kms_key_deletion_window_in_days") == 7
 
 
 # --- item 8: every terraform command has a timeout ------------------------------------------
