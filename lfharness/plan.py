@@ -55,6 +55,11 @@ DEPS_SAMPLE = {
 SAMPLE_ADMIN = {"langfuse_admin_email": "ops@example.com", "langfuse_admin_name": "Ops",
                 "langfuse_admin_password": "correct-horse-battery"}
 LOCAL_BACKEND = 'terraform {\n  backend "local" {}\n}\n'
+# Test-only wiring per workspace (decision 7): a stand-in apply has no cluster to wait for, so the
+# eks module's 30 s pause before the node groups (a real time_sleep) is skipped.
+STANDIN_OVERRIDES = {
+    "01-network": {"standin_override.tf": 'module "eks" {\n  dataplane_wait_duration = "0s"\n}\n'},
+}
 
 
 class PlanUnavailable(RuntimeError):
@@ -244,6 +249,8 @@ class Workbench:
         shutil.copytree(tf.TERRAFORM_DIR / workspace, dest,
                         ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*"))
         (dest / "backend_override.tf").write_text(LOCAL_BACKEND)
+        for name, text in STANDIN_OVERRIDES.get(workspace, {}).items():
+            (dest / name).write_text(text)
         if "tfe" in hcl.load(dest / "providers.tf")["terraform"][0]["required_providers"][0]:
             (dest / "tfe_override.tf").write_text(f'provider "tfe" {{\n  hostname = "{self.fake.hostname}"\n}}\n')
         for name, text in (edit or {}).items():
@@ -283,11 +290,13 @@ class Workbench:
                               for name in body}
         return sorted(resources)
 
-    def apply(self, plan: Plan) -> dict[str, Any]:
-        """Applies a planned copy into its local state with the stand-in; returns the state as
-        `terraform show -json` has it (placeholders where only AWS would know the values)."""
-        test = self.terraform(plan.folder)
-        test.apply(tf_vars=plan.variables)
+    def apply(self, plan: Plan) -> None:
+        """Applies a planned copy into its local state with the stand-in."""
+        args = ["apply", "-auto-approve", "-input=false", "-no-color"]
+        tf.run(args + [f"-var={k}={v}" for k, v in plan.variables.items()], plan.folder, self.env)
+
+    def state(self, plan: Plan) -> dict[str, Any]:
+        """The applied state as `terraform show -json` has it (placeholders where only AWS knows)."""
         return json.loads(tf.run(["show", "-json", "-no-color"], plan.folder, self.env).stdout)
 
     def replan(self, plan: Plan) -> int:

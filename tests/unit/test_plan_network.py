@@ -30,7 +30,8 @@ EBS_ROLE = "module.ebs_csi_irsa.aws_iam_role.this[0]"
 def applied(workbench, network_plan) -> dict[str, dict]:
     """01-network applied with the stand-in: ids that only apply knows become placeholders, so the
     wiring between resources (which subnet, which role) can be compared value to value."""
-    return plan.state_resources(workbench.apply(network_plan))
+    workbench.apply(network_plan)
+    return plan.state_resources(workbench.state(network_plan))
 
 
 def test_vpc_is_10_0_0_0_16_with_dns_hostnames(network_plan):
