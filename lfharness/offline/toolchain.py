@@ -285,6 +285,9 @@ def build_standin(cache: Path, clock: Clock) -> Path:
     if proc.returncode != 0:
         raise SystemExit(f"building the provider stand-in failed:\n{proc.stderr[-3000:]}")
     clock.step(f"provider stand-in built in {time.monotonic() - started:.1f}s")
+    for stale in binary.parent.glob("terraform-provider-standin-*"):
+        if stale != binary:
+            stale.unlink()
     return binary
 
 
