@@ -24,7 +24,7 @@ from typing import Any
 import tftest
 
 from lfharness import hcl, tf
-from lfharness.offline import localca, registry, toolchain
+from lfharness.offline import localca, registry, standin, toolchain
 from lfharness.offline.tfc_fake import TfcFake
 
 LOG = logging.getLogger("lfharness.plan")
@@ -210,6 +210,9 @@ class Workbench:
         config = registry.write_cli_config(self.folder / "terraform.rc", self.cache, registry_url)
         fixtures = self.folder / "provider-standin.json"
         fixtures.write_text(FIXTURES.read_text().replace("@LOCAL_HTTPS_URL@", self.fake.url))
+        servers = standin.StandInServers(self.folder / "standin", fixtures, self.cache)
+        reattach = self._stack.enter_context(servers).env if os.environ.get("LFK8S_STANDIN_REATTACH", "1") == "1" \
+            else {}
         plugin_cache = self.folder / "plugin-cache"
         plugin_cache.mkdir(exist_ok=True)
         self.env = {"TF_CLI_CONFIG_FILE": str(config), "SSL_CERT_FILE": str(localca.write_ca_bundle(ca)),
@@ -217,7 +220,7 @@ class Workbench:
                     "TF_PLUGIN_CACHE_DIR": str(plugin_cache), "LFK8S_STANDIN_FIXTURES": str(fixtures),
                     # The stand-in ignores credentials; these only keep the real SDKs' lookups quiet.
                     "AWS_ACCESS_KEY_ID": "AKIA" + "0" * 16, "AWS_SECRET_ACCESS_KEY": "0" * 40,
-                    "AWS_EC2_METADATA_DISABLED": "true"}
+                    "AWS_EC2_METADATA_DISABLED": "true", **reattach}
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6/tf6server"
@@ -19,6 +20,10 @@ import (
 const (
 	envSchema   = "LFK8S_STANDIN_SCHEMA"
 	envFixtures = "LFK8S_STANDIN_FIXTURES"
+	// envReattach names a file: the stand-in then runs as a long-lived server (go-plugin's debug
+	// mode) and writes TF_REATTACH_PROVIDERS='{...}' there, so many Terraform commands share one
+	// process and one parsed schema instead of starting the provider each time.
+	envReattach = "LFK8S_STANDIN_REATTACH_FILE"
 )
 
 // schemaFileNames are looked for, in order, next to the executable.
@@ -110,7 +115,12 @@ func main() {
 		fmt.Fprintf(os.Stderr, "provider stand-in (%s): %v\n", name, err)
 	}
 
-	if err := tf6server.Serve(ProviderAddress(name), func() tfprotov6.ProviderServer { return p }); err != nil {
+	var opts []tf6server.ServeOpt
+	if file := os.Getenv(envReattach); file != "" {
+		opts = append(opts, tf6server.WithManagedDebug(), tf6server.WithManagedDebugEnvFilePath(file),
+			tf6server.WithManagedDebugStopSignals([]os.Signal{os.Interrupt, syscall.SIGTERM}))
+	}
+	if err := tf6server.Serve(ProviderAddress(name), func() tfprotov6.ProviderServer { return p }, opts...); err != nil {
 		fmt.Fprintf(os.Stderr, "provider stand-in (%s): %v\n", name, err)
 		os.Exit(1)
 	}
