@@ -114,3 +114,23 @@ def test_workspace_inits_and_validates_with_the_real_providers_and_modules(works
     work = tf.copy_workspace(workspace, tmp_path, {"backend_override.tf": LOCAL_BACKEND})
     tf.run(["init", "-input=false", "-no-color"], work, {})
     assert "Success" in tf.run(["validate", "-no-color"], work, {}).stdout
+
+
+def test_stand_in_servers_offer_each_provider_for_reattach_and_stop_with_the_session(tmp_path: Path):
+    """Issue 8 (speed): one long-lived stand-in per provider, announced in TF_REATTACH_PROVIDERS's
+    format; leaving the context stops every process."""
+    import os  # noqa: PLC0415
+
+    from lfharness.offline import standin  # noqa: PLC0415
+
+    if toolchain.missing([("providers", n) for n in toolchain.STANDIN_PROVIDERS]):
+        pytest.skip("the provider stand-in is not installed: run `bash setup.sh`")
+    with standin.StandInServers(tmp_path, None) as servers:
+        announced = json.loads(servers.env["TF_REATTACH_PROVIDERS"])
+        pids = [c["Pid"] for c in announced.values()]
+        assert {a.rsplit("/", 1)[-1] for a in announced} == set(toolchain.STANDIN_PROVIDERS)
+        assert all(c["ProtocolVersion"] == 6 and c["Addr"]["String"] for c in announced.values())
+        assert all(Path(f"/proc/{pid}").exists() for pid in pids)
+    assert not [pid for pid in pids if Path(f"/proc/{pid}").exists() and
+                "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()]
+    assert os.environ.get("TF_REATTACH_PROVIDERS") is None
