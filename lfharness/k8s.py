@@ -273,6 +273,15 @@ class Kubectl:
             (dest / "errors.txt").write_text("\n".join(errors) + "\n")
 
 
+@contextlib.contextmanager
+def port_forward(kubeconfig: Path, namespace: str, service: str, remote_port: int, local_port: int | None = None,
+                 timeout: float = 60, env: Mapping[str, str] | None = None) -> Iterator[int]:
+    """Kubectl(kubeconfig, env).port_forward(...): for callers holding only a kubeconfig. Prefer a
+    Kubectl with env=settings.child_env() over changing os.environ around this call."""
+    with Kubectl(kubeconfig, env).port_forward(namespace, service, remote_port, local_port, timeout) as port:
+        yield port
+
+
 def all_ready(items: list[dict]) -> bool:
     """Every pod Running (or a finished Job pod) with all containers ready."""
     if not items:
