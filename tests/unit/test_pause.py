@@ -115,8 +115,9 @@ def _network(session) -> dict[str, str]:
 
 
 def _eni(session, net: dict[str, str], description: str) -> str:
-    return session.client("ec2").create_network_interface(SubnetId=net["subnet"], Groups=[net["sg"]],
-                                                          Description=description)["NetworkInterface"]["NetworkInterfaceId"]
+    created = session.client("ec2").create_network_interface(SubnetId=net["subnet"], Groups=[net["sg"]],
+                                                             Description=description)
+    return created["NetworkInterface"]["NetworkInterfaceId"]
 
 
 def _eni_ids(session, sg: str) -> set[str]:
@@ -207,7 +208,8 @@ def test_resume_waits_for_health_200_from_the_resumed_cluster(names, aws):
 
 
 def test_resume_that_never_gets_health_200_fails_naming_the_check(names, aws):
-    """Journey 3, FR22: all three workspaces applied but no 200 -> an error saying Langfuse is not healthy (fake Stack)."""
+    """Journey 3, FR22: all three workspaces applied but no 200 -> an error saying Langfuse is not
+    healthy (fake Stack)."""
     with pytest.raises(pause.PauseError, match="not healthy"):
         pause.resume(_paused(**names), aws, health=lambda network: 503, health_timeout=0.2, health_interval=0.05)
 
