@@ -644,10 +644,11 @@ def python_port_forwards(path: Path) -> set[tuple[str, int]]:
 
 
 def python_secrets_read(path: Path) -> set[str]:
-    """Secret names of every `kubectl(..., "get", "secret", "<name>", ...)` call in a Python file."""
+    """Secret names of every call passing kubectl's `"get", "secret", "<name>"` in a Python file
+    (whatever the helper is called: kubectl(...), kube.run(...))."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) == "kubectl":
+        if isinstance(node, ast.Call):
             consts = _constants(node)
             for i, value in enumerate(consts[:-2]):
                 if value == "get" and consts[i + 1] == "secret" and isinstance(consts[i + 2], str):
