@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import textwrap
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -318,13 +319,15 @@ def estimate(plans: Mapping[str, Mapping[str, Any]], rates: Mapping[str, Any]) -
 def render(title: str, result: Estimate, rates: Mapping[str, Any]) -> str:
     """The monthly table, line by line, then its notes."""
     rows = [f"{title} ({rates['hours_per_month']} h/month, {rates['region']} list prices)",
-            f"  {'workspace':<11} {'item':<66} {'quantity':>16} {'rate':>10} {'USD/month':>10}"]
+            f"  {'workspace':<11} {'item':<66} {'quantity':>20} {'rate':>8} {'USD/month':>10}"]
     for line in result.lines:
         quantity = f"{line.quantity:,.2f} {line.unit}"
-        rows.append(f"  {line.workspace:<11} {line.item:<66} {quantity:>16} {line.rate:>10.4f} {line.monthly:>10.2f}")
-    rows.append(f"  {'total':<11} {'':<66} {'':>16} {'':>10} {result.total:>10.2f}")
+        rows.append(f"  {line.workspace:<11} {line.item:<66} {quantity:>20} {line.rate:>8.4f} {line.monthly:>10.2f}")
+    rows.append(f"  {'total':<11} {'':<66} {'':>20} {'':>8} {result.total:>10.2f}")
     if result.free:
-        rows.append("  no charge of their own: " + ", ".join(f"{n} {k}" for k, n in sorted(result.free.items())))
+        free = ", ".join(f"{n} {k}" for k, n in sorted(result.free.items()))
+        rows += textwrap.wrap(f"no charge of their own: {free}", width=118, initial_indent="  ",
+                              subsequent_indent="    ")
     rows += [f"  note: {note}" for note in result.notes]
     return "\n".join(rows)
 

@@ -308,3 +308,25 @@ def test_rates_printout_names_each_source_and_date(rates):
     text = cost.render_rates(rates)
     missing = [k for k, r in rates["rates"].items() if f"{r['source']} ({r['as_of']})" not in text]
     assert missing == []
+
+
+def test_cost_command_prints_each_variant_from_saved_plans_then_the_rates(tmp_path, rates, capsys):
+    """NFR6, NFR8: `python -m lfharness cost --plan-dir` prices saved plans (hand-made here), one
+    table per variant with its total, then the rate table."""
+    plans = {"full": [_plan(_db(), _resource("aws_s3_bucket", "langfuse", {}))], "paused": [_plan(_db())]}
+    for variant, (deps,) in plans.items():
+        for workspace in cost.VARIANTS[variant]:
+            folder = tmp_path / variant
+            folder.mkdir(exist_ok=True)
+            (folder / f"{workspace}.json").write_text(json.dumps(deps if workspace == "02-deps" else _plan()))
+    assert cost.cost_command(["full", "paused"], tmp_path) == 0
+    out = capsys.readouterr().out
+    totals = [row.split()[-1] for row in out.splitlines() if row.strip().startswith("total")]
+    expected = [cost.estimate({"02-deps": plans[v][0]}, rates).total for v in ("full", "paused")]
+    assert (totals, "Rates used" in out) == ([f"{t:.2f}" for t in expected], True)
+
+
+def test_cost_command_without_a_saved_plan_exits_2_naming_the_file(tmp_path, caplog):
+    """NFR6: a missing plan document is an error naming what is missing, not an empty table."""
+    assert cost.cost_command(["paused"], tmp_path) == 2
+    assert "01-network.json" in caplog.text

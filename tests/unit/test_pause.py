@@ -315,3 +315,13 @@ def test_pause_stops_naming_interfaces_it_may_not_delete(names, aws):
         pause.pause(stack, aws, check_timeout=1, check_interval=0.5)
     assert "python -m lfharness pause" in str(err.value)
     assert [ws for ws, _ in stack.applies()].count("01-network") == 1
+
+
+@pytest.mark.parametrize("command", [pause.pause_command, pause.resume_command])
+def test_commands_without_a_complete_env_exit_2_naming_the_missing_keys(command, tmp_path, caplog):
+    """Journey 3, FR23: pause/resume act on the deployed stack, so a .env without the cloud keys stops
+    them before any Terraform Cloud or terraform call, naming the keys (a .env file is the stand-in)."""
+    env = tmp_path / ".env"
+    env.write_text("AWS_DEFAULT_REGION=us-east-1\n")
+    assert command(env, tmp_path / "runs") == 2
+    assert ("TFE_TOKEN" in caplog.text, (tmp_path / "runs").exists()) == (True, False)
