@@ -12,12 +12,10 @@ boto3 session, so the tests drive them with a fake Stack and moto.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -264,20 +262,6 @@ def resume(stack: StackLike, session: Any, health: HealthCheck, *, health_timeou
 
 # --- the commands -----------------------------------------------------------------------------
 
-@contextlib.contextmanager
-def _child_environment(settings: envfile.Settings) -> Iterator[None]:
-    """kubectl and its token plugin read AWS credentials from the process environment: for the
-    health check only, it is the .env's (no shell AWS settings), then restored."""
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(settings.child_env(saved))
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
 def port_forward_health(settings: envfile.Settings, folder: Path) -> HealthCheck:
     """The resumed check: /api/public/health through `kubectl port-forward svc/langfuse-web`."""
     from lfharness import k8s, langfuse_api  # noqa: PLC0415 (kubectl and requests: only the real run)
@@ -286,7 +270,8 @@ def port_forward_health(settings: envfile.Settings, folder: Path) -> HealthCheck
         kubeconfig = k8s.write_exec_kubeconfig(folder / "kubeconfig", network["cluster_endpoint"],
                                                network["cluster_ca_data"], network["cluster_name"],
                                                settings.aws_region)
-        with _child_environment(settings), k8s.port_forward(kubeconfig, NAMESPACE, "langfuse-web", 3000) as port:
+        # kubectl and its token plugin get the .env credentials only (no shell AWS settings).
+        with k8s.port_forward(kubeconfig, NAMESPACE, "langfuse-web", 3000, env=settings.child_env()) as port:
             return langfuse_api.health(f"http://127.0.0.1:{port}").status_code
 
     return check
