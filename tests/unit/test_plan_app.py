@@ -71,6 +71,13 @@ def test_release_waits_long_enough_for_first_boot_migrations(release):
     assert release["timeout"] >= 900
 
 
+def test_web_liveness_probe_allows_five_minutes_of_first_boot_migrations(values):
+    """FR10, decision 13: the first boot runs hundreds of migrations; the web pod must not be killed
+    before they can finish (initial delay + period x failure threshold >= 300 s)."""
+    probe = values["langfuse"]["web"]["livenessProbe"]
+    assert probe["initialDelaySeconds"] + probe.get("periodSeconds", 10) * probe["failureThreshold"] >= 300
+
+
 def test_values_point_at_the_rds_host_without_port_and_with_tls(values):
     """FR11, story 3.2, decision 15: RDS host from 02-deps without :5432, sslmode=require."""
     host = plan.DEPS_SAMPLE["rds_endpoint"][0].split(":")[0]

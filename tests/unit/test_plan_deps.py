@@ -81,6 +81,21 @@ def test_rds_password_is_write_only_and_absent_from_the_plan(deps_plan):
     assert password not in json.dumps(elsewhere)
 
 
+def test_rds_password_is_32_alphanumeric_characters(deps_plan):
+    """NFR2, decision 9: >= 32 CSPRNG characters and no specials (Langfuse does not URL-encode it)."""
+    password = deps_plan.prior("random_password.db")
+    assert password["length"] >= 32 and password["special"] is False
+    assert password["result"].isalnum()
+
+
+def test_rds_uses_only_the_security_group_made_here(deps_plan):
+    """FR6, NFR3: exactly one security group on the instance, the one created in this plan (its id
+    is unknown until apply), never the VPC's default group."""
+    assert deps_plan.unknown(DB)["vpc_security_group_ids"] == [True]
+    (group,) = deps_plan.of_type("aws_security_group").values()
+    assert group["name_prefix"] == "langfuse-rds-"
+
+
 def test_5432_is_open_from_the_node_security_group_and_anywhere_and_nothing_else(deps_plan):
     """FR6, NFR3: two ingress rules on the RDS group, both 5432/tcp: the EKS nodes' group and
     0.0.0.0/0; no other rule and no inline ingress."""

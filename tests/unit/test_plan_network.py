@@ -90,6 +90,8 @@ def test_node_group_is_two_t3_medium_fixed_size(network_plan):
     """FR2, NFR5: managed node group of t3.medium, min = max = desired = 2."""
     nodes = network_plan.after(NODES)
     assert nodes["instance_types"] == ["t3.medium"]
+    assert nodes["ami_type"].endswith("x86_64_STANDARD")  # t3 is x86: an ARM AMI would never boot
+    assert nodes["capacity_type"] == "ON_DEMAND"
     assert nodes["scaling_config"] == [{"desired_size": 2, "max_size": 2, "min_size": 2}]
     assert len(network_plan.of_type("aws_eks_node_group")) == 1
 
