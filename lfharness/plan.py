@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -52,6 +53,13 @@ DEPS_SAMPLE = {
     "s3_bucket_region": ("us-east-1", False),
     "irsa_role_arn": ("arn:aws:iam::123456789012:role/langfuse-s3-20260101", False),
 }
+# What Terraform Cloud serves while a workspace is paused (cluster_enabled = false): Terraform stores
+# no null output, so the cluster's outputs (and 02-deps' IRSA role) are simply absent.
+NETWORK_PAUSED = {k: v for k, v in NETWORK_SAMPLE.items() if k in ("vpc_id", "public_subnet_ids")} | {
+    "cluster_name": ("", False)}
+DEPS_PAUSED = {k: v for k, v in DEPS_SAMPLE.items() if k != "irsa_role_arn"}
+PAUSED = {"cluster_enabled": "false"}
+RUNNING = {"cluster_enabled": "true"}
 SAMPLE_ADMIN = {"langfuse_admin_email": "ops@example.com", "langfuse_admin_name": "Ops",
                 "langfuse_admin_password": "correct-horse-battery"}
 LOCAL_BACKEND = 'terraform {\n  backend "local" {}\n}\n'
@@ -60,6 +68,12 @@ LOCAL_BACKEND = 'terraform {\n  backend "local" {}\n}\n'
 STANDIN_OVERRIDES = {
     "01-network": {"standin_override.tf": 'module "eks" {\n  dataplane_wait_duration = "0s"\n}\n'},
 }
+
+
+def error_pattern(*words: str) -> str:
+    """A regex for words of Terraform's error text, which wraps lines (and tftest's message shows
+    the newlines as \\n)."""
+    return r"(?:\s|\\n)+".join(re.escape(w) for w in words)
 
 
 class PlanUnavailable(RuntimeError):
@@ -118,6 +132,16 @@ class Plan:
             kind = address.split("[")[0].rsplit(".", 1)[0]
             similar = [a for a in self.changes if kind.split(".")[-1] in a]
             raise KeyError(f"{address} is not in the {self.workspace} plan; same type: {similar}") from None
+
+    def remaining(self) -> dict[str, str]:
+        """Managed resources the plan leaves in place (everything not deleted): address -> type."""
+        return {a: c["type"] for a, c in self.changes.items()
+                if c["mode"] == "managed" and c["change"]["actions"] != ["delete"]}
+
+    def with_actions(self, *wanted: str) -> set[str]:
+        """Managed addresses whose planned actions include one of `wanted` (create, delete, ...)."""
+        return {a for a, c in self.changes.items()
+                if c["mode"] == "managed" and set(c["change"]["actions"]) & set(wanted)}
 
     def unknown(self, address: str) -> dict[str, Any]:
         """after_unknown of one resource: which values only apply will know."""
@@ -293,6 +317,25 @@ class Workbench:
                               for name in body}
         return sorted(resources)
 
+    @contextlib.contextmanager
+    def upstream(self, network: dict[str, tuple[Any, bool]], deps: dict[str, tuple[Any, bool]]) -> Iterator[None]:
+        """The fake serves these upstream outputs for the block, then the running samples again."""
+        if self.fake is None:
+            raise RuntimeError("Workbench not entered")
+        self.fake.set_outputs("langfuse-network", network)
+        self.fake.set_outputs("langfuse-deps", deps)
+        try:
+            yield
+        finally:
+            self.fake.set_outputs("langfuse-network", NETWORK_SAMPLE)
+            self.fake.set_outputs("langfuse-deps", DEPS_SAMPLE)
+
+    def replan(self, plan: Plan, variables: dict[str, Any]) -> Plan:
+        """Plans an applied copy again with other variables (its state is the previous apply's)."""
+        tf_vars = {**self.default_variables(plan.workspace), **variables}
+        raw = self.terraform(plan.folder).plan(output=True, tf_vars=tf_vars)._raw
+        return Plan(plan.workspace, raw, plan.folder, tf_vars)
+
     def apply(self, plan: Plan) -> None:
         """Applies a planned copy into its local state with the stand-in."""
         args = ["apply", "-auto-approve", "-input=false", "-no-color"]
@@ -302,7 +345,7 @@ class Workbench:
         """The applied state as `terraform show -json` has it (placeholders where only AWS knows)."""
         return json.loads(tf.run(["show", "-json", "-no-color"], plan.folder, self.env).stdout)
 
-    def replan(self, plan: Plan) -> int:
+    def changes_after_apply(self, plan: Plan) -> int:
         """`plan -detailed-exitcode` of an applied copy: 0 no changes, 2 changes."""
         args = ["plan", "-detailed-exitcode", "-input=false", "-no-color"]
         args += [f"-var={k}={v}" for k, v in plan.variables.items()]

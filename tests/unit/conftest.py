@@ -119,3 +119,14 @@ def moto():
 def _quiet_tftest():
     """tftest logs every line Terraform prints at INFO; the harness's own progress is enough."""
     logging.getLogger("tftest").setLevel(logging.WARNING)
+
+
+@pytest.fixture(scope="session")
+def app_cycle(workbench, tmp_path_factory) -> dict:
+    """03-app through a pause and a resume: running -> applied -> paused (03-app is paused first,
+    while the cluster still exists) -> applied -> resumed. Plans by stage."""
+    running = workbench.plan("03-app", tmp_path_factory.mktemp("03-app-cycle") / "03-app")
+    workbench.apply(running)
+    paused = workbench.replan(running, plan.PAUSED)
+    workbench.apply(paused)
+    return {"running": running, "paused": paused, "resuming": workbench.replan(running, plan.RUNNING)}

@@ -182,7 +182,7 @@ def test_a_second_plan_after_apply_shows_no_changes(workbench, app_plan):
     """FR29 at configuration level: after a provider stand-in apply into the local state, a second
     `plan -detailed-exitcode` exits 0."""
     workbench.apply(app_plan)
-    assert workbench.replan(app_plan) == 0
+    assert workbench.changes_after_apply(app_plan) == 0
 
 
 def test_a_typo_in_the_upstream_workspace_name_fails_the_plan(workbench, tmp_path):

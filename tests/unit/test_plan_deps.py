@@ -169,7 +169,7 @@ def test_the_five_contract_outputs_are_planned(deps_plan):
 def test_a_second_plan_after_apply_shows_no_changes(workbench, deps_plan):
     """FR29 at configuration level: after the stand-in apply, `plan -detailed-exitcode` exits 0."""
     workbench.apply(deps_plan)
-    assert workbench.replan(deps_plan) == 0
+    assert workbench.changes_after_apply(deps_plan) == 0
 
 
 def test_a_typo_in_the_network_workspace_name_fails_the_plan(workbench, tmp_path):

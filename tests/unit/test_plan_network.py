@@ -169,4 +169,4 @@ def test_the_seven_contract_outputs_are_planned(network_plan):
 def test_a_second_plan_after_apply_shows_no_changes(workbench, network_plan, applied):
     """FR29 at configuration level: after the stand-in apply, `plan -detailed-exitcode` exits 0."""
     assert applied
-    assert workbench.replan(network_plan) == 0
+    assert workbench.changes_after_apply(network_plan) == 0

@@ -1,22 +1,18 @@
-"""Plan tier, the pause (Journey 3, NFR8, NFR11) and the cost read from the plans (NFR6).
+"""Plan tier, the pause of 01-network and 02-deps (Journey 3, NFR8, NFR11) and the monthly cost
+read from the plans (NFR6).
 
 01-network and 02-deps are planned with cluster_enabled=false (what a pause leaves), applied with
 the provider stand-in, and planned again with true (what a resume brings back); 02-deps' paused
-plan reads a paused 01-network, as it does during a real pause. 03-app, cheap to plan, goes the
-whole way: running, applied, paused (what the pause deletes), applied, resumed.
-Stand-ins: the provider stand-in serving the real aws, helm, kubernetes and null schemas; the real
-random, tls, time, cloudinit and tfe providers; the local Terraform Cloud fake serving upstream
-outputs (running: `plan.NETWORK_SAMPLE` / `plan.DEPS_SAMPLE`; paused: the same without the
-cluster's outputs, as Terraform stores no null output); 01-network and 02-deps also need the real
-module sources (LFK8S_MODULE_MIRROR), and their tests skip naming it without them.
+plan reads a paused 01-network, as it does during a real pause.
+Stand-ins: the provider stand-in serving the real aws and null schemas; the real random, tls, time,
+cloudinit and tfe providers; the local Terraform Cloud fake serving upstream outputs (running:
+`plan.NETWORK_SAMPLE` / `plan.DEPS_SAMPLE`; paused: `plan.NETWORK_PAUSED` / `plan.DEPS_PAUSED`);
+the real module sources from LFK8S_MODULE_MIRROR (without them this file skips with one line).
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,61 +22,28 @@ from lfharness import cost, plan, tf
 
 pytestmark = pytest.mark.plan
 
+# One line for the whole file where the module sources are missing (CI), not one per test.
+_UNAVAILABLE = plan.modules_unavailable("01-network") or plan.modules_unavailable("02-deps")
+if _UNAVAILABLE:
+    pytest.skip(_UNAVAILABLE, allow_module_level=True)
+
 NFR6_BUDGET = 155.0  # PRD NFR6: total monthly infrastructure cost does not exceed ~$155
 README = tf.REPO_ROOT / "README.md"
-PAUSED = {"cluster_enabled": "false"}
-RUNNING = {"cluster_enabled": "true"}
-NETWORK_PAUSED = {k: v for k, v in plan.NETWORK_SAMPLE.items() if k in ("vpc_id", "public_subnet_ids")} | {
-    "cluster_name": ("", False)}
-DEPS_PAUSED = {k: v for k, v in plan.DEPS_SAMPLE.items() if k != "irsa_role_arn"}
 LOG_GROUP = "aws_cloudwatch_log_group.eks"
 NODE_RULE = "aws_vpc_security_group_ingress_rule.rds_from_nodes[0]"
 
 
-def _says(*words: str) -> str:
-    """A regex for words of Terraform's error text, which wraps lines (and tftest's message shows
-    the newlines as \\n)."""
-    return r"(?:\s|\\n)+".join(re.escape(w) for w in words)
-
-
-APPLY_NETWORK_FIRST = _says("apply", "01-network", "with", "cluster_enabled", "=", "true", "first")
-APPLY_DEPS_FIRST = _says("apply", "02-deps", "with", "cluster_enabled", "=", "true", "first")
-
-
-def _skip_without_modules(workspace: str) -> None:
-    reason = plan.modules_unavailable(workspace)
-    if reason:
-        pytest.skip(reason)
-
-
-def _replan(workbench, folder: Path, workspace: str, variables: dict[str, str]) -> plan.Plan:
-    """Plans an applied copy again with other variables (its state is the previous apply's)."""
-    tf_vars = {**workbench.default_variables(workspace), **variables}
-    raw = workbench.terraform(folder).plan(output=True, tf_vars=tf_vars)._raw
-    return plan.Plan(workspace, raw, folder, tf_vars)
-
-
-@contextlib.contextmanager
-def _upstream(workbench, network: dict[str, tuple[Any, bool]], deps: dict[str, tuple[Any, bool]]) -> Iterator[None]:
-    """The fake serves these upstream outputs for the block, then the running samples again."""
-    workbench.fake.set_outputs("langfuse-network", network)
-    workbench.fake.set_outputs("langfuse-deps", deps)
-    try:
-        yield
-    finally:
-        workbench.fake.set_outputs("langfuse-network", plan.NETWORK_SAMPLE)
-        workbench.fake.set_outputs("langfuse-deps", plan.DEPS_SAMPLE)
+APPLY_NETWORK_FIRST = plan.error_pattern("apply", "01-network", "with", "cluster_enabled", "=", "true", "first")
 
 
 def _paused_then_resumed(workbench, tmp_path_factory, workspace: str,
                          upstream: tuple[dict, dict]) -> dict[str, plan.Plan]:
     """Planned paused (reading `upstream` outputs), applied, planned again with the cluster wanted
     (reading the running samples, as after 01-network's resume)."""
-    _skip_without_modules(workspace)
-    with _upstream(workbench, *upstream):
-        paused = workbench.plan(workspace, tmp_path_factory.mktemp(workspace) / workspace, PAUSED)
+    with workbench.upstream(*upstream):
+        paused = workbench.plan(workspace, tmp_path_factory.mktemp(workspace) / workspace, plan.PAUSED)
         workbench.apply(paused)
-    return {"paused": paused, "resuming": _replan(workbench, paused.folder, workspace, RUNNING)}
+    return {"paused": paused, "resuming": workbench.replan(paused, plan.RUNNING)}
 
 
 @pytest.fixture(scope="module")
@@ -90,29 +53,7 @@ def network_cycle(workbench, tmp_path_factory) -> dict[str, plan.Plan]:
 
 @pytest.fixture(scope="module")
 def deps_cycle(workbench, tmp_path_factory) -> dict[str, plan.Plan]:
-    return _paused_then_resumed(workbench, tmp_path_factory, "02-deps", (NETWORK_PAUSED, plan.DEPS_SAMPLE))
-
-
-@pytest.fixture(scope="module")
-def app_cycle(workbench, tmp_path_factory) -> dict[str, plan.Plan]:
-    """running -> applied -> paused (03-app is paused first, while the cluster still exists) ->
-    applied -> resumed."""
-    running = workbench.plan("03-app", tmp_path_factory.mktemp("03-app") / "03-app")
-    workbench.apply(running)
-    paused = _replan(workbench, running.folder, "03-app", PAUSED)
-    workbench.apply(paused)
-    return {"running": running, "paused": paused, "resuming": _replan(workbench, running.folder, "03-app", RUNNING)}
-
-
-def _remaining(planned: plan.Plan) -> dict[str, str]:
-    """Managed resources the plan leaves in place: address -> type."""
-    return {r["address"]: r["type"] for r in cost.resources(planned.raw)}
-
-
-def _actions(planned: plan.Plan, *wanted: str) -> set[str]:
-    """Managed addresses whose planned actions include one of `wanted` (create, delete, ...)."""
-    return {address for address, change in planned.changes.items()
-            if change["mode"] == "managed" and set(change["change"]["actions"]) & set(wanted)}
+    return _paused_then_resumed(workbench, tmp_path_factory, "02-deps", (plan.NETWORK_PAUSED, plan.DEPS_SAMPLE))
 
 
 # --- 01-network ----------------------------------------------------------------------------
@@ -120,26 +61,26 @@ def _actions(planned: plan.Plan, *wanted: str) -> set[str]:
 def test_paused_network_keeps_only_the_vpc_and_the_log_group(network_cycle):
     """Journey 3, NFR8: with cluster_enabled=false 01-network holds the VPC module's resources and
     the control-plane log group, nothing else."""
-    remaining = _remaining(network_cycle["paused"])
+    remaining = network_cycle["paused"].remaining()
     assert [a for a in remaining if not a.startswith("module.vpc.") and a != LOG_GROUP] == []
 
 
 def test_paused_network_has_no_eks_iam_or_kms_resource(network_cycle):
     """Journey 3, NFR8: no cluster, node group, addon, IAM role, OIDC provider or KMS key stays behind."""
-    kinds = set(_remaining(network_cycle["paused"]).values())
+    kinds = set(network_cycle["paused"].remaining().values())
     assert {k for k in kinds if k.startswith(("aws_eks_", "aws_iam_", "aws_kms_", "aws_launch_template"))} == set()
 
 
 def test_paused_network_keeps_the_vpc_and_both_subnets(network_cycle):
     """Journey 3: the VPC that holds RDS stays, with its two subnets."""
-    kinds = list(_remaining(network_cycle["paused"]).values())
+    kinds = list(network_cycle["paused"].remaining().values())
     assert (kinds.count("aws_vpc"), kinds.count("aws_subnet")) == (1, 2)
 
 
 def test_paused_network_keeps_the_control_plane_log_group(network_cycle):
     """Journey 3: the log group stays through a pause (deleted, EKS would re-create it and the
     resume's create would fail, terraform-aws-eks issue 2763)."""
-    assert _remaining(network_cycle["paused"]).get(LOG_GROUP) == "aws_cloudwatch_log_group"
+    assert network_cycle["paused"].remaining().get(LOG_GROUP) == "aws_cloudwatch_log_group"
 
 
 def test_paused_network_outputs_an_empty_cluster_name_and_no_cluster_values(network_cycle):
@@ -152,14 +93,14 @@ def test_paused_network_outputs_an_empty_cluster_name_and_no_cluster_values(netw
 
 def test_resuming_the_network_creates_the_cluster_and_its_nodes_again(network_cycle):
     """Journey 3: a paused 01-network planned with cluster_enabled=true creates the cluster and node group."""
-    created = _actions(network_cycle["resuming"], "create")
+    created = network_cycle["resuming"].with_actions("create")
     assert {"module.eks.aws_eks_cluster.this[0]",
             'module.eks.module.eks_managed_node_group["default"].aws_eks_node_group.this[0]'} <= created
 
 
 def test_resuming_the_network_leaves_the_vpc_untouched(network_cycle):
     """Journey 3: resume adds the cluster next to the kept VPC; nothing of the VPC is replaced or deleted."""
-    touched = _actions(network_cycle["resuming"], "delete")
+    touched = network_cycle["resuming"].with_actions("delete")
     assert {a for a in touched if a.startswith("module.vpc.") or a == LOG_GROUP} == set()
 
 
@@ -175,7 +116,6 @@ def test_a_stack_deployed_before_the_pause_keeps_its_log_group_through_the_move(
     """Journey 3, NFR8: a 01-network applied when the eks module owned the log group plans the move
     to aws_cloudwatch_log_group.eks as a no-op, not a delete and a create (only the module's log
     group is applied before, with -target, to keep this quick)."""
-    _skip_without_modules("01-network")
     source = tf.TERRAFORM_DIR / "01-network"
     current_eks = (source / "eks.tf").read_text()
     module_owned = re.sub(r"\n  create_cloudwatch_log_group = false\n  cluster_tags = \{\n[^}]*\}\n", "\n",
@@ -206,7 +146,7 @@ def test_spot_capacity_reaches_the_node_group(spot_network):
 def test_paused_deps_keeps_rds_the_bucket_and_the_public_5432_rule(deps_cycle):
     """Journey 3, NFR3, NFR11: RDS, the S3 bucket and 5432 from 0.0.0.0/0 stay through the pause;
     planned while 01-network is paused (no node security group or OIDC output to read)."""
-    remaining = _remaining(deps_cycle["paused"])
+    remaining = deps_cycle["paused"].remaining()
     assert {"module.rds.module.db_instance.aws_db_instance.this[0]", "aws_s3_bucket.langfuse",
             "aws_vpc_security_group_ingress_rule.rds_from_anywhere"} <= set(remaining)
 
@@ -221,7 +161,7 @@ def test_paused_deps_has_no_rule_from_the_node_security_group(deps_cycle):
 
 def test_paused_deps_has_no_irsa_role(deps_cycle):
     """Journey 3: the IRSA role goes with the cluster (a new cluster has a new OIDC issuer)."""
-    assert [a for a in _remaining(deps_cycle["paused"]) if a.startswith("module.langfuse_irsa.")] == []
+    assert [a for a in deps_cycle["paused"].remaining() if a.startswith("module.langfuse_irsa.")] == []
 
 
 def test_paused_deps_outputs_no_irsa_role_arn(deps_cycle):
@@ -232,68 +172,22 @@ def test_paused_deps_outputs_no_irsa_role_arn(deps_cycle):
 
 def test_resuming_deps_creates_the_node_rule_and_the_irsa_role_again(deps_cycle):
     """Journey 3: planned with cluster_enabled=true the rule from the nodes and the role come back."""
-    created = _actions(deps_cycle["resuming"], "create")
+    created = deps_cycle["resuming"].with_actions("create")
     assert {NODE_RULE, "module.langfuse_irsa.aws_iam_role.this[0]"} <= created
 
 
 def test_resuming_deps_leaves_rds_and_the_bucket_untouched(deps_cycle):
     """Journey 3: the resume of 02-deps neither replaces nor deletes RDS, its password or the bucket."""
-    deleted = _actions(deps_cycle["resuming"], "delete")
+    deleted = deps_cycle["resuming"].with_actions("delete")
     assert {a for a in deleted if "db_instance" in a or "s3_bucket" in a or a.startswith("random_")} == set()
 
 
 def test_deps_wanting_the_cluster_while_the_network_is_paused_names_01_network(workbench, tmp_path):
     """Journey 3, NFR11: cluster_enabled=true with a paused 01-network fails the plan saying to
     apply 01-network first."""
-    _skip_without_modules("02-deps")
-    with _upstream(workbench, NETWORK_PAUSED, plan.DEPS_SAMPLE), pytest.raises(
+    with workbench.upstream(plan.NETWORK_PAUSED, plan.DEPS_SAMPLE), pytest.raises(
             tftest.TerraformTestError, match=APPLY_NETWORK_FIRST):
-        workbench.plan("02-deps", tmp_path / "02-deps", RUNNING)
-
-
-# --- 03-app --------------------------------------------------------------------------------
-
-def test_paused_app_keeps_only_the_generated_secrets(app_cycle):
-    """Journey 3: with cluster_enabled=false 03-app holds its random_* secrets and nothing else."""
-    assert {a for a, kind in _remaining(app_cycle["paused"]).items() if not kind.startswith("random_")} == set()
-
-
-def test_pausing_the_app_never_deletes_a_secret(app_cycle):
-    """Journey 3, decision 18: SALT, ENCRYPTION_KEY and the other secrets survive the pause
-    (new ones would lock the operator out of the project API keys and stored secrets)."""
-    deleted = _actions(app_cycle["paused"], "delete")
-    assert (deleted, {a for a in deleted if a.startswith("random_")}) == (
-        {"helm_release.langfuse[0]", "kubernetes_namespace_v1.langfuse[0]"}, set())
-
-
-def test_resuming_the_app_creates_the_namespace_and_release_with_the_same_secrets(app_cycle):
-    """Journey 3: the resume creates namespace and release again and leaves every secret as it was."""
-    resuming = app_cycle["resuming"]
-    secrets = {a for a, c in resuming.changes.items() if a.startswith("random_")}
-    assert _actions(resuming, "create") == {"helm_release.langfuse[0]", "kubernetes_namespace_v1.langfuse[0]"}
-    assert {a for a in secrets if resuming.changes[a]["change"]["actions"] != ["no-op"]} == set()
-
-
-def test_app_plans_paused_while_the_cluster_is_gone(workbench, tmp_path):
-    """Journey 3, NFR11: with 01-network and 02-deps paused (no endpoint, CA, OIDC or role outputs)
-    03-app plans with cluster_enabled=false: no token, providers unused."""
-    with _upstream(workbench, NETWORK_PAUSED, DEPS_PAUSED):
-        paused = workbench.plan("03-app", tmp_path / "03-app", PAUSED)
-    assert {kind for kind in _remaining(paused).values() if not kind.startswith("random_")} == set()
-
-
-def test_app_wanting_the_cluster_while_the_network_is_paused_names_01_network(workbench, tmp_path):
-    """Journey 3, NFR11: cluster_enabled=true without a cluster fails the plan saying to apply 01-network first."""
-    with _upstream(workbench, NETWORK_PAUSED, DEPS_PAUSED), pytest.raises(
-            tftest.TerraformTestError, match=APPLY_NETWORK_FIRST):
-        workbench.plan("03-app", tmp_path / "03-app", RUNNING)
-
-
-def test_app_wanting_the_cluster_while_deps_is_paused_names_02_deps(workbench, tmp_path):
-    """Journey 3, NFR11: a cluster but no IRSA role from 02-deps fails the plan saying to apply 02-deps first."""
-    with _upstream(workbench, plan.NETWORK_SAMPLE, DEPS_PAUSED), pytest.raises(
-            tftest.TerraformTestError, match=APPLY_DEPS_FIRST):
-        workbench.plan("03-app", tmp_path / "03-app", RUNNING)
+        workbench.plan("02-deps", tmp_path / "02-deps", plan.RUNNING)
 
 
 # --- cost read from these plans (NFR6, NFR8) ------------------------------------------------
@@ -305,7 +199,6 @@ def rates() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def spot_network(workbench, tmp_path_factory) -> plan.Plan:
-    _skip_without_modules("01-network")
     return workbench.plan("01-network", tmp_path_factory.mktemp("spot") / "01-network", {"node_capacity_type": "SPOT"})
 
 
