@@ -17,7 +17,7 @@ import uuid
 import pytest
 import requests
 
-from lfharness import aws_checks, envfile, k8s, langfuse_api, plan
+from lfharness import aws_checks, envfile, k8s, langfuse_api, pause, plan
 from lfharness.stack import KEEP_ENV, ORDER, Stack
 from lfharness.wait import retry
 
@@ -294,9 +294,57 @@ def test_second_plan_shows_no_changes(stack, workspace):
     assert not stack.plan_has_changes(workspace), f"{workspace} plans changes after apply"
 
 
-# --- 7. pause / resume ------------------------------------------------------------------------
-# Slot for the pause / resume stage (Journey 3, decision 18): orders 17-18, between idempotence
-# and the rebuild, not written yet.
+# --- 7. pause / resume (Journey 3, decision 18) ----------------------------------------------
+
+@pytest.fixture(scope="session")
+def pause_data() -> dict[str, object]:
+    """What the pause stage wrote before pausing, for the resume stage to read back."""
+    return {}
+
+
+@pytest.mark.order(17)
+@pytest.mark.dependency(name="paused", depends=["rds", "trace"])
+def test_pause_removes_the_cluster_and_keeps_rds_and_the_bucket(kube, stack, session_aws, pause_data, diagnostics):
+    """Journey 3, NFR8, decision 18: with data written that only RDS and S3 keep (a dataset, its item
+    and a prompt through the public API; an S3 object), `pause` applies 03 -> 02 -> 01 with
+    cluster_enabled=false and ends with no EKS cluster and no node instance, RDS available and the
+    bucket present."""
+    run_id = uuid.uuid4().hex[:12]
+    with kube.port_forward(NAMESPACE, "langfuse-web", 3000) as port:
+        pause_data["markers"] = langfuse_api.write_markers(_api(stack, port), run_id)
+    bucket = stack.outputs("02-deps")["s3_bucket_name"]
+    pause_data["s3"] = (bucket, f"e2e/pause-{run_id}.txt", f"written before the pause {run_id}".encode())
+    aws_checks.s3_round_trip(session_aws, *pause_data["s3"])
+    pause_data["keys"] = (stack.outputs("03-app")["project_public_key"], stack.outputs("03-app")["project_secret_key"])
+    before = pause.pause(stack, session_aws)
+    assert pause.paused_problems(session_aws, before) == []
+    assert pause.read_state(stack).kind == "paused"
+
+
+@pytest.mark.order(18)
+@pytest.mark.dependency(name="resumed", depends=["paused"])
+def test_resume_brings_langfuse_back_with_its_data_and_the_same_api_keys(kube, stack, target, run_dir, session_aws,
+                                                                         pause_data, diagnostics):
+    """Journey 3, decision 18: `resume` applies 01 -> 02 -> 03 with cluster_enabled=true and Langfuse
+    answers health 200; the dataset, item, prompt and S3 object written before the pause read back,
+    and the project API keys from before the pause still ingest a trace (SALT kept)."""
+    pause.resume(stack, session_aws, pause.port_forward_health(target.settings, run_dir / "resume"))
+    # A resumed cluster has a new endpoint and CA: every later stage's kubectl must use them.
+    net = stack.outputs("01-network")
+    k8s.write_exec_kubeconfig(kube.kubeconfig, net["cluster_endpoint"], net["cluster_ca_data"], net["cluster_name"],
+                              target.settings.aws_region)
+    app = stack.outputs("03-app")
+    assert (app["project_public_key"], app["project_secret_key"]) == pause_data["keys"]
+    bucket, key, body = pause_data["s3"]
+    assert aws_checks.s3_get(session_aws, bucket, key) == body
+    with kube.port_forward(NAMESPACE, "langfuse-web", 3000) as port:
+        api = _api(stack, port)
+        assert langfuse_api.read_markers(api, pause_data["markers"]) == {
+            "dataset": True, "dataset item": True, "prompt": True}
+        trace_id = str(uuid.uuid4())
+        api.ingest_trace(trace_id)
+        retry(lambda: api.trace_exists(trace_id), timeout=300, interval=10, what=f"trace {trace_id} readable",
+              validator=bool)
 
 
 # --- 8. destroy and rebuild 03-app: PostgreSQL and S3 data kept, ClickHouse traces not ----------
