@@ -6,6 +6,7 @@ import base64
 import contextlib
 import json
 import logging
+import re
 import socket
 import subprocess
 import sys
@@ -40,6 +41,27 @@ def eks_token(cluster_name: str, session) -> str:  # session: boto3.Session
     return "k8s-aws-v1." + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
 
 
+_ENV_LINE = re.compile(r"^(\s+)([A-Za-z_][A-Za-z0-9_.-]*):(\s+)(?!<set to )(\S.*)$")
+
+
+def redact_environment(text: str) -> str:
+    """`kubectl describe` output with every literal container env value replaced: the chart passes
+    salt, passwords and the project secret key as plain values, and diagnostics are uploaded by CI.
+    References (`<set to the key ... of secret ...>`) stay: they name where a value comes from."""
+    out, env_indent = [], None
+    for line in text.splitlines():
+        stripped = line.lstrip()
+        indent = len(line) - len(stripped)
+        if env_indent is not None and (not stripped or indent <= env_indent):
+            env_indent = None
+        if env_indent is None and stripped.startswith("Environment:"):
+            env_indent = indent
+        elif env_indent is not None and (m := _ENV_LINE.match(line)):
+            line = f"{m.group(1)}{m.group(2)}:{m.group(3)}(redacted)"
+        out.append(line)
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
+
+
 def write_exec_kubeconfig(path: Path, endpoint: str, ca_data: str, cluster_name: str, region: str) -> Path:
     """A kubeconfig whose credential is minted per kubectl call by `python -m lfharness.k8s token`
     (EKS tokens last 15 minutes; the suite runs longer). The plugin reads the AWS credentials from
@@ -52,6 +74,7 @@ def write_exec_kubeconfig(path: Path, endpoint: str, ca_data: str, cluster_name:
             "args": ["-m", "lfharness.k8s", "token", cluster_name, region], "interactiveMode": "Never"}}}],
         "contexts": [{"name": "langfuse", "context": {"cluster": "langfuse", "user": "operator"}}],
     }
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(config))
     path.chmod(0o600)
     return path
@@ -247,7 +270,7 @@ class Kubectl:
 
         def save(filename: str, *args: str) -> None:
             try:
-                (dest / filename).write_text(self.run("-n", namespace, *args))
+                (dest / filename).write_text(redact_environment(self.run("-n", namespace, *args)))
             except (KubectlError, subprocess.TimeoutExpired) as exc:
                 errors.append(f"{filename}: {exc}")
 

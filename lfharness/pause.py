@@ -20,7 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import requests
+
 from lfharness import envfile, tf
+from lfharness.k8s import KubectlError
 from lfharness.wait import Stopwatch, WaitTimeout, retry
 
 LOG = logging.getLogger("lfharness.pause")
@@ -252,8 +255,11 @@ def resume(stack: StackLike, session: Any, health: HealthCheck, *, health_timeou
             _apply(stack, workspace, enabled=True)
         network = stack.outputs("01-network")
         try:
+            # Only what a cluster still coming up raises is retried; anything else (a bad kubeconfig
+            # path, a bug) fails at once instead of after the whole wait as "not healthy".
             retry(lambda: health(network), timeout=health_timeout, interval=health_interval,
-                  what="Langfuse /api/public/health through a port-forward", validator=lambda status: status == 200)
+                  what="Langfuse /api/public/health through a port-forward", validator=lambda status: status == 200,
+                  retry_on=(KubectlError, requests.RequestException))
         except WaitTimeout as exc:
             raise PauseError(f"resume applied all three workspaces but Langfuse is not healthy: {exc}") from exc
     LOG.info("resume: done; Langfuse answers 200 on /api/public/health")

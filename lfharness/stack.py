@@ -26,6 +26,11 @@ def _var_args(variables: dict[str, str] | None) -> list[str]:
     return [f"-var={key}={value}" for key, value in sorted((variables or {}).items())]
 
 
+# A lock still held by a Terraform that outlived its Python parent (a cancelled run) is waited
+# for, not failed on at once.
+LOCK_TIMEOUT = "-lock-timeout=20m"
+
+
 class Stack:
     """init / apply / plan / output / destroy per workspace, logs kept in the run folder."""
 
@@ -49,17 +54,19 @@ class Stack:
         # Recorded before the apply: a half-applied workspace still needs its teardown.
         if workspace not in self.applied:
             self.applied.append(workspace)
-        self._cmd(workspace, "apply", "-auto-approve", "-input=false", "-no-color", *_var_args(variables))
+        self._cmd(workspace, "apply", "-auto-approve", "-input=false", "-no-color", LOCK_TIMEOUT,
+                  *_var_args(variables))
 
     def plan_has_changes(self, workspace: str, *, variables: dict[str, str] | None = None) -> bool:
         """`plan -detailed-exitcode`: exit 2 means changes, 0 none (FR29)."""
-        result = self._cmd(workspace, "plan", "-detailed-exitcode", "-input=false", "-no-color",
+        result = self._cmd(workspace, "plan", "-detailed-exitcode", "-input=false", "-no-color", LOCK_TIMEOUT,
                            *_var_args(variables), ok=(0, 2))
         return result.returncode == 2
 
     def destroy(self, workspace: str, *, variables: dict[str, str] | None = None) -> None:
         self.init(workspace)
-        self._cmd(workspace, "destroy", "-auto-approve", "-input=false", "-no-color", *_var_args(variables))
+        self._cmd(workspace, "destroy", "-auto-approve", "-input=false", "-no-color", LOCK_TIMEOUT,
+                  *_var_args(variables))
         if workspace in self.applied:
             self.applied.remove(workspace)
 
@@ -119,6 +126,9 @@ def teardown_workspaces(settings: envfile.Settings, run_dir: Path, tfc: TfcClien
             LOG.info("teardown: %s (%s) does not exist in Terraform Cloud: nothing to destroy", workspace, name)
             continue
         tfc.ensure_workspace(name)
+        if tfc.force_unlock_if_locked(name):
+            LOG.warning("teardown: %s was locked by an interrupted run (a cancelled job kills Terraform "
+                        "mid-apply); lock released so its state can be destroyed", name)
         present.append(workspace)
     Stack(settings, run_dir, terraform_dir, extra_env).teardown(tuple(present))
     return present

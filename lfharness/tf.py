@@ -58,6 +58,9 @@ TIMEOUTS: dict[str, tuple[float, float]] = {
 DEFAULT_TIMEOUT: tuple[float, float] = (300, 60)  # output, show, validate, fmt, get, providers, ...
 
 
+SENSITIVE_STDOUT = ("output", "show")
+
+
 class TerraformTimeout(TerraformError):
     """A terraform command outlived its timeout and was stopped (SIGINT, then SIGKILL)."""
 
@@ -88,7 +91,11 @@ def run(args: list[str], cwd: Path, env: dict[str, str] | None = None,
         ending = ("\n--- interrupted (Ctrl-C forwarded as SIGINT)" if done.interrupted else "") + \
                  ("\n--- timed out, stopped with SIGINT" if done.timed_out else "") + \
                  ("\n--- killed (SIGKILL) after the grace period" if done.killed else "")
-        (log_dir / name).write_text(f"$ terraform {' '.join(args)}\n--- stdout\n{done.stdout}\n--- stderr\n"
+        # `output` and `show` print sensitive values in clear (rds_password, project_secret_key):
+        # their stdout never goes into a run log, which CI uploads.
+        stdout = (f"(withheld: terraform {args[0]} prints sensitive values in clear)"
+                  if args and args[0] in SENSITIVE_STDOUT else done.stdout)
+        (log_dir / name).write_text(f"$ terraform {' '.join(args)}\n--- stdout\n{stdout}\n--- stderr\n"
                                     f"{done.stderr}{ending}")
         where = f" (full log in {log_dir})"
     if done.interrupted:

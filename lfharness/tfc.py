@@ -202,6 +202,20 @@ class TfcClient:
             )
         return ws
 
+    def force_unlock_if_locked(self, name: str) -> bool:
+        """Releases a lock left on `name` (a run killed mid-apply keeps it); True when there was one.
+
+        Only for when no run of these workspaces can still be active: the teardown command after
+        the suite has ended."""
+        ws = self._require(name)
+        if not ws["attributes"].get("locked"):
+            return False
+        resp = self._request("POST", f"/workspaces/{ws['id']}/actions/force-unlock", what=f"force-unlock {name!r}")
+        if resp.status_code not in (200, 409):  # 409: unlocked meanwhile
+            raise self._fail(resp, expected=f"the lock on {name!r} released",
+                             next_step="unlock it in Terraform Cloud (Settings -> Locking), then re-run the teardown")
+        return True
+
     def ensure_workspace(self, name: str) -> dict[str, Any]:
         """Create `name` if missing and make sure it runs in local execution mode."""
         ws = self.get_workspace(name)

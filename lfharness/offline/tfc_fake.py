@@ -214,6 +214,7 @@ class _Api:
             ("GET", "state-versions/(?P<sv_id>[^/]+)", self._get_state_version),
             ("GET", "state-versions/(?P<sv_id>[^/]+)/outputs", self._state_version_outputs),
             ("GET", "state-version-outputs/(?P<out_id>[^/]+)", self._get_output),
+            ("POST", f"{ws}/actions/force-unlock", self._force_unlock),
         ]
         self._routes = [(method, re.compile(f"{API}/{path}"), fn) for method, path, fn in routes]
 
@@ -479,6 +480,14 @@ class _Api:
         self._org(org)
         ws = self.create_workspace(org, self._validated_attributes(doc, org, None))
         return _Response(HTTPStatus.CREATED, {"data": self._workspace_doc(ws, caller)})
+
+    def _force_unlock(self, *, ws_id: str, caller: _Caller, **_: Any) -> _Response:
+        # As the API documents: 409 when the workspace is not locked, else the unlocked workspace.
+        ws = self._resolve(ws_id=ws_id)
+        if not ws.attributes.get("locked"):
+            raise _ApiError(HTTPStatus.CONFLICT, "conflict", "Unable to unlock workspace. The workspace is not locked.")
+        ws.attributes["locked"] = False
+        return _Response(HTTPStatus.OK, {"data": self._workspace_doc(ws, caller)})
 
     def _get_workspace(
         self,
@@ -769,6 +778,14 @@ class TfcFake:
             if ws is None:
                 raise KeyError(f"no workspace {workspace_name!r} in the fake")
             ws.outputs_processing = reads
+
+    def lock_workspace(self, name: str) -> None:
+        """Leave the workspace locked, as a Terraform run killed mid-apply does."""
+        with self._api.lock:
+            ws = self._api.by_name(self.organization, name)
+            if ws is None:
+                raise KeyError(f"no workspace {name!r} in the fake")
+            ws.attributes["locked"] = True
 
     def workspace(self, name: str) -> dict[str, Any]:
         """A copy of a workspace's attributes plus `id` and `remote-state-consumers` (names)."""

@@ -181,3 +181,16 @@ def test_token_plugin_signs_with_the_session_token_it_is_given(tmp_path):
     raw = json.loads(out.stdout)["status"]["token"].removeprefix("k8s-aws-v1.")
     query = parse_qs(urlparse(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()).query)
     assert query["X-Amz-Security-Token"] == [env["AWS_SESSION_TOKEN"]]
+
+
+def test_diagnostics_redact_literal_env_values_of_described_pods():
+    """NFR1, issue 10 item 13: `kubectl describe pods` shows the chart's plain env values (salt,
+    passwords, project secret key); diagnostics keep the names and secret references, never values.
+    Recorded shape of kubectl 1.35's describe output."""
+    described = ("Containers:\n  langfuse-web:\n    Environment:\n      SALT:             s3cr3tSalt\n"
+                 "      DATABASE_PASSWORD:  <set to the key 'password' in secret 'db'>  Optional: false\n"
+                 "    Mounts:\n      /data from data (rw)\n")
+    redacted = k8s.redact_environment(described)
+    assert "s3cr3tSalt" not in redacted
+    assert "SALT:" in redacted and "<set to the key 'password' in secret 'db'>" in redacted
+    assert "/data from data (rw)" in redacted

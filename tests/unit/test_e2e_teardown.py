@@ -276,6 +276,22 @@ def test_teardown_command_destroys_downstream_first_and_switches_remote_workspac
         ["01-network", "03-app"], ["03-app", "01-network"], "local")
 
 
+def test_teardown_releases_a_lock_left_by_a_killed_run_and_destroys(tmp_path, cli_env, tfc_fake):
+    """Issue 10 item 10: a cancelled CI job kills Terraform mid-apply and leaves its workspace locked;
+    the always() teardown releases that lock (force-unlock) and destroys (local Terraform Cloud fake,
+    which answers force-unlock as the API documents; real terraform on local-backend workspaces)."""
+    fake, client = tfc_fake
+    for name in ("langfuse-network", "langfuse-deps", "langfuse-app"):
+        fake.add_workspace(name, {"execution-mode": "local"})
+    fake.lock_workspace("langfuse-deps")
+    root = _workspaces(tmp_path / "terraform", QUICK)
+    tf.run(["init", "-input=false", "-no-color"], root / "02-deps", cli_env)
+    tf.run(["apply", "-auto-approve", "-input=false", "-no-color"], root / "02-deps", cli_env)
+    stack.teardown_workspaces(SETTINGS, tmp_path / "run", client, root, cli_env)
+    assert (fake.workspace("langfuse-deps")["locked"], _resources(root / "02-deps")) == (False, [])
+    assert client.force_unlock_if_locked("langfuse-deps") is False  # nothing left to release
+
+
 def test_teardown_command_is_idempotent(tmp_path, cli_env, tfc_fake):
     """Issue 10 item 10: a second teardown over empty states succeeds and leaves them empty
     (local Terraform Cloud fake; real terraform on local-backend workspaces)."""

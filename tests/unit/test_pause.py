@@ -207,6 +207,32 @@ def test_resume_waits_for_health_200_from_the_resumed_cluster(names, aws):
     assert asked == [names["cluster"]] * 3
 
 
+def test_resume_stops_at_once_on_an_error_that_is_not_a_cluster_coming_up(names, aws):
+    """Journey 3: only kubectl and HTTP errors are waited out; any other error from the health
+    check (here a missing file) fails at once with itself, not after the whole wait as "not
+    healthy" (fake Stack)."""
+    def health(network):
+        raise FileNotFoundError("no such kubeconfig folder")
+
+    with pytest.raises(FileNotFoundError, match="kubeconfig"):
+        pause.resume(_paused(**names), aws, health=health, health_timeout=30, health_interval=0.01)
+
+
+def test_the_resume_health_check_writes_its_kubeconfig_and_reaches_kubectl(tmp_path):
+    """Journey 3: the real health check creates its folder, writes the exec kubeconfig and runs
+    kubectl port-forward, whose refusal (nothing listens at the endpoint) is a kubectl error the
+    resume waits out. Against the real kubectl and a closed loopback port."""
+    from lfharness import envfile, k8s  # noqa: PLC0415
+
+    settings = envfile.Settings("AKIA" + "A" * 16, "s" * 40, "us-east-1", "t" * 30, "org", "ops@example.com",
+                                "Ops", "correct-horse-battery")
+    check = pause.port_forward_health(settings, tmp_path / "resume" / "new")
+    network = {"cluster_endpoint": "https://127.0.0.1:9", "cluster_ca_data": "", "cluster_name": "langfuse"}
+    with pytest.raises(k8s.KubectlError):
+        check(network)
+    assert (tmp_path / "resume" / "new" / "kubeconfig").exists()
+
+
 def test_resume_that_never_gets_health_200_fails_naming_the_check(names, aws):
     """Journey 3, FR22: all three workspaces applied but no 200 -> an error saying Langfuse is not
     healthy (fake Stack)."""

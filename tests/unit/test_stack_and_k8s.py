@@ -130,3 +130,16 @@ def test_irsa_job_runs_as_the_langfuse_service_account():
     spec = manifest["spec"]["template"]["spec"]
     assert spec["serviceAccountName"] == "langfuse"
     assert "env" not in spec["containers"][0]
+
+
+def test_run_logs_never_hold_the_sensitive_outputs_they_read(stack):
+    """NFR1: `terraform output` prints sensitive outputs in clear; the run log under .runs/ (uploaded
+    by CI) keeps the command and its stderr, not that stdout. The caller still gets the value.
+    Against real terraform and the real random provider."""
+    folder = stack.terraform_dir / "02-deps"
+    (folder / "secret.tf").write_text('output "token" {\n  value     = random_id.this.b64_std\n  sensitive = true\n}\n')
+    stack.apply("02-deps")
+    token = stack.outputs("02-deps")["token"]
+    logs = "".join(p.read_text() for p in (stack.run_dir / "terraform").glob("*.log"))
+    assert token and token not in logs
+    assert "terraform output" in logs
