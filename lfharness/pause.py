@@ -145,9 +145,39 @@ def _node_instances(session: Any, cluster_name: str) -> list[str]:
     return [i["InstanceId"] for page in pages for r in page["Reservations"] for i in r["Instances"]]
 
 
+PROJECT_TAG = ("Project", "langfuse-k8s-cluster")  # every workspace's default_tags, and the EBS CSI volumes'
+_PVC_NAMESPACE_TAG = "kubernetes.io/created-for/pvc/namespace"  # set by the EBS CSI driver on PVC volumes
+
+
+def pvc_volumes(session: Any, namespace: str = NAMESPACE) -> list[str]:
+    """EBS volumes the CSI driver made for the namespace's PVCs that still exist (a deleted PVC's
+    volume is removed asynchronously, and only while the driver runs)."""
+    pages = session.client("ec2").get_paginator("describe_volumes").paginate(Filters=[
+        {"Name": f"tag:{PROJECT_TAG[0]}", "Values": [PROJECT_TAG[1]]},
+        {"Name": f"tag:{_PVC_NAMESPACE_TAG}", "Values": [namespace]}])
+    return [v["VolumeId"] for page in pages for v in page["Volumes"] if v["State"] not in ("deleting", "deleted")]
+
+
+def wait_for_pvc_volumes_gone(session: Any, *, timeout: float = 600, interval: float = 15) -> None:
+    """After 03-app's pause: its PVC volumes must be gone before 01-network removes the EBS CSI
+    driver, or they are orphaned (and billed) with nothing left to delete them."""
+    try:
+        retry(lambda: pvc_volumes(session), timeout=timeout, interval=interval,
+              what=f"EBS volumes of namespace {NAMESPACE}'s PVCs deleted by the EBS CSI driver",
+              validator=lambda left: not left)
+    except WaitTimeout as exc:
+        raise PauseError(f"03-app is paused but its PVC volumes are still there: {exc}. The cluster is kept so "
+                         "the EBS CSI driver can still delete them: check its controller's log, delete the "
+                         "volumes by hand if they are detached, then run `python -m lfharness pause` again") from exc
+
+
 def paused_problems(session: Any, state: StackState) -> list[str]:
-    """What contradicts "paused": a cluster or node instance left, RDS not available, bucket gone."""
+    """What contradicts "paused": a cluster or node instance left, a PVC volume left, RDS not
+    available, bucket gone."""
     problems = []
+    volumes = pvc_volumes(session)
+    if volumes:
+        problems.append(f"EBS volumes of the langfuse PVCs still there: {', '.join(volumes)}")
     if state.cluster_name and _cluster_exists(session, state.cluster_name):
         problems.append(f"EKS cluster {state.cluster_name} still exists")
     if state.cluster_name:
@@ -228,6 +258,8 @@ def pause(stack: StackLike, session: Any, *, check_timeout: float = 600, check_i
                 _pause_network(stack, session, state)
             else:
                 _apply(stack, workspace, enabled=False)
+            if workspace == "03-app":
+                wait_for_pvc_volumes_gone(session, timeout=check_timeout, interval=check_interval)
         check_paused(session, state, timeout=check_timeout, interval=check_interval)
     LOG.info("pause: done; EKS and its nodes are gone, RDS %s and bucket %s are kept",
              state.rds_identifier, state.bucket)

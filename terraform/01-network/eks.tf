@@ -55,9 +55,16 @@ module "eks" {
     aws-ebs-csi-driver = {
       service_account_role_arn = module.ebs_csi_irsa.arn
       # EKS >= 1.30 ships no default StorageClass: the addon creates a default gp3 one for ClickHouse/Redis PVCs.
+      # The volumes it creates carry the Project tag (default_tags do not reach them), so the pause and
+      # the teardown sweep can see a volume left behind.
       configuration_values = jsonencode({
         defaultStorageClass = {
           enabled = true
+        }
+        controller = {
+          extraVolumeTags = {
+            Project = "langfuse-k8s-cluster"
+          }
         }
       })
     }

@@ -351,3 +351,45 @@ def test_commands_without_a_complete_env_exit_2_naming_the_missing_keys(command,
     env.write_text("AWS_DEFAULT_REGION=us-east-1\n")
     assert command(env, tmp_path / "runs") == 2
     assert ("TFE_TOKEN" in caplog.text, (tmp_path / "runs").exists()) == (True, False)
+
+
+def _pvc_volume(session) -> str:
+    """An EBS volume as the EBS CSI driver makes it for a langfuse PVC (its tags included)."""
+    return session.client("ec2").create_volume(
+        AvailabilityZone=f"{REGION}a", Size=8, VolumeType="gp3",
+        TagSpecifications=[{"ResourceType": "volume", "Tags": [
+            {"Key": "Project", "Value": "langfuse-k8s-cluster"},
+            {"Key": "kubernetes.io/created-for/pvc/namespace", "Value": "langfuse"}]}])["VolumeId"]
+
+
+def test_paused_check_reports_a_pvc_volume_left_behind(names, aws):
+    """Journey 3, NFR8: a volume of a langfuse PVC still there after the pause is reported by id (moto)."""
+    volume = _pvc_volume(aws)
+    try:
+        problems = pause.paused_problems(aws, pause.read_state(FakeStack(_running(**names))))
+    finally:
+        aws.client("ec2").delete_volume(VolumeId=volume)
+    assert len(problems) == 1 and volume in problems[0]
+
+
+def test_pause_keeps_the_cluster_until_the_pvc_volumes_are_gone(names, aws):
+    """Journey 3: 01-network (and with it the EBS CSI driver) is paused only after the PVC volumes
+    of 03-app are deleted; when they stay, the pause stops after 03-app naming them (fake Stack, moto)."""
+    volume = _pvc_volume(aws)
+    stack = FakeStack(_running(**names))
+    try:
+        with pytest.raises(pause.PauseError, match=volume):
+            pause.pause(stack, aws, check_timeout=0.5, check_interval=0.1)
+    finally:
+        aws.client("ec2").delete_volume(VolumeId=volume)
+    assert stack.applies() == [("03-app", "false")]
+
+
+def test_pause_goes_on_once_the_csi_driver_deleted_the_pvc_volumes(names, aws):
+    """Journey 3: when the driver deletes the volumes after 03-app's pause (here: the 03-app apply
+    deletes it, as the driver does once the PVCs are gone), the pause goes on to 02 and 01 (fake Stack, moto)."""
+    volume = _pvc_volume(aws)
+    stack = FakeStack(_running(**names))
+    stack.on_apply["03-app"] = lambda enabled: aws.client("ec2").delete_volume(VolumeId=volume)
+    pause.pause(stack, aws, check_timeout=5, check_interval=0.1)
+    assert stack.applies() == [("03-app", "false"), ("02-deps", "false"), ("01-network", "false")]

@@ -119,6 +119,17 @@ def test_ebs_csi_addon_creates_the_default_storage_class(network_plan):
     assert json.loads(addon["configuration_values"])["defaultStorageClass"]["enabled"] is True
 
 
+def test_ebs_csi_volumes_carry_the_project_tag(network_plan):
+    """NFR8, Journey 3: volumes the EBS CSI driver creates for PVCs get the Project tag of
+    default_tags (which never reaches them), so the pause and the teardown sweep can see a leftover."""
+    from lfharness import hcl  # noqa: PLC0415
+
+    addon = network_plan.after('module.eks.aws_eks_addon.this["aws-ebs-csi-driver"]')
+    default_tags = hcl.load(plan.tf.TERRAFORM_DIR / "01-network" / "providers.tf")["provider"][0]["aws"]
+    project = default_tags["default_tags"][0]["tags"]["Project"]
+    assert json.loads(addon["configuration_values"])["controller"]["extraVolumeTags"] == {"Project": project}
+
+
 def test_ebs_csi_addon_runs_as_its_own_irsa_role(applied):
     """Architecture, FR3: the EBS CSI controller assumes the dedicated role (compared after apply)."""
     assert applied['module.eks.aws_eks_addon.this["aws-ebs-csi-driver"]']["service_account_role_arn"] == \
