@@ -1,9 +1,10 @@
 """Plan tier, the pause of 01-network and 02-deps (Journey 3, NFR8, NFR11) and the monthly cost
 read from the plans (NFR6).
 
-01-network and 02-deps are planned with cluster_enabled=false (what a pause leaves), applied with
-the provider stand-in, and planned again with true (what a resume brings back); 02-deps' paused
-plan reads a paused 01-network, as it does during a real pause.
+01-network and 02-deps are each applied running with the provider stand-in, planned and applied
+with cluster_enabled=false (what a pause deletes and leaves; 02-deps is paused while 01-network
+still runs, as in the pause order), planned again while everything is paused (no changes), and
+planned with true (what a resume brings back).
 Stand-ins: the provider stand-in serving the real aws and null schemas; the real random, tls, time,
 cloudinit and tfe providers; the local Terraform Cloud fake serving upstream outputs (running:
 `plan.NETWORK_SAMPLE` / `plan.DEPS_SAMPLE`; paused: `plan.NETWORK_PAUSED` / `plan.DEPS_PAUSED`);
@@ -36,27 +37,44 @@ NODE_RULE = "aws_vpc_security_group_ingress_rule.rds_from_nodes[0]"
 APPLY_NETWORK_FIRST = plan.error_pattern("apply", "01-network", "with", "cluster_enabled", "=", "true", "first")
 
 
-def _paused_then_resumed(workbench, tmp_path_factory, workspace: str,
-                         upstream: tuple[dict, dict]) -> dict[str, plan.Plan]:
-    """Planned paused (reading `upstream` outputs), applied, planned again with the cluster wanted
-    (reading the running samples, as after 01-network's resume)."""
-    with workbench.upstream(*upstream):
-        paused = workbench.plan(workspace, tmp_path_factory.mktemp(workspace) / workspace, plan.PAUSED)
-        workbench.apply(paused)
-    return {"paused": paused, "resuming": workbench.replan(paused, plan.RUNNING)}
+def _cycle(workbench, tmp_path_factory, workspace: str) -> dict[str, plan.Plan]:
+    """A running workspace applied, then planned and applied with cluster_enabled=false (during a
+    pause 02-deps is paused while 01-network still runs), then planned again while everything is
+    paused ("idle"), then with the cluster wanted again (after 01-network's resume)."""
+    running = workbench.plan(workspace, tmp_path_factory.mktemp(workspace) / workspace)
+    workbench.apply(running)
+    paused = workbench.replan(running, plan.PAUSED)
+    workbench.apply(paused)
+    with workbench.upstream(plan.NETWORK_PAUSED, plan.DEPS_PAUSED):
+        idle = workbench.replan(running, plan.PAUSED)
+    return {"running": running, "paused": paused, "idle": idle, "resuming": workbench.replan(running, plan.RUNNING)}
 
 
 @pytest.fixture(scope="module")
 def network_cycle(workbench, tmp_path_factory) -> dict[str, plan.Plan]:
-    return _paused_then_resumed(workbench, tmp_path_factory, "01-network", (plan.NETWORK_SAMPLE, plan.DEPS_SAMPLE))
+    return _cycle(workbench, tmp_path_factory, "01-network")
 
 
 @pytest.fixture(scope="module")
 def deps_cycle(workbench, tmp_path_factory) -> dict[str, plan.Plan]:
-    return _paused_then_resumed(workbench, tmp_path_factory, "02-deps", (plan.NETWORK_PAUSED, plan.DEPS_SAMPLE))
+    return _cycle(workbench, tmp_path_factory, "02-deps")
+
 
 
 # --- 01-network ----------------------------------------------------------------------------
+
+def test_pausing_the_network_deletes_only_the_cluster_and_its_irsa_role(network_cycle):
+    """Journey 3, NFR8: planned from a running 01-network, the pause deletes the eks module's and the
+    EBS CSI role's resources and nothing of the VPC or the log group."""
+    deleted = network_cycle["paused"].with_actions("delete")
+    assert deleted and {a for a in deleted if not a.startswith(("module.eks.", "module.ebs_csi_irsa."))} == set()
+    assert "module.eks.aws_eks_cluster.this[0]" in deleted
+
+
+def test_a_paused_network_plans_no_changes_while_paused(network_cycle):
+    """Journey 3: re-planning the paused 01-network while paused changes nothing (the pause is stable)."""
+    assert network_cycle["idle"].with_actions("create", "update", "delete") == set()
+
 
 def test_paused_network_keeps_only_the_vpc_and_the_log_group(network_cycle):
     """Journey 3, NFR8: with cluster_enabled=false 01-network holds the VPC module's resources and
@@ -143,9 +161,23 @@ def test_spot_capacity_reaches_the_node_group(spot_network):
 
 # --- 02-deps -------------------------------------------------------------------------------
 
+def test_pausing_deps_deletes_only_the_node_rule_and_the_irsa_role(deps_cycle):
+    """Journey 3, NFR8: planned from a running 02-deps (01-network still running, as in the pause
+    order), the pause deletes the 5432 rule from the nodes and the IRSA role's resources, and never
+    deletes or replaces RDS, its password, the bucket or the public rule."""
+    deleted = deps_cycle["paused"].with_actions("delete")
+    assert NODE_RULE in deleted
+    assert {a for a in deleted if a != NODE_RULE and not a.startswith("module.langfuse_irsa.")} == set()
+
+
+def test_a_paused_deps_plans_no_changes_while_the_network_is_paused(deps_cycle):
+    """Journey 3, NFR11: with 01-network paused too (no node security group or OIDC outputs to
+    read), re-planning the paused 02-deps changes nothing."""
+    assert deps_cycle["idle"].with_actions("create", "update", "delete") == set()
+
+
 def test_paused_deps_keeps_rds_the_bucket_and_the_public_5432_rule(deps_cycle):
-    """Journey 3, NFR3, NFR11: RDS, the S3 bucket and 5432 from 0.0.0.0/0 stay through the pause;
-    planned while 01-network is paused (no node security group or OIDC output to read)."""
+    """Journey 3, NFR3, NFR11: RDS, the S3 bucket and 5432 from 0.0.0.0/0 stay through the pause."""
     remaining = deps_cycle["paused"].remaining()
     assert {"module.rds.module.db_instance.aws_db_instance.this[0]", "aws_s3_bucket.langfuse",
             "aws_vpc_security_group_ingress_rule.rds_from_anywhere"} <= set(remaining)
@@ -202,6 +234,14 @@ def spot_network(workbench, tmp_path_factory) -> plan.Plan:
     return workbench.plan("01-network", tmp_path_factory.mktemp("spot") / "01-network", {"node_capacity_type": "SPOT"})
 
 
+@pytest.fixture(scope="module")
+def paused_plans(workbench, tmp_path_factory) -> dict[str, dict]:
+    """The paused stack as `python -m lfharness cost` plans it (cost.VARIANTS["paused"]): what exists
+    while paused, planned fresh (a plan from an applied stand-in state would carry placeholders)."""
+    folder = tmp_path_factory.mktemp("paused-cost")
+    return {ws: workbench.plan(ws, folder / ws, variables).raw for ws, variables in cost.VARIANTS["paused"].items()}
+
+
 def _documented(label: str) -> float:
     """A total from README's cost table row `| <label> | $<amount> | ...`."""
     match = re.search(rf"^\|\s*{re.escape(label)}\s*\|\s*\$([\d,]+\.\d\d)\s*\|", README.read_text(), re.MULTILINE)
@@ -209,17 +249,15 @@ def _documented(label: str) -> float:
     return float(match.group(1).replace(",", ""))
 
 
-def test_paused_stack_costs_within_the_budget(network_cycle, deps_cycle, app_cycle, rates):
+def test_paused_stack_costs_within_the_budget(paused_plans, rates):
     """NFR6, NFR8, Journey 3: the three paused plans priced with the rate table stay within ~$155 a month."""
-    paused = cost.estimate({ws: c["paused"].raw for ws, c in
-                            (("01-network", network_cycle), ("02-deps", deps_cycle), ("03-app", app_cycle))}, rates)
+    paused = cost.estimate(paused_plans, rates)
     assert paused.total <= NFR6_BUDGET
 
 
-def test_paused_stack_costs_what_the_readme_documents(network_cycle, deps_cycle, app_cycle, rates):
+def test_paused_stack_costs_what_the_readme_documents(paused_plans, rates):
     """NFR6, Journey 3: README's paused figure is the total the paused plans price to."""
-    paused = cost.estimate({ws: c["paused"].raw for ws, c in
-                            (("01-network", network_cycle), ("02-deps", deps_cycle), ("03-app", app_cycle))}, rates)
+    paused = cost.estimate(paused_plans, rates)
     assert round(paused.total, 2) == _documented("paused")
 
 
