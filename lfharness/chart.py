@@ -597,7 +597,7 @@ def pvc_sizes(objects: list[dict]) -> dict[str, int]:
     """Every PVC the release creates, by the name Kubernetes gives it, in GiB (rounded up).
 
     StatefulSet claims are `<template>-<statefulset>-<ordinal>`; standalone PVCs keep their name.
-    The cost report counts EBS gp3 storage from this.
+    The chart tier holds the cost report's volume count (lfharness.cost.chart_volumes) against this.
     """
     sizes = {}
     for sts in of_kind(objects, "StatefulSet"):

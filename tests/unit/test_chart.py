@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from lfharness import chart, plan, tf
+from lfharness import chart, hcl, plan, tf
 
 pytestmark = pytest.mark.chart
 
@@ -87,18 +87,27 @@ def release_values(chart_source, app_plan) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def expected(release_values, app_plan) -> dict[str, Any]:
+def expected(app_plan) -> dict[str, Any]:
     """Upstream values from the fixed samples the plan uses; generated secrets from 03-app's own
     random_* resources (applied before the plan), not from the values under test."""
     deps = {name: value for name, (value, _sensitive) in plan.DEPS_SAMPLE.items()}
-    values = chart.merged_values(release_values)
-    init = {e["name"]: str(e["value"]) for e in values["langfuse"]["web"]["pod"]["additionalEnv"]}
+    helm_locals = {k: v for block in hcl.load(APP_DIR / "helm.tf")["locals"] for k, v in block.items()}
+    init = {
+        "LANGFUSE_INIT_ORG_ID": app_plan.outputs["org_id"], "LANGFUSE_INIT_ORG_NAME": helm_locals["org_name"],
+        "LANGFUSE_INIT_PROJECT_ID": app_plan.outputs["project_id"],
+        "LANGFUSE_INIT_PROJECT_NAME": helm_locals["project_name"],
+        "LANGFUSE_INIT_PROJECT_PUBLIC_KEY": "pk-lf-" + app_plan.prior("random_uuid.project_public_key")["result"],
+        "LANGFUSE_INIT_PROJECT_SECRET_KEY": "sk-lf-" + app_plan.prior("random_password.project_secret_key")["result"],
+        "LANGFUSE_INIT_USER_EMAIL": app_plan.variables["langfuse_admin_email"],
+        "LANGFUSE_INIT_USER_NAME": app_plan.variables["langfuse_admin_name"],
+        "LANGFUSE_INIT_USER_PASSWORD": app_plan.variables["langfuse_admin_password"],
+    }
     return {
         "rds_host": deps["rds_endpoint"].split(":")[0],
         "irsa_role_arn": deps["irsa_role_arn"],
         "s3_bucket": deps["s3_bucket_name"],
         "s3_region": deps["s3_bucket_region"],
-        "init_env": {k: v for k, v in init.items() if k.startswith("LANGFUSE_INIT_")},
+        "init_env": init,
         "secrets": {
             "database password": deps["rds_password"],
             "salt": app_plan.prior("random_password.salt")["result"],
@@ -306,9 +315,20 @@ def test_clickhouse_and_valkey_volumes_use_the_default_storage_class(objects):
     assert sum(len(ts) for ts in templates.values()) >= 2 and with_class == {}
 
 
+def test_the_cost_report_counts_exactly_the_volumes_the_chart_renders(objects, release_values):
+    """NFR6, decision 19: the cost report's PVC volumes (lfharness.cost over the planned values and the
+    rate table's chart defaults) are the PVCs the real chart creates, in number and in size."""
+    from lfharness import cost  # noqa: PLC0415
+
+    rates = cost.load_rates()
+    counted = cost.chart_volumes(cost.chart_values({"values": release_values}),
+                                 rates["assumptions"]["chart_defaults"]["values"])
+    assert sorted(size for _, count, size in counted for _ in range(count)) == sorted(chart.pvc_sizes(objects).values())
+
+
 def test_volume_sizes_are_the_configured_sizes(objects, chart_source, release_values):
     """FR13, decision 19: one ClickHouse and one Valkey volume, each of the size the values (or the
-    subchart default) configure; chart.pvc_sizes() is what the cost report counts."""
+    subchart default) configure."""
     sizes = chart.pvc_sizes(objects)
     clickhouse = chart.subchart_values(chart_source, release_values, "clickhouse")["persistence"]["size"]
     valkey = chart.subchart_values(chart_source, release_values, "valkey", "redis")["primary"]["persistence"]["size"]
