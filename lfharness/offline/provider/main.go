@@ -24,6 +24,8 @@ const (
 	// mode) and writes TF_REATTACH_PROVIDERS='{...}' there, so many Terraform commands share one
 	// process and one parsed schema instead of starting the provider each time.
 	envReattach = "LFK8S_STANDIN_REATTACH_FILE"
+	// envAddress overrides the provider address (HOST/NAMESPACE/NAME) read from the install path.
+	envAddress = "LFK8S_STANDIN_ADDRESS"
 )
 
 // schemaFileNames are looked for, in order, next to the executable.
@@ -40,10 +42,24 @@ func ProviderNameFromExecutable(base string) (string, error) {
 	return m[1], nil
 }
 
-// ProviderAddress is the provider's source address, registry host included.
-func ProviderAddress(name string) string {
-	host := strings.Join([]string{"registry", "terraform", "io"}, ".")
-	return host + "/hashicorp/" + name
+// ProviderAddress is the provider's source address, HOST/NAMESPACE/NAME, read from the install
+// path: Terraform's mirror and its .terraform/providers both lay providers out as
+// HOST/NAMESPACE/NAME/VERSION/OS_ARCH/terraform-provider-NAME_vVERSION. envAddress overrides.
+func ProviderAddress(override string, exePaths []string) (string, error) {
+	if override != "" {
+		return override, nil
+	}
+	for _, exe := range exePaths {
+		parts := strings.Split(filepath.ToSlash(filepath.Dir(exe)), "/")
+		if len(parts) >= 5 {
+			host, namespace, name := parts[len(parts)-5], parts[len(parts)-4], parts[len(parts)-3]
+			if strings.Contains(host, ".") && namespace != "" && name != "" {
+				return host + "/" + namespace + "/" + name, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("cannot tell the provider address from %s: install the stand-in as "+
+		"HOST/NAMESPACE/NAME/VERSION/OS_ARCH/terraform-provider-NAME_vVERSION, or set %s", strings.Join(exePaths, ", "), envAddress)
 }
 
 // executablePaths are the paths this program may have been started as: as launched (os.Args[0],
@@ -120,7 +136,12 @@ func main() {
 		opts = append(opts, tf6server.WithManagedDebug(), tf6server.WithManagedDebugEnvFilePath(file),
 			tf6server.WithManagedDebugStopSignals([]os.Signal{os.Interrupt, syscall.SIGTERM}))
 	}
-	if err := tf6server.Serve(ProviderAddress(name), func() tfprotov6.ProviderServer { return p }, opts...); err != nil {
+	address, err := ProviderAddress(os.Getenv(envAddress), paths)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "provider stand-in:", err)
+		os.Exit(1)
+	}
+	if err := tf6server.Serve(address, func() tfprotov6.ProviderServer { return p }, opts...); err != nil {
 		fmt.Fprintf(os.Stderr, "provider stand-in (%s): %v\n", name, err)
 		os.Exit(1)
 	}

@@ -25,9 +25,28 @@ func TestProviderNameFromExecutable(t *testing.T) {
 }
 
 func TestProviderAddress(t *testing.T) {
-	want := strings.Join([]string{"registry", "terraform", "io"}, ".") + "/hashicorp/aws"
-	if got := ProviderAddress("aws"); got != want {
-		t.Errorf("got %q, want %q", got, want)
+	tests := []struct {
+		name     string
+		override string
+		paths    []string
+		want     string
+		wantErr  bool
+	}{
+		{"mirror layout", "", []string{"/m/example.test/hashicorp/aws/6.47.0/linux_amd64/terraform-provider-aws_v6.47.0"},
+			"example.test/hashicorp/aws", false},
+		{"launch path first", "", []string{".terraform/providers/example.test/hashicorp/helm/3.0.2/linux_amd64/x",
+			"/cache/standin/terraform-provider-standin-abc"}, "example.test/hashicorp/helm", false},
+		{"override wins", "other.test/acme/null", []string{"/m/example.test/hashicorp/aws/1.0.0/linux_amd64/x"},
+			"other.test/acme/null", false},
+		{"no layout", "", []string{"/tmp/terraform-provider-aws_v6.47.0"}, "", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ProviderAddress(tc.override, tc.paths)
+			if (err != nil) != tc.wantErr || got != tc.want {
+				t.Fatalf("ProviderAddress(%q, %v) = %q, %v; want %q (error %v)", tc.override, tc.paths, got, err, tc.want, tc.wantErr)
+			}
+		})
 	}
 }
 
