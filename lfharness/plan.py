@@ -119,11 +119,6 @@ class Plan:
         """resource_changes by address (module resources included)."""
         return {c["address"]: c for c in self.raw.get("resource_changes", [])}
 
-    def managed(self, actions: tuple[str, ...] = ("create",)) -> dict[str, dict[str, Any]]:
-        """Managed resources whose planned actions are exactly `actions`."""
-        return {a: c for a, c in self.changes.items()
-                if c["mode"] == "managed" and tuple(c["change"]["actions"]) == actions}
-
     def after(self, address: str) -> dict[str, Any]:
         """Planned values of one resource; KeyError names the addresses of the same type."""
         try:
@@ -379,11 +374,6 @@ def plan_main(workspace: str, json_path: Path | None, variables: dict[str, str])
 
 
 # --- part of a workspace: the embedded e2e default applies only what real providers serve --------
-
-def offline(folder: Path) -> Workbench:
-    """The Workbench under its older name (the fake is `.fake`, the environment `.env`)."""
-    return Workbench(folder)
-
 
 def missing_providers(names: list[str]) -> list[str]:
     return toolchain.missing([("providers", n) for n in names])

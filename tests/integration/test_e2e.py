@@ -122,9 +122,9 @@ def local_app(target, run_dir, tmp_path_factory):
     if missing:
         pytest.skip("embedded default needs the random and tfe providers: " + "; ".join(missing))
     folder = tmp_path_factory.mktemp("local-app")
-    with plan.offline(folder / "offline") as offline:
+    with plan.Workbench(folder / "offline") as offline:
         workdir = plan.subset("03-app", LOCAL_FILES, ["random", "tfe"], folder / "terraform", offline.fake.hostname,
-                              {"backend_override.tf": 'terraform {\n  backend "local" {}\n}\n'})
+                              {"backend_override.tf": plan.LOCAL_BACKEND})
         settings = envfile.Settings("AKIA" + "0" * 16, "0" * 40, "us-east-1", offline.env["TFE_TOKEN"],
                                     offline.fake.organization, "ops@example.com", "Ops", "local-default-password")
         yield Stack(settings, run_dir, workdir.parent, extra_env=offline.env)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lfharness import tf
+from lfharness import plan, tf
 from lfharness.offline import toolchain
 
 pytestmark = pytest.mark.online
@@ -18,15 +18,12 @@ pytestmark = pytest.mark.online
 OFFLINE = ("needs a reachable registry (set-up found none): the real aws, helm and kubernetes providers cannot "
            "be installed here; the plan tests cover the workspaces with the provider stand-in")
 
-LOCAL_BACKEND = 'terraform {\n  backend "local" {}\n}\n'
-
-
 @pytest.mark.parametrize("workspace", list(tf.WORKSPACES))
 def test_workspace_inits_and_validates_with_the_real_providers_and_modules(workspace: str, tmp_path: Path):
     """NFR11, decision 17: with a reachable registry, terraform init + validate of each workspace
     with the real providers and modules (local backend override, decision 7)."""
     if toolchain.load_manifest().get("path") != "online":
         pytest.skip(OFFLINE)  # in the test, not at import: `-m plan` deselects these without a skip
-    work = tf.copy_workspace(workspace, tmp_path, {"backend_override.tf": LOCAL_BACKEND})
+    work = tf.copy_workspace(workspace, tmp_path, {"backend_override.tf": plan.LOCAL_BACKEND})
     tf.run(["init", "-input=false", "-no-color"], work, {})
     assert "Success" in tf.run(["validate", "-no-color"], work, {}).stdout
