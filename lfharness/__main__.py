@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lfharness import cost, envfile, pause, plan, stack, tf
+from lfharness.offline import charttree
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -65,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="price only this variant (repeatable; default: all)")
     priced.add_argument("--plan-dir", type=Path, help="read <variant>/<workspace>.json (terraform show -json) "
                         "from here instead of planning")
+    charttree.add_arguments(_command(commands, "charttree",
+                                     "assemble the pinned chart with the dependencies its Chart.yaml / Chart.lock "
+                                     "pin from git clones, check it as the chart tier does, print LFK8S_CHART_DIR",
+                                     charttree.command))
     return parser
 
 
