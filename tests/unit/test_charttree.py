@@ -179,6 +179,12 @@ def test_the_dependency_check_names_a_subchart_that_lacks_its_common(repos, tmp_
     assert any("dependency common 1.x.x is 'missing'" in p for p in charttree.dependency_problems(out))
 
 
+def _run_command(top: Path, deps: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "lfharness", "charttree", "--langfuse-k8s", str(top),
+                           "--bitnami", str(deps), "--out", str(out)], capture_output=True, text=True,
+                          timeout=120, cwd=tf.REPO_ROOT, env=dict(os.environ), check=False)
+
+
 def test_the_command_pins_the_top_chart_from_helm_tf_and_prints_the_chart_dir(repos, tmp_path):
     """NFR10: `python -m lfharness charttree` builds the chart and version helm.tf pins and ends with
     the LFK8S_CHART_DIR line to use."""
@@ -187,9 +193,20 @@ def test_the_command_pins_the_top_chart_from_helm_tf_and_prints_the_chart_dir(re
     _write_chart(top / "charts" / pin.chart, pin.chart, pin.version, {"db": "1.0.0"})
     _commit(top, "the pinned chart")
     out = tmp_path / "tree" / pin.chart
-    proc = subprocess.run([sys.executable, "-m", "lfharness", "charttree", "--langfuse-k8s", str(top),
-                           "--bitnami", str(deps), "--out", str(out)], capture_output=True, text=True,
-                          timeout=120, cwd=tf.REPO_ROOT, env=dict(os.environ), check=False)
+    proc = _run_command(top, deps, out)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().splitlines()[-1] == f"export {chart.CHART_DIR_ENV}={out}"
     assert _version(out) == pin.version and "[" in proc.stderr and "s] " in proc.stderr
+
+
+def test_the_command_exits_2_naming_the_missing_chart_and_writes_nothing(repos, tmp_path):
+    """Bad input gets a clear error before anything is created: the pinned chart asks for db 7.7.7,
+    which no commit of the bitnami clone has; exit 2, no traceback, no --out."""
+    top, deps = repos
+    pin = chart.release_pin()
+    _write_chart(top / "charts" / pin.chart, pin.chart, pin.version, {"db": "7.7.7"})
+    _commit(top, "the pinned chart on a db that does not exist")
+    out = tmp_path / "tree" / pin.chart
+    proc = _run_command(top, deps, out)
+    assert proc.returncode == 2 and "charts/db 7.7.7: no tag or commit has it" in proc.stderr
+    assert "Traceback" not in proc.stderr and not out.parent.exists()
