@@ -1,4 +1,5 @@
-"""Repository-wide pytest hooks: the e2e banner and the .env check that runs before anything."""
+"""Repository-wide pytest hooks: the e2e banner, the .env check that runs before anything, and
+secret masking of every report (lfharness.pytest_redact)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ from pathlib import Path
 import pytest
 
 from lfharness import envfile
+
+# In the package, not here: a test run outside this tree (the no-secret test's own pytest run)
+# loads the same hooks with -p lfharness.pytest_redact.
+pytest_plugins = ("lfharness.pytest_redact",)
 
 ROOT = Path(__file__).resolve().parent
 _BANNER = pytest.StashKey[str]()
@@ -21,6 +26,10 @@ def pytest_configure(config: pytest.Config) -> None:
     """With -m e2e, a malformed .env fails here: before collection, before any Terraform call."""
     if not _e2e_selected(config):
         return
+    if config.option.tbstyle == "auto":
+        # Long tracebacks print every frame's arguments (a terraform call's env, connection
+        # settings); they are masked anyway, short ones do not print them at all.
+        config.option.tbstyle = "short"
     env_file = Path(os.environ.get("LFK8S_ENV_FILE", ROOT / ".env"))
     try:
         missing = envfile.missing_for_cloud(env_file)

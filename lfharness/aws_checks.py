@@ -1,6 +1,6 @@
 """Checks on the deployed data stores.
 
-Every check takes explicit connection parameters (or a client/session), so the same code runs
+Every check takes explicit connection settings (a DbConn, or a client/session), so the same code runs
 against RDS, the port-forwarded Valkey and S3 on AWS, and against local stand-ins in the tests.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -22,52 +22,63 @@ class CheckError(RuntimeError):
     """A data-store check could not run or found something wrong; says where, what, and what next."""
 
 
-def pg_connect(host: str, port: int, user: str, password: str, dbname: str, sslmode: str = "require",
-               timeout: float = 10) -> Any:
+@dataclass(frozen=True)
+class DbConn:
+    """Where and how to reach PostgreSQL, as one object: the password is left out of repr, so a
+    failed `assert rds_migrations_applied(conn) > 100` or a traceback shows
+    DbConn(host=..., port=..., user=..., dbname=..., ...) and never the password (NFR1)."""
+
+    host: str
+    port: int
+    user: str
+    password: str = field(repr=False)
+    dbname: str
+    sslmode: str = "require"
+    timeout: float = 10
+
+    def __str__(self) -> str:
+        return f"PostgreSQL {self.host}:{self.port} db={self.dbname} user={self.user} sslmode={self.sslmode}"
+
+
+def pg_connect(conn: DbConn) -> Any:
     """A psycopg connection; connection failures become CheckError naming the server and user."""
     import psycopg  # noqa: PLC0415 (optional heavy import, only for the checks that need it)
 
     try:
-        return psycopg.connect(host=host, port=port, user=user, password=password, dbname=dbname,
-                               sslmode=sslmode, connect_timeout=max(1, round(timeout)))
+        return psycopg.connect(host=conn.host, port=conn.port, user=conn.user, password=conn.password,
+                               dbname=conn.dbname, sslmode=conn.sslmode, connect_timeout=max(1, round(conn.timeout)))
     except psycopg.OperationalError as exc:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         hint = ("the password was rejected: check the rds_password output / the password you passed"
                 if "password authentication failed" in str(exc) else
                 "check that the host is reachable on that port, the security group allows you, and sslmode fits")
-        raise CheckError(f"PostgreSQL {host}:{port} db={dbname} user={user} sslmode={sslmode}: "
-                         f"cannot connect ({reason}); {hint}") from exc
+        raise CheckError(f"{conn}: cannot connect ({reason}); {hint}") from exc
 
 
-def rds_select_one(host: str, port: int, user: str, password: str, dbname: str, sslmode: str = "require",
-                   timeout: float = 10) -> int:
+def rds_select_one(conn: DbConn) -> int:
     """SELECT 1 over a fresh connection: proves reachability, TLS mode and the password."""
-    with pg_connect(host, port, user, password, dbname, sslmode, timeout) as db:
+    with pg_connect(conn) as db:
         return db.execute("SELECT 1").fetchone()[0]
 
 
-def rds_migrations_applied(host: str, port: int, user: str, password: str, dbname: str, sslmode: str = "require",
-                           timeout: float = 10) -> int:
+def rds_migrations_applied(conn: DbConn) -> int:
     """Finished rows in Langfuse's Prisma migrations table (unfinished or failed ones do not count)."""
     import psycopg  # noqa: PLC0415
 
-    with pg_connect(host, port, user, password, dbname, sslmode, timeout) as db:
+    with pg_connect(conn) as db:
         try:
             return db.execute("SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL").fetchone()[0]
         except psycopg.errors.UndefinedTable as exc:
-            raise CheckError(f"{dbname} on {host}:{port} has no _prisma_migrations table: Langfuse web has not "
-                             "run its migrations yet (check the langfuse-web pod logs)") from exc
+            raise CheckError(f"{conn.dbname} on {conn.host}:{conn.port} has no _prisma_migrations table: Langfuse "
+                             "web has not run its migrations yet (check the langfuse-web pod logs)") from exc
 
 
-def rds_headless_init_rows(email: str, org_id: str, project_id: str, *, host: str, port: int, user: str,
-                           password: str, dbname: str, sslmode: str = "require",
-                           timeout: float = 10) -> dict[str, bool]:
+def rds_headless_init_rows(conn: DbConn, email: str, org_id: str, project_id: str) -> dict[str, bool]:
     """Which of the headless-init user (by email), organization and project (by id) exist.
 
     Langfuse's Prisma tables are users, organizations, projects (and organization_memberships).
-    Connection parameters are keyword-only so callers can pass **conn after the three lookups.
     """
-    with pg_connect(host, port, user, password, dbname, sslmode, timeout) as db:
+    with pg_connect(conn) as db:
         def found(sql: str, arg: str) -> bool:
             return db.execute(sql, (arg,)).fetchone() is not None
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lfharness import envfile
+from lfharness.redact import Redactor
 from lfharness.offline.localsvc import free_port
 from lfharness.wait import WaitTimeout, retry
 
@@ -162,8 +163,9 @@ class Kubectl:
     """
 
     kubeconfig: Path
-    env: Mapping[str, str] | None = None
+    env: Mapping[str, str] | None = field(default=None, repr=False)  # holds the AWS secret key
     binary: Path = field(default_factory=kubectl_bin)
+    redactor: Redactor | None = field(default=None, repr=False)  # masks the diagnostics it writes (NFR1)
 
     def _argv(self, *args: str) -> list[str]:
         return [str(self.binary), "--kubeconfig", str(self.kubeconfig), *args]
@@ -270,7 +272,8 @@ class Kubectl:
 
         def save(filename: str, *args: str) -> None:
             try:
-                (dest / filename).write_text(redact_environment(self.run("-n", namespace, *args)))
+                text = redact_environment(self.run("-n", namespace, *args))
+                (dest / filename).write_text(self.redactor.mask(text) if self.redactor is not None else text)
             except (KubectlError, subprocess.TimeoutExpired) as exc:
                 errors.append(f"{filename}: {exc}")
 

@@ -8,7 +8,7 @@ import os
 import time
 from pathlib import Path
 
-from lfharness import envfile, tf
+from lfharness import envfile, redact, tf
 from lfharness.tfc import TfcClient
 
 LOG = logging.getLogger("lfharness.stack")
@@ -31,18 +31,51 @@ def _var_args(variables: dict[str, str] | None) -> list[str]:
 LOCK_TIMEOUT = "-lock-timeout=20m"
 
 
+# Subcommands that print values of the current state (a plan's or destroy's old values, among them
+# helm_release.metadata.values, which the helm provider does not mark sensitive): the state's
+# secrets are learned before they run. An apply also creates secrets: learned again after it.
+PRINTS_STATE = ("plan", "apply", "destroy", "refresh")
+
+
 class Stack:
-    """init / apply / plan / output / destroy per workspace, logs kept in the run folder."""
+    """init / apply / plan / output / destroy per workspace, logs kept in the run folder.
+
+    `redactor` (default: a new one) learns the .env secrets, every sensitive output read here and
+    the secrets of each workspace's state, and masks them in every run log and error (NFR1).
+    """
 
     def __init__(self, settings: envfile.Settings, run_dir: Path, terraform_dir: Path = tf.TERRAFORM_DIR,
-                 extra_env: dict[str, str] | None = None) -> None:
-        self.env = {**settings.terraform_env(), **(extra_env or {})}
+                 extra_env: dict[str, str] | None = None, redactor: redact.Redactor | None = None) -> None:
+        self.redactor = redactor if redactor is not None else redact.Redactor()
+        self.redactor.add(*settings.secrets)
+        env = {**settings.terraform_env(), **(extra_env or {})}
+        # Secret values: a traceback's argument list shows env = {..., 'TFE_TOKEN': '***'}.
+        self.env = {k: self.redactor.secret(v) if self.redactor.knows(v) else v for k, v in env.items()}
         self.run_dir = run_dir
         self.terraform_dir = terraform_dir
         self.applied: list[str] = []
 
     def _cmd(self, workspace: str, *args: str, ok: tuple[int, ...] = (0,)) -> tf.Result:
-        return tf.run(list(args), self.terraform_dir / workspace, self.env, self.run_dir / "terraform", ok)
+        if args[0] in PRINTS_STATE:
+            self._learn_state(workspace)
+
+        def learn_new_secrets() -> None:
+            self._learn_state(workspace)
+
+        return tf.run(list(args), self.terraform_dir / workspace, self.env, self.run_dir / "terraform", ok,
+                      redactor=self.redactor, before_log=learn_new_secrets if args[0] == "apply" else None)
+
+    def _learn_state(self, workspace: str) -> None:
+        """Registers the secrets the workspace's state holds (show -json; its stdout is never logged)."""
+        try:
+            shown = tf.run(["show", "-json", "-no-color"], self.terraform_dir / workspace, self.env,
+                           self.run_dir / "terraform", redactor=self.redactor)
+            found = self.redactor.learn_state(json.loads(shown.stdout or "{}"))
+        except (tf.TerraformError, json.JSONDecodeError) as exc:
+            LOG.warning("could not read the %s state to learn its secrets, so the next run log may hold some "
+                        "the harness has not seen yet: %s", workspace, exc)
+            return
+        LOG.debug("%s: %d secret value(s) known from the state", workspace, found)
 
     def init(self, workspace: str) -> None:
         self._cmd(workspace, "init", "-input=false", "-no-color")
@@ -71,8 +104,10 @@ class Stack:
             self.applied.remove(workspace)
 
     def outputs(self, workspace: str) -> dict:
+        """The workspace's outputs; each sensitive one is registered with the redactor as it is
+        read, and its strings come back as redact.Secret (masked in reprs)."""
         raw = json.loads(self._cmd(workspace, "output", "-json").stdout)
-        return {k: v["value"] for k, v in raw.items()}
+        return {k: self.redactor.learn(v["value"]) if v.get("sensitive") else v["value"] for k, v in raw.items()}
 
     def teardown_unless_kept(self) -> None:
         """The finalizer registered before the first apply: teardown() unless LFK8S_KEEP_STACK=1.

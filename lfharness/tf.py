@@ -8,11 +8,13 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from lfharness import envfile
-from lfharness.wait import run_supervised
+from lfharness.redact import Redactor
+from lfharness.wait import Supervised, run_supervised
 
 LOG = logging.getLogger("lfharness.tf")
 
@@ -67,7 +69,8 @@ class TerraformTimeout(TerraformError):
 
 def run(args: list[str], cwd: Path, env: dict[str, str] | None = None,
         log_dir: Path | None = None, ok_codes: tuple[int, ...] = (0,),
-        stdin: str | None = None, *, timeout: float | None = None, grace: float | None = None) -> Result:
+        stdin: str | None = None, *, timeout: float | None = None, grace: float | None = None,
+        redactor: Redactor | None = None, before_log: Callable[[], None] | None = None) -> Result:
     """Runs terraform, logs start/end with elapsed time and keeps the output in log_dir.
 
     The environment is this process's without any AWS_* variable, plus `env` (envfile.child_env):
@@ -75,6 +78,9 @@ def run(args: list[str], cwd: Path, env: dict[str, str] | None = None,
     `timeout` (default per subcommand, TIMEOUTS) ends in SIGINT, then SIGKILL after `grace`.
     Ctrl-C is forwarded to Terraform as one SIGINT; once it has written its state and exited,
     KeyboardInterrupt is raised here, so registered teardowns run against a released lock.
+    `redactor` masks the run log and the error messages (NFR1); `before_log` runs once Terraform has
+    exited and before anything is written, so secrets it just created (an apply's new random_*)
+    can be learned first.
     """
     default_timeout, default_grace = TIMEOUTS.get(args[0] if args else "", DEFAULT_TIMEOUT)
     full_env = envfile.child_env(env or {})
@@ -84,35 +90,44 @@ def run(args: list[str], cwd: Path, env: dict[str, str] | None = None,
     done = run_supervised([str(terraform_bin()), *args], cwd=cwd, env=full_env, stdin=stdin, what=what,
                           timeout=default_timeout if timeout is None else timeout,
                           grace=default_grace if grace is None else grace, logger=LOG)
+    if before_log is not None:
+        before_log()
+    mask = redactor.mask if redactor is not None else (lambda text: text)
     where = ""
     if log_dir is not None:
-        log_dir.mkdir(parents=True, exist_ok=True)
-        name = f"{int(time.time() * 1000)}-{cwd.name}-{args[0]}.log"
-        ending = ("\n--- interrupted (Ctrl-C forwarded as SIGINT)" if done.interrupted else "") + \
-                 ("\n--- timed out, stopped with SIGINT" if done.timed_out else "") + \
-                 ("\n--- killed (SIGKILL) after the grace period" if done.killed else "")
-        # `output` and `show` print sensitive values in clear (rds_password, project_secret_key):
-        # their stdout never goes into a run log, which CI uploads.
-        stdout = (f"(withheld: terraform {args[0]} prints sensitive values in clear)"
-                  if args and args[0] in SENSITIVE_STDOUT else done.stdout)
-        (log_dir / name).write_text(f"$ terraform {' '.join(args)}\n--- stdout\n{stdout}\n--- stderr\n"
-                                    f"{done.stderr}{ending}")
+        _write_log(log_dir, cwd, args, done, mask)
         where = f" (full log in {log_dir})"
     if done.interrupted:
-        raise KeyboardInterrupt(f"{what}: interrupted; terraform exited {done.returncode}"
-                                f"{' after SIGKILL' if done.killed else ' after writing its state'}{where}")
+        raise KeyboardInterrupt(mask(f"{what}: interrupted; terraform exited {done.returncode}"
+                                f"{' after SIGKILL' if done.killed else ' after writing its state'}{where}"))
     if done.timed_out:
-        raise TerraformTimeout(
+        raise TerraformTimeout(mask(
             f"{what} timed out after {done.seconds:.0f}s and was "
             + ("killed: it ignored SIGINT for the grace period, so its state or lock may be stale"
                if done.killed else "stopped with SIGINT (state written, lock released)")
-            + f"; raise timeout= if the operation is legitimately slower{where}:\n" + done.stderr[-4000:])
+            + f"; raise timeout= if the operation is legitimately slower{where}:\n" + done.stderr[-4000:]))
     if done.returncode not in ok_codes:
-        raise TerraformError(
+        raise TerraformError(mask(
             f"terraform {' '.join(args)} in {cwd} exited {done.returncode}, expected {ok_codes}{where}:\n"
             + done.stderr[-4000:]
-        )
+        ))
     return Result(args, done.returncode, done.stdout, done.stderr, done.seconds)
+
+
+def _write_log(log_dir: Path, cwd: Path, args: list[str], done: Supervised, mask: Callable[[str], str]) -> Path:
+    """One command's run log: the command line, stdout, stderr and how it ended, every known secret
+    masked (`-var` arguments, a destroy's old values, helm_release.metadata.values)."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    path = log_dir / f"{int(time.time() * 1000)}-{cwd.name}-{args[0]}.log"
+    ending = ("\n--- interrupted (Ctrl-C forwarded as SIGINT)" if done.interrupted else "") + \
+             ("\n--- timed out, stopped with SIGINT" if done.timed_out else "") + \
+             ("\n--- killed (SIGKILL) after the grace period" if done.killed else "")
+    # `output` and `show` print sensitive values in clear (rds_password, project_secret_key), some the
+    # redactor may not know yet: their stdout never goes into a run log, which CI uploads.
+    stdout = (f"(withheld: terraform {args[0]} prints sensitive values in clear)"
+              if args and args[0] in SENSITIVE_STDOUT else done.stdout)
+    path.write_text(mask(f"$ terraform {' '.join(args)}\n--- stdout\n{stdout}\n--- stderr\n{done.stderr}{ending}"))
+    return path
 
 
 def render_template(template: Path, variables: dict[str, object]) -> str:

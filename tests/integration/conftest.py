@@ -41,16 +41,13 @@ def _target() -> Target:
 
 
 @pytest.fixture(scope="session")
-def target() -> Target:
+def target(redactor) -> Target:
+    """The chosen target; its .env secrets join the session's redactor (NFR1: masked in every log
+    record, run log and pytest report from here on)."""
     chosen = _target()
-    if chosen.settings is None:
-        yield chosen
-        return
-    undo = envfile.install_record_masking(chosen.settings.secrets)  # NFR1: no secret in any log line
-    try:
-        yield chosen
-    finally:
-        undo()
+    if chosen.settings is not None:
+        redactor.add(*chosen.settings.secrets)
+    return chosen
 
 
 @pytest.fixture(scope="session")
@@ -62,13 +59,13 @@ def run_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def tfc(target, tmp_path_factory) -> TfcClient:
+def tfc(target, tmp_path_factory, redactor) -> TfcClient:
     """Terraform Cloud: the real API, or the local Terraform Cloud fake (same client code)."""
     if target.kind == "aws":
         yield TfcClient(target.settings.tfe_token, target.settings.tfc_organization)
         return
     ca = localca.make_ca(tmp_path_factory.mktemp("tfc-ca"))
-    token = "local-fake-token-" + os.urandom(8).hex()
+    token = redactor.secret("local-fake-token-" + os.urandom(8).hex())
     with TfcFake(ca, token) as fake:
         yield TfcClient(token, fake.organization, base_url=fake.url, verify=str(ca.ca))
 

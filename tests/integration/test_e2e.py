@@ -37,22 +37,23 @@ def session_aws(target):
 
 
 @pytest.fixture(scope="session")
-def stack(target, run_dir, request):
-    """The stack, with teardown registered BEFORE the first apply (it runs even after a failure or Ctrl-C)."""
+def stack(target, run_dir, request, redactor):
+    """The stack, with teardown registered BEFORE the first apply (it runs even after a failure or Ctrl-C).
+    It shares the session's redactor: every secret it reads is masked in pytest's output too."""
     target.skip_unless_aws("deploy")
-    st = Stack(target.settings, run_dir)
+    st = Stack(target.settings, run_dir, redactor=redactor)
     request.addfinalizer(st.teardown_unless_kept)
     return st
 
 
 @pytest.fixture(scope="session")
-def kube(stack, target, run_dir) -> k8s.Kubectl:
+def kube(stack, target, run_dir, redactor) -> k8s.Kubectl:
     """kubectl on a kubeconfig whose exec plugin mints a fresh EKS token per call; the plugin gets the
     .env AWS credentials through kubectl's environment (Settings.child_env), nothing from the shell."""
     net = stack.outputs("01-network")
     path = k8s.write_exec_kubeconfig(run_dir / "kubeconfig", net["cluster_endpoint"], net["cluster_ca_data"],
                                      net["cluster_name"], target.settings.aws_region)
-    return k8s.Kubectl(path, env=target.settings.child_env())
+    return k8s.Kubectl(path, env=target.settings.child_env(), redactor=redactor)
 
 
 @pytest.fixture
@@ -77,10 +78,10 @@ def rebuild_data() -> dict[str, object]:
     return {}
 
 
-def _db(stack) -> dict:
+def _db(stack) -> aws_checks.DbConn:
     deps = stack.outputs("02-deps")
-    return {"host": deps["rds_endpoint"].split(":")[0], "port": 5432, "user": "langfuse",
-            "password": deps["rds_password"], "dbname": "langfuse"}
+    return aws_checks.DbConn(host=deps["rds_endpoint"].split(":")[0], port=5432, user="langfuse",
+                             password=deps["rds_password"], dbname="langfuse")
 
 
 def _api(stack, port: int) -> langfuse_api.Api:
@@ -113,7 +114,7 @@ LOCAL_FILES = ["variables.tf", "data.tf", "secrets.tf"]
 
 
 @pytest.fixture(scope="module")
-def local_app(target, run_dir, tmp_path_factory):
+def local_app(target, run_dir, tmp_path_factory, redactor):
     """03-app's data, variables and secrets, applied for real (random + tfe providers from the
     offline mirror) with upstream outputs from the local Terraform Cloud fake."""
     if target.kind == "aws":
@@ -127,7 +128,7 @@ def local_app(target, run_dir, tmp_path_factory):
                               {"backend_override.tf": plan.LOCAL_BACKEND})
         settings = envfile.Settings("AKIA" + "0" * 16, "0" * 40, "us-east-1", offline.env["TFE_TOKEN"],
                                     offline.fake.organization, "ops@example.com", "Ops", "local-default-password")
-        yield Stack(settings, run_dir, workdir.parent, extra_env=offline.env)
+        yield Stack(settings, run_dir, workdir.parent, extra_env=offline.env, redactor=redactor)
 
 
 @pytest.mark.order(2)
@@ -218,10 +219,10 @@ def test_clickhouse_answers_on_8123_through_port_forward(kube, diagnostics):
 
 @pytest.mark.order(11)
 @pytest.mark.dependency(depends=["pods"])
-def test_redis_answers_ping_on_6379_through_port_forward(kube, diagnostics):
+def test_redis_answers_ping_on_6379_through_port_forward(kube, redactor, diagnostics):
     """FR21: Valkey answers PING through svc/langfuse-redis-primary 6379 (not -master: decision 13)."""
     data = json.loads(kube.run("-n", NAMESPACE, "get", "secret", "langfuse-redis", "-o", "json"))["data"]
-    password = base64.b64decode(data.get("valkey-password") or data["redis-password"]).decode()
+    password = redactor.secret(base64.b64decode(data.get("valkey-password") or data["redis-password"]).decode())
     with kube.port_forward(NAMESPACE, "langfuse-redis-primary", 6379) as port:
         assert aws_checks.redis_ping("127.0.0.1", port, password)
 
@@ -235,9 +236,9 @@ def test_rds_reachable_migrated_and_headless_init_rows_present(stack, target):
     (the user looked up case-insensitively: Langfuse stores the email lower-cased, issue 10 item 6)."""
     db = _db(stack)
     app = stack.outputs("03-app")
-    assert aws_checks.rds_select_one(**db) == 1
-    assert aws_checks.rds_migrations_applied(**db) > 100
-    rows = aws_checks.rds_headless_init_rows(target.settings.admin_email, app["org_id"], app["project_id"], **db)
+    assert aws_checks.rds_select_one(db) == 1
+    assert aws_checks.rds_migrations_applied(db) > 100
+    rows = aws_checks.rds_headless_init_rows(db, target.settings.admin_email, app["org_id"], app["project_id"])
     assert rows == {"user": True, "organization": True, "project": True}
 
 

@@ -19,39 +19,39 @@ pytestmark = pytest.mark.static
 
 def test_rds_select_one_connects_with_the_password(local_pg):
     """FR5, FR6: SELECT 1 answers with the generated password, against a local PostgreSQL."""
-    assert aws_checks.rds_select_one(**local_pg.conn()) == 1
+    assert aws_checks.rds_select_one(aws_checks.DbConn(**local_pg.conn())) == 1
 
 
 def test_rds_check_with_a_wrong_password_fails_naming_the_password(local_pg):
     """FR6, NFR3: a wrong password is refused with an error saying so, against a local PostgreSQL."""
     with pytest.raises(aws_checks.CheckError, match=r"password was rejected") as err:
-        aws_checks.rds_select_one(**{**local_pg.conn(), "password": "wrong-password-123"})
+        aws_checks.rds_select_one(aws_checks.DbConn(**{**local_pg.conn(), "password": "wrong-password-123"}))
     assert f"{local_pg.host}:{local_pg.port}" in str(err.value)
 
 
 def test_rds_check_error_never_echoes_the_password(local_pg):
     """NFR1: the connection error names server and user but not the password, against a local PostgreSQL."""
     with pytest.raises(aws_checks.CheckError) as err:
-        aws_checks.rds_select_one(**{**local_pg.conn(), "password": "wrong-password-123"})
+        aws_checks.rds_select_one(aws_checks.DbConn(**{**local_pg.conn(), "password": "wrong-password-123"}))
     assert "wrong-password-123" not in str(err.value)
 
 
 def test_migration_count_ignores_unfinished_migrations(local_pg):
     """FR11: only finished Prisma migrations count, against a local PostgreSQL."""
-    assert aws_checks.rds_migrations_applied(**local_pg.conn()) == 2
+    assert aws_checks.rds_migrations_applied(aws_checks.DbConn(**local_pg.conn())) == 2
 
 
 def test_headless_init_rows_are_all_found(local_pg):
     """FR14: the init user (by email), organization and project (by id) are found, against a local PostgreSQL."""
-    rows = aws_checks.rds_headless_init_rows("ops@example.com", "langfuse-org", "langfuse-project",
-                                             **local_pg.conn())
+    rows = aws_checks.rds_headless_init_rows(aws_checks.DbConn(**local_pg.conn()),
+                                             "ops@example.com", "langfuse-org", "langfuse-project")
     assert rows == {"user": True, "organization": True, "project": True}
 
 
 def test_headless_init_rows_report_each_missing_row(local_pg):
     """FR14: an absent user and project are reported as such, against a local PostgreSQL."""
-    rows = aws_checks.rds_headless_init_rows("nobody@example.com", "langfuse-org", "no-such-project",
-                                             **local_pg.conn())
+    rows = aws_checks.rds_headless_init_rows(aws_checks.DbConn(**local_pg.conn()),
+                                             "nobody@example.com", "langfuse-org", "no-such-project")
     assert rows == {"user": False, "organization": True, "project": False}
 
 
@@ -124,8 +124,8 @@ def test_tagged_resources_reports_only_resources_of_this_project(moto):
 def test_headless_init_user_is_found_whatever_the_case_of_the_env_email(local_pg):
     """FR14, issue 10 item 6: Langfuse stores the init email lower-cased; Ops@Example.COM in .env still
     finds the user row ops@example.com, against a local PostgreSQL."""
-    rows = aws_checks.rds_headless_init_rows("Ops@Example.COM", "langfuse-org", "langfuse-project",
-                                             **local_pg.conn())
+    rows = aws_checks.rds_headless_init_rows(aws_checks.DbConn(**local_pg.conn()),
+                                             "Ops@Example.COM", "langfuse-org", "langfuse-project")
     assert rows["user"] is True
 
 

@@ -1,0 +1,120 @@
+"""pytest plugin: no known secret in anything pytest shows or writes (NFR1).
+
+pytest prints more than log records: the arguments of a call an assertion rewrote
+(`where 2 = rds_migrations_applied(**{'password': ...})`), each frame's arguments in long
+tracebacks (`env = {'AWS_SECRET_ACCESS_KEY': ...}`), exception messages, captured output and logs.
+Every report is masked with the session's `Redactor` after it is made and before the terminal,
+junit XML or any other reporter sees it; log records are masked as they are created (live log
+included); warnings before they are recorded.
+
+The root conftest.py loads this plugin (`pytest_plugins`); any other test run gets it with
+`-p lfharness.pytest_redact`. Fixtures: `redactor`, the session's registry, to which the harness
+adds every secret it learns (the Stack, the e2e target).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Generator
+from typing import Any
+
+import pytest
+
+from lfharness.redact import Redactor, _announce_to_stdout, install_record_masking
+
+REDACTOR = pytest.StashKey[Redactor]()
+
+
+def _announcer(config: pytest.Config) -> Callable[[str], None]:
+    """`::add-mask::` to the real stdout: inside a test, pytest captures fd 1, and the runner must
+    see the command before the value shows up anywhere in the step's log."""
+
+    def announce(value: str) -> None:
+        capman = config.pluginmanager.getplugin("capturemanager")
+        if capman is None:
+            _announce_to_stdout(value)
+            return
+        with capman.global_and_fixture_disabled():
+            _announce_to_stdout(value, sys.stdout)
+
+    return announce
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    redactor = Redactor(announce=_announcer(config))
+    config.stash[REDACTOR] = redactor
+    config.add_cleanup(install_record_masking(redactor))
+    config.pluginmanager.register(_Masking(redactor), "lfharness-redact-masking")
+
+
+def session_redactor(config: pytest.Config) -> Redactor:
+    return config.stash[REDACTOR]
+
+
+@pytest.fixture(scope="session")
+def redactor(request: pytest.FixtureRequest) -> Redactor:
+    """The session's secret registry: whatever is added here never shows in pytest's output."""
+    return session_redactor(request.config)
+
+
+def _masked(value: Any, mask: Callable[[str], str], seen: set[int]) -> Any:
+    """value with every string inside masked; pytest's TerminalRepr objects (tracebacks, entries,
+    function arguments, locals, crash lines, sections) are masked in place, so the terminal keeps
+    their layout and junit its message attribute."""
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, list):
+        return [_masked(v, mask, seen) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_masked(v, mask, seen) for v in value)
+    if isinstance(value, dict):
+        return {k: _masked(v, mask, seen) for k, v in value.items()}
+    if hasattr(value, "toterminal") and hasattr(value, "__dict__") and id(value) not in seen:
+        seen.add(id(value))
+        for name, attr in list(vars(value).items()):
+            # Frozen dataclasses among them: set past their __setattr__.
+            object.__setattr__(value, name, _masked(attr, mask, seen))
+    return value
+
+
+def mask_report(report: pytest.CollectReport | pytest.TestReport, redactor: Redactor) -> None:
+    """Masks a report's traceback, captured sections and user properties in place."""
+    if not len(redactor):
+        return
+    seen: set[int] = set()
+    report.longrepr = _masked(report.longrepr, redactor.mask, seen)
+    report.sections = [(title, redactor.mask(text)) for title, text in report.sections]
+    if isinstance(report, pytest.TestReport):
+        report.user_properties = [(name, _masked(v, redactor.mask, seen)) for name, v in report.user_properties]
+
+
+class _Masking:
+    """The hooks, bound to one session's redactor."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        self.redactor = redactor
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+        report = yield
+        mask_report(report, self.redactor)
+        return report
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(self, collector: pytest.Collector) -> Generator[None, Any, Any]:
+        report = yield
+        mask_report(report, self.redactor)
+        return report
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_warning_recorded(self, warning_message: Any) -> None:
+        """The warnings summary prints each warning's message."""
+        message = warning_message.message
+        if isinstance(message, Warning):
+            text = str(message)
+            masked = self.redactor.mask(text)
+            if masked != text:
+                try:
+                    warning_message.message = type(message)(masked)
+                except TypeError:  # a warning class with other constructor arguments
+                    warning_message.message = UserWarning(masked)
