@@ -29,10 +29,10 @@ from urllib.parse import quote
 LOG = logging.getLogger("lfharness.redact")
 
 MASK = "***"
-# Shorter values are not masked: Terraform states hold ids such as "none" or "true" next to
-# secrets, and masking those everywhere would make the logs unreadable. Every generated secret of
-# the stack is 32+ characters; the .env admin password is 12+.
-MIN_LENGTH = 8
+# Shorter values are not masked: Terraform states hold ids and names such as "none" or
+# "langfuse" next to secrets, and masking those everywhere would make the logs unreadable. Every
+# generated secret of the stack is 32+ characters, the .env secrets 12+ (envfile's rules).
+MIN_LENGTH = 12
 GITHUB_ACTIONS_ENV = "GITHUB_ACTIONS"
 
 # Resource types whose string attributes are secrets although the provider does not mark them
@@ -187,6 +187,12 @@ def state_secrets(state: dict[str, Any]) -> Iterator[str]:
     for module in _modules(values.get("root_module") or {}):
         for resource in module.get("resources", []):
             attrs = resource.get("values") or {}
+            if resource.get("type") == "tfe_outputs":
+                # Its `values` is marked sensitive as a whole but holds every upstream output; the
+                # non-sensitive ones (cluster_name, vpc_id, ...) are repeated in nonsensitive_values.
+                plain = attrs.get("nonsensitive_values") or {}
+                yield from _strings({k: v for k, v in (attrs.get("values") or {}).items() if k not in plain})
+                continue
             yield from _marked(attrs, resource.get("sensitive_values") or {})
             for name in SECRET_ATTRIBUTES.get(resource.get("type", ""), ()):
                 yield from _strings(attrs.get(name))

@@ -133,6 +133,20 @@ def test_learn_state_leaves_non_secret_values_readable():
     assert redactor.mask("langfuse-namespace langfuse-secrets") == "langfuse-namespace langfuse-secrets"
 
 
+def test_learn_state_takes_only_the_sensitive_upstream_outputs_of_tfe_outputs():
+    """FR17, NFR1: tfe_outputs marks its whole `values` sensitive, non-secret outputs included
+    (cluster_name, vpc_id): only those missing from nonsensitive_values are secrets."""
+    password = _value()
+    plain = {"cluster_name": "langfuse-cluster", "vpc_id": "vpc-0abc1234def567890"}
+    state = {"values": {"root_module": {"resources": [
+        {"address": "data.tfe_outputs.deps", "type": "tfe_outputs", "mode": "data",
+         "values": {"values": {**plain, "rds_password": password}, "nonsensitive_values": plain},
+         "sensitive_values": {"values": True}}]}}}
+    redactor = redact.Redactor()
+    redactor.learn_state(state)
+    assert redactor.mask(f"{password} langfuse-cluster vpc-0abc1234def567890") == "*** langfuse-cluster vpc-0abc1234def567890"
+
+
 def test_log_records_are_masked_with_secrets_learned_after_masking_was_installed(caplog):
     """NFR1: record masking reads the redactor when each record is made, so a secret learned mid-run
     is masked in the message, its arguments and the traceback."""
