@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import requests
 
-from lfharness import envfile, tf
+from lfharness import envfile, redact, tf
 from lfharness.k8s import KubectlError
 from lfharness.wait import Stopwatch, WaitTimeout, retry
 
@@ -329,7 +329,9 @@ def _run(action: str, env_file: Path, runs_dir: Path) -> int:
                   action, env_file, ", ".join(missing))
         return 2
     settings = envfile.load(env_file)
-    undo = envfile.install_record_masking(settings.secrets)  # NFR1: no secret in any log line
+    # NFR1: no secret in any log line, the outputs and state secrets the stack learns included.
+    redactor = redact.Redactor(settings.secrets)
+    undo = redact.install_record_masking(redactor)
     try:
         tfc = TfcClient(settings.tfe_token, settings.tfc_organization)
         absent = [name for name in tf.WORKSPACES.values() if tfc.get_workspace(name) is None]
@@ -343,7 +345,7 @@ def _run(action: str, env_file: Path, runs_dir: Path) -> int:
         run_dir = runs_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{action}"
         run_dir.mkdir(parents=True, exist_ok=True)
         LOG.info("%s: run folder %s", action, run_dir)
-        stack = Stack(settings, run_dir)
+        stack = Stack(settings, run_dir, redactor=redactor)
         session = settings.boto3_session()
         try:
             if action == "pause":

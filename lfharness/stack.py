@@ -146,7 +146,8 @@ class Stack:
 
 
 def teardown_workspaces(settings: envfile.Settings, run_dir: Path, tfc: TfcClient,
-                        terraform_dir: Path = tf.TERRAFORM_DIR, extra_env: dict[str, str] | None = None) -> list[str]:
+                        terraform_dir: Path = tf.TERRAFORM_DIR, extra_env: dict[str, str] | None = None,
+                        redactor: redact.Redactor | None = None) -> list[str]:
     """Destroys whatever the three workspaces' states still hold, 03 -> 02 -> 01; idempotent.
 
     A workspace that does not exist in Terraform Cloud holds nothing and is skipped (`terraform
@@ -165,7 +166,7 @@ def teardown_workspaces(settings: envfile.Settings, run_dir: Path, tfc: TfcClien
             LOG.warning("teardown: %s was locked by an interrupted run (a cancelled job kills Terraform "
                         "mid-apply); lock released so its state can be destroyed", name)
         present.append(workspace)
-    Stack(settings, run_dir, terraform_dir, extra_env).teardown(tuple(present))
+    Stack(settings, run_dir, terraform_dir, extra_env, redactor).teardown(tuple(present))
     return present
 
 
@@ -185,13 +186,16 @@ def teardown_command(env_file: Path, runs_dir: Path) -> int:
                  env_file, ", ".join(missing))
         return 0
     settings = envfile.load(env_file)
-    undo = envfile.install_record_masking(settings.secrets)  # NFR1: no secret in any log line
+    # NFR1: no secret in any log line, the state secrets the destroys learn included.
+    redactor = redact.Redactor(settings.secrets)
+    undo = redact.install_record_masking(redactor)
     try:
         run_dir = runs_dir / (time.strftime("%Y%m%d-%H%M%S") + "-teardown")
         run_dir.mkdir(parents=True, exist_ok=True)
         LOG.info("teardown: run folder %s", run_dir)
         try:
-            teardown_workspaces(settings, run_dir, TfcClient(settings.tfe_token, settings.tfc_organization))
+            teardown_workspaces(settings, run_dir, TfcClient(settings.tfe_token, settings.tfc_organization),
+                                redactor=redactor)
         except TeardownError as exc:
             LOG.error("%s", exc)
             return 1
