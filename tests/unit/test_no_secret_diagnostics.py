@@ -33,7 +33,8 @@ def test_diagnostics_hold_no_secret_the_run_knows(tmp_path):
     pods = {"items": [_pod("langfuse-web-0", "langfuse-web")]}
     fake = FakeCli(tmp_path / "bin", "kubectl", [
         (r"get pods -o json", {"stdout": json.dumps(pods)}),
-        (r"logs langfuse-web-0", {"stdout": f"prisma: connecting to postgresql://langfuse:{password}@db:5432/langfuse\n"}),
+        (r"logs langfuse-web-0",
+         {"stdout": f"prisma: connecting to postgresql://langfuse:{password}@db:5432/langfuse\n"}),
         (r"get events", {"stdout": f"Warning  Failed  pod/langfuse-web-0  bad password {password}\n"}),
         (r".", {"stdout": "ok\n"})])
     kube = k8s.Kubectl(tmp_path / "kubeconfig", env=None, binary=fake.path, redactor=redactor)

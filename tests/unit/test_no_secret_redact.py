@@ -144,7 +144,8 @@ def test_learn_state_takes_only_the_sensitive_upstream_outputs_of_tfe_outputs():
          "sensitive_values": {"values": True}}]}}}
     redactor = redact.Redactor()
     redactor.learn_state(state)
-    assert redactor.mask(f"{password} langfuse-cluster vpc-0abc1234def567890") == "*** langfuse-cluster vpc-0abc1234def567890"
+    plain_text = "langfuse-cluster vpc-0abc1234def567890"
+    assert redactor.mask(f"{password} {plain_text}") == f"*** {plain_text}"
 
 
 def test_log_records_are_masked_with_secrets_learned_after_masking_was_installed(caplog):

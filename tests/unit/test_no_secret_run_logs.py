@@ -95,7 +95,8 @@ def lifecycle(tmp_path_factory) -> dict[str, Any]:
 
 
 def _logs(run_dir: Path) -> dict[str, str]:
-    return {str(p.relative_to(run_dir)): p.read_text(errors="replace") for p in sorted(run_dir.rglob("*")) if p.is_file()}
+    return {str(p.relative_to(run_dir)): p.read_text(errors="replace")
+            for p in sorted(run_dir.rglob("*")) if p.is_file()}
 
 
 def test_the_scenario_put_the_secrets_into_what_terraform_prints(lifecycle):
