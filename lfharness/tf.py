@@ -9,7 +9,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lfharness import envfile
@@ -45,7 +45,7 @@ def terraform_bin() -> Path:
 class Result:
     args: list[str]
     returncode: int
-    stdout: str
+    stdout: str = field(repr=False)  # `output -json` / `show -json`: sensitive values in clear
     stderr: str
     seconds: float
 
