@@ -25,7 +25,26 @@ class LangfuseApiError(RuntimeError):
 
 
 def health(base_url: str, timeout: float = 10) -> requests.Response:
-    return requests.get(f"{base_url}/api/public/health", timeout=timeout)
+    """GET /api/public/health?failIfDatabaseUnavailable=true: 200 only when PostgreSQL answers.
+
+    Without the parameter Langfuse 3.150 answers 200 without touching the database
+    (web/src/pages/api/public/health.ts), so a web pod that cannot reach RDS would pass.
+    """
+    return requests.get(f"{base_url}/api/public/health", params={"failIfDatabaseUnavailable": "true"},
+                        timeout=timeout)
+
+
+EVENT_PREFIX = "events/"  # s3.eventUpload.prefix in terraform/03-app/values.yaml.tpl
+
+
+def event_object_key(project_id: str, trace_id: str, event_id: str, prefix: str = EVENT_PREFIX) -> str:
+    """Where Langfuse 3.150 stores the raw event of a trace-create before ClickHouse sees it.
+
+    processEventBatch groups a batch's events by entity and body id and writes each group to
+    <prefix><projectId>/<entityType>/<bodyId>/<id of the group's first event>.json; a trace-create
+    has entity type "trace". One event per batch (ingestion_batch) makes the key exact.
+    """
+    return f"{prefix}{project_id}/trace/{trace_id}/{event_id}.json"
 
 
 def ingestion_batch(trace_id: str, name: str = "e2e-trace", event_id: str | None = None) -> dict:

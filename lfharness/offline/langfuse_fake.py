@@ -3,6 +3,8 @@
 Serves the endpoints the e2e suite calls, with the response shapes of Langfuse's public API
 (its OpenAPI definition): health; ingestion answering 207 {"successes", "errors"}; traces read
 back by id (404 {"message": "Trace not found"} otherwise); v2 datasets, dataset items, v2 prompts.
+Health touches the database only when asked (`?failIfDatabaseUnavailable=true`, as 3.150 does):
+`set_database_available(False)` makes exactly that form answer 503.
 `wipe("clickhouse")` / `wipe("postgres")` forget traces / datasets and prompts, as losing those
 stores would; `reject_next_events(n, message)` makes ingestion refuse events inside a 207.
 """
@@ -41,6 +43,7 @@ class _State:
     items: dict[str, dict] = field(default_factory=dict)         # PostgreSQL
     prompts: dict[str, list[dict]] = field(default_factory=dict)  # PostgreSQL
     reject: list[str] = field(default_factory=list)              # messages for the next rejected events
+    database_available: bool = True
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -80,6 +83,9 @@ class _Handler(BaseHTTPRequestHandler):
         with state.lock:
             state.requests.append(Recorded(self.command, url.path, parse_qs(url.query), body, caller))
         if url.path == "/api/public/health":
+            # 3.150 runs SELECT 1 only with this parameter; without it the answer is 200 whatever the database.
+            if parse_qs(url.query).get("failIfDatabaseUnavailable") == ["true"] and not state.database_available:
+                return self._send(503, {"status": "Database not available", "version": "3.150.0"})
             return self._send(200, {"status": "OK", "version": "3.150.0"})
         if caller is None:
             return self._send(401, {"message": "Invalid credentials. Confirm that you've configured the correct host.",
@@ -179,6 +185,11 @@ class LangfuseFake:
                 self._state.prompts.clear()
             else:
                 raise ValueError(f"unknown store {store!r}: clickhouse or postgres")
+
+    def set_database_available(self, available: bool) -> None:
+        """PostgreSQL reachable or not, as the health check with failIfDatabaseUnavailable=true sees it."""
+        with self._state.lock:
+            self._state.database_available = available
 
     def reject_next_events(self, messages: list[str]) -> None:
         """The next len(messages) ingestion events land in the 207's `errors` with these messages."""

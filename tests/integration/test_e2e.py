@@ -265,15 +265,16 @@ def test_pod_writes_to_s3_with_irsa_and_no_static_keys(kube, stack, session_aws,
 @pytest.mark.dependency(name="trace", depends=["pods"])
 def test_trace_is_ingested_readable_and_its_event_lands_in_s3(kube, stack, session_aws, diagnostics):
     """J2, J4: a trace sent with the generated project keys is accepted (our event among the 207's
-    successes, no errors: issue 10 item 5), readable via the API, and its raw event is under events/."""
+    successes, no errors: issue 10 item 5), readable via the API, and its raw event is the object
+    Langfuse writes at events/<projectId>/trace/<traceId>/<eventId>.json (issue 15 defect 8)."""
     trace_id = str(uuid.uuid4())
     with kube.port_forward(NAMESPACE, "langfuse-web", 3000) as port:
         api = _api(stack, port)
-        api.ingest_trace(trace_id)
+        event_id = api.ingest_trace(trace_id)
         retry(lambda: api.trace_exists(trace_id), timeout=300, interval=10, what=f"trace {trace_id} readable",
               validator=bool)
-    keys = aws_checks.s3_list_prefix(session_aws, stack.outputs("02-deps")["s3_bucket_name"], "events/")
-    assert any(trace_id in k for k in keys), "no raw event for the trace under events/"
+    key = langfuse_api.event_object_key(stack.outputs("03-app")["project_id"], trace_id, event_id)
+    assert trace_id.encode() in aws_checks.s3_get(session_aws, stack.outputs("02-deps")["s3_bucket_name"], key)
 
 
 @pytest.mark.order(15)
@@ -354,19 +355,20 @@ def test_resume_brings_langfuse_back_with_its_data_and_the_same_api_keys(kube, s
 @pytest.mark.dependency(name="rebuild", depends=["rds", "trace", "resumed"])
 def test_app_rebuild_after_writing_data_comes_back_healthy(kube, stack, session_aws, rebuild_data, diagnostics):
     """FR28, decision 4: with data written that only survives in RDS and S3 (a dataset, its item and a
-    prompt through the public API; an S3 object under a unique key) and a readable trace, 03-app is
-    destroyed and re-applied and answers health 200 again. The stages below read the data back."""
+    prompt through the public API; the raw event Langfuse itself wrote to S3 for a readable trace),
+    03-app is destroyed and re-applied and answers health 200 again. The stages below read the data back."""
     run_id = uuid.uuid4().hex[:12]
     bucket = stack.outputs("02-deps")["s3_bucket_name"]
     with kube.port_forward(NAMESPACE, "langfuse-web", 3000) as port:
         api = _api(stack, port)
         rebuild_data["markers"] = langfuse_api.write_markers(api, run_id)
         rebuild_data["trace_id"] = trace_id = str(uuid.uuid4())
-        api.ingest_trace(trace_id)
+        event_id = api.ingest_trace(trace_id)
         retry(lambda: api.trace_exists(trace_id), timeout=300, interval=10, what=f"trace {trace_id} readable",
               validator=bool)
-    rebuild_data["s3"] = (bucket, f"e2e/survival-{run_id}.txt", f"written before the rebuild {run_id}".encode())
-    aws_checks.s3_round_trip(session_aws, *rebuild_data["s3"])
+    # Langfuse's own object (issue 15 defect 8): an object the operator wrote says nothing about the app.
+    key = langfuse_api.event_object_key(stack.outputs("03-app")["project_id"], trace_id, event_id)
+    rebuild_data["s3"] = (bucket, key, aws_checks.s3_get(session_aws, bucket, key))
     stack.destroy("03-app")
     stack.apply("03-app")
     with kube.port_forward(NAMESPACE, "langfuse-web", 3000) as port:
@@ -385,8 +387,9 @@ def test_postgres_data_written_before_the_rebuild_reads_back(kube, stack, rebuil
 
 @pytest.mark.order(21)
 @pytest.mark.dependency(depends=["rebuild"])
-def test_s3_object_written_before_the_rebuild_reads_back(session_aws, rebuild_data):
-    """FR9, FR28, decision 4: the S3 object written under a unique key before the rebuild is still there."""
+def test_s3_event_langfuse_wrote_before_the_rebuild_reads_back(session_aws, rebuild_data):
+    """FR9, FR28, decision 4, issue 15 defect 8: the raw event Langfuse wrote under events/ for the
+    pre-rebuild trace is still there, byte for byte (the trace itself is gone with ClickHouse)."""
     bucket, key, body = rebuild_data["s3"]
     assert aws_checks.s3_get(session_aws, bucket, key) == body
 

@@ -111,3 +111,25 @@ def test_a_trace_lost_with_clickhouse_reads_as_gone(api, fake):
     before = api.trace_exists(trace_id)
     fake.wipe("clickhouse")
     assert (before, api.trace_exists(trace_id)) == (True, False)
+
+
+# --- issue 15 defect 8: health that touches the database, the event object Langfuse writes ------
+
+def test_health_check_fails_while_the_database_is_unavailable(fake):
+    """FR19, Journey 3, issue 15 defect 8: the health check asks failIfDatabaseUnavailable=true, so a
+    Langfuse that cannot reach PostgreSQL answers 503 instead of 200 (Langfuse 3.150 answers 200
+    without touching the database otherwise) (local Langfuse API stand-in with its database down)."""
+    fake.set_database_available(False)
+    assert langfuse_api.health(fake.base_url).status_code == 503
+
+
+def test_health_check_answers_200_while_the_database_is_available(fake):
+    """FR19, issue 15 defect 8: the same check answers 200 with the database up (local Langfuse API stand-in)."""
+    assert langfuse_api.health(fake.base_url).status_code == 200
+
+
+def test_a_traces_event_object_key_follows_langfuses_s3_layout():
+    """FR9, J4, issue 15 defect 8: the raw event of a trace-create lands at
+    <prefix><projectId>/trace/<traceId>/<eventId>.json (Langfuse 3.150 processEventBatch: the key of
+    the first event of the batch for that trace), so the rebuild check can name the object it reads."""
+    assert langfuse_api.event_object_key("proj-1", "trace-2", "event-3") == "events/proj-1/trace/trace-2/event-3.json"
