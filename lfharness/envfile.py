@@ -9,6 +9,7 @@ with the .env keys, would sign requests with the wrong credentials or send them 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import re
@@ -25,6 +26,8 @@ REQUIRED = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", 
 SECRET_KEYS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "TFE_TOKEN", "LANGFUSE_ADMIN_PASSWORD")
 TOKEN_ALIAS = "TFC_TOKEN"  # the stories' name; the tfe provider reads TFE_TOKEN (decision 2)
 SESSION_TOKEN = "AWS_SESSION_TOKEN"  # optional: required with temporary (ASIA...) keys, refused with AKIA keys
+# Optional, likewise: when the temporary keys expire (ISO 8601, as `aws sts assume-role` prints it).
+SESSION_EXPIRATION = "AWS_SESSION_EXPIRATION"
 
 # AWS partitions' region names: <area>-[gov-|iso-]<direction>-<digit>, e.g. us-east-1, us-gov-west-1.
 # Same rule as the aws_region validation in terraform/*/variables.tf (China partition not supported).
@@ -43,7 +46,25 @@ _RULES: dict[str, tuple[str, str]] = {
     "LANGFUSE_ADMIN_PASSWORD": (r".{12,}", "at least 12 characters"),
     # STS session tokens are long base64 strings (several hundred characters).
     SESSION_TOKEN: (r"[A-Za-z0-9/+=]{100,}", "an STS session token (100+ base64 characters)"),
+    # A zone is required: a bare local time would be read in whichever zone the runner happens to be.
+    SESSION_EXPIRATION: (r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})",
+                         "an ISO 8601 time with its zone, e.g. 2026-12-01T18:30:00Z"),
 }
+
+
+def _expiration(value: str) -> dt.datetime | None:
+    """The UTC time of an AWS_SESSION_EXPIRATION value, None when it is not a real ISO 8601 time."""
+    if not re.fullmatch(_RULES[SESSION_EXPIRATION][0], value):
+        return None
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(dt.timezone.utc)
+    except ValueError:  # e.g. month 13: the pattern alone lets it through
+        return None
+
+
+def _duration(seconds: float) -> str:
+    minutes = max(0, round(seconds / 60))
+    return f"{minutes // 60}h{minutes % 60:02d}m"
 
 
 def default_path() -> Path:
@@ -53,6 +74,10 @@ def default_path() -> Path:
 
 class EnvError(ValueError):
     """Every problem of a .env at once, by key, never with a secret value."""
+
+
+class CredentialsExpireTooSoon(EnvError):
+    """The temporary AWS credentials expire before the operation could end."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +93,28 @@ class Settings:
     admin_name: str
     admin_password: str = field(repr=False)
     aws_session_token: str = field(default="", repr=False)  # only with temporary (ASIA...) keys
+    aws_session_expiration: dt.datetime | None = None  # UTC; only with temporary keys
+
+    def require_lifetime(self, action: str, seconds: float, now: dt.datetime | None = None) -> None:
+        """Refuses (CredentialsExpireTooSoon) to start `action`, which may take up to `seconds`,
+        when the temporary credentials expire before it could end. Long-term keys never expire.
+
+        Called before anything is created: credentials expiring mid-apply leave Terraform with a
+        half-written state and a held lock, and nothing that could still tear it down.
+        """
+        if self.aws_session_expiration is None:
+            return
+        now = now or dt.datetime.now(dt.timezone.utc)
+        left = (self.aws_session_expiration - now).total_seconds()
+        if left >= seconds:
+            return
+        raise CredentialsExpireTooSoon(
+            f"{action} needs up to {_duration(seconds)}, but the temporary AWS credentials in .env expire at "
+            f"{self.aws_session_expiration:%Y-%m-%dT%H:%M:%SZ} ("
+            + (f"in {_duration(left)}" if left > 0 else f"{_duration(-left)} ago") + "). Get a session that lasts "
+            f"at least {_duration(seconds)} (e.g. `aws sts assume-role --duration-seconds {int(seconds) + 600}`, up to "
+            "the role's maximum session duration), put its keys, token and expiration into .env "
+            f"(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, {SESSION_TOKEN}, {SESSION_EXPIRATION}) and run again")
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -181,6 +228,16 @@ def malformed_keys(values: dict[str, str]) -> dict[str, str]:
     elif key_id.startswith("AKIA") and values.get(SESSION_TOKEN):
         found[SESSION_TOKEN] = ("no session token next to the long-term key (AKIA...) in AWS_ACCESS_KEY_ID: "
                                 "remove the line")
+    expiration = values.get(SESSION_EXPIRATION)
+    if expiration and _expiration(expiration) is None:
+        found[SESSION_EXPIRATION] = _RULES[SESSION_EXPIRATION][1]
+    elif key_id.startswith("ASIA") and not expiration:
+        found[SESSION_EXPIRATION] = ("the expiration of the temporary key (ASIA...) in AWS_ACCESS_KEY_ID, as STS "
+                                     "gave it (Credentials.Expiration, e.g. 2026-12-01T18:30:00Z): the harness refuses "
+                                     "to start what cannot end before it")
+    elif key_id.startswith("AKIA") and expiration:
+        found[SESSION_EXPIRATION] = ("no expiration next to the long-term key (AKIA...) in AWS_ACCESS_KEY_ID: "
+                                     "remove the line")
     return found
 
 
@@ -205,7 +262,8 @@ def load(path: Path) -> Settings:
     return Settings(values["AWS_ACCESS_KEY_ID"], values["AWS_SECRET_ACCESS_KEY"], values["AWS_DEFAULT_REGION"],
                     values["TFE_TOKEN"], values["TFC_ORGANIZATION"], values["LANGFUSE_ADMIN_EMAIL"],
                     values["LANGFUSE_ADMIN_NAME"], values["LANGFUSE_ADMIN_PASSWORD"],
-                    values.get(SESSION_TOKEN, ""))
+                    values.get(SESSION_TOKEN, ""),
+                    _expiration(values[SESSION_EXPIRATION]) if values.get(SESSION_EXPIRATION) else None)
 
 
 def missing_for_cloud(path: Path) -> list[str]:

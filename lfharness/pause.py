@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import requests
 
-from lfharness import envfile, redact, tf
+from lfharness import budget, envfile, redact, tf
 from lfharness.k8s import KubectlError
 from lfharness.wait import Stopwatch, WaitTimeout, retry
 
@@ -329,6 +329,11 @@ def _run(action: str, env_file: Path, runs_dir: Path) -> int:
                   action, env_file, ", ".join(missing))
         return 2
     settings = envfile.load(env_file)
+    try:  # before anything is read or created: expiring mid-apply leaves a half-paused stack and a held lock
+        settings.require_lifetime(action, budget.PAUSE if action == "pause" else budget.RESUME)
+    except envfile.CredentialsExpireTooSoon as exc:
+        LOG.error("%s: %s", action, exc)
+        return 2
     # NFR1: no secret in any log line, the outputs and state secrets the stack learns included.
     redactor = redact.Redactor(settings.secrets)
     undo = redact.install_record_masking(redactor)
@@ -362,10 +367,12 @@ def _run(action: str, env_file: Path, runs_dir: Path) -> int:
 
 
 def pause_command(env_file: Path, runs_dir: Path) -> int:
-    """`python -m lfharness pause`: exit 0 paused, 1 refused or failed, 2 .env unusable."""
+    """`python -m lfharness pause`: exit 0 paused, 1 refused or failed, 2 .env unusable (or its
+    temporary credentials expire before a pause could end)."""
     return _run("pause", env_file, runs_dir)
 
 
 def resume_command(env_file: Path, runs_dir: Path) -> int:
-    """`python -m lfharness resume`: exit 0 resumed and healthy, 1 refused or failed, 2 .env unusable."""
+    """`python -m lfharness resume`: exit 0 resumed and healthy, 1 refused or failed, 2 .env unusable
+    (or its temporary credentials expire before a resume could end)."""
     return _run("resume", env_file, runs_dir)

@@ -17,7 +17,7 @@ import uuid
 import pytest
 import requests
 
-from lfharness import aws_checks, envfile, k8s, langfuse_api, pause, plan
+from lfharness import aws_checks, budget, envfile, k8s, langfuse_api, pause, plan
 from lfharness.stack import KEEP_ENV, ORDER, Stack
 from lfharness.wait import retry
 
@@ -27,6 +27,18 @@ LOG = logging.getLogger("lfharness.e2e")
 NAMESPACE = "langfuse"
 CLUSTER_LOG_GROUP = "/aws/eks/langfuse/cluster"  # 01-network logs.tf; EKS may re-create it after destroy
 PROJECT_TAG = ("Project", "langfuse-k8s-cluster")  # every workspace's default_tags
+
+
+@pytest.fixture(scope="session", autouse=True)
+def credentials_outlive_the_suite(target):
+    """FR23, issue 15 defect 6: temporary AWS credentials that would expire before the suite could
+    end stop the session here, before the first stage creates anything (Terraform Cloud included)."""
+    if target.kind != "aws":
+        return
+    try:
+        target.settings.require_lifetime("the e2e suite (deploy to teardown)", budget.E2E_SUITE)
+    except envfile.CredentialsExpireTooSoon as exc:
+        pytest.exit(str(exc), returncode=2)
 
 
 @pytest.fixture(scope="session")

@@ -266,7 +266,8 @@ def test_env_region_rule_is_the_one_terraform_validates(workspace):
 # --- temporary credentials and child environments (issue 10 item 2) -------------------------
 
 SESSION_TOKEN = "IQoJb3JpZ2luX2VjE" + "A" * 300  # shape of an STS session token (base64, hundreds of chars)
-TEMPORARY = {**GOOD, "AWS_ACCESS_KEY_ID": "ASIA" + "ABCDEFGHIJKLMNOP", "AWS_SESSION_TOKEN": SESSION_TOKEN}
+TEMPORARY = {**GOOD, "AWS_ACCESS_KEY_ID": "ASIA" + "ABCDEFGHIJKLMNOP", "AWS_SESSION_TOKEN": SESSION_TOKEN,
+             "AWS_SESSION_EXPIRATION": "2099-01-01T00:00:00Z"}
 SHELL_AWS = {"AWS_PROFILE": "stale-profile", "AWS_SESSION_TOKEN": "stale-shell-token", "AWS_SECURITY_TOKEN": "stale",
              "AWS_CONFIG_FILE": "/nonexistent/config", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/credentials",
              "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/other", "AWS_WEB_IDENTITY_TOKEN_FILE": "/nonexistent/token",
@@ -345,3 +346,60 @@ def test_env_example_documents_the_optional_session_token():
     """FR24, issue 10 item 2: .env.example names AWS_SESSION_TOKEN on a commented, optional line."""
     lines = _example().read_text().splitlines()
     assert any(line.startswith("# AWS_SESSION_TOKEN=") for line in lines)
+
+
+# --- issue 15 defect 6: temporary credentials that expire mid-run -----------------------------
+
+def test_temporary_keys_without_their_expiration_are_refused(tmp_path):
+    """FR23, issue 15 defect 6: ASIA keys need AWS_SESSION_EXPIRATION, so the harness can tell whether a
+    run ends before they do; without it .env is refused before anything runs."""
+    values = {k: v for k, v in TEMPORARY.items() if k != "AWS_SESSION_EXPIRATION"}
+    assert "AWS_SESSION_EXPIRATION: malformed, expected the expiration" in _error(tmp_path, values)
+
+
+@pytest.mark.parametrize("value", ["tomorrow", "2026-13-01T00:00:00Z", "2026-12-01 10:00", "2026-12-01T10:00:00"])
+def test_an_expiration_that_is_not_iso_8601_with_a_zone_is_refused(tmp_path, value):
+    """FR23, issue 15 defect 6: AWS_SESSION_EXPIRATION is an ISO 8601 time with its zone (as STS prints it)."""
+    assert "AWS_SESSION_EXPIRATION: malformed" in _error(tmp_path, {**TEMPORARY, "AWS_SESSION_EXPIRATION": value})
+
+
+def test_an_expiration_next_to_long_term_keys_is_refused(tmp_path):
+    """FR23, issue 15 defect 6: long-term (AKIA) keys do not expire; an expiration beside them is a leftover."""
+    assert "AWS_SESSION_EXPIRATION: malformed, expected no expiration" in _error(
+        tmp_path, {**GOOD, "AWS_SESSION_EXPIRATION": "2099-01-01T00:00:00Z"})
+
+
+def test_the_expiration_is_read_with_its_zone(tmp_path):
+    """FR23, issue 15 defect 6: an offset other than Z is honoured (STS's output and an operator's clock differ)."""
+    settings = envfile.load(_write(tmp_path, {**TEMPORARY, "AWS_SESSION_EXPIRATION": "2030-06-01T12:00:00+02:00"}))
+    assert settings.aws_session_expiration.isoformat() == "2030-06-01T10:00:00+00:00"
+
+
+def _expiring(tmp_path: Path, minutes: float) -> envfile.Settings:
+    import datetime as dt  # noqa: PLC0415
+
+    at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=minutes)
+    return envfile.load(_write(tmp_path, {**TEMPORARY, "AWS_SESSION_EXPIRATION": at.strftime("%Y-%m-%dT%H:%M:%SZ")}))
+
+
+def test_an_operation_that_outlasts_the_credentials_is_refused_saying_what_to_do(tmp_path):
+    """FR23, issue 15 defect 6: a 70-minute operation with credentials that expire in 30 minutes is refused,
+    naming the expiration, the time needed and the fix."""
+    with pytest.raises(envfile.CredentialsExpireTooSoon, match=r"resume needs up to 1h10m.*expire.*AWS_SESSION_EXPIRATION"):
+        _expiring(tmp_path, 30).require_lifetime("resume", 70 * 60)
+
+
+def test_an_operation_that_ends_before_the_credentials_expire_may_start(tmp_path):
+    """FR23, issue 15 defect 6: with 2 h left, a 70-minute operation starts."""
+    assert _expiring(tmp_path, 120).require_lifetime("resume", 70 * 60) is None
+
+
+def test_long_term_keys_never_limit_an_operation(tmp_path):
+    """FR23, issue 15 defect 6: AKIA keys carry no expiration; any operation may start."""
+    assert envfile.load(_write(tmp_path, GOOD)).require_lifetime("the e2e suite", 10 * 3600) is None
+
+
+def test_env_example_documents_the_optional_session_expiration():
+    """FR24, issue 15 defect 6: .env.example names AWS_SESSION_EXPIRATION on a commented, optional line."""
+    lines = _example().read_text().splitlines()
+    assert any(line.startswith("# AWS_SESSION_EXPIRATION=") for line in lines)
