@@ -7,7 +7,7 @@ against RDS, the port-forwarded Valkey and S3 on AWS, and against local stand-in
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -195,28 +195,41 @@ def _has_tag(tags: list[dict[str, str]], tag_key: str, tag_value: str) -> bool:
     return any(t.get("Key") == tag_key and t.get("Value") == tag_value for t in tags)
 
 
-def iam_tagged(session: Any, tag_key: str, tag_value: str) -> list[str]:
-    """IAM roles, OIDC providers and customer-managed policies carrying the tag, asked of IAM itself.
+def stack_tags(organization: str) -> dict[str, str]:
+    """The tags every workspace's default_tags write besides Project (terraform/*/providers.tf) that
+    tell this deployment from another one of the project in the same account: the Terraform Cloud
+    organization holding its state (Workspace differs per workspace, so it is not required)."""
+    return {"ManagedBy": "terraform", "Organization": organization}
+
+
+def iam_tagged(session: Any, tag_key: str, tag_value: str, also: Mapping[str, str] | None = None) -> list[str]:
+    """IAM roles, OIDC providers and customer-managed policies carrying the tag (and every tag in
+    `also`, e.g. stack_tags()), asked of IAM itself.
 
     The tagging API does not cover IAM roles; ListRoles returns no tags, so each role's tags are
     read with ListRoleTags. Service-linked roles (path /aws-service-role/) cannot carry our tags.
-    IAM is global: this sees the account's resources from every region.
+    IAM is global: this sees the account's resources from every region, another deployment's
+    included, which `also` tells apart.
     """
+    wanted = {tag_key: tag_value, **(also or {})}
+
+    def ours(tags: list[dict[str, str]]) -> bool:
+        return all(_has_tag(tags, key, value) for key, value in wanted.items())
+
     iam = session.client("iam")
     found = []
     for page in iam.get_paginator("list_roles").paginate():
         for role in page["Roles"]:
             if role.get("Path", "/").startswith("/aws-service-role/"):
                 continue
-            if _has_tag(iam.list_role_tags(RoleName=role["RoleName"])["Tags"], tag_key, tag_value):
+            if ours(iam.list_role_tags(RoleName=role["RoleName"])["Tags"]):
                 found.append(role["Arn"])
     for provider in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]:
-        tags = iam.list_open_id_connect_provider_tags(OpenIDConnectProviderArn=provider["Arn"])["Tags"]
-        if _has_tag(tags, tag_key, tag_value):
+        if ours(iam.list_open_id_connect_provider_tags(OpenIDConnectProviderArn=provider["Arn"])["Tags"]):
             found.append(provider["Arn"])
     for page in iam.get_paginator("list_policies").paginate(Scope="Local"):
         for policy in page["Policies"]:
-            if _has_tag(iam.list_policy_tags(PolicyArn=policy["Arn"])["Tags"], tag_key, tag_value):
+            if ours(iam.list_policy_tags(PolicyArn=policy["Arn"])["Tags"]):
                 found.append(policy["Arn"])
     return found
 
@@ -282,22 +295,60 @@ def _logs(session: Any, arn: str, tag_key: str, tag_value: str) -> Finding:
                    f"(ResourceAlreadyExistsException): delete it (aws logs delete-log-group --log-group-name {name})")
 
 
+def _access_entry_exists(eks: Any, cluster: str, arn: str) -> bool:
+    # The entry's ARN does not carry its principal's full ARN (a role path is lost), and
+    # DescribeAccessEntry wants that: compare the cluster's entries by accessEntryArn instead.
+    for page in eks.get_paginator("list_access_entries").paginate(clusterName=cluster):
+        for principal in page.get("accessEntries", []):
+            entry = eks.describe_access_entry(clusterName=cluster, principalArn=principal)["accessEntry"]
+            if entry.get("accessEntryArn") == arn:
+                return True
+    return False
+
+
 def _eks(session: Any, arn: str, tag_key: str, tag_value: str) -> Finding:
     resource = arn.split(":", 5)[5]
+    kind, _, rest = resource.partition("/")
+    cluster = rest.split("/")[0]
     eks = session.client("eks")
     try:
-        if resource.startswith("cluster/"):
-            status = eks.describe_cluster(name=resource.split("/")[1])["cluster"]["status"]
-        elif resource.startswith("nodegroup/"):
-            _, cluster, group = resource.split("/")[:3]
+        if kind == "cluster":
+            status = eks.describe_cluster(name=cluster)["cluster"]["status"]
+        elif kind == "nodegroup":
+            group = rest.split("/")[1]
             status = eks.describe_nodegroup(clusterName=cluster, nodegroupName=group)["nodegroup"]["status"]
+        elif kind in ("addon", "access-entry"):
+            # Both go with their cluster: a cluster that is gone answers for them (and moto has neither API).
+            eks.describe_cluster(name=cluster)
+            if kind == "access-entry":
+                if _access_entry_exists(eks, cluster, arn):
+                    return Finding(arn, LEFTOVER, f"EKS access entry of cluster {cluster} still exists")
+                return Finding(arn, GONE, f"no access entry of cluster {cluster} has this ARN any more")
+            status = eks.describe_addon(clusterName=cluster, addonName=rest.split("/")[1])["addon"]["status"]
         else:
-            return Finding(arn, LEFTOVER, f"EKS {resource.split('/')[0]}: state not checked by the harness")
+            return Finding(arn, LEFTOVER, f"EKS {kind}: state not checked by the harness")
     except ClientError as exc:
         if _error_code(exc) == "ResourceNotFoundException":
-            return Finding(arn, GONE, "EKS resource no longer exists")
+            return Finding(arn, GONE, f"EKS {kind} no longer exists" if kind in ("cluster", "nodegroup") else
+                           f"EKS {kind} gone (its cluster {cluster} or the {kind} itself no longer exists)")
         raise
-    return Finding(arn, DELETING if status == "DELETING" else LEFTOVER, f"EKS status {status}")
+    return Finding(arn, DELETING if status == "DELETING" else LEFTOVER, f"EKS {kind} status {status}")
+
+
+# ARN resource type -> (Describe* operation, its id list parameter, the response's list): the kinds
+# 01-network creates (and a NAT gateway or address, should one ever be added), each asked of EC2 itself.
+_EC2_DESCRIBE: dict[str, tuple[str, str, str]] = {
+    "vpc": ("describe_vpcs", "VpcIds", "Vpcs"),
+    "subnet": ("describe_subnets", "SubnetIds", "Subnets"),
+    "security-group": ("describe_security_groups", "GroupIds", "SecurityGroups"),
+    "internet-gateway": ("describe_internet_gateways", "InternetGatewayIds", "InternetGateways"),
+    "route-table": ("describe_route_tables", "RouteTableIds", "RouteTables"),
+    "network-acl": ("describe_network_acls", "NetworkAclIds", "NetworkAcls"),
+    "launch-template": ("describe_launch_templates", "LaunchTemplateIds", "LaunchTemplates"),
+    "network-interface": ("describe_network_interfaces", "NetworkInterfaceIds", "NetworkInterfaces"),
+    "natgateway": ("describe_nat_gateways", "NatGatewayIds", "NatGateways"),
+    "elastic-ip": ("describe_addresses", "AllocationIds", "Addresses"),
+}
 
 
 def _ec2(session: Any, arn: str, tag_key: str, tag_value: str) -> Finding:
@@ -311,11 +362,31 @@ def _ec2(session: Any, arn: str, tag_key: str, tag_value: str) -> Finding:
         if kind == "volume":
             state = ec2.describe_volumes(VolumeIds=[ident])["Volumes"][0]["State"]
             return Finding(arn, DELETING if state == "deleting" else LEFTOVER, f"EBS volume {state}")
+        if kind in _EC2_DESCRIBE:
+            operation, ids_parameter, listed = _EC2_DESCRIBE[kind]
+            items = getattr(ec2, operation)(**{ids_parameter: [ident]})[listed]
+            state = str((items[0].get("State") or "") if items else "")
+            if not items or state == "deleted":  # a NAT gateway stays listed as deleted for an hour
+                return Finding(arn, GONE, f"EC2 {kind} no longer exists")
+            if state == "deleting":
+                return Finding(arn, DELETING, f"EC2 {kind} deleting")
+            return Finding(arn, LEFTOVER, f"EC2 {kind} still exists" + (f" ({state})" if state else ""))
     except ClientError as exc:
         if _error_code(exc).endswith(".NotFound"):
             return Finding(arn, GONE, f"EC2 {kind} no longer exists")
         raise
     return Finding(arn, LEFTOVER, f"EC2 {kind}: listed with the tag, state not checked by the harness")
+
+
+def _s3_bucket(session: Any, arn: str, tag_key: str, tag_value: str) -> Finding:
+    bucket = arn.split(":::", 1)[1].split("/")[0]
+    try:
+        session.client("s3").head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        if _error_code(exc) in ("404", "NoSuchBucket", "NotFound"):
+            return Finding(arn, GONE, "S3 bucket no longer exists")
+        raise
+    return Finding(arn, LEFTOVER, "S3 bucket still exists")
 
 
 def _iam(session: Any, arn: str, tag_key: str, tag_value: str) -> Finding:
@@ -324,7 +395,7 @@ def _iam(session: Any, arn: str, tag_key: str, tag_value: str) -> Finding:
 
 
 _JUDGES: dict[str, Callable[[Any, str, str, str], Finding]] = {
-    "kms": _kms, "rds": _rds, "logs": _logs, "eks": _eks, "ec2": _ec2, "iam": _iam,
+    "kms": _kms, "rds": _rds, "logs": _logs, "eks": _eks, "ec2": _ec2, "iam": _iam, "s3": _s3_bucket,
 }
 
 
@@ -351,13 +422,17 @@ def _existing_log_groups(session: Any, names: tuple[str, ...]) -> list[str]:
     return found
 
 
-def sweep(session: Any, tag_key: str, tag_value: str, log_groups: tuple[str, ...] = ()) -> Sweep:
+def sweep(session: Any, tag_key: str, tag_value: str, log_groups: tuple[str, ...] = (),
+          iam_tags: Mapping[str, str] | None = None) -> Sweep:
     """Every resource tagged tag_key=tag_value (tagging API in the session's region, plus IAM), judged.
 
     log_groups: names checked whether tagged or not. EKS re-creates its control-plane log group
     without tags when it writes after Terraform deleted it; the tagging API may not list that one.
+    iam_tags: further tags an IAM resource must carry to count (stack_tags()): IAM is account-wide,
+    and another deployment of the project in the same account carries the same Project tag.
     """
-    arns = list(dict.fromkeys(tagged_resources(session, tag_key, tag_value) + iam_tagged(session, tag_key, tag_value)
+    arns = list(dict.fromkeys(tagged_resources(session, tag_key, tag_value)
+                              + iam_tagged(session, tag_key, tag_value, iam_tags)
                               + _existing_log_groups(session, log_groups)))
     result = Sweep(tuple(judge(session, arn, tag_key, tag_value) for arn in arns))
     LOG.info("sweep %s=%s: %d found, %s", tag_key, tag_value, len(result.findings),
@@ -366,7 +441,8 @@ def sweep(session: Any, tag_key: str, tag_value: str, log_groups: tuple[str, ...
 
 
 def wait_for_clean_sweep(session: Any, tag_key: str, tag_value: str, *, log_groups: tuple[str, ...] = (),
-                         remove_recreated: bool = False, timeout: float = 600, interval: float = 30) -> Sweep:
+                         iam_tags: Mapping[str, str] | None = None, remove_recreated: bool = False,
+                         timeout: float = 600, interval: float = 30) -> Sweep:
     """Sweeps until nothing but deleted resources and KMS keys pending deletion remain (RDS and EKS
     may still be deleting); CheckError listing every remaining resource and its state otherwise.
 
@@ -376,7 +452,7 @@ def wait_for_clean_sweep(session: Any, tag_key: str, tag_value: str, *, log_grou
     last: list[Sweep] = []
 
     def attempt() -> Sweep:
-        last[:] = [sweep(session, tag_key, tag_value, log_groups)]
+        last[:] = [sweep(session, tag_key, tag_value, log_groups, iam_tags)]
         if remove_recreated:
             delete_recreated_log_groups(session, last[0])
         return last[0]

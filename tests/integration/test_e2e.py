@@ -419,13 +419,15 @@ def test_clickhouse_traces_do_not_survive_the_rebuild(kube, stack, rebuild_data,
 
 @pytest.mark.order(23)
 @pytest.mark.dependency(depends=["app"])
-def test_teardown_in_reverse_order_leaves_nothing_but_kms_keys_pending_deletion(stack, session_aws):
+def test_teardown_in_reverse_order_leaves_nothing_but_kms_keys_pending_deletion(stack, session_aws, target):
     """FR27, NFR8: destroy 03 -> 02 -> 01 (each tried, failures reported together: issue 10 item 7);
     then no resource tagged with the project remains, judged by state (items 1 and 4): KMS keys pending
     deletion (7 days, no charge) are accepted, RDS still deleting is waited for, a log group EKS
-    re-created after destroy is deleted, IAM roles and OIDC providers are checked through IAM."""
+    re-created after destroy is deleted, IAM roles and OIDC providers are checked through IAM, counting
+    only those with this stack's tags (issue 15 defect 7: another deployment in the account is not ours)."""
     if os.environ.get(KEEP_ENV) == "1":
         pytest.skip("LFK8S_KEEP_STACK=1: stack kept for debugging (unset it, or run python -m lfharness teardown)")
     stack.teardown(ORDER)
     assert aws_checks.wait_for_clean_sweep(session_aws, *PROJECT_TAG, log_groups=(CLUSTER_LOG_GROUP,),
+                                           iam_tags=aws_checks.stack_tags(target.settings.tfc_organization),
                                            remove_recreated=True, timeout=900, interval=30).clean

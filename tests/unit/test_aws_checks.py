@@ -291,3 +291,140 @@ def test_wait_for_clean_sweep_removes_recreated_log_groups_and_comes_back_clean(
                                              remove_recreated=True, timeout=5, interval=0.1)
     assert (result.clean, session.client("logs").describe_log_groups(logGroupNamePrefix=name)["logGroups"]) == (
         True, [])
+
+
+# --- issue 15 defect 7: no false alarms from the tagging API's memory, nor from a neighbour's IAM -----
+
+ACCOUNT = "123456789012"  # moto's default account
+
+
+def _ec2_arn(kind: str, ident: str) -> str:
+    return f"arn:aws:ec2:us-east-1:{ACCOUNT}:{kind}/{ident}"
+
+
+def _deleted_ec2(ec2, kind: str) -> str:
+    """Creates one resource of `kind` (ARN resource type) in a fresh VPC, deletes it, returns its ARN."""
+    cidr = f"10.{secrets.randbelow(200) + 20}.0.0/16"
+    vpc = ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
+    if kind == "vpc":
+        ec2.delete_vpc(VpcId=vpc)
+        return _ec2_arn(kind, vpc)
+    if kind == "subnet":
+        ident = ec2.create_subnet(VpcId=vpc, CidrBlock=cidr.replace("0.0/16", "1.0/24"))["Subnet"]["SubnetId"]
+        ec2.delete_subnet(SubnetId=ident)
+    elif kind == "security-group":
+        ident = ec2.create_security_group(GroupName=f"sg-{secrets.token_hex(3)}", Description="d", VpcId=vpc)["GroupId"]
+        ec2.delete_security_group(GroupId=ident)
+    elif kind == "internet-gateway":
+        ident = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        ec2.delete_internet_gateway(InternetGatewayId=ident)
+    elif kind == "route-table":
+        ident = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+        ec2.delete_route_table(RouteTableId=ident)
+    elif kind == "network-acl":
+        ident = ec2.create_network_acl(VpcId=vpc)["NetworkAcl"]["NetworkAclId"]
+        ec2.delete_network_acl(NetworkAclId=ident)
+    elif kind == "launch-template":
+        ident = ec2.create_launch_template(LaunchTemplateName=f"lt-{secrets.token_hex(3)}",
+                                           LaunchTemplateData={})["LaunchTemplate"]["LaunchTemplateId"]
+        ec2.delete_launch_template(LaunchTemplateId=ident)
+    else:
+        raise ValueError(kind)
+    return _ec2_arn(kind, ident)
+
+
+@pytest.mark.parametrize("kind", ["vpc", "subnet", "security-group", "internet-gateway", "route-table",
+                                  "network-acl", "launch-template"])
+def test_a_deleted_network_resource_the_tagging_api_still_lists_is_gone(moto, kind):
+    """FR27, NFR8, issue 15 defect 7: the tagging API lists deleted resources for a while (boto3 issue
+    3341); an EC2 ARN of each kind 01-network creates is judged by EC2's own describe call, so a
+    deleted one is gone, not a leftover (against moto; the stale listing is the ARN handed to judge)."""
+    session = moto.session()
+    arn = _deleted_ec2(session.client("ec2"), kind)
+    assert aws_checks.judge(session, arn, "Project", "p").verdict == aws_checks.GONE
+
+
+def test_an_existing_vpc_is_a_leftover_named_as_existing(moto):
+    """FR27, NFR8, issue 15 defect 7: a VPC that still exists is a leftover, checked rather than assumed (against moto)."""
+    session = moto.session()
+    vpc = session.client("ec2").create_vpc(CidrBlock="10.250.0.0/16")["Vpc"]["VpcId"]
+    finding = aws_checks.judge(session, _ec2_arn("vpc", vpc), "Project", "p")
+    assert (finding.verdict, "still exists" in finding.detail) == (aws_checks.LEFTOVER, True)
+
+
+def test_a_deleted_bucket_the_tagging_api_still_lists_is_gone(moto):
+    """FR27, NFR8, issue 15 defect 7: a bucket ARN is judged by S3's HeadBucket: deleted means gone (against moto)."""
+    session = moto.session()
+    name = f"langfuse-gone-{secrets.token_hex(4)}"
+    session.client("s3").create_bucket(Bucket=name)
+    session.client("s3").delete_bucket(Bucket=name)
+    assert aws_checks.judge(session, f"arn:aws:s3:::{name}", "Project", "p").verdict == aws_checks.GONE
+
+
+def test_an_existing_bucket_is_a_leftover(moto):
+    """FR27, NFR8, issue 15 defect 7: a bucket that still exists is a leftover (against moto)."""
+    session = moto.session()
+    name = f"langfuse-kept-{secrets.token_hex(4)}"
+    session.client("s3").create_bucket(Bucket=name)
+    assert aws_checks.judge(session, f"arn:aws:s3:::{name}", "Project", "p").verdict == aws_checks.LEFTOVER
+
+
+@pytest.mark.parametrize("resource", ["addon/langfuse-gone/vpc-cni/1ec9-aaaa",
+                                      f"access-entry/langfuse-gone/role/{ACCOUNT}/langfuse-admin/3ec9-bbbb"])
+def test_an_eks_addon_or_access_entry_of_a_deleted_cluster_is_gone(moto, resource):
+    """FR27, NFR8, issue 15 defect 7: addons and access entries go with their cluster; with the cluster
+    gone (DescribeCluster answers ResourceNotFoundException) a listed one is gone (against moto)."""
+    session = moto.session()
+    arn = f"arn:aws:eks:us-east-1:{ACCOUNT}:{resource}"
+    assert aws_checks.judge(session, arn, "Project", "p").verdict == aws_checks.GONE
+
+
+_CLUSTER = {"cluster": {"name": "langfuse", "status": "ACTIVE"}}
+
+
+@pytest.mark.parametrize(("status", "verdict"), [("ACTIVE", aws_checks.LEFTOVER), ("DELETING", aws_checks.DELETING)])
+def test_an_eks_addon_of_a_live_cluster_is_judged_by_its_status(moto, status, verdict):
+    """FR27, issue 15 defect 7: an addon whose cluster still exists is judged by DescribeAddon's status
+    (recorded response shapes, through botocore's Stubber: moto has no EKS addons)."""
+    eks = moto.session().client("eks")
+    with Stubber(eks) as stub:
+        stub.add_response("describe_cluster", _CLUSTER, {"name": "langfuse"})
+        stub.add_response("describe_addon", {"addon": {"addonName": "vpc-cni", "clusterName": "langfuse",
+                                                       "status": status}},
+                          {"clusterName": "langfuse", "addonName": "vpc-cni"})
+        finding = aws_checks.judge(_StubbedSession(eks), f"arn:aws:eks:us-east-1:{ACCOUNT}:addon/langfuse/vpc-cni/1e",
+                                   "Project", "p")
+    assert finding.verdict == verdict
+
+
+def test_an_access_entry_no_longer_among_its_clusters_entries_is_gone(moto):
+    """FR27, issue 15 defect 7: the access entry ARN does not carry its principal's ARN, so the cluster's
+    entries are listed and compared by accessEntryArn; one that is not among them is gone (recorded
+    response shapes, through botocore's Stubber: moto has no EKS access entries)."""
+    eks = moto.session().client("eks")
+    other = f"arn:aws:iam::{ACCOUNT}:role/someone"
+    with Stubber(eks) as stub:
+        stub.add_response("describe_cluster", _CLUSTER, {"name": "langfuse"})
+        stub.add_response("list_access_entries", {"accessEntries": [other]}, {"clusterName": "langfuse"})
+        stub.add_response("describe_access_entry", {"accessEntry": {
+            "clusterName": "langfuse", "principalArn": other,
+            "accessEntryArn": f"arn:aws:eks:us-east-1:{ACCOUNT}:access-entry/langfuse/role/{ACCOUNT}/someone/9"}},
+            {"clusterName": "langfuse", "principalArn": other})
+        finding = aws_checks.judge(
+            _StubbedSession(eks), f"arn:aws:eks:us-east-1:{ACCOUNT}:access-entry/langfuse/role/{ACCOUNT}/admin/1",
+            "Project", "p")
+    assert finding.verdict == aws_checks.GONE
+
+
+def test_sweep_ignores_a_role_another_deployment_of_the_project_tagged(moto):
+    """FR27, issue 15 defect 7: IAM is account-wide; a role with the same Project tag written by another
+    deployment (another Terraform Cloud organization) is not ours, so the sweep stays clean, while a
+    role carrying this stack's tags is still found (against moto)."""
+    session, tag = moto.session(), _tag()
+    iam = session.client("iam")
+    for name, organization in ((f"ours-{tag['Value']}", "our-org"), (f"theirs-{tag['Value']}", "their-org")):
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument="{}",
+                        Tags=[tag, {"Key": "ManagedBy", "Value": "terraform"},
+                              {"Key": "Organization", "Value": organization}])
+    result = aws_checks.sweep(session, tag["Key"], tag["Value"], iam_tags=aws_checks.stack_tags("our-org"))
+    assert [f.arn.rsplit("/", 1)[1] for f in result.findings] == [f"ours-{tag['Value']}"]
