@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from lfharness import cost, envfile, pause, plan, stack, tf
+from lfharness import cost, envfile, pause, plan, procs, stack, tf
 from lfharness.offline import charttree
 
 Handler = Callable[[argparse.Namespace], int]
@@ -76,7 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return args.handler(args)
+    undo = procs.handle_termination()  # SIGTERM (a CI cancel) stops a command like Ctrl-C does
+    try:
+        return args.handler(args)
+    finally:
+        undo()
 
 
 if __name__ == "__main__":

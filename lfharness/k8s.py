@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lfharness import envfile
+from lfharness import envfile, procs
 from lfharness.redact import Redactor
 from lfharness.offline.localsvc import free_port
 from lfharness.wait import WaitTimeout, retry
@@ -188,7 +188,8 @@ class Kubectl:
         """
         port = local_port or free_port()
         with tempfile.TemporaryFile("w+") as stderr:
-            proc = subprocess.Popen(self._argv("-n", namespace, "port-forward", f"svc/{service}",
+            # Tied to the harness: gone even when the harness is killed before this block's finally.
+            proc = procs.popen_tied(self._argv("-n", namespace, "port-forward", f"svc/{service}",
                                                f"{port}:{remote_port}"),
                                     stdout=subprocess.DEVNULL, stderr=stderr, text=True,
                                     env=None if self.env is None else dict(self.env))

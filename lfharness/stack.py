@@ -155,6 +155,8 @@ def teardown_workspaces(settings: envfile.Settings, run_dir: Path, tfc: TfcClien
     execution mode first: a remote run would not have the .env credentials (decision 3).
     Destroying an empty state is a no-op, so running this twice is safe. Returns the workspaces tried.
     """
+    for workspace in ORDER:  # before any force-unlock: a Terraform a cancelled run left must end first
+        tf.wait_for_live_terraform(terraform_dir / workspace)
     present = []
     for workspace in ORDER:
         name = tf.WORKSPACES[workspace]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -12,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lfharness import envfile
+from lfharness import envfile, procs
 from lfharness.redact import Redactor
-from lfharness.wait import Supervised, run_supervised
+from lfharness.wait import Supervised, WaitTimeout, retry, run_supervised
 
 LOG = logging.getLogger("lfharness.tf")
 
@@ -63,6 +64,52 @@ DEFAULT_TIMEOUT: tuple[float, float] = (300, 60)  # output, show, validate, fmt,
 SENSITIVE_STDOUT = ("output", "show")
 
 
+# Beside the workspace's .terraform data (ignored by git, never copied): the Terraform running there.
+PID_FILE = Path(".terraform") / "lfharness-terraform.pid"
+# A Terraform a cancelled run left behind is waited for this long, then gets one SIGINT and this grace
+# (an apply's own grace, TIMEOUTS) before its process group is killed.
+LIVE_WAIT, LIVE_GRACE = 600.0, 300.0
+
+
+def wait_for_live_terraform(workspace_dir: Path, *, wait: float | None = None, grace: float | None = None) -> bool:
+    """Before anything touches a workspace's lock: waits for the Terraform a cancelled run left
+    running there (recorded in PID_FILE), then interrupts it (one SIGINT, so it writes its state)
+    and, if it outlives `grace`, kills its process group. True when there was one.
+
+    A CI cancel kills the harness but not Terraform (its own session): a force-unlock while it still
+    runs would let two Terraforms write one state.
+    """
+    wait, grace = (LIVE_WAIT if wait is None else wait), (LIVE_GRACE if grace is None else grace)
+    path = workspace_dir / PID_FILE
+    record = procs.PidRecord.read(path)
+    if record is None or not record.alive:
+        path.unlink(missing_ok=True)  # none, or a stale record of a process that has ended
+        return False
+
+    def gone() -> bool:
+        return not record.alive
+
+    LOG.warning("%s (pid %d) is still running, left by an earlier run: waiting up to %gs for it to end",
+                record.what, record.pid, wait)
+    try:
+        retry(gone, timeout=wait, interval=min(5.0, max(wait, 0.1)), what=f"{record.what} (pid {record.pid}) ended",
+              validator=bool)
+    except WaitTimeout:
+        LOG.warning("%s (pid %d): still running after %gs; sending one SIGINT, up to %gs for it to write its state",
+                    record.what, record.pid, wait, grace)
+        record.signal(signal.SIGINT)
+        try:
+            retry(gone, timeout=grace, interval=min(5.0, max(grace, 0.1)),
+                  what=f"{record.what} (pid {record.pid}) ended after SIGINT", validator=bool)
+        except WaitTimeout:
+            LOG.error("%s (pid %d) ignored SIGINT for %gs: killing its process group; its state or lock may be stale",
+                      record.what, record.pid, grace)
+            record.signal(signal.SIGKILL, group=True)
+            retry(gone, timeout=30, interval=0.5, what=f"{record.what} (pid {record.pid}) killed", validator=bool)
+    path.unlink(missing_ok=True)
+    return True
+
+
 class TerraformTimeout(TerraformError):
     """A terraform command outlived its timeout and was stopped (SIGINT, then SIGKILL)."""
 
@@ -76,8 +123,9 @@ def run(args: list[str], cwd: Path, env: dict[str, str] | None = None,
     The environment is this process's without any AWS_* variable, plus `env` (envfile.child_env):
     the shell's AWS settings never mix with the credentials the caller passes.
     `timeout` (default per subcommand, TIMEOUTS) ends in SIGINT, then SIGKILL after `grace`.
-    Ctrl-C is forwarded to Terraform as one SIGINT; once it has written its state and exited,
-    KeyboardInterrupt is raised here, so registered teardowns run against a released lock.
+    Ctrl-C (and SIGTERM, procs.handle_termination) is forwarded to Terraform as one SIGINT; once it
+    has written its state and exited, KeyboardInterrupt is raised here, so registered teardowns run
+    against a released lock. While it runs, Terraform is recorded in cwd/PID_FILE.
     `redactor` masks the run log and the error messages (NFR1); `before_log` runs once Terraform has
     exited and before anything is written, so secrets it just created (an apply's new random_*)
     can be learned first.
@@ -89,7 +137,7 @@ def run(args: list[str], cwd: Path, env: dict[str, str] | None = None,
     what = f"terraform {' '.join(args)} in {cwd.name}"
     done = run_supervised([str(terraform_bin()), *args], cwd=cwd, env=full_env, stdin=stdin, what=what,
                           timeout=default_timeout if timeout is None else timeout,
-                          grace=default_grace if grace is None else grace, logger=LOG)
+                          grace=default_grace if grace is None else grace, logger=LOG, pid_file=cwd / PID_FILE)
     if before_log is not None:
         before_log()
     mask = redactor.mask if redactor is not None else (lambda text: text)

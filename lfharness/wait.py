@@ -16,6 +16,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self, TypeVar
 
+from lfharness import procs
+
 LOG = logging.getLogger("lfharness.wait")
 T = TypeVar("T")
 
@@ -143,7 +145,7 @@ def _stop(proc: subprocess.Popen, grace: float, what: str, logger: logging.Logge
 
 def run_supervised(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: float, grace: float,
                    what: str, stdin: str | None = None, heartbeat: float = 30.0,
-                   logger: logging.Logger = LOG) -> Supervised:
+                   logger: logging.Logger = LOG, pid_file: Path | None = None) -> Supervised:
     """Runs argv to completion, with a deadline and with Ctrl-C forwarded instead of fatal.
 
     The child gets its own session, so a Ctrl-C in the terminal reaches only this process; the
@@ -152,6 +154,8 @@ def run_supervised(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], ti
     Either way it has `grace` seconds to exit before its whole process group is killed.
     Output goes to temporary files, not pipes: a long-running child can never block on a full pipe.
     The caller re-raises KeyboardInterrupt when `interrupted` is set, after keeping the output.
+    pid_file: where the running child is recorded (procs.PidRecord) until it ends, so a later run
+    can find it if this process is killed first (the child, in its own session, lives on).
     """
     timed_out = interrupted = killed = False
     with (tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as out,
@@ -160,6 +164,7 @@ def run_supervised(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], ti
         proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), text=True, start_new_session=True,
                                 stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
                                 stdout=out, stderr=err)
+        record = procs.PidRecord.write(pid_file, proc.pid, what) if pid_file is not None else None
         try:
             if stdin is not None and proc.stdin is not None:
                 proc.stdin.write(stdin)
@@ -171,8 +176,11 @@ def run_supervised(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], ti
             killed = _stop(proc, grace, what, logger)
         except KeyboardInterrupt:
             interrupted = True
-            logger.warning("%s: interrupted (Ctrl-C)", what)
+            logger.warning("%s: interrupted (Ctrl-C or SIGTERM)", what)
             killed = _stop(proc, grace, what, logger)
+        finally:
+            if pid_file is not None and proc.poll() is not None:
+                procs.remove_record(pid_file, record)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
