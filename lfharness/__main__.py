@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from lfharness import cost, envfile, pause, plan, procs, stack, tf
+from lfharness import cost, envfile, pause, plan, procs, stack, status, tf
 from lfharness.offline import charttree
 
 Handler = Callable[[argparse.Namespace], int]
@@ -58,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
                              help="the .env to read (default: $LFK8S_ENV_FILE or the repository's .env)")
         command.add_argument("--runs-dir", type=Path, default=tf.REPO_ROOT / ".runs",
                              help="where the run folder with the terraform logs goes (default: .runs/)")
+    shown = _command(commands, "status",
+                     "whether the stack is absent, running, paused or partial, what each workspace's state "
+                     "holds, and the monthly cost of that (read only; Terraform Cloud from .env, or --state-dir)",
+                     lambda a: status.status_command(a.env_file, a.state_dir))
+    shown.add_argument("--env-file", type=Path, default=envfile.default_path(),
+                       help="the .env to read (default: $LFK8S_ENV_FILE or the repository's .env)")
+    shown.add_argument("--state-dir", type=Path,
+                       help="read <dir>/<workspace>/terraform.tfstate (local backends of an offline run) instead")
     priced = _command(commands, "cost",
                       "monthly cost of the full, Spot and paused stacks read from their plans (offline, as "
                       "the plan tier plans), line by line, with the rate table used (NFR6, NFR8)",

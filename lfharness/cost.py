@@ -158,6 +158,24 @@ def chart_values(release: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def state_as_plan(state: Mapping[str, Any]) -> dict[str, Any]:
+    """A raw state (terraform.tfstate, format 4) in the shape estimate() reads from plans: every
+    managed resource instance under planned_values, with its full address and its attributes.
+    So what a workspace holds now is priced by the same code as what a plan would create."""
+    priced = []
+    for resource in state.get("resources", []):
+        if resource.get("mode") != "managed":
+            continue
+        prefix = f"{resource['module']}." if resource.get("module") else ""
+        for instance in resource.get("instances", []):
+            key = instance.get("index_key")
+            index = "" if key is None else (f"[{key}]" if isinstance(key, int) else f'["{key}"]')
+            priced.append({"address": f"{prefix}{resource['type']}.{resource['name']}{index}", "mode": "managed",
+                           "type": resource["type"], "name": resource["name"],
+                           "values": instance.get("attributes", {})})
+    return {"planned_values": {"root_module": {"resources": priced}}}
+
+
 # --- pricing --------------------------------------------------------------------------------
 
 def _eks_lines(workspace: str, cluster: Mapping[str, Any], rates: Mapping[str, Any],

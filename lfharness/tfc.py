@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -337,6 +338,38 @@ class TfcClient:
                 next_step="check that the token may read state versions of the workspace",
             )
         return resp.json()["data"]["attributes"].get("value")
+
+    # ---- state -------------------------------------------------------------------------------
+
+    def current_state(self, name: str) -> dict[str, Any] | None:
+        """The raw state (the terraform.tfstate document) of `name`'s current state version, None
+        before its first apply. It holds secrets in clear: keep it in memory, never log it.
+
+        The version's hosted-state-download-url is a signed URL on another host: the API token is
+        sent only to the API's own host, never there.
+        """
+        ws = self._require(name)
+        resp = self._request("GET", f"/workspaces/{ws['id']}/current-state-version", what=f"read {name!r}'s state version")
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            raise self._fail(resp, expected=f"the current state version of {name!r}",
+                             next_step="check that the token may read the workspace's state versions")
+        url = resp.json()["data"]["attributes"].get("hosted-state-download-url")
+        if not url:
+            raise TfcError(f"a download URL for {name!r}'s current state", "none in the state version",
+                           "retry in a minute (the upload may still be processed); check the token's state access")
+        same_host = urlsplit(url).netloc == urlsplit(self._api).netloc
+        try:
+            download = (self._session.get(url, verify=self._verify, timeout=self._timeout) if same_host else
+                        requests.get(url, verify=self._verify, timeout=self._timeout))
+        except requests.RequestException as exc:
+            raise TfcError(f"{name!r}'s state from its download URL", f"a connection error ({type(exc).__name__})",
+                           "check the network and retry") from None  # the URL is signed: keep it out of messages
+        if download.status_code != 200:
+            raise TfcError(f"{name!r}'s state from its download URL", f"HTTP {download.status_code}",
+                           "retry; the signed URL may have expired")
+        return dict(download.json())
 
     # ---- all three ---------------------------------------------------------------------------
 

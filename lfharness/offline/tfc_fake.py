@@ -9,7 +9,8 @@ that two clients use:
   (included `workspace-outputs`, sensitive values null), then
   `GET /api/v2/state-version-outputs/{id}` for each sensitive output;
 * `lfharness.tfc.TfcClient`: workspaces (read, create, update), remote state
-  consumers, current state version and its outputs.
+  consumers, current state version and its outputs, and the raw state behind the
+  version's `hosted-state-download-url` (served like a signed URL: no token needed).
 
 State sharing is modelled the way Terraform Cloud enforces it for run tokens: a
 token from `run_token(name)` acts as that workspace and sees another workspace's
@@ -167,6 +168,7 @@ class _Workspace:
     serial: int = 0
     outputs: list[_Output] = field(default_factory=list)
     outputs_processing: int = 0  # reads of the current outputs still to answer 503 (async processing)
+    raw_state: dict[str, Any] | None = None  # the terraform.tfstate document behind the current version
 
     @property
     def name(self) -> str:
@@ -196,6 +198,7 @@ class _Api:
         self.workspaces: dict[str, _Workspace] = {}
         self.run_tokens: dict[str, str] = {}  # token -> workspace id
         self.calls: list[tuple[str, str]] = []
+        self.base_url = ""  # set when the server starts: absolute download URLs need it
         org, ws = "organizations/(?P<org>[^/]+)", "workspaces/(?P<ws_id>[^/]+)"
         consumers = f"{ws}/relationships/remote-state-consumers"
         routes: list[tuple[str, str, Callable[..., _Response]]] = [
@@ -573,6 +576,8 @@ class _Api:
         ws = self._resolve(ws_id=ws_id)
         self._readable_state(caller, ws)
         doc: dict[str, Any] = {"data": self._state_version_doc(ws)}
+        if ws.raw_state is not None:
+            doc["data"]["attributes"]["hosted-state-download-url"] = f"{self.base_url}/_archivist/{ws.state_version}"
         if "outputs" in ",".join(query.get("include", [])).split(","):
             doc["included"] = [self._output_doc(o, reveal=False) for o in ws.outputs]
         return _Response(HTTPStatus.OK, doc)
@@ -602,6 +607,11 @@ class _Api:
     ) -> _Response:
         ws = self._state_version(sv_id, caller)
         return _Response(HTTPStatus.OK, self._page([self._output_doc(o, reveal=False) for o in ws.outputs], query))
+
+    def raw_state(self, sv_id: str) -> dict[str, Any] | None:
+        with self.lock:
+            ws = next((w for w in self.workspaces.values() if w.state_version == sv_id), None)
+            return copy.deepcopy(ws.raw_state) if ws is not None else None
 
     def _get_output(self, *, out_id: str, caller: _Caller, **_: Any) -> _Response:
         ws, out = self._output(out_id)
@@ -646,6 +656,15 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         if url.path == "/.well-known/terraform.json" and self.command == "GET":
             self._send(HTTPStatus.OK, DISCOVERY, "application/json", {})
+            return
+        if url.path.startswith("/_archivist/") and self.command == "GET":
+            # Terraform Cloud's state download URLs are signed and need no token; the random state
+            # version id plays the signature here.
+            raw = self.server.api.raw_state(url.path.rsplit("/", 1)[1])
+            if raw is None:
+                self._send(HTTPStatus.NOT_FOUND, _not_found().document(), JSONAPI, {})
+            else:
+                self._send(HTTPStatus.OK, raw, "application/json", {})
             return
         if not url.path.startswith("/api/"):
             self._send(HTTPStatus.NOT_FOUND, _not_found().document(), JSONAPI, {})
@@ -722,6 +741,7 @@ class TfcFake:
         # Handshake lazily in the handler thread, so one stalled client cannot block accept().
         server.socket = ctx.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
         self._server = server
+        self._api.base_url = self.url
         # A short poll interval makes stop() return quickly (tests start one fake each).
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="tfc-fake", daemon=True
@@ -769,6 +789,19 @@ class TfcFake:
             ws.outputs = [_Output(_new_id("wsout"), n, copy.deepcopy(v), bool(s)) for n, (v, s) in outputs.items()]
             ws.attributes["updated-at"] = _now()
         log.info("TFC fake: %s now has outputs %s", workspace_name, sorted(outputs))
+
+    def set_state(self, workspace_name: str, state: Mapping[str, Any]) -> None:
+        """Make a terraform.tfstate document (format 4) the workspace's current state version: its
+        outputs become the version's outputs (null ones are absent, as Terraform stores none) and
+        the document is served at the version's hosted-state-download-url."""
+        self.set_outputs(workspace_name, {name: (out.get("value"), bool(out.get("sensitive")))
+                                          for name, out in (state.get("outputs") or {}).items()})
+        with self._api.lock:
+            ws = self._api.by_name(self.organization, workspace_name)
+            assert ws is not None  # set_outputs created it
+            ws.raw_state = copy.deepcopy(dict(state))
+            ws.attributes["resource-count"] = sum(len(r.get("instances", [])) for r in state.get("resources", [])
+                                                  if r.get("mode") == "managed")
 
     def outputs_still_processing(self, workspace_name: str, reads: int) -> None:
         """Answer the next `reads` reads of the workspace's current outputs with 503, as Terraform

@@ -1,0 +1,161 @@
+"""`python -m lfharness status`: what the stack is and what it costs now, read from the three
+workspaces' outputs and states (Terraform Cloud, or the local-backend state files of an offline
+run), changing nothing.
+
+The kind (absent, running, paused, partial) is pause.read_state's, from the outputs, so status,
+pause and resume agree; a stack whose outputs say "absent" while some workspace still holds
+resources is partial. The monthly cost prices what the states hold with the cost table
+(cost.state_as_plan + cost.estimate), so it is the bill of the stack as it is, not as planned.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lfharness import cost, envfile, pause, tf
+from lfharness.stack import ORDER
+from lfharness.tfc import TfcClient, TfcError
+
+LOG = logging.getLogger("lfharness.status")
+
+
+@dataclass(frozen=True)
+class WorkspaceView:
+    """One workspace as status sees it. `state` is the raw state: it holds secrets, never shown."""
+
+    workspace: str
+    name: str
+    exists: bool
+    outputs: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, Any] | None = field(default=None, repr=False)
+
+    def resources(self) -> Counter[str]:
+        """Managed resource instances by type."""
+        counts: Counter[str] = Counter()
+        for resource in (self.state or {}).get("resources", []):
+            if resource.get("mode") == "managed":
+                counts[resource["type"]] += len(resource.get("instances", []))
+        return +counts  # drops types with no instance left
+
+    def describe(self) -> str:
+        if not self.exists:
+            return "no such workspace: holds nothing"
+        if self.state is None:
+            return "never applied: no state"
+        counts = self.resources()
+        if not counts:
+            return "0 resources"
+        listed = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+        return f"{sum(counts.values())} resources: {listed}"
+
+
+class _Outputs:
+    """The outputs as pause.read_state reads them from a Stack (init is a no-op: nothing runs)."""
+
+    def __init__(self, views: Mapping[str, WorkspaceView]) -> None:
+        self._views = views
+
+    def init(self, workspace: str) -> None:
+        return None
+
+    def apply(self, workspace: str, *, variables: dict[str, str] | None = None) -> None:
+        raise RuntimeError("status only reads")
+
+    def outputs(self, workspace: str) -> dict[str, Any]:
+        return dict(self._views[workspace].outputs)
+
+
+def _state_outputs(state: Mapping[str, Any]) -> dict[str, Any]:
+    # Terraform stores no null output, so an absent key is a null (paused) output, as in Terraform Cloud.
+    return {name: out.get("value") for name, out in (state.get("outputs") or {}).items()}
+
+
+def from_terraform_cloud(client: TfcClient) -> dict[str, WorkspaceView]:
+    """Each workspace from Terraform Cloud: does it exist, its current outputs (non-sensitive
+    values only, read as tfe_outputs reads them, waiting out a 503 right after an apply) and its state."""
+    views = {}
+    for workspace in ORDER:
+        name = tf.WORKSPACES[workspace]
+        if client.get_workspace(name) is None:
+            views[workspace] = WorkspaceView(workspace, name, exists=False)
+            continue
+        state = client.current_state(name)
+        outputs = ({out.name: out.value for out in client.outputs(name).values()} if state is not None else {})
+        views[workspace] = WorkspaceView(workspace, name, True, outputs, state)
+    return views
+
+
+def from_state_dir(folder: Path) -> dict[str, WorkspaceView]:
+    """Each workspace from <folder>/<workspace>/terraform.tfstate (local backends, as offline runs use)."""
+    views = {}
+    for workspace in ORDER:
+        path = folder / workspace / "terraform.tfstate"
+        state = json.loads(path.read_text()) if path.is_file() else None
+        views[workspace] = WorkspaceView(workspace, str(path), (folder / workspace).is_dir(),
+                                         _state_outputs(state) if state else {}, state)
+    return views
+
+
+@dataclass(frozen=True)
+class Status:
+    kind: str
+    detail: str
+    workspaces: dict[str, WorkspaceView]
+    estimate: cost.Estimate
+
+
+def assess(views: Mapping[str, WorkspaceView], rates: Mapping[str, Any]) -> Status:
+    """The stack's kind and monthly cost from what the workspaces hold."""
+    holding = [ws for ws in ORDER if views[ws].resources()]
+    priced = cost.estimate({ws: cost.state_as_plan(views[ws].state or {}) for ws in holding}, rates)
+    if not holding:
+        return Status("absent", "no workspace holds any resource", dict(views), priced)
+    state = pause.read_state(_Outputs(views))
+    if state.kind == "absent":
+        return Status("partial", f"{state.detail}, but {', '.join(holding)} still hold resources: run "
+                      "`python -m lfharness teardown` (or re-apply what is missing)", dict(views), priced)
+    return Status(state.kind, state.detail, dict(views), priced)
+
+
+def render(status: Status, rates: Mapping[str, Any], source: str) -> str:
+    rows = [f"stack: {status.kind} ({status.detail})", f"read from {source}"]
+    rows += [f"  {view.workspace:<11} {view.describe()}" for view in status.workspaces.values()]
+    return "\n".join(rows) + "\n\n" + cost.render("Monthly cost of what the states hold", status.estimate, rates)
+
+
+def status_command(env_file: Path, state_dir: Path | None, client: TfcClient | None = None) -> int:
+    """`python -m lfharness status`: exit 0 with the report, 1 when Terraform Cloud cannot be read,
+    2 when there is nothing to read (.env without a target and no --state-dir, or a malformed .env)."""
+    rates = cost.load_rates()
+    if state_dir is not None:
+        print(render(assess(from_state_dir(state_dir), rates), rates, f"the local states under {state_dir}"))
+        return 0
+    if client is None:
+        try:
+            missing = envfile.missing_for_cloud(env_file)
+        except envfile.EnvError as exc:
+            LOG.error("%s", exc)
+            return 2
+        if missing:
+            LOG.error("status: %s lacks %s, so there is no Terraform Cloud to read; for the local states of an "
+                      "offline run pass --state-dir", env_file, ", ".join(missing))
+            return 2
+        settings = envfile.load(env_file)
+        undo = envfile.install_record_masking(settings.secrets)  # NFR1: no secret in any log line
+        try:
+            return status_command(env_file, None, TfcClient(settings.tfe_token, settings.tfc_organization))
+        finally:
+            undo()
+    try:
+        views = from_terraform_cloud(client)
+    except TfcError as exc:
+        LOG.error("status: %s", exc)
+        return 1
+    print(render(assess(views, rates), rates, f"Terraform Cloud organization {client.organization}"))
+    return 0

@@ -1,0 +1,197 @@
+"""`python -m lfharness status`: the stack's kind, what each workspace holds and its monthly cost,
+read from the workspaces' outputs and states (issue 15; static tier).
+
+Stand-in: the local Terraform Cloud fake, holding for each case hand-made terraform.tfstate
+documents (format 4) shaped like the workspaces' real states (module addresses, attributes the
+cost table reads, contract outputs; null outputs absent, as Terraform stores none); and local state
+files for --state-dir.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lfharness import cost, status
+from lfharness.offline import localca
+from lfharness.offline.tfc_fake import TfcFake
+from lfharness.tfc import TfcClient
+
+pytestmark = pytest.mark.static
+
+ROOT = Path(__file__).resolve().parents[2]
+NAMES = {"01-network": "langfuse-network", "02-deps": "langfuse-deps", "03-app": "langfuse-app"}
+RDS_PASSWORD = "state-only-password-" + os.urandom(6).hex()
+
+
+def _resource(address: str, attributes: dict[str, Any], count: int = 1) -> dict[str, Any]:
+    """A state `resources` entry: module path, type and name from an address such as module.vpc.aws_subnet.public."""
+    *module, kind, name = address.split(".")
+    entry = {"mode": "managed", "type": kind, "name": name, "provider": "provider[\"registry/hashicorp/aws\"]",
+             "instances": [{"index_key": i, "attributes": attributes} if count > 1 else {"attributes": attributes}
+                           for i in range(count)]}
+    if module:
+        entry["module"] = ".".join(module)
+    return entry
+
+
+def _state(resources: list[dict[str, Any]], outputs: dict[str, Any], sensitive: tuple[str, ...] = ()) -> dict:
+    return {"version": 4, "terraform_version": "1.14.0", "serial": 3, "lineage": "l-" + os.urandom(4).hex(),
+            "outputs": {k: {"value": v, "type": "string", **({"sensitive": True} if k in sensitive else {})}
+                        for k, v in outputs.items()},
+            "resources": resources}
+
+
+_VPC = [_resource("module.vpc.aws_vpc.this", {"id": "vpc-1", "cidr_block": "10.0.0.0/16"}),
+        _resource("module.vpc.aws_subnet.public", {"id": "subnet-1", "map_public_ip_on_launch": True}, count=2)]
+_NETWORK = {"vpc_id": "vpc-1", "public_subnet_ids": "subnet-1,subnet-2"}
+_CLUSTER = {"cluster_name": "langfuse", "cluster_endpoint": "https://eks.example", "cluster_ca_data": "Q0E=",
+            "oidc_provider_arn": "arn:aws:iam::123456789012:oidc-provider/x", "node_security_group_id": "sg-1"}
+NETWORK_RUNNING = _state(_VPC + [
+    _resource("module.eks.aws_eks_cluster.this", {"name": "langfuse", "upgrade_policy": [{"support_type": "STANDARD"}],
+                                                  "enabled_cluster_log_types": []}),
+    _resource('module.eks.module.eks_managed_node_group["default"].aws_eks_node_group.this',
+              {"scaling_config": [{"desired_size": 2}], "instance_types": ["t3.medium"], "capacity_type": "ON_DEMAND"}),
+    _resource("module.eks.module.kms.aws_kms_key.this", {"key_id": "k-1"})], {**_NETWORK, **_CLUSTER})
+NETWORK_PAUSED = _state(_VPC, _NETWORK)
+DEPS = _state([
+    _resource("module.rds.module.db_instance.aws_db_instance.this",
+              {"identifier": "langfuse", "instance_class": "db.t4g.micro", "engine": "postgres", "multi_az": False,
+               "storage_type": "gp3", "allocated_storage": 20, "publicly_accessible": True, "password": RDS_PASSWORD}),
+    _resource("module.s3.aws_s3_bucket.this", {"bucket": "langfuse-bucket"}),
+    _resource("random_password.rds", {"result": RDS_PASSWORD})],
+    {"rds_endpoint": "langfuse.abc.us-east-1.rds.amazonaws.com:5432", "rds_password": RDS_PASSWORD,
+     "s3_bucket_name": "langfuse-bucket", "s3_bucket_region": "us-east-1"}, sensitive=("rds_password",))
+APP_RUNNING = _state([
+    _resource("helm_release.langfuse", {"name": "langfuse", "chart": "langfuse", "values": ["{}"]}),
+    _resource("kubernetes_namespace.langfuse", {"id": "langfuse"}),
+    _resource("random_password.nextauth", {"result": "x" * 32})],
+    {"namespace": "langfuse", "health_url": "http://localhost:3000/api/public/health", "project_id": "p-1"})
+APP_PAUSED = _state([_resource("random_password.nextauth", {"result": "x" * 32})], {})
+EMPTY = _state([], {})
+
+CASES: dict[str, dict[str, dict | None]] = {
+    "running": {"01-network": NETWORK_RUNNING, "02-deps": DEPS, "03-app": APP_RUNNING},
+    "paused": {"01-network": NETWORK_PAUSED, "02-deps": DEPS, "03-app": APP_PAUSED},
+    "cluster without release": {"01-network": NETWORK_RUNNING, "02-deps": DEPS, "03-app": EMPTY},
+    "03-app left behind": {"01-network": EMPTY, "02-deps": EMPTY, "03-app": APP_RUNNING},
+    "never applied": {"01-network": None, "02-deps": None, "03-app": None},
+    "destroyed": {"01-network": EMPTY, "02-deps": EMPTY, "03-app": EMPTY},
+}
+
+
+@pytest.fixture
+def fake(tmp_path: Path):
+    ca = localca.make_ca(tmp_path / "ca")
+    token = "status-test-token-" + os.urandom(6).hex()
+    with TfcFake(ca, token) as server:
+        # A short processing interval: a 503 "still processing" is retried every 50 ms, up to 10 s.
+        yield server, TfcClient(token, server.organization, base_url=server.url, verify=ca.ca, timeout=5,
+                                processing_timeout=10, processing_interval=0.05)
+
+
+def _seed(server: TfcFake, case: str) -> None:
+    for workspace, state in CASES[case].items():
+        server.add_workspace(NAMES[workspace], {"execution-mode": "local"})
+        if state is not None:
+            server.set_state(NAMES[workspace], state)
+
+
+def _assess(fake, case: str) -> status.Status:
+    server, client = fake
+    _seed(server, case)
+    return status.assess(status.from_terraform_cloud(client), cost.load_rates())
+
+
+@pytest.mark.parametrize(("case", "kind"), [("running", "running"), ("paused", "paused"),
+                                            ("cluster without release", "partial"), ("03-app left behind", "partial"),
+                                            ("never applied", "absent"), ("destroyed", "absent")])
+def test_status_names_the_stacks_kind_from_the_workspaces_outputs_and_states(fake, case, kind):
+    """Journey 3, issue 15: status reads absent, running, paused or partial from Terraform Cloud; a stack
+    whose outputs look absent while a state still holds resources is partial (local Terraform Cloud fake)."""
+    assert _assess(fake, case).kind == kind
+
+
+def test_status_without_workspaces_is_absent_and_costs_nothing(fake):
+    """NFR8, issue 15: with no workspace in Terraform Cloud the stack is absent at $0 (local Terraform Cloud fake)."""
+    _, client = fake
+    result = status.assess(status.from_terraform_cloud(client), cost.load_rates())
+    assert (result.kind, result.estimate.total, [v.exists for v in result.workspaces.values()]) == (
+        "absent", 0, [False, False, False])
+
+
+def test_status_counts_what_each_workspace_holds(fake):
+    """Issue 15: each workspace's managed resource instances, by type, from its current state (local
+    Terraform Cloud fake serving the state at its download URL)."""
+    result = _assess(fake, "paused")
+    assert {ws: dict(view.resources()) for ws, view in result.workspaces.items()} == {
+        "01-network": {"aws_vpc": 1, "aws_subnet": 2},
+        "02-deps": {"aws_db_instance": 1, "aws_s3_bucket": 1, "random_password": 1},
+        "03-app": {"random_password": 1}}
+
+
+def test_paused_stack_is_billed_for_rds_s3_and_no_cluster(fake):
+    """NFR8, Journey 3, issue 15: the paused state's monthly cost has RDS, its storage and address and
+    S3 and nothing of EKS, its nodes or its KMS key (local Terraform Cloud fake; the committed rate table)."""
+    priced = {line.rate_key for line in _assess(fake, "paused").estimate.lines}
+    assert priced == {"rds_postgres_single_az_db.t4g.micro", "rds_storage_gp3", "public_ipv4", "s3_standard"}
+
+
+def test_running_stack_adds_the_cluster_nodes_and_kms_key_to_the_bill(fake):
+    """NFR6, issue 15: the running state costs the paused bill plus the EKS control plane, two t3.medium
+    nodes with their root volumes and addresses, and the KMS key, priced from the state's own
+    attributes (local Terraform Cloud fake; the committed rate table)."""
+    rates = cost.load_rates()
+    running = _assess(fake, "running").estimate
+    hours = rates["hours_per_month"]
+    assert (running.by_rate("eks_control_plane_standard"), running.by_rate("ec2_on_demand_t3.medium"),
+            running.by_rate("kms_key") > 0) == (
+        pytest.approx(hours * rates["rates"]["eks_control_plane_standard"]["usd"]),
+        pytest.approx(2 * hours * rates["rates"]["ec2_on_demand_t3.medium"]["usd"]), True)
+
+
+def test_status_report_names_kind_counts_and_total_but_no_secret(fake, capsys):
+    """NFR1, issue 15: the printed report says the kind, each workspace's count and the monthly total,
+    and nothing of the secrets the states hold (local Terraform Cloud fake)."""
+    server, client = fake
+    _seed(server, "paused")
+    code = status.status_command(ROOT / "absent.env", None, client)
+    out = capsys.readouterr().out
+    assert (code, out.splitlines()[0].startswith("stack: paused"), "3 resources: 1 aws_db_instance" in out,
+            "total" in out, RDS_PASSWORD in out) == (0, True, True, True, False)
+
+
+def test_status_command_reads_local_backend_states(tmp_path):
+    """Issue 15: `python -m lfharness status --state-dir` reads <dir>/<workspace>/terraform.tfstate, the
+    local backends of an offline run, and reports the kind (local state files written by the test)."""
+    for workspace, state in CASES["cluster without release"].items():
+        (tmp_path / workspace).mkdir()
+        (tmp_path / workspace / "terraform.tfstate").write_text(json.dumps(state))
+    result = subprocess.run([sys.executable, "-m", "lfharness", "status", "--state-dir", str(tmp_path)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert (result.returncode, result.stdout.splitlines()[0]) == (
+        0, "stack: partial (cluster langfuse exists without the Langfuse release)")
+
+
+def test_status_without_a_target_says_so(tmp_path):
+    """FR23, issue 15: with no .env target and no --state-dir there is nothing to read: exit 2 naming the
+    missing keys and the option (no Terraform Cloud is contacted)."""
+    result = subprocess.run([sys.executable, "-m", "lfharness", "status", "--env-file", str(tmp_path / "absent.env")],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert (result.returncode, "TFE_TOKEN" in result.stderr, "--state-dir" in result.stderr) == (2, True, True)
+
+
+def test_status_right_after_an_apply_waits_out_outputs_still_being_processed(fake):
+    """FR16, issue 15 defect 8: Terraform Cloud answers 503 while it processes a new state version's
+    outputs; status reads them through TfcClient.outputs, which retries, so it still reports the
+    stack (local Terraform Cloud fake answering 503 twice)."""
+    server, client = fake
+    _seed(server, "running")
+    server.outputs_still_processing("langfuse-network", reads=2)
+    assert status.assess(status.from_terraform_cloud(client), cost.load_rates()).kind == "running"
