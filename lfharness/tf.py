@@ -65,7 +65,9 @@ SENSITIVE_STDOUT = ("output", "show")
 
 
 # Beside the workspace's .terraform data (ignored by git, never copied): the Terraform running there.
+# Recorded for the subcommands that take the state lock, the ones a later teardown must not race.
 PID_FILE = Path(".terraform") / "lfharness-terraform.pid"
+LOCKING = frozenset({"apply", "destroy", "plan", "refresh", "import", "state", "taint", "untaint"})
 # A Terraform a cancelled run left behind is waited for this long, then gets one SIGINT and this grace
 # (an apply's own grace, TIMEOUTS) before its process group is killed.
 LIVE_WAIT, LIVE_GRACE = 600.0, 300.0
@@ -125,7 +127,8 @@ def run(args: list[str], cwd: Path, env: dict[str, str] | None = None,
     `timeout` (default per subcommand, TIMEOUTS) ends in SIGINT, then SIGKILL after `grace`.
     Ctrl-C (and SIGTERM, procs.handle_termination) is forwarded to Terraform as one SIGINT; once it
     has written its state and exited, KeyboardInterrupt is raised here, so registered teardowns run
-    against a released lock. While it runs, Terraform is recorded in cwd/PID_FILE.
+    against a released lock. While it runs, a Terraform that takes the state lock (LOCKING) is
+    recorded in cwd/PID_FILE.
     `redactor` masks the run log and the error messages (NFR1); `before_log` runs once Terraform has
     exited and before anything is written, so secrets it just created (an apply's new random_*)
     can be learned first.
@@ -137,7 +140,8 @@ def run(args: list[str], cwd: Path, env: dict[str, str] | None = None,
     what = f"terraform {' '.join(args)} in {cwd.name}"
     done = run_supervised([str(terraform_bin()), *args], cwd=cwd, env=full_env, stdin=stdin, what=what,
                           timeout=default_timeout if timeout is None else timeout,
-                          grace=default_grace if grace is None else grace, logger=LOG, pid_file=cwd / PID_FILE)
+                          grace=default_grace if grace is None else grace, logger=LOG,
+                          pid_file=cwd / PID_FILE if args and args[0] in LOCKING else None)
     if before_log is not None:
         before_log()
     mask = redactor.mask if redactor is not None else (lambda text: text)
