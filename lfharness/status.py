@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lfharness import cost, envfile, pause, tf
+from lfharness import cost, envfile, pause, redact, tf
 from lfharness.stack import ORDER
 from lfharness.tfc import TfcClient, TfcError
 
@@ -123,18 +123,31 @@ def assess(views: Mapping[str, WorkspaceView], rates: Mapping[str, Any]) -> Stat
     return Status(state.kind, state.detail, dict(views), priced)
 
 
+def learn_secrets(redactor: redact.Redactor, views: Mapping[str, WorkspaceView]) -> None:
+    """Registers the secrets the states hold (sensitive outputs, secret attributes) with the
+    redactor, so no log line can show one; the report itself prints none."""
+    for view in views.values():
+        if view.state:
+            redactor.learn_state({"values": {"outputs": view.state.get("outputs") or {},
+                                             "root_module": cost.state_as_plan(view.state)["planned_values"]["root_module"]}})
+
+
 def render(status: Status, rates: Mapping[str, Any], source: str) -> str:
     rows = [f"stack: {status.kind} ({status.detail})", f"read from {source}"]
     rows += [f"  {view.workspace:<11} {view.describe()}" for view in status.workspaces.values()]
     return "\n".join(rows) + "\n\n" + cost.render("Monthly cost of what the states hold", status.estimate, rates)
 
 
-def status_command(env_file: Path, state_dir: Path | None, client: TfcClient | None = None) -> int:
+def status_command(env_file: Path, state_dir: Path | None, client: TfcClient | None = None,
+                   redactor: redact.Redactor | None = None) -> int:
     """`python -m lfharness status`: exit 0 with the report, 1 when Terraform Cloud cannot be read,
     2 when there is nothing to read (.env without a target and no --state-dir, or a malformed .env)."""
     rates = cost.load_rates()
+    redactor = redactor if redactor is not None else redact.Redactor()
     if state_dir is not None:
-        print(render(assess(from_state_dir(state_dir), rates), rates, f"the local states under {state_dir}"))
+        views = from_state_dir(state_dir)
+        learn_secrets(redactor, views)
+        print(render(assess(views, rates), rates, f"the local states under {state_dir}"))
         return 0
     if client is None:
         try:
@@ -147,15 +160,18 @@ def status_command(env_file: Path, state_dir: Path | None, client: TfcClient | N
                       "offline run pass --state-dir", env_file, ", ".join(missing))
             return 2
         settings = envfile.load(env_file)
-        undo = envfile.install_record_masking(settings.secrets)  # NFR1: no secret in any log line
+        # NFR1: no secret in any log line, the state secrets read here included.
+        redactor = redact.Redactor(settings.secrets)
+        undo = redact.install_record_masking(redactor)
         try:
-            return status_command(env_file, None, TfcClient(settings.tfe_token, settings.tfc_organization))
+            return status_command(env_file, None, TfcClient(settings.tfe_token, settings.tfc_organization), redactor)
         finally:
             undo()
     try:
         views = from_terraform_cloud(client)
     except TfcError as exc:
-        LOG.error("status: %s", exc)
+        LOG.error("status: %s", redactor.mask(str(exc)))
         return 1
+    learn_secrets(redactor, views)
     print(render(assess(views, rates), rates, f"Terraform Cloud organization {client.organization}"))
     return 0

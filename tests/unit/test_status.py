@@ -195,3 +195,15 @@ def test_status_right_after_an_apply_waits_out_outputs_still_being_processed(fak
     _seed(server, "running")
     server.outputs_still_processing("langfuse-network", reads=2)
     assert status.assess(status.from_terraform_cloud(client), cost.load_rates()).kind == "running"
+
+
+def test_status_registers_the_secrets_of_the_states_it_reads(fake):
+    """NFR1, issue 15: the states status reads hold secrets (the RDS password); they are registered with the
+    redactor, so a log line carrying one is masked (local Terraform Cloud fake; lfharness.redact)."""
+    from lfharness import redact  # noqa: PLC0415
+
+    server, client = fake
+    _seed(server, "paused")
+    redactor = redact.Redactor()
+    status.learn_secrets(redactor, status.from_terraform_cloud(client))
+    assert RDS_PASSWORD not in redactor.mask(f"connecting with {RDS_PASSWORD}")
