@@ -389,12 +389,14 @@ def _expand(value: str, env: Mapping[str, str | None]) -> str:
     return re.sub(r"\$\$\([A-Za-z_][A-Za-z0-9_]*\)|\$\(([A-Za-z_][A-Za-z0-9_]*)\)", sub, value)
 
 
-def container_env(objects: list[dict], kind: str, name: str, container: str | None = None) -> dict[str, str | None]:
+def container_env(objects: list[dict], kind: str, name: str, container: str | None = None,
+                  external: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, str | None]:
     """The environment a container of a rendered workload starts with.
 
     envFrom first, then env in order (a later entry wins); `value` with $(VAR) expanded;
-    secretKeyRef / configMapKeyRef resolved from the rendered Secrets and ConfigMaps (None when
-    the referenced object is not part of the release, and for fieldRef / resourceFieldRef).
+    secretKeyRef / configMapKeyRef resolved from the rendered Secrets and ConfigMaps, and from
+    `external` Secrets (name -> data) that exist beside the release, such as 03-app's (None when
+    the referenced object is nowhere, and for fieldRef / resourceFieldRef).
     """
     spec = pod_spec(get(objects, kind, name))
     containers = spec.get("containers") or []
@@ -404,7 +406,7 @@ def container_env(objects: list[dict], kind: str, name: str, container: str | No
             raise KeyError(f"{kind}/{name} has containers {[c['name'] for c in containers]}, "
                            f"none named {container or name!r}")
         chosen = containers[0]
-    secrets, configmaps = secret_data(objects), _configmap_data(objects)
+    secrets, configmaps = {**(external or {}), **secret_data(objects)}, _configmap_data(objects)
     env: dict[str, str | None] = {}
     for source in chosen.get("envFrom") or []:
         prefix = source.get("prefix", "")
@@ -456,6 +458,132 @@ def database_url(env: Mapping[str, str | None]) -> str | None:
         host = f"{host}:{port}"
     url = f"postgresql://{user}:{password}@{host}/{name}"
     return f"{url}?{env['DATABASE_ARGS']}" if env.get("DATABASE_ARGS") else url
+
+
+# --- secrets by reference (decision 20) ---------------------------------------------------------
+
+# PSA baseline (Kubernetes Pod Security Standards): the capabilities a container may add.
+BASELINE_CAPABILITIES = frozenset({"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
+                                   "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"})
+# Where chart 1.5.19 and its Bitnami subcharts (clickhouse 8.0.5, valkey 2.2.4) take an existing
+# Secret's name and key from (_helpers.tpl of each): values path of the name, of the key.
+EXISTING_SECRET_KEYS = (
+    (("postgresql", "auth", "existingSecret"), ("postgresql", "auth", "secretKeys", "userPasswordKey")),
+    (("clickhouse", "auth", "existingSecret"), ("clickhouse", "auth", "existingSecretKey")),
+    (("redis", "auth", "existingSecret"), ("redis", "auth", "existingSecretPasswordKey")),
+    (("s3", "auth", "existingSecret"), ("s3", "auth", "rootPasswordSecretKey")),
+)
+
+
+def _at(values: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    node: Any = values
+    for part in path:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(part)
+    return node
+
+
+def secret_refs(values: Mapping[str, Any]) -> set[tuple[str, str]]:
+    """(Secret, key) of every reference in Helm values: any `secretKeyRef: {name, key}` (the
+    chart's salt / encryptionKey / nextauth.secret keys and additionalEnv's valueFrom) and the
+    subcharts' existingSecret pairs."""
+    found: set[tuple[str, str]] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, Mapping):
+            ref = node.get("secretKeyRef")
+            if isinstance(ref, Mapping) and ref.get("name") and ref.get("key"):
+                found.add((str(ref["name"]), str(ref["key"])))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(values)
+    for name_path, key_path in EXISTING_SECRET_KEYS:
+        name, key = _at(values, name_path), _at(values, key_path)
+        if name:
+            found.add((str(name), str(key or "")))
+    return found
+
+
+def containers(objects: list[dict]) -> dict[str, dict]:
+    """Every container (init containers included) of every workload, by Kind/name/container."""
+    found = {}
+    for workload in workloads(objects):
+        spec = pod_spec(workload)
+        for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+            found[f"{workload['kind']}/{workload['metadata']['name']}/{c['name']}"] = c
+    return found
+
+
+def literal_env_leaks(objects: list[dict], secrets: Mapping[str, str]) -> list[str]:
+    """`container path: ENV (label)` for every env entry whose literal `value` holds a secret."""
+    return [f"{path}: {entry['name']} ({label})"
+            for path, c in containers(objects).items() for entry in c.get("env") or []
+            for label, secret in secrets.items()
+            if secret and "value" in entry and secret in str(entry["value"])]
+
+
+def secret_key_refs(container: dict) -> dict[str, tuple[str, str]]:
+    """env name -> (Secret, key) of a container's env entries that come from a secretKeyRef."""
+    return {e["name"]: (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
+            for e in container.get("env") or [] if "secretKeyRef" in (e.get("valueFrom") or {})}
+
+
+def baseline_violations(objects: list[dict]) -> list[str]:
+    """What Pod Security Admission `enforce: baseline` would refuse in the rendered workloads:
+    host namespaces, hostPath volumes, host ports, privileged containers, added capabilities
+    outside the baseline set, an Unconfined seccomp profile, a non-default procMount."""
+    found = []
+    for workload in workloads(objects):
+        where = f"{workload['kind']}/{workload['metadata']['name']}"
+        spec = pod_spec(workload)
+        found += [f"{where}: {k}" for k in ("hostNetwork", "hostPID", "hostIPC") if spec.get(k)]
+        found += [f"{where}: hostPath volume {v['name']}" for v in spec.get("volumes") or [] if "hostPath" in v]
+        if ((spec.get("securityContext") or {}).get("seccompProfile") or {}).get("type") == "Unconfined":
+            found.append(f"{where}: seccomp Unconfined")
+        for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+            ctx = c.get("securityContext") or {}
+            path = f"{where}/{c['name']}"
+            found += [f"{path}: hostPort {p['hostPort']}" for p in c.get("ports") or [] if p.get("hostPort")]
+            if ctx.get("privileged"):
+                found.append(f"{path}: privileged")
+            added = set((ctx.get("capabilities") or {}).get("add") or []) - BASELINE_CAPABILITIES
+            if added:
+                found.append(f"{path}: adds capabilities {sorted(added)}")
+            if (ctx.get("seccompProfile") or {}).get("type") == "Unconfined":
+                found.append(f"{path}: seccomp Unconfined")
+            if ctx.get("procMount", "Default") != "Default":
+                found.append(f"{path}: procMount {ctx['procMount']}")
+    return found
+
+
+def checkov_kubernetes(objects: list[dict], checkov: Path, config: Path,
+                       timeout: float = 300.0) -> tuple[int, list[str]]:
+    """checkov's kubernetes framework over the rendered objects: (checks passed, failures as
+    `CHECK resource`). The objects go to a private temporary file; checkov reads only that."""
+    with tempfile.TemporaryDirectory(prefix="chart-checkov-") as tmp:
+        path = Path(tmp) / "rendered.yaml"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            yaml.safe_dump_all(objects, fh, sort_keys=False)
+        args = [str(checkov), "-f", str(path), "--framework", "kubernetes", "--config-file", str(config),
+                "-o", "json"]
+        try:
+            with Stopwatch(f"checkov kubernetes over {len(objects)} rendered objects", logger=LOG):
+                proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise ChartError(f"checkov did not finish within {timeout:.0f} s") from exc
+    try:
+        reports = json.loads(proc.stdout)
+    except json.JSONDecodeError as exc:
+        raise ChartError(f"checkov exited {proc.returncode} without a JSON report: {proc.stderr.strip()[-2000:]}") from exc
+    reports = reports if isinstance(reports, list) else [reports]
+    failed = [f"{c['check_id']} {c['resource']}" for r in reports for c in r.get("results", {}).get("failed_checks", [])]
+    return sum(r.get("summary", {}).get("passed", 0) for r in reports), failed
 
 
 def service_ports(objects: list[dict], name: str) -> list[int]:

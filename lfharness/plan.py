@@ -36,7 +36,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # the real tls provider can read a certificate chain from the cluster's "OIDC issuer").
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "provider-standin.json"
 
-# Outputs shaped like the 7 + 5 contract, served by the fake to tfe_outputs.
+# Outputs shaped like the 7 + 5 (+ 4) contract, served by the fake to tfe_outputs.
 NETWORK_SAMPLE = {
     "vpc_id": ("vpc-0abc1234def567890", False),
     "public_subnet_ids": (["subnet-0aaa1111bbb22222c", "subnet-0ddd3333eee44444f"], False),
@@ -52,6 +52,11 @@ DEPS_SAMPLE = {
     "s3_bucket_name": ("langfuse-storage-1a2b3c4d", False),
     "s3_bucket_region": ("us-east-1", False),
     "irsa_role_arn": ("arn:aws:iam::123456789012:role/langfuse-s3-20260101", False),
+    # The secrets that protect stored data (decision 20), added beside the five.
+    "salt": ("Sample0Salt0For0Plans0Only0" + "s" * 37, True),
+    "encryption_key": ("5a" * 32, True),
+    "project_public_key": ("pk-lf-00000000-0000-4000-8000-000000000001", False),
+    "project_secret_key": ("sk-lf-Sample0Project0Secret0Key0For0Plans0Only0000", True),
 }
 # What Terraform Cloud serves while a workspace is paused (cluster_enabled = false): Terraform stores
 # no null output, so the cluster's outputs (and 02-deps' IRSA role) are simply absent.

@@ -81,6 +81,20 @@ module "eks" {
       desired_size = 2
 
       subnet_ids = module.vpc.public_subnets
+
+      # Encrypted root volumes (the AWS-managed aws/ebs key: no cost). 20 GiB gp3 as the AMI's
+      # own default, so the cost table does not move (decision 19).
+      block_device_mappings = {
+        xvda = {
+          device_name = "/dev/xvda"
+          ebs = {
+            volume_size           = 20
+            volume_type           = "gp3"
+            encrypted             = true
+            delete_on_termination = true
+          }
+        }
+      }
     }
   }
 }

@@ -1,4 +1,4 @@
-# The 5 outputs below are a contract read by name from 03-app via tfe_outputs (FR17).
+# The first 5 outputs below are the contract read by name from 03-app via tfe_outputs (FR17).
 
 output "rds_endpoint" {
   description = "RDS endpoint as host:port (03-app strips the port)"
@@ -24,4 +24,30 @@ output "s3_bucket_region" {
 output "irsa_role_arn" {
   description = "ARN of the IAM role the Langfuse service account assumes for S3 (null while paused)"
   value       = module.langfuse_irsa.arn
+}
+
+# Added by decision 20: the secrets that protect stored data, read by 03-app via tfe_outputs.
+# Sensitive, so 03-app reads them from `values`, never from `nonsensitive_values`.
+
+output "salt" {
+  description = "Langfuse SALT (hashes the project API keys)"
+  value       = random_password.salt.result
+  sensitive   = true
+}
+
+output "encryption_key" {
+  description = "Langfuse ENCRYPTION_KEY, 64 hex characters (encrypts stored LLM connection keys)"
+  value       = random_id.encryption_key.hex
+  sensitive   = true
+}
+
+output "project_public_key" {
+  description = "Public API key of the project created by headless init (not a secret: sent with every SDK request)"
+  value       = local.project_public_key
+}
+
+output "project_secret_key" {
+  description = "Secret API key of the project created by headless init"
+  value       = local.project_secret_key
+  sensitive   = true
 }

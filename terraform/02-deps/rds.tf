@@ -78,4 +78,13 @@ module "rds" {
   skip_final_snapshot = true
 
   backup_retention_period = 1
+
+  # RDS is public (NFR3): the server itself refuses connections without TLS, whatever a client
+  # asks for (decision 15; sslmode=require is the client's side). Dynamic, no reboot, no cost.
+  parameters = [
+    {
+      name  = "rds.force_ssl"
+      value = "1"
+    },
+  ]
 }

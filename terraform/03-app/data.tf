@@ -47,4 +47,11 @@ locals {
   s3_bucket_name   = local.deps.s3_bucket_name
   s3_bucket_region = local.deps.s3_bucket_region
   irsa_role_arn    = try(local.deps.irsa_role_arn, null)
+
+  # The secrets that protect stored data come from 02-deps (decision 20); null when 02-deps
+  # has none (gone, or not yet applied), so a destroy still plans.
+  salt               = try(data.tfe_outputs.deps.values.salt, null)
+  encryption_key     = try(data.tfe_outputs.deps.values.encryption_key, null)
+  project_public_key = try(local.deps.project_public_key, null)
+  project_secret_key = try(data.tfe_outputs.deps.values.project_secret_key, null)
 }

@@ -8,13 +8,18 @@ locals {
   project_id   = "langfuse-default"
   project_name = "Default"
 
-  project_public_key = "pk-lf-${random_uuid.project_public_key.result}"
-  project_secret_key = "sk-lf-${random_password.project_secret_key.result}"
+  # The database and user 02-deps creates.
+  db_name     = "langfuse"
+  db_username = "langfuse"
+  db_port     = 5432
+
+  # The images' user: uid and gid 1001 (nextjs in langfuse/langfuse, expressjs in
+  # langfuse/langfuse-worker: web/Dockerfile and worker/Dockerfile of Langfuse).
+  app_uid = 1001
 }
 
-# Namespace and release exist only while the cluster does (Journey 3 pause). The secrets in
-# secrets.tf have no such switch: SALT hashes the project API keys and ENCRYPTION_KEY encrypts
-# stored secrets, so new values after a resume would lock the operator out of their data.
+# Namespace and release exist only while the cluster does (Journey 3 pause). The secrets that
+# protect stored data live in 02-deps (decision 20), so a pause or a rebuild keeps them.
 resource "kubernetes_namespace_v1" "langfuse" {
   count = var.cluster_enabled ? 1 : 0
 
@@ -22,6 +27,9 @@ resource "kubernetes_namespace_v1" "langfuse" {
     name = local.namespace
     labels = {
       "app.kubernetes.io/part-of" = "langfuse-k8s-cluster"
+      # Pod Security Admission: refuse privileged pods, warn about anything short of restricted.
+      "pod-security.kubernetes.io/enforce" = "baseline"
+      "pod-security.kubernetes.io/warn"    = "restricted"
     }
   }
 }
@@ -43,33 +51,30 @@ resource "helm_release" "langfuse" {
   atomic          = false
   cleanup_on_fail = false
 
+  # No secret in here: the values name the Secret and the storage class (their references also
+  # order the release after both), never a value from them (decision 20).
   values = [
     templatefile("${path.module}/values.yaml.tpl", {
+      secret_name   = kubernetes_secret_v1.langfuse[0].metadata[0].name
+      storage_class = kubernetes_storage_class_v1.gp3_encrypted[0].metadata[0].name
+      app_uid       = local.app_uid
+
       db_host     = local.rds_host
-      db_port     = 5432
-      db_name     = "langfuse"
-      db_username = "langfuse"
-      db_password = local.rds_password
+      db_port     = local.db_port
+      db_name     = local.db_name
+      db_username = local.db_username
 
       s3_bucket_name   = local.s3_bucket_name
       s3_bucket_region = local.s3_bucket_region
       irsa_role_arn    = local.irsa_role_arn
-
-      salt                = random_password.salt.result
-      nextauth_secret     = random_password.nextauth_secret.result
-      encryption_key      = random_id.encryption_key.hex
-      clickhouse_password = random_password.clickhouse.result
-      redis_password      = random_password.redis.result
 
       org_id             = local.org_id
       org_name           = local.org_name
       project_id         = local.project_id
       project_name       = local.project_name
       project_public_key = local.project_public_key
-      project_secret_key = local.project_secret_key
       admin_email        = var.langfuse_admin_email
       admin_name         = var.langfuse_admin_name
-      admin_password     = var.langfuse_admin_password
     })
   ]
 }

@@ -1,19 +1,12 @@
-# Every secret is generated here, none is user-provided (FR15, NFR2: >= 32 bytes of CSPRNG output).
-# Alphanumeric only: Langfuse builds connection URLs without URL-encoding (decision 9).
-
-resource "random_password" "salt" {
-  length  = 64
-  special = false
-}
+# What 03-app generates: only secrets whose rotation logs users out or resets in-cluster data
+# (decision 20). The secrets that protect stored data (SALT, ENCRYPTION_KEY, the project key pair)
+# come from 02-deps, so destroying and re-applying 03-app keeps them.
+# Alphanumeric only: Langfuse builds connection URLs without URL-encoding (decision 9). >= 32
+# characters of CSPRNG output (FR15, NFR2).
 
 resource "random_password" "nextauth_secret" {
   length  = 64
   special = false
-}
-
-# ENCRYPTION_KEY must be 256 bits as 64 hex characters.
-resource "random_id" "encryption_key" {
-  byte_length = 32
 }
 
 resource "random_password" "clickhouse" {
@@ -26,10 +19,41 @@ resource "random_password" "redis" {
   special = false
 }
 
-# Project API keys for headless init, so a trace can be sent without the UI (decision 5).
-resource "random_uuid" "project_public_key" {}
+locals {
+  secret_name = "langfuse-secrets"
 
-resource "random_password" "project_secret_key" {
-  length  = 48
-  special = false
+  # DIRECT_URL for Prisma migrations (story 3.2). The chart has no secret reference for
+  # postgresql.directUrl, so the whole URL, password included, lives in the Secret.
+  direct_url = "postgresql://${local.db_username}:${local.rds_password}@${local.rds_host}:${local.db_port}/${local.db_name}?sslmode=require"
+
+  # Key names the values reference (values.yaml.tpl); each maps to what the pods read.
+  secret_data = {
+    "salt"                = local.salt
+    "encryption-key"      = local.encryption_key
+    "nextauth-secret"     = random_password.nextauth_secret.result
+    "database-password"   = local.rds_password
+    "direct-url"          = local.direct_url
+    "clickhouse-password" = random_password.clickhouse.result
+    "redis-password"      = random_password.redis.result
+    "project-secret-key"  = local.project_secret_key
+    "admin-password"      = var.langfuse_admin_password
+  }
+}
+
+# Every secret the pods need, in one Secret the chart references (secretKeyRef, existingSecret):
+# no secret in the Helm values, so none in the Deployments, the pod specs or the EKS audit log
+# (decision 20). Exists while the cluster does, like the namespace.
+resource "kubernetes_secret_v1" "langfuse" {
+  count = var.cluster_enabled ? 1 : 0
+
+  metadata {
+    name      = local.secret_name
+    namespace = kubernetes_namespace_v1.langfuse[0].metadata[0].name
+    labels = {
+      "app.kubernetes.io/part-of" = "langfuse-k8s-cluster"
+    }
+  }
+
+  type = "Opaque"
+  data = local.secret_data
 }

@@ -1,22 +1,60 @@
 # Helm values for chart langfuse 1.5.19, rendered by templatefile() in helm.tf.
-# Every secret arrives as a template variable; none is written here.
+# No secret here, not even as a template variable: every secret is read by the pods from the
+# Secret ${secret_name} that 03-app creates (secretKeyRef, existingSecret; decision 20).
+global:
+  # ClickHouse's and Valkey's PVCs on 03-app's encrypted gp3 class (Bitnami common reads this).
+  defaultStorageClass: ${jsonencode(storage_class)}
+
 langfuse:
   salt:
-    value: ${jsonencode(salt)}
+    secretKeyRef:
+      name: ${jsonencode(secret_name)}
+      key: salt
   encryptionKey:
-    value: ${jsonencode(encryption_key)}
+    secretKeyRef:
+      name: ${jsonencode(secret_name)}
+      key: encryption-key
   nextauth:
     url: "http://localhost:3000"
     secret:
-      value: ${jsonencode(nextauth_secret)}
+      secretKeyRef:
+        name: ${jsonencode(secret_name)}
+        key: nextauth-secret
   features:
     # AUTH_DISABLE_SIGNUP=true in the pods, through the chart's own switch.
     signUpDisabled: true
+    # No usage statistics sent out of the cluster.
+    telemetryEnabled: false
+  # Web and worker: the images' non-root user, no privilege escalation, no capabilities, the
+  # runtime's default seccomp profile (Pod Security "restricted"). The root filesystem stays
+  # writable: Next.js writes its cache under the app folder.
+  podSecurityContext:
+    runAsNonRoot: true
+    runAsUser: ${app_uid}
+    runAsGroup: ${app_uid}
+    seccompProfile:
+      type: RuntimeDefault
+  securityContext:
+    runAsNonRoot: true
+    runAsUser: ${app_uid}
+    runAsGroup: ${app_uid}
+    allowPrivilegeEscalation: false
+    capabilities:
+      drop: ["ALL"]
+    seccompProfile:
+      type: RuntimeDefault
   serviceAccount:
     create: true
     annotations:
       # IRSA: the pods get S3 credentials from this role, no static keys (FR12, NFR4).
       eks.amazonaws.com/role-arn: ${jsonencode(irsa_role_arn)}
+  # Web and worker. The chart has no secret reference for postgresql.directUrl (story 3.2).
+  additionalEnv:
+    - name: DIRECT_URL
+      valueFrom:
+        secretKeyRef:
+          name: ${jsonencode(secret_name)}
+          key: direct-url
   web:
     resources:
       requests:
@@ -44,13 +82,19 @@ langfuse:
         - name: LANGFUSE_INIT_PROJECT_PUBLIC_KEY
           value: ${jsonencode(project_public_key)}
         - name: LANGFUSE_INIT_PROJECT_SECRET_KEY
-          value: ${jsonencode(project_secret_key)}
+          valueFrom:
+            secretKeyRef:
+              name: ${jsonencode(secret_name)}
+              key: project-secret-key
         - name: LANGFUSE_INIT_USER_EMAIL
           value: ${jsonencode(admin_email)}
         - name: LANGFUSE_INIT_USER_NAME
           value: ${jsonencode(admin_name)}
         - name: LANGFUSE_INIT_USER_PASSWORD
-          value: ${jsonencode(admin_password)}
+          valueFrom:
+            secretKeyRef:
+              name: ${jsonencode(secret_name)}
+              key: admin-password
   worker:
     resources:
       requests:
@@ -64,18 +108,20 @@ langfuse:
         - name: HOSTNAME
           value: "0.0.0.0"
 
-# External RDS, bundled PostgreSQL off (FR11). TLS because RDS is public (decision 15).
+# External RDS, bundled PostgreSQL off (FR11). TLS because RDS is public (decision 15). The chart
+# reads DATABASE_PASSWORD from the Secret; the image's entrypoint builds DATABASE_URL from it.
 postgresql:
   deploy: false
   host: ${jsonencode(db_host)}
   port: ${db_port}
   args: "sslmode=require"
-  directUrl: ${jsonencode("postgresql://${db_username}:${db_password}@${db_host}:${db_port}/${db_name}?sslmode=require")}
   shadowDatabaseUrl: ""
   auth:
     username: ${jsonencode(db_username)}
-    password: ${jsonencode(db_password)}
     database: ${jsonencode(db_name)}
+    existingSecret: ${jsonencode(secret_name)}
+    secretKeys:
+      userPasswordKey: database-password
 
 # Bundled ClickHouse, sized for two t3.medium nodes: one replica, no ZooKeeper (FR13).
 clickhouse:
@@ -90,14 +136,18 @@ clickhouse:
       memory: 2Gi
   zookeeper:
     enabled: false
+  # Read by the chart (CLICKHOUSE_PASSWORD) and by the Bitnami subchart (the server's admin password).
   auth:
-    password: ${jsonencode(clickhouse_password)}
+    existingSecret: ${jsonencode(secret_name)}
+    existingSecretKey: clickhouse-password
 
 # Bundled Redis (Valkey in this chart: service langfuse-redis-primary) (FR13).
 redis:
   deploy: true
+  # Read by the chart (REDIS_PASSWORD) and by the Bitnami subchart (the server's password).
   auth:
-    password: ${jsonencode(redis_password)}
+    existingSecret: ${jsonencode(secret_name)}
+    existingSecretPasswordKey: redis-password
   primary:
     resourcesPreset: none
     resources:

@@ -17,7 +17,7 @@ import uuid
 import pytest
 import requests
 
-from lfharness import aws_checks, budget, envfile, k8s, langfuse_api, pause, plan
+from lfharness import aws_checks, budget, datakeys, envfile, k8s, langfuse_api, pause, plan
 from lfharness.stack import KEEP_ENV, ORDER, Stack
 from lfharness.wait import retry
 
@@ -233,8 +233,9 @@ def test_clickhouse_answers_on_8123_through_port_forward(kube, diagnostics):
 @pytest.mark.dependency(depends=["pods"])
 def test_redis_answers_ping_on_6379_through_port_forward(kube, redactor, diagnostics):
     """FR21: Valkey answers PING through svc/langfuse-redis-primary 6379 (not -master: decision 13)."""
-    data = json.loads(kube.run("-n", NAMESPACE, "get", "secret", "langfuse-redis", "-o", "json"))["data"]
-    password = redactor.secret(base64.b64decode(data.get("valkey-password") or data["redis-password"]).decode())
+    # 03-app's Secret, the one every pod reads (decision 20); the chart renders none of its own.
+    data = json.loads(kube.run("-n", NAMESPACE, "get", "secret", "langfuse-secrets", "-o", "json"))["data"]
+    password = redactor.secret(base64.b64decode(data["redis-password"]).decode())
     with kube.port_forward(NAMESPACE, "langfuse-redis-primary", 6379) as port:
         assert aws_checks.redis_ping("127.0.0.1", port, password)
 
@@ -330,6 +331,7 @@ def test_pause_removes_the_cluster_and_keeps_rds_and_the_bucket(kube, stack, ses
     pause_data["s3"] = (bucket, f"e2e/pause-{run_id}.txt", f"written before the pause {run_id}".encode())
     aws_checks.s3_round_trip(session_aws, *pause_data["s3"])
     pause_data["keys"] = (stack.outputs("03-app")["project_public_key"], stack.outputs("03-app")["project_secret_key"])
+    pause_data["data_keys"] = datakeys.digests(stack.outputs("02-deps"))  # sha256 only, never the values
     pause.pause(stack, session_aws)  # ends with the paused check against AWS (it raises otherwise)
     assert pause.read_state(stack).kind == "paused"
 
@@ -349,6 +351,8 @@ def test_resume_brings_langfuse_back_with_its_data_and_the_same_api_keys(kube, s
     app = stack.outputs("03-app")
     same_keys = (app["project_public_key"], app["project_secret_key"]) == pause_data["keys"]
     assert same_keys, "the project API keys changed across pause and resume (values not shown: secret)"
+    # Decision 20: salt, encryption key and key pair kept (02-deps' outputs, compared by sha256).
+    assert datakeys.digests(stack.outputs("02-deps")) == pause_data["data_keys"]
     bucket, key, body = pause_data["s3"]
     assert aws_checks.s3_get(session_aws, bucket, key) == body
     with kube.port_forward(NAMESPACE, "langfuse-web", 3000) as port:
@@ -368,7 +372,8 @@ def test_resume_brings_langfuse_back_with_its_data_and_the_same_api_keys(kube, s
 def test_app_rebuild_after_writing_data_comes_back_healthy(kube, stack, session_aws, rebuild_data, diagnostics):
     """FR28, decision 4: with data written that only survives in RDS and S3 (a dataset, its item and a
     prompt through the public API; the raw event Langfuse itself wrote to S3 for a readable trace),
-    03-app is destroyed and re-applied and answers health 200 again. The stages below read the data back."""
+    03-app is destroyed and re-applied and answers health 200 again, with the same salt, encryption
+    key and project key pair (decision 20, compared by sha256 digest). The stages below read the data back."""
     run_id = uuid.uuid4().hex[:12]
     bucket = stack.outputs("02-deps")["s3_bucket_name"]
     with kube.port_forward(NAMESPACE, "langfuse-web", 3000) as port:
@@ -381,10 +386,15 @@ def test_app_rebuild_after_writing_data_comes_back_healthy(kube, stack, session_
     # Langfuse's own object (issue 15 defect 8): an object the operator wrote says nothing about the app.
     key = langfuse_api.event_object_key(stack.outputs("03-app")["project_id"], trace_id, event_id)
     rebuild_data["s3"] = (bucket, key, aws_checks.s3_get(session_aws, bucket, key))
+    before = datakeys.digests(stack.outputs("02-deps"))  # sha256 only, never the values
+    before_app = datakeys.digests(stack.outputs("03-app"), ("project_public_key", "project_secret_key"))
     stack.destroy("03-app")
     stack.apply("03-app")
     with kube.port_forward(NAMESPACE, "langfuse-web", 3000) as port:
         _healthy(port)
+    # Decision 20, FR28: the rebuild rotated none of the secrets that protect stored data.
+    assert None not in before.values() and datakeys.digests(stack.outputs("02-deps")) == before
+    assert datakeys.digests(stack.outputs("03-app"), ("project_public_key", "project_secret_key")) == before_app
 
 
 @pytest.mark.order(20)

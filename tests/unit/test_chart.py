@@ -25,6 +25,19 @@ if _CHART is None:
     pytest.skip(chart.unavailable_reason(_PIN), allow_module_level=True)
 
 APP_DIR = tf.TERRAFORM_DIR / "03-app"
+SECRET = "kubernetes_secret_v1.langfuse[0]"  # the one Secret 03-app creates (decision 20)
+CHECKOV = tf.REPO_ROOT / ".venv" / "checkov" / "bin" / "checkov"
+CHECKOV_K8S_CONFIG = tf.REPO_ROOT / ".checkov-kubernetes.yaml"
+# What each container must read from 03-app's Secret, never as a literal (decision 20).
+SECRET_ENV = {
+    "Deployment/langfuse-web/langfuse-web": {"SALT", "ENCRYPTION_KEY", "NEXTAUTH_SECRET", "DATABASE_PASSWORD",
+                                             "DIRECT_URL", "CLICKHOUSE_PASSWORD", "REDIS_PASSWORD",
+                                             "LANGFUSE_INIT_PROJECT_SECRET_KEY", "LANGFUSE_INIT_USER_PASSWORD"},
+    "Deployment/langfuse-worker/langfuse-worker": {"SALT", "ENCRYPTION_KEY", "NEXTAUTH_SECRET", "DATABASE_PASSWORD",
+                                                   "DIRECT_URL", "CLICKHOUSE_PASSWORD", "REDIS_PASSWORD"},
+    "StatefulSet/langfuse-clickhouse-shard0/clickhouse": {"CLICKHOUSE_ADMIN_PASSWORD"},
+    "StatefulSet/langfuse-redis-primary/valkey": {"VALKEY_PASSWORD"},
+}
 E2E_SUITE = tf.REPO_ROOT / "tests" / "integration" / "test_e2e.py"
 README = tf.REPO_ROOT / "README.md"
 APP_WORKLOADS = ("langfuse-web", "langfuse-worker")
@@ -87,17 +100,26 @@ def release_values(chart_source, app_plan) -> list[str]:
 
 
 @pytest.fixture(scope="module")
+def planned_secret(app_plan) -> dict[str, dict[str, str]]:
+    """03-app's Kubernetes Secret as planned: name -> data. It exists beside the release, not in it,
+    so references to it are resolved from here."""
+    secret = app_plan.after(SECRET)
+    return {secret["metadata"][0]["name"]: secret["data"]}
+
+
+@pytest.fixture(scope="module")
 def expected(app_plan) -> dict[str, Any]:
-    """Upstream values from the fixed samples the plan uses; generated secrets from 03-app's own
-    random_* resources (applied before the plan), not from the values under test."""
+    """Upstream values from the fixed samples the plan uses (02-deps' secrets included); generated
+    secrets from 03-app's own random_* resources (applied before the plan), not from the values
+    under test."""
     deps = {name: value for name, (value, _sensitive) in plan.DEPS_SAMPLE.items()}
     helm_locals = {k: v for block in hcl.load(APP_DIR / "helm.tf")["locals"] for k, v in block.items()}
     init = {
         "LANGFUSE_INIT_ORG_ID": app_plan.outputs["org_id"], "LANGFUSE_INIT_ORG_NAME": helm_locals["org_name"],
         "LANGFUSE_INIT_PROJECT_ID": app_plan.outputs["project_id"],
         "LANGFUSE_INIT_PROJECT_NAME": helm_locals["project_name"],
-        "LANGFUSE_INIT_PROJECT_PUBLIC_KEY": "pk-lf-" + app_plan.prior("random_uuid.project_public_key")["result"],
-        "LANGFUSE_INIT_PROJECT_SECRET_KEY": "sk-lf-" + app_plan.prior("random_password.project_secret_key")["result"],
+        "LANGFUSE_INIT_PROJECT_PUBLIC_KEY": deps["project_public_key"],
+        "LANGFUSE_INIT_PROJECT_SECRET_KEY": deps["project_secret_key"],
         "LANGFUSE_INIT_USER_EMAIL": app_plan.variables["langfuse_admin_email"],
         "LANGFUSE_INIT_USER_NAME": app_plan.variables["langfuse_admin_name"],
         "LANGFUSE_INIT_USER_PASSWORD": app_plan.variables["langfuse_admin_password"],
@@ -110,12 +132,12 @@ def expected(app_plan) -> dict[str, Any]:
         "init_env": init,
         "secrets": {
             "database password": deps["rds_password"],
-            "salt": app_plan.prior("random_password.salt")["result"],
+            "salt": deps["salt"],
             "NextAuth secret": app_plan.prior("random_password.nextauth_secret")["result"],
-            "encryption key": app_plan.prior("random_id.encryption_key")["hex"],
+            "encryption key": deps["encryption_key"],
             "ClickHouse password": app_plan.prior("random_password.clickhouse")["result"],
             "Redis password": app_plan.prior("random_password.redis")["result"],
-            "project secret key": "sk-lf-" + app_plan.prior("random_password.project_secret_key")["result"],
+            "project secret key": deps["project_secret_key"],
             "admin password": app_plan.variables["langfuse_admin_password"],
         },
     }
@@ -126,8 +148,10 @@ def objects(chart_source, release_values, pin) -> list[dict]:
     return chart.render(release_values, chart_source, pin)
 
 
-def _env(objects: list[dict], workload: str) -> dict[str, str | None]:
-    return chart.container_env(objects, "Deployment", workload)
+@pytest.fixture(scope="module")
+def env_of(objects, planned_secret):
+    """A Deployment's container env, secretKeyRefs resolved from the rendered objects and 03-app's Secret."""
+    return lambda workload: chart.container_env(objects, "Deployment", workload, external=planned_secret)
 
 
 # --- rendering ----------------------------------------------------------------------------------
@@ -136,7 +160,7 @@ def test_release_renders_into_kubernetes_objects(objects):
     """FR10, NFR10: the pinned chart renders 03-app's values into named Kubernetes objects."""
     unnamed = [o for o in objects if not (o.get("apiVersion") and o.get("kind") and o.get("metadata", {}).get("name"))]
     assert objects and not unnamed
-    assert {"Deployment", "StatefulSet", "Service", "Secret", "ServiceAccount"} <= {o["kind"] for o in objects}
+    assert {"Deployment", "StatefulSet", "Service", "ServiceAccount"} <= {o["kind"] for o in objects}
 
 
 def test_rendering_twice_gives_the_same_objects(objects, chart_source, release_values, pin):
@@ -150,10 +174,10 @@ def test_rendering_twice_gives_the_same_objects(objects, chart_source, release_v
 # --- web and worker ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("workload", APP_WORKLOADS)
-def test_app_reaches_rds_host_over_tls(objects, expected, workload):
+def test_app_reaches_rds_host_over_tls(env_of, objects, expected, workload):
     """FR11, decision 15: DATABASE_HOST and the DATABASE_URL the entrypoint builds point at the RDS
     host (no port in the host) with sslmode=require."""
-    env = _env(objects, workload)
+    env = env_of(workload)
     url = urllib.parse.urlsplit(chart.database_url(env) or "")
     host, sslmode = url.hostname, urllib.parse.parse_qs(url.query).get("sslmode")
     assert env.get("DATABASE_HOST") == expected["rds_host"]
@@ -161,18 +185,18 @@ def test_app_reaches_rds_host_over_tls(objects, expected, workload):
 
 
 @pytest.mark.parametrize("workload", APP_WORKLOADS)
-def test_direct_url_targets_rds_with_tls(objects, expected, workload):
+def test_direct_url_targets_rds_with_tls(env_of, objects, expected, workload):
     """Story 3.2, decision 15: DIRECT_URL (Prisma migrations) is set, at the RDS host, sslmode=require."""
-    url = urllib.parse.urlsplit(_env(objects, workload).get("DIRECT_URL") or "")
+    url = urllib.parse.urlsplit(env_of(workload).get("DIRECT_URL") or "")
     parts = (url.scheme, url.hostname, url.path, urllib.parse.parse_qs(url.query).get("sslmode"))
     assert parts == ("postgresql", expected["rds_host"], "/langfuse", ["require"])
 
 
 @pytest.mark.parametrize("workload", APP_WORKLOADS)
-def test_s3_event_media_and_export_settings(objects, expected, workload):
+def test_s3_event_media_and_export_settings(env_of, objects, expected, workload):
     """FR12: events, media and batch exports go to the planned bucket and region, virtual-hosted
     style, under events/, media/, exports/, with batch export on."""
-    env = _env(objects, workload)
+    env = env_of(workload)
     want = {"LANGFUSE_S3_BATCH_EXPORT_ENABLED": "true"}
     for kind, prefix in (("EVENT_UPLOAD", "events/"), ("MEDIA_UPLOAD", "media/"), ("BATCH_EXPORT", "exports/")):
         want |= {f"LANGFUSE_S3_{kind}_BUCKET": expected["s3_bucket"], f"LANGFUSE_S3_{kind}_REGION": expected["s3_region"],
@@ -189,21 +213,21 @@ def test_no_static_s3_keys_in_any_container(objects):
 
 
 @pytest.mark.parametrize("workload", APP_WORKLOADS)
-def test_nextauth_url_is_localhost_3000(objects, workload):
+def test_nextauth_url_is_localhost_3000(env_of, objects, workload):
     """Story 3.2, FR19: NEXTAUTH_URL is http://localhost:3000, the port-forwarded UI."""
-    assert _env(objects, workload).get("NEXTAUTH_URL") == "http://localhost:3000"
+    assert env_of(workload).get("NEXTAUTH_URL") == "http://localhost:3000"
 
 
 @pytest.mark.parametrize("workload", APP_WORKLOADS)
-def test_signup_is_disabled(objects, workload):
+def test_signup_is_disabled(env_of, objects, workload):
     """Story 3.2, decision 13: AUTH_DISABLE_SIGNUP=true through the chart's own switch."""
-    assert _env(objects, workload).get("AUTH_DISABLE_SIGNUP") == "true"
+    assert env_of(workload).get("AUTH_DISABLE_SIGNUP") == "true"
 
 
-def test_web_gets_every_headless_init_variable(objects, expected):
+def test_web_gets_every_headless_init_variable(env_of, objects, expected):
     """FR14, decisions 5 and 13: web starts with all LANGFUSE_INIT_* (org and project ids, the
     project key pair, the admin user), non-empty and as planned."""
-    env = _env(objects, "langfuse-web")
+    env = env_of("langfuse-web")
     missing = [k for k in INIT_ENV if not env.get(k)]
     differing = [k for k in INIT_ENV if env.get(k) != expected["init_env"].get(k)]
     assert missing == [] and differing == []
@@ -212,17 +236,17 @@ def test_web_gets_every_headless_init_variable(objects, expected):
     assert keys_shaped == (True, True)
 
 
-def test_clickhouse_is_one_node_and_the_app_knows_it(objects):
+def test_clickhouse_is_one_node_and_the_app_knows_it(env_of, objects):
     """FR13, decision 13: one ClickHouse replica, no ZooKeeper, CLICKHOUSE_CLUSTER_ENABLED=false in web and worker."""
     zookeeper = [w["metadata"]["name"] for w in chart.workloads(objects)
                  if w["metadata"].get("labels", {}).get("app.kubernetes.io/name") == "zookeeper"]
     assert chart.replicas(_statefulset(objects, "clickhouse")) == 1 and zookeeper == []
-    assert [_env(objects, w).get("CLICKHOUSE_CLUSTER_ENABLED") for w in APP_WORKLOADS] == ["false", "false"]
+    assert [env_of(w).get("CLICKHOUSE_CLUSTER_ENABLED") for w in APP_WORKLOADS] == ["false", "false"]
 
 
-def test_worker_binds_all_interfaces(objects):
+def test_worker_binds_all_interfaces(env_of, objects):
     """Decision 13, FR19: worker HOSTNAME=0.0.0.0 so kubectl port-forward reaches it."""
-    assert _env(objects, "langfuse-worker").get("HOSTNAME") == "0.0.0.0"
+    assert env_of("langfuse-worker").get("HOSTNAME") == "0.0.0.0"
 
 
 # --- identity -----------------------------------------------------------------------------------
@@ -264,17 +288,14 @@ def test_services_the_readme_outputs_and_e2e_forward_to_exist(objects):
     assert absent == dict.fromkeys(sources, [])
 
 
-def test_redis_secret_has_the_key_readme_and_e2e_read(objects, expected):
-    """FR21, decision 13: the Secret README and the e2e suite read (langfuse-redis) exists, holds
-    the key README reads (valkey-password), and that key is the generated Redis password."""
+def test_redis_password_readme_and_e2e_read_is_in_the_secret_of_03_app(planned_secret, expected):
+    """FR21, decision 20: the Secret README and the e2e suite read the Redis password from is 03-app's
+    (the chart renders none), it holds the key README reads, and that key is the generated password."""
     readme = chart.secret_keys_read(README.read_text())
     e2e = chart.python_secrets_read(E2E_SUITE)
-    rendered = chart.secret_data(objects)
     assert readme and e2e
-    assert sorted(n for n in e2e | {n for n, _ in readme} if n not in rendered) == []
-    assert sorted(f"{n}/{k}" for n, k in readme if k not in rendered[n]) == []
-    wrong = sorted(f"{n}/{k}" for n, k in readme if rendered[n][k] != expected["secrets"]["Redis password"])
-    assert wrong == []
+    assert sorted(n for n in e2e | {n for n, _ in readme} if n not in planned_secret) == []
+    assert sorted(f"{n}/{k}" for n, k in readme if planned_secret[n].get(k) != expected["secrets"]["Redis password"]) == []
 
 
 def _statefulset(objects: list[dict], app: str) -> dict:
@@ -284,35 +305,38 @@ def _statefulset(objects: list[dict], app: str) -> dict:
     return found[0]
 
 
-def test_app_and_valkey_use_the_same_redis_password(objects):
+def test_app_and_valkey_use_the_same_redis_password(env_of, objects, planned_secret):
     """FR13: the password web and worker send (REDIS_PASSWORD) is the one Valkey starts with
-    (VALKEY_PASSWORD, from its Secret)."""
+    (VALKEY_PASSWORD, from 03-app's Secret)."""
     valkey = _statefulset(objects, "redis")
-    server = chart.container_env(objects, "StatefulSet", valkey["metadata"]["name"], "valkey").get("VALKEY_PASSWORD")
-    agree = [w for w in APP_WORKLOADS if server and _env(objects, w).get("REDIS_PASSWORD") == server]
+    server = chart.container_env(objects, "StatefulSet", valkey["metadata"]["name"], "valkey",
+                                 external=planned_secret).get("VALKEY_PASSWORD")
+    agree = [w for w in APP_WORKLOADS if server and env_of(w).get("REDIS_PASSWORD") == server]
     assert agree == list(APP_WORKLOADS)
 
 
-def test_app_and_clickhouse_use_the_same_credentials(objects):
+def test_app_and_clickhouse_use_the_same_credentials(env_of, objects, planned_secret):
     """FR13: the user and password web and worker send (CLICKHOUSE_USER / _PASSWORD) are
-    ClickHouse's admin user and password (from its Secret)."""
+    ClickHouse's admin user and password (from 03-app's Secret)."""
     clickhouse = _statefulset(objects, "clickhouse")
-    server = chart.container_env(objects, "StatefulSet", clickhouse["metadata"]["name"], "clickhouse")
+    server = chart.container_env(objects, "StatefulSet", clickhouse["metadata"]["name"], "clickhouse",
+                                 external=planned_secret)
     creds = (server.get("CLICKHOUSE_ADMIN_USER"), server.get("CLICKHOUSE_ADMIN_PASSWORD"))
     agree = [w for w in APP_WORKLOADS if all(creds)
-             and (_env(objects, w).get("CLICKHOUSE_USER"), _env(objects, w).get("CLICKHOUSE_PASSWORD")) == creds]
+             and (env_of(w).get("CLICKHOUSE_USER"), env_of(w).get("CLICKHOUSE_PASSWORD")) == creds]
     assert agree == list(APP_WORKLOADS)
 
 
 # --- storage ------------------------------------------------------------------------------------
 
-def test_clickhouse_and_valkey_volumes_use_the_default_storage_class(objects):
-    """FR13, decision 10: the PVCs name no storageClassName (absent = the cluster default, the
-    gp3 class the EBS CSI addon creates; an explicit "" would mean no class at all)."""
+def test_clickhouse_and_valkey_volumes_use_the_encrypted_class_of_03_app(objects, app_plan):
+    """FR13, hardening: every PVC template names 03-app's encrypted gp3 StorageClass (through
+    global.defaultStorageClass; the addon's default class in 01-network sets no encryption)."""
+    name = app_plan.after("kubernetes_storage_class_v1.gp3_encrypted[0]")["metadata"][0]["name"]
     templates = chart.pvc_templates(objects)
-    with_class = {f"{sts}/{t['metadata']['name']}": t["spec"]["storageClassName"]
-                  for sts, ts in templates.items() for t in ts if "storageClassName" in t["spec"]}
-    assert sum(len(ts) for ts in templates.values()) >= 2 and with_class == {}
+    classes = {f"{sts}/{t['metadata']['name']}": t["spec"].get("storageClassName")
+               for sts, ts in templates.items() for t in ts}
+    assert len(classes) >= 2 and set(classes.values()) == {name}
 
 
 def test_the_cost_report_counts_exactly_the_volumes_the_chart_renders(objects, release_values):
@@ -382,3 +406,70 @@ def test_no_generated_secret_in_any_configmap(objects, expected):
              for label, value in expected["secrets"].items()
              if value and any(value in text for text in chart.strings_in(cm))]
     assert chart.of_kind(objects, "ConfigMap") and leaks == []
+
+
+def test_no_container_env_holds_a_secret_as_a_literal_value(objects, expected):
+    """NFR1, decision 20: no env value of any container (init containers included) contains a
+    secret: not the generated ones, not 02-deps', not the admin password. Deployments and pods are
+    readable with `view` and written to the EKS audit log; Secrets are neither."""
+    assert chart.literal_env_leaks(objects, expected["secrets"]) == []
+
+
+def test_every_secret_env_var_comes_from_the_secret_03_app_creates(objects, planned_secret):
+    """Decision 20: each secret a container needs (the app's salt, keys, passwords, DIRECT_URL and
+    init secrets; ClickHouse's and Valkey's server passwords) is a secretKeyRef to 03-app's Secret,
+    to a key the Secret holds."""
+    found = chart.containers(objects)
+    wrong = {}
+    for path, names in SECRET_ENV.items():
+        refs = chart.secret_key_refs(found[path])
+        bad = sorted(n for n in names if refs.get(n) is None or refs[n][0] not in planned_secret
+                     or refs[n][1] not in planned_secret[refs[n][0]])
+        if bad:
+            wrong[path] = bad
+    assert wrong == {}
+
+
+def test_every_secret_reference_names_the_secret_of_03_app(objects, planned_secret):
+    """Decision 20: no container reads a Secret other than 03-app's (none of the chart's own)."""
+    others = {f"{path}: {env}" for path, c in chart.containers(objects).items()
+              for env, (name, _) in chart.secret_key_refs(c).items() if name not in planned_secret}
+    assert sorted(others) == []
+
+
+def test_the_chart_renders_no_secret_of_its_own(objects):
+    """Decision 20: with every secret referenced, neither the chart nor its subcharts render a Secret
+    (a rendered one would put the value in the release's manifest, which Helm stores)."""
+    assert [s["metadata"]["name"] for s in chart.of_kind(objects, "Secret")] == []
+
+
+@pytest.mark.parametrize("workload", APP_WORKLOADS)
+def test_web_and_worker_run_non_root_without_privileges(objects, workload):
+    """Hardening (Pod Security restricted): uid 1001 (the Langfuse images' user), non-root, no
+    privilege escalation, all capabilities dropped, RuntimeDefault seccomp."""
+    spec = chart.pod_spec(chart.get(objects, "Deployment", workload))
+    pod = spec.get("securityContext") or {}
+    (ctr,) = [c.get("securityContext") or {} for c in spec["containers"] if c["name"] == workload]
+    seen = (pod.get("runAsNonRoot"), pod.get("runAsUser"), (pod.get("seccompProfile") or {}).get("type"),
+            ctr.get("allowPrivilegeEscalation"), (ctr.get("capabilities") or {}).get("drop"))
+    assert seen == (True, 1001, "RuntimeDefault", False, ["ALL"])
+
+
+@pytest.mark.parametrize("workload", APP_WORKLOADS)
+def test_telemetry_is_off_in_web_and_worker(env_of, workload):
+    """Hardening: TELEMETRY_ENABLED=false, through the chart's own switch."""
+    assert env_of(workload).get("TELEMETRY_ENABLED") == "false"
+
+
+def test_every_pod_passes_pod_security_baseline(objects):
+    """Hardening: 03-app's namespace enforces PSA baseline; no rendered pod would be refused."""
+    assert chart.baseline_violations(objects) == []
+
+
+@pytest.mark.skipif(not CHECKOV.exists(), reason="checkov not installed: run `bash setup.sh`")
+def test_checkov_kubernetes_reports_no_unexplained_failures(objects):
+    """NFR1-NFR4, decision 20: checkov's kubernetes framework over the rendered release passes with
+    only the skips in .checkov-kubernetes.yaml, each naming its reason."""
+    passed, failed = chart.checkov_kubernetes(objects, CHECKOV, CHECKOV_K8S_CONFIG)
+    assert passed > 0, "checkov evaluated nothing"
+    assert failed == [], "unexplained checkov failures:\n" + "\n".join(failed)

@@ -15,6 +15,8 @@ TERRAFORM = Path(__file__).resolve().parents[2] / "terraform"
 NETWORK_OUTPUTS = {"vpc_id", "public_subnet_ids", "cluster_name", "cluster_endpoint",
                    "cluster_ca_data", "oidc_provider_arn", "node_security_group_id"}
 DEPS_OUTPUTS = {"rds_endpoint", "rds_password", "s3_bucket_name", "s3_bucket_region", "irsa_role_arn"}
+# Decision 20: the secrets that protect stored data, added beside the five (name -> sensitive).
+DEPS_DATA_SECRETS = {"salt": True, "encryption_key": True, "project_public_key": False, "project_secret_key": True}
 
 
 def _load(workspace: str, filename: str) -> dict:
@@ -55,9 +57,26 @@ def test_network_exports_the_seven_contract_outputs_with_descriptions():
 def test_deps_exports_the_five_contract_outputs_with_the_password_sensitive():
     """FR17, NFR1: 02-deps exports the 5 outputs of story 2.3; rds_password is sensitive."""
     outputs = _outputs("02-deps")
-    assert set(outputs) == DEPS_OUTPUTS
+    assert DEPS_OUTPUTS <= set(outputs)
     assert outputs["rds_password"].get("sensitive") is True
     assert all(body.get("description") for body in outputs.values())
+
+
+def test_deps_exports_the_data_protecting_secrets_sensitive_and_nothing_else():
+    """Decision 20, FR28: 02-deps adds salt, encryption key and the project key pair to the five;
+    every one but the public key is sensitive."""
+    outputs = _outputs("02-deps")
+    assert set(outputs) == DEPS_OUTPUTS | set(DEPS_DATA_SECRETS)
+    assert {k: outputs[k].get("sensitive", False) is True for k in DEPS_DATA_SECRETS} == DEPS_DATA_SECRETS
+
+
+def test_app_reads_sensitive_deps_outputs_only_from_values_and_null_safe():
+    """Decision 12, decision 22: a sensitive output is absent from nonsensitive_values, so 03-app reads
+    each data-protecting secret from `values`, wrapped in try() (02-deps may be gone at destroy)."""
+    text = (TERRAFORM / "03-app" / "data.tf").read_text()
+    for name, sensitive in DEPS_DATA_SECRETS.items():
+        source = "data.tfe_outputs.deps.values" if sensitive else "local.deps"
+        assert re.search(rf"=\s*try\({re.escape(source)}\.{name},\s*null\)", text), f"{name} is not read null-safe from {source}"
 
 
 def test_workspaces_use_the_three_fixed_terraform_cloud_names():
@@ -80,10 +99,11 @@ def test_tfe_outputs_read_only_names_the_upstream_workspace_exports(consumer):
         assert read <= exports[workspace], f"{consumer} reads {read - exports[workspace]} not exported by {workspace}"
 
 
-def test_app_reads_the_cluster_and_all_five_deps_outputs():
-    """FR17: 03-app consumes cluster_name/endpoint/ca_data from 01 and all 5 outputs of 02."""
+def test_app_reads_the_cluster_and_all_deps_outputs():
+    """FR17, decision 20: 03-app consumes cluster_name/endpoint/ca_data from 01, all 5 contract
+    outputs of 02 and its 4 data-protecting secrets."""
     assert {"cluster_name", "cluster_endpoint", "cluster_ca_data"} <= _keys_read("03-app", "network")
-    assert _keys_read("03-app", "deps") == DEPS_OUTPUTS
+    assert _keys_read("03-app", "deps") == DEPS_OUTPUTS | set(DEPS_DATA_SECRETS)
 
 
 def test_deps_reads_vpc_subnets_node_sg_and_oidc_from_network():

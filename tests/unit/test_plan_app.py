@@ -2,7 +2,7 @@
 
 Stand-ins: the provider stand-in serving the real aws 6.47.0, helm 3.0.2 and kubernetes 2.38.0
 schemas; the real random and tfe providers; upstream outputs from the local Terraform Cloud fake
-(`plan.NETWORK_SAMPLE`, `plan.DEPS_SAMPLE`). 03-app calls no registry module, so this file runs
+(`plan.NETWORK_SAMPLE`, `plan.DEPS_SAMPLE`, whose sensitive outputs stand in for 02-deps' secrets). 03-app calls no registry module, so this file runs
 everywhere, CI included. Its random_* resources are applied first, so the values are known.
 """
 
@@ -14,19 +14,21 @@ import pytest
 import tftest
 import yaml
 
-from lfharness import plan
+from lfharness import chart, plan
 
 pytestmark = pytest.mark.plan
 
 RELEASE = "helm_release.langfuse[0]"  # count: exists while the cluster does (Journey 3)
-SECRETS = {  # address -> (attribute holding the value, length)
-    "random_password.salt": ("result", 64),
+SECRET = "kubernetes_secret_v1.langfuse[0]"
+STORAGE_CLASS = "kubernetes_storage_class_v1.gp3_encrypted[0]"
+# 03-app generates only what a rebuild may rotate (decision 20): address -> (attribute, length).
+SECRETS = {
     "random_password.nextauth_secret": ("result", 64),
-    "random_id.encryption_key": ("hex", 64),
     "random_password.clickhouse": ("result", 32),
     "random_password.redis": ("result", 32),
-    "random_password.project_secret_key": ("result", 48),
 }
+# The 02-deps outputs that are secrets, as the local Terraform Cloud fake serves them.
+DEPS_SECRETS = {name: value for name, (value, sensitive) in plan.DEPS_SAMPLE.items() if sensitive}
 INIT_KEYS = ("ORG_ID", "ORG_NAME", "PROJECT_ID", "PROJECT_NAME", "PROJECT_PUBLIC_KEY", "PROJECT_SECRET_KEY",
              "USER_EMAIL", "USER_NAME", "USER_PASSWORD")
 
@@ -49,8 +51,23 @@ def secrets(app_plan) -> dict[str, str]:
     return {address: app_plan.prior(address)[attribute] for address, (attribute, _) in SECRETS.items()}
 
 
-def _web_env(values: dict) -> dict[str, str]:
-    return {e["name"]: e["value"] for e in values["langfuse"]["web"]["pod"]["additionalEnv"]}
+@pytest.fixture(scope="module")
+def every_secret(secrets) -> dict[str, str]:
+    """Every secret value the pods need: 03-app's random_* as applied, 02-deps' sensitive sample
+    outputs, the admin password from .env (label -> value)."""
+    return {**secrets, **{f"02-deps {k}": v for k, v in DEPS_SECRETS.items()},
+            "admin password": plan.SAMPLE_ADMIN["langfuse_admin_password"]}
+
+
+@pytest.fixture(scope="module")
+def secret_data(app_plan) -> dict[str, str]:
+    """The data of the Kubernetes Secret 03-app creates, as planned."""
+    return app_plan.after(SECRET)["data"]
+
+
+def _web_env(values: dict) -> dict[str, dict]:
+    """additionalEnv of web by name: each entry as written ({value} or {valueFrom})."""
+    return {e["name"]: e for e in values["langfuse"]["web"]["pod"]["additionalEnv"]}
 
 
 def test_release_is_langfuse_chart_1_5_19_from_the_langfuse_k8s_repository(release):
@@ -84,13 +101,15 @@ def test_values_point_at_the_rds_host_without_port_and_with_tls(values):
     assert values["postgresql"]["host"] == host
     assert values["postgresql"]["port"] == 5432
     assert "sslmode=require" in values["postgresql"]["args"]
-    assert values["postgresql"]["directUrl"].startswith("postgresql://langfuse:")
-    assert f"@{host}:5432/langfuse?sslmode=require" in values["postgresql"]["directUrl"]
 
 
-def test_values_carry_the_rds_password_from_deps(values):
-    """FR17, decision 12: the sensitive rds_password output of 02-deps reaches the chart."""
-    assert values["postgresql"]["auth"]["password"] == plan.DEPS_SAMPLE["rds_password"][0]
+def test_direct_url_in_the_secret_targets_rds_with_tls_and_the_deps_password(secret_data):
+    """Story 3.2, FR17, decision 15: the Secret's DIRECT_URL is the RDS host from 02-deps, database
+    and user langfuse, the sensitive rds_password output of 02-deps, sslmode=require."""
+    host = plan.DEPS_SAMPLE["rds_endpoint"][0].split(":")[0]
+    password = DEPS_SECRETS["rds_password"]
+    assert secret_data["direct-url"] == f"postgresql://langfuse:{password}@{host}:5432/langfuse?sslmode=require"
+    assert secret_data["database-password"] == password
 
 
 def test_values_use_the_s3_bucket_region_and_prefixes_without_path_style(values):
@@ -121,12 +140,21 @@ def test_values_carry_every_langfuse_init_variable(app_plan, values):
     """FR14, decision 5, decision 13: headless init gets org, project, API keys and the admin user."""
     env = _web_env(values)
     assert {f"LANGFUSE_INIT_{k}" for k in INIT_KEYS} <= set(env)
-    assert env["LANGFUSE_INIT_USER_EMAIL"] == plan.SAMPLE_ADMIN["langfuse_admin_email"]
-    assert env["LANGFUSE_INIT_USER_PASSWORD"] == plan.SAMPLE_ADMIN["langfuse_admin_password"]
-    assert env["LANGFUSE_INIT_ORG_ID"] == app_plan.outputs["org_id"]
-    assert env["LANGFUSE_INIT_PROJECT_ID"] == app_plan.outputs["project_id"]
-    assert env["LANGFUSE_INIT_PROJECT_PUBLIC_KEY"].startswith("pk-lf-")
-    assert env["LANGFUSE_INIT_PROJECT_SECRET_KEY"].startswith("sk-lf-")
+    assert env["LANGFUSE_INIT_USER_EMAIL"]["value"] == plan.SAMPLE_ADMIN["langfuse_admin_email"]
+    assert env["LANGFUSE_INIT_ORG_ID"]["value"] == app_plan.outputs["org_id"]
+    assert env["LANGFUSE_INIT_PROJECT_ID"]["value"] == app_plan.outputs["project_id"]
+    assert env["LANGFUSE_INIT_PROJECT_PUBLIC_KEY"]["value"] == plan.DEPS_SAMPLE["project_public_key"][0]
+
+
+def test_headless_init_secrets_come_from_the_secret(values, secret_data):
+    """FR14, decision 20: the project secret key (from 02-deps) and the admin password (from .env)
+    reach web through secretKeyRef, and the Secret holds exactly those values."""
+    env = _web_env(values)
+    refs = {k: env[k]["valueFrom"]["secretKeyRef"] for k in ("LANGFUSE_INIT_PROJECT_SECRET_KEY",
+                                                             "LANGFUSE_INIT_USER_PASSWORD")}
+    assert {k: secret_data[r["key"]] for k, r in refs.items()} == {
+        "LANGFUSE_INIT_PROJECT_SECRET_KEY": DEPS_SECRETS["project_secret_key"],
+        "LANGFUSE_INIT_USER_PASSWORD": plan.SAMPLE_ADMIN["langfuse_admin_password"]}
 
 
 def test_bundled_postgres_and_minio_are_off_clickhouse_and_redis_on(values):
@@ -147,29 +175,80 @@ def test_generated_secret_has_its_length_and_is_alphanumeric(secrets, address):
     assert value.isalnum()
 
 
-def test_generated_secrets_flow_into_the_chart_values(values, secrets):
-    """FR15, decision 13: salt, NextAuth secret, encryption key, ClickHouse and Redis passwords and
-    the project secret key are the ones 03-app generated."""
-    assert values["langfuse"]["salt"]["value"] == secrets["random_password.salt"]
-    assert values["langfuse"]["nextauth"]["secret"]["value"] == secrets["random_password.nextauth_secret"]
-    assert values["langfuse"]["encryptionKey"]["value"] == secrets["random_id.encryption_key"]
-    assert values["clickhouse"]["auth"]["password"] == secrets["random_password.clickhouse"]
-    assert values["redis"]["auth"]["password"] == secrets["random_password.redis"]
-    assert _web_env(values)["LANGFUSE_INIT_PROJECT_SECRET_KEY"] == "sk-lf-" + secrets["random_password.project_secret_key"]
+def test_no_secret_appears_anywhere_in_the_release_values(release, every_secret):
+    """NFR1, decision 20: none of 03-app's random_* values, 02-deps' secret outputs (served by the
+    local Terraform Cloud fake) or the admin password is in the Helm values, in any form."""
+    text = "\n".join(release["values"])
+    assert sorted(label for label, value in every_secret.items() if value in text) == []
 
 
-def test_generated_secrets_appear_in_the_release_values_and_nowhere_else(app_plan, secrets):
-    """FR15, NFR1: outside the random_* resources, only the Helm values and the one sensitive
-    output hold a generated secret."""
-    allowed = {RELEASE, *SECRETS, "random_uuid.project_public_key"}
+def test_values_reference_only_the_secret_03_app_creates(app_plan, values):
+    """Decision 20: salt, encryption key, NextAuth secret, DIRECT_URL, the database, ClickHouse and
+    Redis passwords and the headless-init secrets are references to the one Secret of 03-app."""
+    refs = chart.secret_refs(values)
+    name = app_plan.after(SECRET)["metadata"][0]["name"]
+    assert len(refs) >= 9
+    assert sorted({secret for secret, _ in refs}) == [name]
+
+
+def test_the_secret_holds_every_key_the_values_reference(values, secret_data):
+    """Decision 20: each key the chart and its subcharts read from the Secret exists in its data."""
+    keys = {key for _, key in chart.secret_refs(values)}
+    assert sorted(keys - set(secret_data)) == []
+
+
+def test_the_secret_holds_each_secret_under_its_key(secrets, secret_data):
+    """FR15, decision 20: the Secret carries 03-app's generated secrets and 02-deps' data-protecting
+    ones (salt, encryption key from 02-deps, not generated in 03-app)."""
+    want = {"nextauth-secret": secrets["random_password.nextauth_secret"],
+            "clickhouse-password": secrets["random_password.clickhouse"],
+            "redis-password": secrets["random_password.redis"],
+            "salt": DEPS_SECRETS["salt"], "encryption-key": DEPS_SECRETS["encryption_key"]}
+    assert {k: secret_data.get(k) == v for k, v in want.items()} == dict.fromkeys(want, True)
+
+
+def test_the_secret_lives_in_namespace_langfuse_and_its_data_is_sensitive(app_plan):
+    """NFR1, decision 20: the Secret is in the release's namespace, and Terraform never prints its data."""
+    change = app_plan.changes[SECRET]["change"]
+    assert change["after"]["metadata"][0]["namespace"] == "langfuse"
+    assert change["after_sensitive"]["data"]
+
+
+def test_data_protecting_secrets_are_not_generated_in_03_app(app_plan):
+    """Decision 20, FR28: 03-app has no random_* for the salt, the encryption key or the project key
+    pair (02-deps has them), so destroying 03-app cannot rotate them."""
+    generated = {a.split("[")[0] for a in app_plan.changes if a.startswith("random_")}
+    assert generated == set(SECRETS)
+
+
+def test_generated_secrets_appear_in_the_secret_and_nowhere_else(app_plan, every_secret):
+    """FR15, NFR1: outside the random_* resources, only the Kubernetes Secret and the one sensitive
+    output hold a secret."""
+    allowed = {SECRET, *SECRETS}
     elsewhere = {a: c["change"]["after"] for a, c in app_plan.changes.items() if a not in allowed}
     text = json.dumps(elsewhere) + json.dumps({k: v for k, v in app_plan.outputs.items() if k != "project_secret_key"})
-    assert [a for a, s in secrets.items() if s in text] == []
+    assert [label for label, s in every_secret.items() if s in text] == []
 
 
-def test_release_values_are_sensitive_in_the_plan(app_plan):
-    """NFR1: the values hold secrets, so Terraform marks them sensitive and never prints them."""
-    assert app_plan.changes[RELEASE]["change"]["after_sensitive"]["values"]
+def test_namespace_enforces_pod_security_baseline_and_warns_restricted(app_plan):
+    """Decision 20 hardening: Pod Security Admission refuses privileged pods in langfuse and warns
+    about anything short of restricted."""
+    labels = app_plan.after("kubernetes_namespace_v1.langfuse[0]")["metadata"][0]["labels"]
+    assert (labels.get("pod-security.kubernetes.io/enforce"), labels.get("pod-security.kubernetes.io/warn")) == \
+        ("baseline", "restricted")
+
+
+def test_chart_volumes_go_to_an_encrypted_gp3_class(app_plan, values):
+    """Hardening at no cost: ClickHouse's and Valkey's PVCs land on an EBS CSI gp3 class with
+    encrypted=true, named by global.defaultStorageClass."""
+    sc = app_plan.after(STORAGE_CLASS)
+    assert (sc["storage_provisioner"], sc["parameters"]) == ("ebs.csi.aws.com", {"type": "gp3", "encrypted": "true"})
+    assert values["global"]["defaultStorageClass"] == sc["metadata"][0]["name"]
+
+
+def test_telemetry_is_off(values):
+    """Hardening: no usage statistics leave the cluster (langfuse.features.telemetryEnabled)."""
+    assert values["langfuse"]["features"]["telemetryEnabled"] is False
 
 
 def test_the_cluster_token_is_ephemeral_and_never_in_the_plan(app_plan):

@@ -166,6 +166,38 @@ def test_the_five_contract_outputs_are_planned(deps_plan):
     assert deps_plan.output_changes["rds_password"]["after_sensitive"] is True
 
 
+def test_rds_refuses_connections_without_tls(deps_plan):
+    """Decision 15, NFR3: the parameter group the instance uses sets rds.force_ssl = 1, so the
+    public endpoint accepts no plain-text client, whatever sslmode it asks for."""
+    (group,) = deps_plan.of_type("aws_db_parameter_group").values()
+    assert group["family"] == "postgres16"
+    assert {(p["name"], p["value"]) for p in group["parameter"]} >= {("rds.force_ssl", "1")}
+
+
+DATA_SECRETS = {"random_password.salt": ("result", 64), "random_id.encryption_key": ("hex", 64),
+                "random_password.project_secret_key": ("result", 48)}
+
+
+@pytest.mark.parametrize("address", sorted(DATA_SECRETS))
+def test_data_protecting_secret_is_generated_beside_the_database(deps_plan, address):
+    """Decision 20, FR15, NFR2: salt, encryption key (64 hex) and project secret key are CSPRNG
+    output of >= 32 characters, alphanumeric, generated in 02-deps (they live as long as the data)."""
+    attribute, length = DATA_SECRETS[address]
+    value = deps_plan.prior(address)[attribute]
+    assert len(value) == length and value.isalnum()
+
+
+def test_data_protecting_secrets_are_outputs_and_all_but_the_public_key_sensitive(deps_plan):
+    """Decision 20: 03-app reads them through tfe_outputs; Terraform never prints the secret ones."""
+    changes = deps_plan.output_changes
+    sensitive = {k: changes[k]["after_sensitive"] for k in ("salt", "encryption_key", "project_public_key",
+                                                            "project_secret_key")}
+    assert sensitive == {"salt": True, "encryption_key": True, "project_public_key": False, "project_secret_key": True}
+    assert deps_plan.outputs["encryption_key"] == deps_plan.prior("random_id.encryption_key")["hex"]
+    assert deps_plan.outputs["project_public_key"] == "pk-lf-" + deps_plan.prior("random_uuid.project_public_key")["result"]
+    assert deps_plan.outputs["project_secret_key"] == "sk-lf-" + deps_plan.prior("random_password.project_secret_key")["result"]
+
+
 def test_a_second_plan_after_apply_shows_no_changes(workbench, deps_plan):
     """FR29 at configuration level: after the stand-in apply, `plan -detailed-exitcode` exits 0."""
     workbench.apply(deps_plan)

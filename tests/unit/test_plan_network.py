@@ -105,6 +105,16 @@ def test_nodes_and_cluster_are_in_the_public_subnets(applied):
     assert set(applied[EKS]["vpc_config"][0]["subnet_ids"]) == public
 
 
+def test_node_root_volumes_are_encrypted_20_gib_gp3(network_plan):
+    """Hardening at no cost, decision 19: the node group's launch template maps the AL2023 root
+    device to an encrypted 20 GiB gp3 volume (the AMI's size, so the cost table holds)."""
+    (template,) = network_plan.of_type("aws_launch_template").values()
+    (mapping,) = template["block_device_mappings"]
+    ebs = mapping["ebs"][0]
+    assert mapping["device_name"] == "/dev/xvda"
+    assert (ebs["volume_size"], ebs["volume_type"], ebs["encrypted"]) == (20, "gp3", "true")
+
+
 def test_addons_are_vpc_cni_before_compute_kube_proxy_coredns_and_ebs_csi(network_plan):
     """Decision 10: 21.x installs no default addons; vpc-cni must exist before the nodes join."""
     addons = {v["addon_name"]: a for a, v in network_plan.of_type("aws_eks_addon").items()}
