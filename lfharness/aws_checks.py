@@ -101,7 +101,7 @@ def redis_ping(host: str, port: int, password: str | None, timeout: float = 5) -
         return bool(client.ping())
     except redis.exceptions.AuthenticationError as exc:
         raise CheckError(f"Redis {host}:{port}: the password was rejected ({exc}); read it from the "
-                         "langfuse-redis secret (valkey-password)") from exc
+                         "langfuse-secrets secret (redis-password)") from exc
     except redis.exceptions.ConnectionError as exc:
         raise CheckError(f"Redis {host}:{port}: cannot connect ({exc}); is the port-forward running?") from exc
     finally:

@@ -25,6 +25,12 @@ APPLY_DEPS_FIRST = plan.error_pattern("apply", "02-deps", "with", "cluster_enabl
 
 # --- 03-app --------------------------------------------------------------------------------
 
+# What 03-app has in the cluster, all of it behind cluster_enabled (the Secret's values come back
+# unchanged: they are random_* here or 02-deps' outputs, decision 20).
+IN_CLUSTER = {"helm_release.langfuse[0]", "kubernetes_namespace_v1.langfuse[0]", "kubernetes_secret_v1.langfuse[0]",
+              "kubernetes_storage_class_v1.gp3_encrypted[0]"}
+
+
 def test_paused_app_keeps_only_the_generated_secrets(app_cycle):
     """Journey 3: with cluster_enabled=false 03-app holds its random_* secrets and nothing else."""
     assert {a for a, kind in app_cycle["paused"].remaining().items() if not kind.startswith("random_")} == set()
@@ -34,15 +40,14 @@ def test_pausing_the_app_never_deletes_a_secret(app_cycle):
     """Journey 3, decision 18: SALT, ENCRYPTION_KEY and the other secrets survive the pause
     (new ones would lock the operator out of the project API keys and stored secrets)."""
     deleted = app_cycle["paused"].with_actions("delete")
-    assert (deleted, {a for a in deleted if a.startswith("random_")}) == (
-        {"helm_release.langfuse[0]", "kubernetes_namespace_v1.langfuse[0]"}, set())
+    assert (deleted, {a for a in deleted if a.startswith("random_")}) == (IN_CLUSTER, set())
 
 
 def test_resuming_the_app_creates_the_namespace_and_release_with_the_same_secrets(app_cycle):
     """Journey 3: the resume creates namespace and release again and leaves every secret as it was."""
     resuming = app_cycle["resuming"]
     secrets = {a for a, c in resuming.changes.items() if a.startswith("random_")}
-    assert resuming.with_actions("create") == {"helm_release.langfuse[0]", "kubernetes_namespace_v1.langfuse[0]"}
+    assert resuming.with_actions("create") == IN_CLUSTER
     assert {a for a in secrets if resuming.changes[a]["change"]["actions"] != ["no-op"]} == set()
 
 
