@@ -151,7 +151,8 @@ def test_local_default_applies_app_secrets_with_upstream_outputs(local_app):
     local_app.apply("03-app")
     state = json.loads((local_app.terraform_dir / "03-app" / "terraform.tfstate").read_text())
     types = {r["type"] for r in state["resources"] if r["mode"] == "managed"}
-    assert types == {"random_password", "random_id", "random_uuid"}
+    # Only random_password since decision 20: the salt, encryption key and key pair are 02-deps'.
+    assert types == {"random_password"}
 
 
 @pytest.mark.order(3)
