@@ -54,7 +54,8 @@ module "eks" {
     coredns    = {}
     aws-ebs-csi-driver = {
       service_account_role_arn = module.ebs_csi_irsa.arn
-      # EKS >= 1.30 ships no default StorageClass: the addon creates a default gp3 one for ClickHouse/Redis PVCs.
+      # EKS >= 1.30 ships no default StorageClass: the addon creates a default gp3 one for PVCs naming
+      # none (it sets no encryption: ClickHouse's and Valkey's PVCs use 03-app's encrypted class).
       # The volumes it creates carry the Project tag (default_tags do not reach them), so the pause and
       # the teardown sweep can see a volume left behind.
       configuration_values = jsonencode({
