@@ -38,4 +38,12 @@ resource "kubernetes_secret_v1" "langfuse" {
 
   type = "Opaque"
   data = local.secret_data
+
+  lifecycle {
+    # A 02-deps applied before decision 20 has none of these outputs: say so before anything is created.
+    precondition {
+      condition     = local.salt != null && local.encryption_key != null && local.project_secret_key != null && local.project_public_key != null
+      error_message = "langfuse-deps has no salt, encryption_key or project key outputs: apply 02-deps (it generates them) before 03-app."
+    }
+  }
 }

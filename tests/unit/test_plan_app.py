@@ -273,6 +273,16 @@ def test_a_typo_in_the_upstream_workspace_name_fails_the_plan(workbench, tmp_pat
         workbench.plan("03-app", tmp_path / "app", edit={"data.tf": data}, known_secrets=False)
 
 
+def test_a_deps_workspace_without_the_data_protecting_secrets_fails_the_plan_naming_02_deps(workbench, tmp_path):
+    """Decision 20, FR23: served only the five contract outputs (a 02-deps applied before it made
+    the salt, encryption key and key pair), 03-app's plan fails saying to apply 02-deps first."""
+    five = {k: v for k, v in plan.DEPS_SAMPLE.items() if k in ("rds_endpoint", "rds_password", "s3_bucket_name",
+                                                               "s3_bucket_region", "irsa_role_arn")}
+    with workbench.upstream(plan.NETWORK_SAMPLE, five), pytest.raises(
+            tftest.TerraformTestError, match=plan.error_pattern("apply", "02-deps", "(it", "generates", "them)")):
+        workbench.plan("03-app", tmp_path / "app", known_secrets=False)
+
+
 def test_an_invalid_region_is_rejected_before_anything_is_created(workbench, tmp_path):
     """FR23: aws_region is validated with a clear message (Terraform's own error)."""
     with pytest.raises(tftest.TerraformTestError, match="aws_region must be an AWS region name"):
