@@ -14,13 +14,14 @@ adds every secret it learns (the Stack, the e2e target).
 
 from __future__ import annotations
 
+import dataclasses
 import sys
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
 import pytest
 
-from lfharness.redact import Redactor, _announce_to_stdout, install_record_masking
+from lfharness.redact import MASK, Redactor, Secret, _announce_to_stdout, install_record_masking
 
 REDACTOR = pytest.StashKey[Redactor]()
 
@@ -88,11 +89,55 @@ def mask_report(report: pytest.CollectReport | pytest.TestReport, redactor: Reda
         report.user_properties = [(name, _masked(v, redactor.mask, seen)) for name, v in report.user_properties]
 
 
+# How deep a compared value is searched for secrets, and how long each side's masked repr may be.
+_COMPARE_DEPTH = 4
+_COMPARE_WIDTH = 120
+
+
+def holds_secret(value: Any, redactor: Redactor, depth: int = _COMPARE_DEPTH) -> bool:
+    """Whether value, or a string inside it (containers, dataclass fields), is or holds a secret."""
+    if isinstance(value, Secret):
+        return True
+    if isinstance(value, str):
+        return redactor.mask(value) != value
+    if depth <= 0:
+        return False
+    if isinstance(value, Mapping):
+        items: Any = [*value.keys(), *value.values()]
+    elif isinstance(value, list | tuple | set | frozenset):
+        items = value
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        items = [getattr(value, f.name, None) for f in dataclasses.fields(value)]
+    else:
+        return False
+    return any(holds_secret(item, redactor, depth - 1) for item in items)
+
+
+def _shown(value: Any, redactor: Redactor) -> str:
+    """value's repr masked first, then shortened (a cut after masking cannot split a secret)."""
+    if isinstance(value, Secret):
+        return repr(MASK)
+    try:
+        text = redactor.mask(repr(value))
+    except Exception as exc:  # noqa: BLE001 (a broken __repr__ must not hide the failed assertion)
+        text = f"<{type(value).__name__}: repr raised {type(exc).__name__}>"
+    return text if len(text) <= _COMPARE_WIDTH else text[:_COMPARE_WIDTH - 3] + "..."
+
+
 class _Masking:
     """The hooks, bound to one session's redactor."""
 
     def __init__(self, redactor: Redactor) -> None:
         self.redactor = redactor
+
+    def pytest_assertrepr_compare(self, config: pytest.Config, op: str, left: Any, right: Any) -> list[str] | None:
+        """A comparison where either side holds a secret gets no diff: pytest's string diff skips the
+        identical start of two strings and prints the rest, a piece of the secret no mask matches
+        (dataclasses and containers drill down to such diffs too)."""
+        if not (holds_secret(left, self.redactor) or holds_secret(right, self.redactor)):
+            return None
+        return [f"{_shown(left, self.redactor)} {op} {_shown(right, self.redactor)}",
+                "a side holds a secret, so no diff is shown (NFR1): compare digests to see what differs"]
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:

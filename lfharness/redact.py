@@ -34,6 +34,10 @@ MASK = "***"
 # generated secret of the stack is 32+ characters, the .env secrets 12+ (envfile's rules).
 MIN_LENGTH = 12
 GITHUB_ACTIONS_ENV = "GITHUB_ACTIONS"
+# A shortened repr's ellipsis, and the shortest piece of a secret masked beside one: 3 characters
+# of 32+ tell nothing, and masking them would hide ordinary words before "...".
+ELLIPSIS = "..."
+MIN_PIECE = 4
 
 # Resource types whose string attributes are secrets although the provider does not mark them
 # sensitive: random_id is documented as not secret, yet 03-app uses it as ENCRYPTION_KEY, and every
@@ -124,14 +128,16 @@ class Redactor:
         return value
 
     def mask(self, text: str) -> str:
-        """text with every known secret replaced by ***."""
+        """text with every known secret replaced by ***, and the pieces of one that a shortened repr
+        left on either side of an ellipsis."""
         if not text or not self._values:
             return text
         with self._lock:
             if self._pattern is None:
                 self._pattern = re.compile("|".join(re.escape(v) for v in sorted(self._values, key=len, reverse=True)))
-            pattern = self._pattern
-        return pattern.sub(MASK, text)
+            pattern, values = self._pattern, tuple(self._values)
+        masked = pattern.sub(MASK, text)
+        return _mask_cut_pieces(masked, values) if ELLIPSIS in masked else masked
 
     def learn_state(self, state: dict[str, Any]) -> int:
         """Registers the secrets of a `terraform show -json` document: every value Terraform marks
@@ -140,6 +146,47 @@ class Redactor:
         found = list(state_secrets(state))
         self.add(*found)
         return len(found)
+
+
+def _piece_before(text: str, value: str) -> int:
+    """Length of the longest start of value (MIN_PIECE or more, not all of it) that text ends with."""
+    if not text:
+        return 0
+    last = text[-1]
+    for k in range(min(len(text), len(value) - 1), MIN_PIECE - 1, -1):
+        if value[k - 1] == last and text.endswith(value[:k]):
+            return k
+    return 0
+
+
+def _piece_after(text: str, value: str) -> int:
+    """Length of the longest end of value (MIN_PIECE or more, not all of it) that text starts with."""
+    if not text:
+        return 0
+    first = text[0]
+    for k in range(min(len(text), len(value) - 1), MIN_PIECE - 1, -1):
+        if value[-k] == first and text.startswith(value[-k:]):
+            return k
+    return 0
+
+
+def _mask_cut_pieces(text: str, values: Iterable[str]) -> str:
+    """text with the pieces of secrets next to each ellipsis masked.
+
+    pytest's saferepr and reprlib shorten a long repr by cutting out its middle
+    (`s[:i] + "..." + s[-j:]`), and a secret across a cut leaves its start before the ellipsis and
+    its end after it: neither matches the whole value.
+    """
+    parts = text.split(ELLIPSIS)
+    values = tuple(values)
+    for index, part in enumerate(parts):
+        start = max((_piece_after(part, v) for v in values), default=0) if index > 0 else 0
+        end = max((_piece_before(part, v) for v in values), default=0) if index < len(parts) - 1 else 0
+        if start + end >= len(part) and (start or end):
+            parts[index] = MASK
+        elif start or end:
+            parts[index] = (MASK if start else "") + part[start:len(part) - end] + (MASK if end else "")
+    return ELLIPSIS.join(parts)
 
 
 def _announce_to_stdout(value: str, stream: TextIO | None = None) -> None:

@@ -186,3 +186,17 @@ def test_outside_github_actions_nothing_is_announced(monkeypatch):
     out = io.StringIO()
     redact.Redactor([_value()], announce=lambda v: redact._announce_to_stdout(v, out))
     assert out.getvalue() == ""
+
+
+def test_the_pieces_of_a_secret_cut_by_a_shortened_repr_are_masked():
+    """NFR1: pytest and reprlib shorten a repr by cutting out its middle (`s[:i] + "..." + s[-j:]`);
+    the secret's start before the ellipsis and its end after it are both masked."""
+    value = _value()
+    cut = f"{{'a': 'x', 'key': '{value}', 'b': 'y'}}"
+    shortened = cut[:len(cut) // 2] + "..." + cut[-10:]
+    assert redact.Redactor([value]).mask(shortened) == cut[:cut.index(value)] + "***..." + cut[-10:]
+
+
+def test_words_next_to_an_ellipsis_that_are_no_piece_of_a_secret_stay():
+    """Masking beside an ellipsis touches only pieces of a known secret: 'waiting...' stays."""
+    assert redact.Redactor([_value()]).mask("waiting... done...") == "waiting... done..."
