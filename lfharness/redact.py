@@ -67,6 +67,10 @@ def _variants(value: str) -> set[str]:
     `-json` output), URL-encoded (connection URLs) and base64 (Kubernetes Secret data)."""
     forms = {value, json.dumps(value)[1:-1], quote(value, safe=""),
              base64.b64encode(value.encode()).decode()}
+    # Each line of a multi-line value too: a log may print it re-indented or with other line endings.
+    lines = value.splitlines()
+    if len(lines) > 1:
+        forms |= {line.strip() for line in lines}
     return {f for f in forms if len(f) >= MIN_LENGTH}
 
 
@@ -190,9 +194,13 @@ def _mask_cut_pieces(text: str, values: Iterable[str]) -> str:
 
 
 def _announce_to_stdout(value: str, stream: TextIO | None = None) -> None:
-    # The runner reads workflow commands from the step's stdout and does not echo them.
+    # The runner reads workflow commands from the step's stdout and does not echo them. A command
+    # ends at its line's end and the runner masks line by line, so a multi-line value is announced
+    # one line at a time; the runner unescapes %25, %0D and %0A in the data, so "%" is escaped.
     out = stream or sys.stdout
-    out.write(f"::add-mask::{value}\n")
+    lines = value.splitlines() or [value]
+    for line in lines if len(lines) == 1 else [line.strip() for line in lines if len(line.strip()) >= MIN_LENGTH]:
+        out.write(f"::add-mask::{line.replace('%', '%25')}\n")
     out.flush()
 
 
@@ -254,8 +262,17 @@ class RecordMasker(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         # Merge args into the message first: a secret can be split across msg and args.
-        record.msg = self.redactor.mask(record.getMessage())
-        record.args = None
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            # Arguments that do not fit the format: logging reports such a call when it formats the
+            # record; here it must not raise at the call site. Kept unmerged, both masked.
+            record.msg = self.redactor.mask(str(record.msg))
+            record.args = tuple(self.redactor.mask(repr(arg)) for arg in (
+                record.args if isinstance(record.args, tuple) else (record.args,)))
+        else:
+            record.msg = self.redactor.mask(message)
+            record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:

@@ -200,3 +200,58 @@ def test_the_pieces_of_a_secret_cut_by_a_shortened_repr_are_masked():
 def test_words_next_to_an_ellipsis_that_are_no_piece_of_a_secret_stay():
     """Masking beside an ellipsis touches only pieces of a known secret: 'waiting...' stays."""
     assert redact.Redactor([_value()]).mask("waiting... done...") == "waiting... done..."
+
+
+def _runner_masks(step_output: str) -> tuple[set[str], list[str]]:
+    """What a GitHub Actions runner makes of a step's output: the values its `::add-mask::` lines
+    register (the command data unescaped as the runner does: %0D, %0A, %25), and the other lines."""
+    masks, shown = set(), []
+    for line in step_output.splitlines():
+        if line.startswith("::add-mask::"):
+            masks.add(line.removeprefix("::add-mask::").replace("%0D", "\r").replace("%0A", "\n").replace("%25", "%"))
+        else:
+            shown.append(line)
+    return masks, shown
+
+
+def test_under_github_actions_a_multi_line_secret_reaches_the_log_in_no_line(monkeypatch):
+    """NFR1: a workflow command ends at its line's end, so a multi-line secret (a PEM key) printed as
+    one `::add-mask::` would put its other lines into the step log; and the runner masks line by
+    line. Every line of it is registered with the runner, and none is shown."""
+    monkeypatch.setenv(redact.GITHUB_ACTIONS_ENV, "true")
+    out = io.StringIO()
+    body = [secrets.token_hex(32) for _ in range(3)]
+    key = "-----BEGIN PRIVATE KEY-----\n" + "\n".join(body) + "\n-----END PRIVATE KEY-----\n"
+    redact.Redactor([key], announce=lambda v: redact._announce_to_stdout(v, out))
+    masks, shown = _runner_masks(out.getvalue())
+    assert (set(body) <= masks, [line for line in shown if any(b in line for b in body)]) == (True, [])
+
+
+def test_under_github_actions_a_secret_with_a_percent_sign_is_registered_as_itself(monkeypatch):
+    """NFR1: the runner unescapes %25, %0D and %0A in a command's data, so a secret holding
+    "%0A" or "%25" would register as another value: the announcement escapes "%"."""
+    monkeypatch.setenv(redact.GITHUB_ACTIONS_ENV, "true")
+    out = io.StringIO()
+    value = "pass%0Aword/%25" + secrets.token_hex(8)  # "/": its URL form is no copy of it either
+    redact.Redactor([value], announce=lambda v: redact._announce_to_stdout(v, out))
+    assert value in _runner_masks(out.getvalue())[0]
+
+
+def test_a_log_call_with_mismatched_arguments_does_not_raise_under_masking(monkeypatch):
+    """A log call whose arguments do not fit its format is reported by logging's handler, as without
+    masking; the record factory must not turn it into an exception at the call site (an error
+    path's log line would end the run). A plain stream handler, not pytest's (which raises)."""
+    monkeypatch.setattr(logging, "raiseExceptions", False)  # the handler's report would go to stderr
+    logger = logging.getLogger("lfharness.test.mismatched")
+    monkeypatch.setattr(logger, "propagate", False)
+    logger.addHandler(handler := logging.StreamHandler(io.StringIO()))
+    undo = redact.install_record_masking(redact.Redactor([_value()]))
+    raised: list[BaseException] = []
+    try:
+        logger.warning("two %s %s", "one")
+    except TypeError as exc:
+        raised.append(exc)
+    finally:
+        undo()
+        logger.removeHandler(handler)
+    assert raised == []
