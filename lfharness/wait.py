@@ -164,8 +164,9 @@ def run_supervised(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], ti
         proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), text=True, start_new_session=True,
                                 stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
                                 stdout=out, stderr=err)
-        record = procs.PidRecord.write(pid_file, proc.pid, what) if pid_file is not None else None
-        try:
+        record = None
+        try:  # from the start: an interrupt while the record is written must stop the child too
+            record = procs.PidRecord.write(pid_file, proc.pid, what) if pid_file is not None else None
             if stdin is not None and proc.stdin is not None:
                 proc.stdin.write(stdin)
                 proc.stdin.close()
@@ -180,7 +181,10 @@ def run_supervised(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], ti
             killed = _stop(proc, grace, what, logger)
         finally:
             if pid_file is not None and proc.poll() is not None:
-                procs.remove_record(pid_file, record)
+                # Also when the interrupt came before `record` was returned, if the file names this child.
+                held = record or procs.PidRecord.read(pid_file)
+                if held is not None and held.pid == proc.pid:
+                    procs.remove_record(pid_file, held)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()

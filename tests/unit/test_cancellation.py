@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from lfharness import envfile, plan, stack, tf
+from lfharness import wait as wait_module
 from lfharness.offline import localca, registry, toolchain
 from lfharness.offline.tfc_fake import TfcFake
 from lfharness.tfc import TfcClient
@@ -304,3 +305,36 @@ def test_a_port_forward_is_gone_once_the_pytest_session_holding_it_is_stopped(tm
         if not _gone(child):
             os.kill(child, signal.SIGKILL)
     assert gone
+
+
+# --- an interrupt right after the start still stops the child ------------------------------------
+
+def test_an_interrupt_just_after_terraform_started_still_stops_it_once(tmp_path, monkeypatch, request):
+    """Issue 15 defect 4: a Ctrl-C or SIGTERM that lands right after the child started (while its pid
+    record is being written) is forwarded like any other: the child gets its SIGINT and has ended
+    when run_supervised returns, instead of running on, unsupervised, under the teardown's
+    force-unlock. Stand-in: a Python child that sleeps until interrupted."""
+    started: list[int] = []
+
+    def kill_leftovers() -> None:
+        for pid in started:
+            if not _gone(pid):
+                os.kill(pid, signal.SIGKILL)
+
+    request.addfinalizer(kill_leftovers)  # before the child exists
+    real_write = wait_module.procs.PidRecord.write
+
+    def write_then_interrupted(path: Path, pid: int, what: str):
+        started.append(pid)
+        real_write(path, pid, what)
+        raise KeyboardInterrupt  # the signal handler's exception, at the worst moment
+
+    monkeypatch.setattr(wait_module.procs.PidRecord, "write", staticmethod(write_then_interrupted))
+    try:
+        done = wait_module.run_supervised([sys.executable, "-c", "import time; time.sleep(120)"], cwd=tmp_path,
+                                          env=dict(os.environ), timeout=60, grace=10, what="the stand-in child",
+                                          pid_file=tmp_path / "child.pid")
+        ended = (done.interrupted, done.killed)
+    except KeyboardInterrupt:  # escaped run_supervised: nobody stopped the child
+        ended = ("escaped", "escaped")
+    assert (*ended, _gone(started[0]), (tmp_path / "child.pid").exists()) == (True, False, True, False)
