@@ -296,8 +296,9 @@ class Kubectl:
                 if f"{pod_name}/{container}" in restarted:
                     save(f"{pod_name}.{container}.previous.log", "logs", pod_name, "-c", container, "--previous",
                          "--tail=500")
-        if errors:
-            (dest / "errors.txt").write_text("\n".join(errors) + "\n")
+        if errors:  # kubectl's stderr can quote what it refused, secrets included
+            text = "\n".join(errors) + "\n"
+            (dest / "errors.txt").write_text(self.redactor.mask(text) if self.redactor is not None else text)
 
 
 @contextlib.contextmanager

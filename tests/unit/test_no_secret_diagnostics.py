@@ -42,3 +42,18 @@ def test_diagnostics_hold_no_secret_the_run_knows(tmp_path):
     saved = {p.name: p.read_text() for p in Path(tmp_path / "diag").iterdir()}
     assert "prisma: connecting to postgresql://langfuse:***@db" in saved["langfuse-web-0.langfuse-web.log"]
     assert [name for name, text in saved.items() if password in text] == []
+
+
+def test_diagnostics_errors_file_holds_no_secret_the_run_knows(tmp_path):
+    """NFR1: a kubectl call that fails while diagnostics are collected is noted in errors.txt with its
+    stderr; a secret quoted there (here in an admission webhook's refusal) is masked too (fake kubectl)."""
+    password = secrets.token_hex(16)
+    fake = FakeCli(tmp_path / "bin", "kubectl", [
+        (r"get pods -o json", {"stdout": json.dumps({"items": []})}),
+        (r"get events", {"stderr": f"Error from server: denied: env DATABASE_URL=postgresql://u:{password}@db\n",
+                         "code": 1}),
+        (r".", {"stdout": "ok\n"})])
+    kube = k8s.Kubectl(tmp_path / "kubeconfig", env=None, binary=fake.path, redactor=redact.Redactor([password]))
+    kube.collect_diagnostics("langfuse", tmp_path / "diag")
+    errors = (tmp_path / "diag" / "errors.txt").read_text()
+    assert ("events.txt: kubectl" in errors, password in errors) == (True, False)
