@@ -372,7 +372,8 @@ def _ec2(session: Any, arn: str, tag_key: str, tag_value: str) -> Finding:
                 return Finding(arn, DELETING, f"EC2 {kind} deleting")
             return Finding(arn, LEFTOVER, f"EC2 {kind} still exists" + (f" ({state})" if state else ""))
     except ClientError as exc:
-        if _error_code(exc).endswith(".NotFound"):
+        # <Kind>ID.NotFound for most kinds; NatGatewayNotFound once a deleted NAT gateway is forgotten.
+        if _error_code(exc).endswith(".NotFound") or _error_code(exc) == "NatGatewayNotFound":
             return Finding(arn, GONE, f"EC2 {kind} no longer exists")
         raise
     return Finding(arn, LEFTOVER, f"EC2 {kind}: listed with the tag, state not checked by the harness")

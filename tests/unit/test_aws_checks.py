@@ -428,3 +428,17 @@ def test_sweep_ignores_a_role_another_deployment_of_the_project_tagged(moto):
                               {"Key": "Organization", "Value": organization}])
     result = aws_checks.sweep(session, tag["Key"], tag["Value"], iam_tags=aws_checks.stack_tags("our-org"))
     assert [f.arn.rsplit("/", 1)[1] for f in result.findings] == [f"ours-{tag['Value']}"]
+
+
+def test_a_nat_gateway_ec2_no_longer_knows_is_gone(moto):
+    """FR27, issue 15 defect 7: an hour after deletion DescribeNatGateways answers NatGatewayNotFound
+    (no ".NotFound" suffix, unlike the other EC2 kinds); a NAT gateway still listed then is gone,
+    not a leftover that could not be checked (recorded error shape, through botocore's Stubber)."""
+    ec2 = moto.session().client("ec2")
+    with Stubber(ec2) as stub:
+        stub.add_client_error("describe_nat_gateways", service_error_code="NatGatewayNotFound",
+                              service_message="The Nat Gateway nat-0a1b2c3d4e5f60718 was not found",
+                              expected_params={"NatGatewayIds": ["nat-0a1b2c3d4e5f60718"]})
+        finding = aws_checks.judge(_StubbedSession(ec2), _ec2_arn("natgateway", "nat-0a1b2c3d4e5f60718"),
+                                   "Project", "p")
+    assert finding.verdict == aws_checks.GONE
