@@ -38,6 +38,8 @@ GITHUB_ACTIONS_ENV = "GITHUB_ACTIONS"
 # of 32+ tell nothing, and masking them would hide ordinary words before "...".
 ELLIPSIS = "..."
 MIN_PIECE = 4
+# The longest piece a shortened repr leaves beside its ellipsis: pytest's saferepr cuts to 240 characters.
+PIECE_WINDOW = 240
 
 # Resource types whose string attributes are secrets although the provider does not mark them
 # sensitive: random_id is documented as not secret, yet 03-app uses it as ENCRYPTION_KEY, and every
@@ -152,25 +154,21 @@ class Redactor:
         return len(found)
 
 
-def _piece_before(text: str, value: str) -> int:
-    """Length of the longest start of value (MIN_PIECE or more, not all of it) that text ends with."""
-    if not text:
-        return 0
-    last = text[-1]
-    for k in range(min(len(text), len(value) - 1), MIN_PIECE - 1, -1):
-        if value[k - 1] == last and text.endswith(value[:k]):
-            return k
+def _piece_at_end(text: str, heads: dict[str, list[str]]) -> int:
+    """Length of the longest start of a value (MIN_PIECE or more, not all of it) that text ends with."""
+    for at in range(max(0, len(text) - PIECE_WINDOW), len(text) - MIN_PIECE + 1):
+        candidates = heads.get(text[at:at + MIN_PIECE])
+        if candidates and any(len(text) - at < len(v) and v.startswith(text[at:]) for v in candidates):
+            return len(text) - at
     return 0
 
 
-def _piece_after(text: str, value: str) -> int:
-    """Length of the longest end of value (MIN_PIECE or more, not all of it) that text starts with."""
-    if not text:
-        return 0
-    first = text[0]
-    for k in range(min(len(text), len(value) - 1), MIN_PIECE - 1, -1):
-        if value[-k] == first and text.startswith(value[-k:]):
-            return k
+def _piece_at_start(text: str, tails: dict[str, list[str]]) -> int:
+    """Length of the longest end of a value (MIN_PIECE or more, not all of it) that text starts with."""
+    for upto in range(min(len(text), PIECE_WINDOW), MIN_PIECE - 1, -1):
+        candidates = tails.get(text[upto - MIN_PIECE:upto])
+        if candidates and any(upto < len(v) and v.endswith(text[:upto]) for v in candidates):
+            return upto
     return 0
 
 
@@ -179,13 +177,18 @@ def _mask_cut_pieces(text: str, values: Iterable[str]) -> str:
 
     pytest's saferepr and reprlib shorten a long repr by cutting out its middle
     (`s[:i] + "..." + s[-j:]`), and a secret across a cut leaves its start before the ellipsis and
-    its end after it: neither matches the whole value.
+    its end after it: neither matches the whole value. Values are indexed by their first and last
+    MIN_PIECE characters, so a run log full of "Still creating..." costs little.
     """
+    heads: dict[str, list[str]] = {}
+    tails: dict[str, list[str]] = {}
+    for value in values:
+        heads.setdefault(value[:MIN_PIECE], []).append(value)
+        tails.setdefault(value[-MIN_PIECE:], []).append(value)
     parts = text.split(ELLIPSIS)
-    values = tuple(values)
     for index, part in enumerate(parts):
-        start = max((_piece_after(part, v) for v in values), default=0) if index > 0 else 0
-        end = max((_piece_before(part, v) for v in values), default=0) if index < len(parts) - 1 else 0
+        start = _piece_at_start(part, tails) if index > 0 else 0
+        end = _piece_at_end(part, heads) if index < len(parts) - 1 else 0
         if start + end >= len(part) and (start or end):
             parts[index] = MASK
         elif start or end:
