@@ -143,6 +143,17 @@ def _stop(proc: subprocess.Popen, grace: float, what: str, logger: logging.Logge
     return True
 
 
+def _record(pid_file: Path, pid: int, what: str, logger: logging.Logger) -> procs.PidRecord | None:
+    """The child's pid record, or None with a warning when it cannot be written: the child is
+    supervised either way, only a later run could not find it if this one were killed."""
+    try:
+        return procs.PidRecord.write(pid_file, pid, what)
+    except OSError as exc:
+        logger.warning("%s: could not record pid %d in %s (%s); if this run is killed, a later teardown "
+                       "will not know that it still runs", what, pid, pid_file, exc)
+        return None
+
+
 def run_supervised(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: float, grace: float,
                    what: str, stdin: str | None = None, heartbeat: float = 30.0,
                    logger: logging.Logger = LOG, pid_file: Path | None = None) -> Supervised:
@@ -166,7 +177,7 @@ def run_supervised(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], ti
                                 stdout=out, stderr=err)
         record = None
         try:  # from the start: an interrupt while the record is written must stop the child too
-            record = procs.PidRecord.write(pid_file, proc.pid, what) if pid_file is not None else None
+            record = _record(pid_file, proc.pid, what, logger) if pid_file is not None else None
             if stdin is not None and proc.stdin is not None:
                 proc.stdin.write(stdin)
                 proc.stdin.close()

@@ -338,3 +338,19 @@ def test_an_interrupt_just_after_terraform_started_still_stops_it_once(tmp_path,
     except KeyboardInterrupt:  # escaped run_supervised: nobody stopped the child
         ended = ("escaped", "escaped")
     assert (*ended, _gone(started[0]), (tmp_path / "child.pid").exists()) == (True, False, True, False)
+
+
+def test_a_pid_record_that_cannot_be_written_does_not_abandon_the_running_child(tmp_path):
+    """Issue 15 defect 4: when the pid file cannot be written (its folder is a file here), the child
+    is still supervised to its end and its result returned, with a warning, instead of an OSError
+    leaving it running unsupervised. Stand-in: a Python child that exits 0 after a moment."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the record's folder would be")
+    try:
+        done = wait_module.run_supervised([sys.executable, "-c", "import time; time.sleep(1)"], cwd=tmp_path,
+                                          env=dict(os.environ), timeout=60, grace=10, what="the stand-in child",
+                                          pid_file=blocker / "child.pid")
+        outcome = (done.returncode, done.interrupted)
+    except OSError as exc:  # the record's error escaped while the child ran on
+        outcome = (type(exc).__name__, None)
+    assert outcome == (0, False)
