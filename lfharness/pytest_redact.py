@@ -130,6 +130,7 @@ class _Masking:
     def __init__(self, redactor: Redactor) -> None:
         self.redactor = redactor
 
+    @pytest.hookimpl(tryfirst=True)  # pytest takes the first explanation: ours, not its own diff
     def pytest_assertrepr_compare(self, config: pytest.Config, op: str, left: Any, right: Any) -> list[str] | None:
         """A comparison where either side holds a secret gets no diff: pytest's string diff skips the
         identical start of two strings and prints the rest, a piece of the secret no mask matches
