@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from pathlib import Path
 from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
@@ -151,6 +152,18 @@ class _Masking:
         report = yield
         mask_report(report, self.redactor)
         return report
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """The junit XML once junitxml has written it: record_xml_attribute and
+        record_testsuite_property put values straight into it, past every report."""
+        xmlpath = getattr(session.config.option, "xmlpath", None)
+        if not xmlpath or not len(self.redactor) or not Path(xmlpath).is_file():
+            return
+        text = Path(xmlpath).read_text(encoding="utf-8")
+        masked = self.redactor.mask(text)
+        if masked != text:
+            Path(xmlpath).write_text(masked, encoding="utf-8")
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_warning_recorded(self, warning_message: Any) -> None:

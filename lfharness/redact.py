@@ -25,6 +25,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TextIO
 from urllib.parse import quote
+from xml.sax.saxutils import escape as xml_escape
 
 LOG = logging.getLogger("lfharness.redact")
 
@@ -66,9 +67,10 @@ class Secret(str):
 
 def _variants(value: str) -> set[str]:
     """The forms a secret takes in the texts the harness writes: as is, JSON-escaped (metadata.values,
-    `-json` output), URL-encoded (connection URLs) and base64 (Kubernetes Secret data)."""
+    `-json` output), URL-encoded (connection URLs), base64 (Kubernetes Secret data), XML-escaped."""
     forms = {value, json.dumps(value)[1:-1], quote(value, safe=""),
-             base64.b64encode(value.encode()).decode()}
+             base64.b64encode(value.encode()).decode(),
+             xml_escape(value), xml_escape(value, {'"': "&quot;"})}  # junit XML's text and attributes
     # Each line of a multi-line value too: a log may print it re-indented or with other line endings.
     lines = value.splitlines()
     if len(lines) > 1:

@@ -255,3 +255,13 @@ def test_a_log_call_with_mismatched_arguments_does_not_raise_under_masking(monke
         undo()
         logger.removeHandler(handler)
     assert raised == []
+
+
+def test_a_secret_is_masked_in_its_xml_escaped_forms():
+    """NFR1: the junit XML escapes &, <, > (and " in attributes): a password holding them is masked
+    there too."""
+    value = 'pa&ss<wo>"rd' + secrets.token_hex(8)
+    redactor = redact.Redactor([value])
+    forms = [value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"),
+             value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")]
+    assert [redactor.mask(f"<{form}>") for form in forms] == ["<***>"] * 2
