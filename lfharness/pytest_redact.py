@@ -46,7 +46,7 @@ def pytest_configure(config: pytest.Config) -> None:
     redactor = Redactor(announce=_announcer(config))
     config.stash[REDACTOR] = redactor
     config.add_cleanup(install_record_masking(redactor))
-    config.pluginmanager.register(_Masking(redactor), "lfharness-redact-masking")
+    config.pluginmanager.register(_Masking(redactor, config), "lfharness-redact-masking")
 
 
 def session_redactor(config: pytest.Config) -> Redactor:
@@ -128,8 +128,21 @@ def _shown(value: Any, redactor: Redactor) -> str:
 class _Masking:
     """The hooks, bound to one session's redactor."""
 
-    def __init__(self, redactor: Redactor) -> None:
+    def __init__(self, redactor: Redactor, config: pytest.Config) -> None:
         self.redactor = redactor
+        self.config = config
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        """The interrupt (Ctrl-C, or SIGTERM through lfharness.procs) is printed at the end from the
+        repr the terminal reporter keeps of it, outside every test report: masked here, once made.
+        `_keyboardinterrupt_memo` is the reporter's own attribute (pytest 8-9); absent, nothing to mask."""
+        if not len(self.redactor):
+            return
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        memo = getattr(reporter, "_keyboardinterrupt_memo", None)
+        if memo is not None:
+            _masked(memo, self.redactor.mask, set())
 
     @pytest.hookimpl(tryfirst=True)  # pytest takes the first explanation: ours, not its own diff
     def pytest_assertrepr_compare(self, config: pytest.Config, op: str, left: Any, right: Any) -> list[str] | None:
