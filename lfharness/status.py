@@ -73,7 +73,9 @@ class _Outputs:
 
 def _state_outputs(state: Mapping[str, Any]) -> dict[str, Any]:
     # Terraform stores no null output, so an absent key is a null (paused) output, as in Terraform Cloud.
-    return {name: out.get("value") for name, out in (state.get("outputs") or {}).items()}
+    # Only the non-sensitive ones, as from Terraform Cloud: the kind needs no secret, and a view's
+    # repr must not carry one (the state itself is left out of repr).
+    return {name: out.get("value") for name, out in (state.get("outputs") or {}).items() if not out.get("sensitive")}
 
 
 def from_terraform_cloud(client: TfcClient) -> dict[str, WorkspaceView]:

@@ -207,3 +207,16 @@ def test_status_registers_the_secrets_of_the_states_it_reads(fake):
     redactor = redact.Redactor()
     status.learn_secrets(redactor, status.from_terraform_cloud(client))
     assert RDS_PASSWORD not in redactor.mask(f"connecting with {RDS_PASSWORD}")
+
+
+def test_local_state_views_hold_no_sensitive_output_value(tmp_path):
+    """NFR1, issue 15: status reads only the non-sensitive outputs (as from Terraform Cloud); the
+    views it builds from local states, whose repr a traceback or a failed assertion prints, hold
+    no sensitive output (the RDS password) while the state itself has it (local state files)."""
+    for workspace, state in CASES["paused"].items():
+        if state is not None:
+            (tmp_path / workspace).mkdir()
+            (tmp_path / workspace / "terraform.tfstate").write_text(json.dumps(state))
+    views = status.from_state_dir(tmp_path)
+    assert (RDS_PASSWORD in json.dumps(views["02-deps"].state), RDS_PASSWORD in repr(views),
+            "rds_endpoint" in views["02-deps"].outputs) == (True, False, True)
