@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,9 @@ from lfharness import tf
 # 02-deps outputs that protect what PostgreSQL stores: SALT hashes the project API keys,
 # ENCRYPTION_KEY encrypts stored LLM connection keys, the key pair is what the SDKs hold.
 DATA_PROTECTING_OUTPUTS = ("salt", "encryption_key", "project_public_key", "project_secret_key")
+# The shortest random part of a generated secret (the 32-character passwords): shorter attribute
+# values (ids, names, lengths) are not compared, so "none" never counts as part of a secret.
+MIN_SECRET_PART = 32
 
 
 def digest(value: str) -> str:
@@ -56,3 +59,26 @@ def secret_digests(state: Mapping[str, Any], address: str) -> dict[str, str]:
         if resource["address"] == address:
             return {key: digest(value) for key, value in (resource["values"].get("data") or {}).items()}
     raise KeyError(f"{address} is not in the state")
+
+
+def _state_resources(module: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    yield from module.get("resources", [])
+    for child in module.get("child_modules", []):
+        yield from _state_resources(child)
+
+
+def unmarked_secret_attributes(state: Mapping[str, Any], secrets: Mapping[str, str]) -> list[str]:
+    """`address.attribute (label)` of every top-level string attribute in a `show -json` state (or a
+    plan's prior_state) that holds a secret, or the random part of one, without Terraform's sensitive
+    mark: plan, apply, destroy and `state show` print such an attribute in clear. Labels only: a
+    failure shows no value."""
+    root = state.get("values", {}).get("root_module", {})
+    found = []
+    for resource in _state_resources(root):
+        marks = resource.get("sensitive_values") or {}
+        for attribute, value in (resource.get("values") or {}).items():
+            if not isinstance(value, str) or len(value) < MIN_SECRET_PART or marks.get(attribute) is True:
+                continue
+            found += [f"{resource['address']}.{attribute} ({label})" for label, secret in secrets.items()
+                      if secret and value in secret]
+    return sorted(found)

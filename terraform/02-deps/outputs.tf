@@ -37,7 +37,7 @@ output "salt" {
 
 output "encryption_key" {
   description = "Langfuse ENCRYPTION_KEY, 64 hex characters (encrypts stored LLM connection keys)"
-  value       = random_id.encryption_key.hex
+  value       = random_bytes.encryption_key.hex
   sensitive   = true
 }
 

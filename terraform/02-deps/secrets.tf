@@ -10,9 +10,11 @@ resource "random_password" "salt" {
   special = false
 }
 
-# ENCRYPTION_KEY must be 256 bits as 64 hex characters (decision 13).
-resource "random_id" "encryption_key" {
-  byte_length = 32
+# ENCRYPTION_KEY must be 256 bits as 64 hex characters (decision 13). random_bytes, not random_id:
+# its provider marks hex sensitive, random_id's hex (a non-secret identifier) prints in clear in
+# every plan, apply, destroy and `state show` of 02-deps.
+resource "random_bytes" "encryption_key" {
+  length = 32
 }
 
 # Project API keys for headless init, so a trace can be sent without the UI (decision 5).

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from lfharness import plan
+from lfharness import datakeys, plan
 
 pytestmark = pytest.mark.plan
 
@@ -176,7 +176,7 @@ def test_rds_refuses_connections_without_tls(deps_plan):
     assert {(p["name"], p["value"]) for p in group["parameter"]} >= {("rds.force_ssl", "1")}
 
 
-DATA_SECRETS = {"random_password.salt": ("result", 64), "random_id.encryption_key": ("hex", 64),
+DATA_SECRETS = {"random_password.salt": ("result", 64), "random_bytes.encryption_key": ("hex", 64),
                 "random_password.project_secret_key": ("result", 48)}
 
 
@@ -196,9 +196,20 @@ def test_data_protecting_secrets_are_outputs_and_all_but_the_public_key_sensitiv
     sensitive = {k: changes[k]["after_sensitive"] for k in ("salt", "encryption_key", "project_public_key",
                                                             "project_secret_key")}
     assert sensitive == {"salt": True, "encryption_key": True, "project_public_key": False, "project_secret_key": True}
-    assert deps_plan.outputs["encryption_key"] == deps_plan.prior("random_id.encryption_key")["hex"]
+    assert deps_plan.outputs["encryption_key"] == deps_plan.prior("random_bytes.encryption_key")["hex"]
     assert deps_plan.outputs["project_public_key"] == "pk-lf-" + deps_plan.prior("random_uuid.project_public_key")["result"]
     assert deps_plan.outputs["project_secret_key"] == "sk-lf-" + deps_plan.prior("random_password.project_secret_key")["result"]
+
+
+def test_no_resource_of_02_deps_holds_a_data_protecting_secret_unmarked(deps_plan):
+    """Decision 20, NFR1: every state attribute holding the salt, the encryption key or the project
+    secret key carries Terraform's sensitive mark, so a raw-CLI plan, apply or destroy of 02-deps, its
+    Terraform Cloud run log and `terraform state show` print `(sensitive value)` (random_id's hex, the
+    documented non-secret identifier, would print the encryption key). Stand-in: the real random
+    provider, applied before the plan."""
+    secrets = {name: deps_plan.outputs[name] for name in ("salt", "encryption_key", "project_secret_key")}
+    assert all(secrets.values())
+    assert datakeys.unmarked_secret_attributes(deps_plan.raw["prior_state"], secrets) == []
 
 
 def test_a_second_plan_after_apply_shows_no_changes(workbench, deps_plan):
