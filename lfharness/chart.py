@@ -475,7 +475,13 @@ EXISTING_SECRET_KEYS = (
 )
 
 
-def _at(values: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+# The pod-template annotation holding a digest of 03-app's Secret (values.yaml.tpl): a changed
+# secret changes the pod templates, so Helm rolls the pods that read the Secret at start.
+SECRET_CHECKSUM_ANNOTATION = "checksum/langfuse-secrets"
+
+
+def value_at(values: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    """The value at a path of nested Helm values, None where any part is absent."""
     node: Any = values
     for part in path:
         if not isinstance(node, Mapping):
@@ -503,7 +509,7 @@ def secret_refs(values: Mapping[str, Any]) -> set[tuple[str, str]]:
 
     walk(values)
     for name_path, key_path in EXISTING_SECRET_KEYS:
-        name, key = _at(values, name_path), _at(values, key_path)
+        name, key = value_at(values, name_path), value_at(values, key_path)
         if name:
             found.add((str(name), str(key or "")))
     return found

@@ -43,6 +43,10 @@ langfuse:
       drop: ["ALL"]
     seccompProfile:
       type: RuntimeDefault
+  # Web and worker: the digest of ${secret_name}, so a changed secret rolls the pods (helm.tf).
+  pod:
+    annotations:
+      checksum/langfuse-secrets: ${jsonencode(secret_checksum)}
   serviceAccount:
     create: true
     annotations:
@@ -136,6 +140,8 @@ clickhouse:
       memory: 2Gi
   zookeeper:
     enabled: false
+  podAnnotations:
+    checksum/langfuse-secrets: ${jsonencode(secret_checksum)}
   # Read by the chart (CLICKHOUSE_PASSWORD) and by the Bitnami subchart (the server's admin password).
   auth:
     existingSecret: ${jsonencode(secret_name)}
@@ -149,6 +155,8 @@ redis:
     existingSecret: ${jsonencode(secret_name)}
     existingSecretPasswordKey: redis-password
   primary:
+    podAnnotations:
+      checksum/langfuse-secrets: ${jsonencode(secret_checksum)}
     resourcesPreset: none
     resources:
       requests:

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import yaml
 
 from lfharness import chart, hcl, plan, tf
 
@@ -442,6 +443,22 @@ def test_the_chart_renders_no_secret_of_its_own(objects):
     """Decision 20: with every secret referenced, neither the chart nor its subcharts render a Secret
     (a rendered one would put the value in the release's manifest, which Helm stores)."""
     assert [s["metadata"]["name"] for s in chart.of_kind(objects, "Secret")] == []
+
+
+def test_every_pod_reading_the_secret_carries_its_digest(objects, planned_secret, release_values):
+    """Decision 20: each workload whose containers read 03-app's Secret (web, worker, ClickHouse,
+    Valkey) has the Secret's digest from the values in its pod template, so Helm rolls it when a
+    secret changes (the chart keys: langfuse.pod, clickhouse.podAnnotations,
+    redis.primary.podAnnotations)."""
+    digest = chart.value_at(yaml.safe_load(release_values[0]),
+                            ("langfuse", "pod", "annotations", chart.SECRET_CHECKSUM_ANNOTATION))
+    readers = {f"{w['kind']}/{w['metadata']['name']}": w for w in chart.workloads(objects)
+               if any(name in planned_secret for c in chart.containers([w]).values()
+                      for name, _ in chart.secret_key_refs(c).values())}
+    without = sorted(k for k, w in readers.items()
+                     if (w["spec"]["template"]["metadata"].get("annotations") or {}).get(chart.SECRET_CHECKSUM_ANNOTATION)
+                     != digest)
+    assert digest and len(readers) == 4 and without == []
 
 
 @pytest.mark.parametrize("workload", APP_WORKLOADS)

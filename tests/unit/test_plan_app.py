@@ -232,6 +232,29 @@ def test_generated_secrets_appear_in_the_secret_and_nowhere_else(app_plan, every
     assert [label for label, s in every_secret.items() if s in text] == []
 
 
+def _secret_checksums(values: dict) -> tuple:
+    """The digest annotation of langfuse-secrets in each pod template the values configure: web and
+    worker (langfuse.pod), ClickHouse, Valkey (None where absent)."""
+    def annotation(*path: str):
+        return chart.value_at(values, path + (chart.SECRET_CHECKSUM_ANNOTATION,))
+    return (annotation("langfuse", "pod", "annotations"), annotation("clickhouse", "podAnnotations"),
+            annotation("redis", "primary", "podAnnotations"))
+
+
+def test_a_changed_secret_changes_every_pod_template_so_helm_rolls_the_pods(workbench, app_plan, values):
+    """Decision 20: the pods read langfuse-secrets only when they start, and Kubernetes restarts
+    nothing when a Secret changes; without a trace in the values a rotated secret (here the admin
+    password) would reach each pod at its next restart, one at a time. The values carry a digest of
+    the Secret's data in the pod templates of web, worker, ClickHouse and Valkey, so a changed
+    secret changes the release and Helm rolls them all. Stand-in: a second plan of the same copy
+    with another admin password."""
+    other = workbench.replan(app_plan, {"langfuse_admin_password": "another-horse-battery"})
+    before = _secret_checksums(values)
+    after = _secret_checksums(yaml.safe_load(other.after(RELEASE)["values"][0]))
+    assert None not in before and len(set(before)) == 1
+    assert None not in after and len(set(after)) == 1 and after != before
+
+
 def test_namespace_enforces_pod_security_baseline_and_warns_restricted(app_plan):
     """Decision 20 hardening: Pod Security Admission refuses privileged pods in langfuse and warns
     about anything short of restricted."""
