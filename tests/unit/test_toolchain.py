@@ -127,11 +127,25 @@ def test_stand_in_servers_offer_each_provider_for_reattach_and_stop_with_the_ses
 # --- set-up speed (issue 17): only what a runnable tier needs, and a second run does nothing -------
 
 FAKE_GO = """#!/bin/sh
-# Stand-in for `go build`: records the call and writes a small file where -o points.
-echo "$PWD $*" >> "$FAKE_GO_LOG"
+# Stand-in for `go build`: writes a small file for each package where -o points (a folder ending in
+# / for several packages, as go does) and records one line per package built.
+shift  # "build"
+out="" pkgs=""
 while [ $# -gt 0 ]; do
-  if [ "$1" = -o ]; then printf 'built by the go stand-in\\n' > "$2"; fi
+  case "$1" in
+    -o) out=$2; shift ;;
+    -*) ;;
+    *) pkgs="$pkgs $1" ;;
+  esac
   shift
+done
+set -- $pkgs
+if [ $# -gt 1 ] && [ -n "$FAKE_GO_REFUSE_SEVERAL" ]; then echo "go: several packages refused" >&2; exit 1; fi
+echo "build:$pkgs" >> "$FAKE_GO_LOG.calls"
+for p in $pkgs; do
+  case "$out" in */) target="$out${p##*/}" ;; *) target=$out ;; esac
+  printf 'built by the go stand-in\\n' > "$target"
+  echo "$p" >> "$FAKE_GO_LOG"
 done
 """
 
@@ -162,12 +176,8 @@ def _bin_dir(tmp_path: Path) -> Path:
 
 
 def _built(log: Path) -> list[str]:
-    """Which providers the go stand-in was asked for, in order ("standin" for our own)."""
-    names = []
-    for line in log.read_text().splitlines():
-        module = line.split()[-1]
-        names.append("standin" if module == "." else module.rsplit("terraform-provider-", 1)[-1])
-    return names
+    """Which providers the go stand-in built, in order ("standin" for our own)."""
+    return ["standin" if pkg == "." else pkg.rsplit("terraform-provider-", 1)[-1] for pkg in log.read_text().split()]
 
 
 def _files(folder: Path) -> dict[str, tuple[int, int]]:
@@ -204,6 +214,24 @@ def test_with_a_module_mirror_the_set_up_builds_the_eks_module_providers_too(tmp
     monkeypatch.setenv(toolchain.MIRROR_ENV, str(tmp_path))
     toolchain.setup(_bin_dir(tmp_path), tmp_path / "cache", build_only=True)
     assert sorted(_built(fake_go)) == ["cloudinit", "random", "standin", "tfe", "time", "tls"]
+
+
+def test_the_default_providers_are_built_by_one_go_command(tmp_path, fake_go):
+    """Issue 17: random, time and tfe share one plugin-framework generation, so one `go build` in one
+    module graph compiles what they share once (go stand-in: a script that records builds)."""
+    toolchain.build_all(tmp_path / "cache", toolchain.Clock(), with_modules=False)
+    calls = Path(f"{fake_go}.calls").read_text().splitlines()
+    assert sorted(calls[0].split()[1:]) == sorted(p.go_module for p in toolchain.PROVIDERS if not p.on_demand)
+    assert calls[1:] == ["build: ."]  # then the stand-in, from its own module
+
+
+def test_if_building_together_fails_each_provider_is_built_alone(tmp_path, fake_go, monkeypatch):
+    """Issue 17: a failure of the shared build (e.g. a dependency conflict) costs time, not providers
+    (go stand-in: a script that refuses several packages at once)."""
+    monkeypatch.setenv("FAKE_GO_REFUSE_SEVERAL", "1")
+    entries = toolchain.build_all(tmp_path / "cache", toolchain.Clock(), with_modules=False)
+    assert sorted(_built(fake_go)) == ["random", "standin", "tfe", "time"]
+    assert all(entries[n]["status"] == "ok" for n in ("random", "time", "tfe"))
 
 
 def test_a_second_set_up_builds_nothing_and_rewrites_no_binary(tmp_path, fake_go):
