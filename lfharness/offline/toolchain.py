@@ -303,13 +303,22 @@ def locked(cache: Path) -> Iterator[None]:
 
 
 def required_providers(folder: Path, env: dict[str, str]) -> set[str]:
-    """The hashicorp/NAME providers a configuration needs, its modules' included, as Terraform
-    itself reads them (`terraform get`, then `terraform providers`: no provider needs to be there)."""
-    from lfharness import tf  # noqa: PLC0415 (tf needs the installed packages; the build step does not)
+    """The hashicorp/NAME providers a configuration needs, its modules' included: `terraform get`
+    fetches the modules (no provider, no backend needed), then each loaded module's
+    required_providers is read, from the folders Terraform recorded in modules.json."""
+    from lfharness import hcl, tf  # noqa: PLC0415 (they need the installed packages; the build step does not)
 
     tf.run(["get", "-no-color"], folder, env)
-    tree = tf.run(["providers", "-no-color"], folder, env).stdout
-    return set(re.findall(r"provider\[[^\]]*/hashicorp/([a-z0-9-]+)\]", tree))
+    modules = folder / ".terraform" / "modules" / "modules.json"
+    dirs = {folder} | {folder / m["Dir"] for m in json.loads(modules.read_text())["Modules"]} \
+        if modules.exists() else {folder}
+    names: set[str] = set()
+    for path in sorted(p for d in dirs for p in d.glob("*.tf")):
+        for block in hcl.load(path).get("terraform", []):
+            for required in block.get("required_providers", []):
+                names |= {v["source"].split("/")[-1] for v in required.values()
+                          if isinstance(v, dict) and v.get("source", "").split("/")[-2:-1] == ["hashicorp"]}
+    return names
 
 
 BuildFn = Callable[[Path, Provider, "Clock"], dict]

@@ -280,9 +280,10 @@ def test_kubectl_and_helm_come_from_the_layer_wheel_alone(tmp_path):
 
 
 def _module_config(folder: Path) -> Path:
-    """A root requiring hashicorp/random that calls a local module requiring hashicorp/tls."""
+    """A root with a backend, requiring hashicorp/random, that calls a local module requiring
+    hashicorp/tls (as 01-network calls the eks module)."""
     (folder / "mod").mkdir(parents=True)
-    (folder / "main.tf").write_text('terraform {\n  required_providers {\n    random = {\n'
+    (folder / "main.tf").write_text('terraform {\n  backend "local" {}\n  required_providers {\n    random = {\n'
                                     '      source = "hashicorp/random"\n    }\n  }\n}\n\n'
                                     'module "m" {\n  source = "./mod"\n}\n')
     (folder / "mod" / "versions.tf").write_text('terraform {\n  required_providers {\n    tls = {\n'
