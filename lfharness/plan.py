@@ -216,6 +216,7 @@ class Workbench:
         self.online = toolchain.load_manifest(self.cache).get("path") == "online"
         self.env: dict[str, str] = {}
         self.fake: TfcFake | None = None
+        self._providers_checked: set[str] = set()
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> "Workbench":
@@ -282,6 +283,7 @@ class Workbench:
             (dest / "tfe_override.tf").write_text(f'provider "tfe" {{\n  hostname = "{self.fake.hostname}"\n}}\n')
         for name, text in (edit or {}).items():
             (dest / name).write_text(text)
+        self.ensure_providers(workspace, dest)
         return dest
 
     def terraform(self, folder: Path) -> tftest.TerraformTest:
@@ -306,6 +308,16 @@ class Workbench:
                 test.apply(tf_vars=tf_vars, targets=targets)
         result = test.plan(output=True, tf_vars=tf_vars)
         return Plan(workspace, result._raw, folder, tf_vars)
+
+    def ensure_providers(self, workspace: str, folder: Path) -> None:
+        """Builds, on first use, the providers only registry modules need (the set-up leaves the
+        eks module's tls and cloudinit for then); asked once per workspace and session."""
+        if workspace in self._providers_checked or not module_sources(workspace) or self.unavailable(workspace):
+            return
+        absent = toolchain.ensure_for(folder, self.env, self.cache)
+        if absent:
+            raise PlanUnavailable(f"{workspace} plan needs providers the cache lacks: " + "; ".join(absent))
+        self._providers_checked.add(workspace)
 
     @staticmethod
     def secret_addresses(folder: Path) -> list[str]:

@@ -31,7 +31,7 @@ from lfharness.offline.localca import CaFiles
 
 LOG = logging.getLogger("lfharness.offline.registry")
 
-MIRROR_ENV = "LFK8S_MODULE_MIRROR"
+MIRROR_ENV = toolchain.MIRROR_ENV
 # Folders of a module repository that Terraform never loads when a workspace calls the module
 # (or one of its modules/ subfolders). A clone may lack their large blobs.
 _NOT_LOADED = ("examples/", "tests/", "test/", "docs/", "wrappers/", ".github/", "assets/")
