@@ -63,4 +63,10 @@ trap - EXIT
 
 say "terraform, kubectl, helm, providers and modules"
 .venv/bin/python -m lfharness.offline.toolchain
+# The kube tier's local cluster (etcd, kube-apiserver, controller-manager, scheduler, kwok), only on
+# request: about 20 min and 4 GiB of Go cache cold, seconds warm (`bash setup.sh --kube` or LFK8S_KUBE=1).
+if [ "${LFK8S_KUBE:-}" = 1 ] || [ "${1:-}" = --kube ]; then
+  say "building the local cluster's binaries (kube tier)"
+  .venv/bin/python -m lfharness.offline.kube build
+fi
 say "set-up complete"

@@ -1,9 +1,11 @@
-"""Kubernetes access for the e2e suite: EKS token, kubeconfig, kubectl, port-forward, diagnostics."""
+"""Kubernetes access for the e2e suite: EKS token, kubeconfig, the kubernetes client (pods, readiness and
+Jobs by watch, logs, Secrets), kubectl (port-forward, diagnostics tables), diagnostics."""
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 import logging
 import re
@@ -11,14 +13,21 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import yaml
 
 from lfharness import envfile, procs
 from lfharness.redact import Redactor
 from lfharness.offline.localsvc import free_port
 from lfharness.wait import WaitTimeout, retry
+
+if TYPE_CHECKING:  # the client is imported where used: the static tier never needs it
+    from kubernetes.client import ApiClient, V1Pod
 
 LOG = logging.getLogger("lfharness.k8s")
 
@@ -95,7 +104,7 @@ IRSA_CHECK_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.27.26"
 
 
 class KubectlError(RuntimeError):
-    """kubectl exited non-zero; carries its stderr."""
+    """kubectl exited non-zero (carries its stderr), or the API server refused a client call."""
 
 
 class PortForwardError(KubectlError):
@@ -105,10 +114,6 @@ class PortForwardError(KubectlError):
 class JobFailed(RuntimeError):
     """A Job reached its Failed condition; carries the reason and its pod's log. Not a KubectlError:
     the wait retries those (API hiccups) but must stop at once on this."""
-
-
-class _NotYet(Exception):
-    """A Job that has neither completed nor failed yet."""
 
 
 @dataclass(frozen=True)
@@ -126,46 +131,103 @@ class Restart:
         return f"{self.pod}/{self.container}: {self.count} restart(s), last ended: {self.reason}{code}"
 
 
-def restart_counts(items: list[dict]) -> dict[str, int]:
+def _statuses(pod: V1Pod) -> list:
+    status = pod.status
+    if status is None:
+        return []
+    return list(status.init_container_statuses or []) + list(status.container_statuses or [])
+
+
+def restart_counts(items: list[V1Pod]) -> dict[str, int]:
     """"pod/container" -> restartCount, for every container (init containers included)."""
-    counts = {}
-    for pod in items:
-        status = pod.get("status", {})
-        for c in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
-            counts[f"{pod['metadata']['name']}/{c['name']}"] = int(c.get("restartCount", 0))
-    return counts
+    return {f"{pod.metadata.name}/{c.name}": int(c.restart_count or 0) for pod in items for c in _statuses(pod)}
 
 
-def restarts_since(baseline: dict[str, int], items: list[dict]) -> list[Restart]:
+def restarts_since(baseline: dict[str, int], items: list[V1Pod]) -> list[Restart]:
     """Containers that restarted after `baseline` was taken (restart_counts at readiness), with the
     reason of the last termination (lastState.terminated.reason / exitCode). A container missing
     from the baseline (a replaced pod) counts from zero."""
     found = []
     for pod in items:
-        status = pod.get("status", {})
-        for c in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
-            key = f"{pod['metadata']['name']}/{c['name']}"
-            count = int(c.get("restartCount", 0)) - baseline.get(key, 0)
+        for c in _statuses(pod):
+            count = int(c.restart_count or 0) - baseline.get(f"{pod.metadata.name}/{c.name}", 0)
             if count > 0:
-                terminated = (c.get("lastState") or {}).get("terminated") or {}
-                found.append(Restart(pod["metadata"]["name"], c["name"], count,
-                                     str(terminated.get("reason") or "unknown (no lastState.terminated)"),
-                                     terminated.get("exitCode")))
+                terminated = c.last_state.terminated if c.last_state is not None else None
+                reason = (terminated.reason if terminated is not None else None) or "unknown (no lastState.terminated)"
+                found.append(Restart(pod.metadata.name, c.name, count, str(reason),
+                                     terminated.exit_code if terminated is not None else None))
     return found
 
 
-@dataclass(frozen=True)
-class Kubectl:
-    """kubectl against one kubeconfig, with an explicit environment.
+def all_ready(items: list[V1Pod]) -> bool:
+    """Every pod Running (or a finished Job pod) with all containers ready."""
+    if not items:
+        return False
+    for pod in items:
+        phase = pod.status.phase if pod.status is not None else None
+        if phase == "Succeeded":
+            continue
+        statuses = (pod.status.container_statuses if pod.status is not None else None) or []
+        if phase != "Running" or not statuses or not all(s.ready for s in statuses):
+            return False
+    return True
 
-    env: the child environment (envfile.Settings.child_env(): the .env AWS credentials for the
-    token plugin and nothing of the shell's AWS settings); None inherits this process's.
+
+def _pod_state(pod: V1Pod) -> str:
+    ready = sum(1 for s in (pod.status.container_statuses or []) if s.ready) if pod.status else 0
+    total = len(pod.spec.containers) if pod.spec else 0
+    return f"{pod.metadata.name} {pod.status.phase if pod.status else '?'} {ready}/{total}"
+
+
+# The exec plugin reads only these from its environment (main below); the client's kubeconfig
+# loader passes them in memory, so the kubeconfig file on disk never holds a credential.
+_PLUGIN_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
+@dataclass(frozen=True)
+class Kube:
+    """Kubernetes access on one kubeconfig: the official `kubernetes` client for the API, kubectl
+    where the client cannot serve as well.
+
+    The client (typed objects, watches) lists pods, waits for readiness and Jobs, reads logs and
+    Secrets. kubectl stays for three things: `port_forward` (kubectl resolves svc/<name> to a ready
+    pod and its targetPort and multiplexes every connection over one stream;
+    kubernetes.stream.portforward gives one socket per pod port and would need our own listener
+    and a thread per connection), the human-readable tables and `describe` output of the
+    diagnostics (kubectl's printers; the client has none), and `run` for ad-hoc calls.
+
+    env: the environment of kubectl and of the exec credential plugin (envfile.Settings.child_env():
+    the .env AWS credentials and nothing of the shell's AWS settings); None inherits this process's.
     """
 
     kubeconfig: Path
     env: Mapping[str, str] | None = field(default=None, repr=False)  # holds the AWS secret key
     binary: Path = field(default_factory=kubectl_bin)
     redactor: Redactor | None = field(default=None, repr=False)  # masks the diagnostics it writes (NFR1)
+
+    @functools.cached_property
+    def api(self) -> ApiClient:
+        """A client from the kubeconfig through the client's own loader (exec plugins included: the
+        EKS token is minted by `python -m lfharness.k8s token` and refreshed when it expires)."""
+        from kubernetes import config  # noqa: PLC0415
+
+        data = yaml.safe_load(self.kubeconfig.read_text())
+        if self.env is not None:
+            extra = [{"name": k, "value": self.env[k]} for k in _PLUGIN_ENV if self.env.get(k)]
+            for user in data.get("users") or []:
+                plugin = (user.get("user") or {}).get("exec")
+                if plugin is not None:
+                    plugin["env"] = [*(plugin.get("env") or []), *extra]
+        return config.new_client_from_config_dict(data)
+
+    def reload(self) -> None:
+        """Forget the client: the kubeconfig changed (a resumed cluster has a new endpoint and CA)."""
+        self.__dict__.pop("api", None)
+
+    def _core(self):
+        from kubernetes import client  # noqa: PLC0415
+
+        return client.CoreV1Api(self.api)
 
     def _argv(self, *args: str) -> list[str]:
         return [str(self.binary), "--kubeconfig", str(self.kubeconfig), *args]
@@ -202,7 +264,7 @@ class Kubectl:
                                                f"{stderr.read().strip()[-2000:] or '(no output)'}")
                     with socket.create_connection(("127.0.0.1", port), timeout=2):
                         return True
-                retry(_open, timeout=timeout, interval=0.5, what=f"port-forward svc/{service} {port}:{remote_port}",
+                retry(_open, timeout=timeout, interval=0.2, what=f"port-forward svc/{service} {port}:{remote_port}",
                       retry_on=(OSError,))
                 yield port
             finally:
@@ -213,43 +275,117 @@ class Kubectl:
                     proc.kill()
                     proc.wait(timeout=10)
 
-    def pods(self, namespace: str) -> list[dict]:
-        return json.loads(self.run("-n", namespace, "get", "pods", "-o", "json"))["items"]
+    def pods(self, namespace: str) -> list[V1Pod]:
+        from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
+
+        try:
+            return self._core().list_namespaced_pod(namespace).items
+        except ApiException as exc:
+            raise KubectlError(f"list pods in {namespace}: {exc.status} {exc.reason}") from None
+
+    def secret(self, namespace: str, name: str) -> dict[str, str]:
+        """A Secret's data, decoded (never logged)."""
+        data = self._core().read_namespaced_secret(name, namespace).data or {}
+        return {k: base64.b64decode(v).decode() for k, v in data.items()}
+
+    def wait_all_ready(self, namespace: str, timeout: float) -> list[V1Pod]:
+        """Waits, watching the namespace's pods (no polling), until every pod is ready (all_ready);
+        returns them. API errors and expired watches re-list; WaitTimeout names the pods not ready."""
+        from kubernetes import watch  # noqa: PLC0415
+        from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
+        from urllib3.exceptions import HTTPError  # noqa: PLC0415
+
+        core = self._core()
+        started = time.monotonic()
+        deadline = started + timeout
+        pods: dict[str, V1Pod] = {}
+        last = "nothing listed yet"
+        while time.monotonic() < deadline:
+            try:
+                listing = core.list_namespaced_pod(namespace)
+                pods = {p.metadata.name: p for p in listing.items}
+                version = listing.metadata.resource_version
+                while True:
+                    if all_ready(list(pods.values())):
+                        LOG.info("all %d pods in %s ready after %.1fs", len(pods), namespace,
+                                 time.monotonic() - started)
+                        return list(pods.values())
+                    remaining = int(deadline - time.monotonic())
+                    if remaining <= 0:
+                        break
+                    stream = watch.Watch().stream(core.list_namespaced_pod, namespace, resource_version=version,
+                                                  timeout_seconds=min(remaining, 60))
+                    for event in stream:
+                        pod = event["object"]
+                        version = pod.metadata.resource_version
+                        if event["type"] == "DELETED":
+                            pods.pop(pod.metadata.name, None)
+                        else:
+                            pods[pod.metadata.name] = pod
+                        if all_ready(list(pods.values())):
+                            break
+            except (ApiException, HTTPError) as exc:
+                last = f"{type(exc).__name__}: {str(exc)[:200]}"
+                LOG.info("pods in %s: %s; listing again", namespace, last)
+                time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
+        states = ", ".join(_pod_state(p) for p in pods.values()) or "no pods"
+        raise WaitTimeout(f"gave up waiting for all pods in {namespace} Ready after {timeout:g}s; "
+                          f"pods: {states}; last error: {last}")
 
     def run_job(self, namespace: str, name: str, service_account: str, image: str, script: str,
                 timeout: float = 300, interval: float = 5) -> str:
-        """Applies the Job and waits for Complete or Failed, whichever comes first; returns its log.
+        """Creates the Job and watches it until Complete or Failed, whichever comes first; returns its log.
 
         Failed raises JobFailed at once with the condition's reason and the pod's log, instead of
-        waiting out the timeout as `kubectl wait --for=condition=complete` does.
+        waiting out the timeout as `kubectl wait --for=condition=complete` does. `interval` is only
+        the pause before re-watching after an API error.
         """
-        self.run("apply", "-f", "-", stdin=json.dumps(job_manifest(namespace, name, service_account, image, script)))
+        from kubernetes import client, watch  # noqa: PLC0415
+        from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
+        from urllib3.exceptions import HTTPError  # noqa: PLC0415
 
-        def finished() -> str:
-            job = json.loads(self.run("-n", namespace, "get", "job", name, "-o", "json"))
-            conditions = {c.get("type"): c for c in job.get("status", {}).get("conditions") or []
-                          if c.get("status") == "True"}
-            if "Failed" in conditions:
-                failed = conditions["Failed"]
-                raise JobFailed(f"Job {namespace}/{name} failed ({failed.get('reason')}: {failed.get('message')}); "
-                                f"its pod's log:\n{self.job_log(namespace, name)}")
-            if "Complete" in conditions:
-                return self.job_log(namespace, name)
-            raise _NotYet(f"Job {name}: active={job.get('status', {}).get('active', 0)}")
-
+        batch = client.BatchV1Api(self.api)
         try:
-            return retry(finished, timeout=timeout, interval=interval, what=f"Job {namespace}/{name} Complete or Failed",
-                         retry_on=(_NotYet, KubectlError))
-        except WaitTimeout as exc:
-            raise WaitTimeout(f"{exc}; its pod's log:\n{self.job_log(namespace, name)}") from None
+            batch.create_namespaced_job(namespace, job_manifest(namespace, name, service_account, image, script))
+        except ApiException as exc:
+            raise KubectlError(f"create Job {namespace}/{name}: {exc.status} {exc.reason}: {exc.body}") from None
+        started = time.monotonic()
+        deadline = started + timeout
+        last = "no status yet"
+        while time.monotonic() < deadline:
+            try:
+                stream = watch.Watch().stream(batch.list_namespaced_job, namespace,
+                                              field_selector=f"metadata.name={name}",
+                                              timeout_seconds=max(1, int(deadline - time.monotonic())))
+                for event in stream:
+                    job = event["object"]
+                    conditions = {c.type: c for c in (job.status.conditions or []) if c.status == "True"}
+                    if "Failed" in conditions:
+                        failed = conditions["Failed"]
+                        raise JobFailed(f"Job {namespace}/{name} failed ({failed.reason}: {failed.message}); "
+                                        f"its pod's log:\n{self.job_log(namespace, name)}")
+                    if "Complete" in conditions:
+                        LOG.info("Job %s/%s complete after %.1fs", namespace, name, time.monotonic() - started)
+                        return self.job_log(namespace, name)
+                    last = f"active={job.status.active or 0}, failed={job.status.failed or 0}"
+            except (ApiException, HTTPError) as exc:
+                last = f"{type(exc).__name__}: {str(exc)[:200]}"
+                time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+        raise WaitTimeout(f"gave up waiting for Job {namespace}/{name} Complete or Failed after {timeout:g}s "
+                          f"(last: {last}); its pod's log:\n{self.job_log(namespace, name)}")
 
     def job_log(self, namespace: str, name: str) -> str:
-        """The Job's pod log (all containers), or why it could not be read."""
+        """The Job's pod log (all containers, last 200 lines each), or why it could not be read."""
+        from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
+
+        core = self._core()
         try:
-            return self.run("-n", namespace, "logs", f"job/{name}", "--all-containers", "--tail=200").strip() \
-                or "(empty log)"
-        except (KubectlError, subprocess.TimeoutExpired) as exc:
-            return f"(no log: {exc})"
+            pods = core.list_namespaced_pod(namespace, label_selector=f"batch.kubernetes.io/job-name={name}").items
+            parts = [core.read_namespaced_pod_log(p.metadata.name, namespace, container=c.name, tail_lines=200)
+                     for p in pods for c in p.spec.containers]
+        except ApiException as exc:
+            return f"(no log: {exc.status} {exc.reason}: {str(exc.body)[:300]})"
+        return "\n".join(part.strip() for part in parts if part.strip()) or "(empty log)"
 
     @contextlib.contextmanager
     def diagnostics_on_failure(self, namespace: str, dest: Path) -> Iterator[None]:
@@ -266,8 +402,11 @@ class Kubectl:
             raise
 
     def collect_diagnostics(self, namespace: str, dest: Path) -> None:
-        """Pods, descriptions, events, PVCs and Jobs, each container's log and, for a container that
-        restarted, the log of its previous run (the crash); failures to collect go to errors.txt."""
+        """Pods, descriptions, events, PVCs and Jobs (kubectl's tables and describe: the client has
+        no printers), each container's log and, for a container that restarted, the log of its
+        previous run (the crash), through the client; failures to collect go to errors.txt."""
+        from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
+
         dest.mkdir(parents=True, exist_ok=True)
         errors: list[str] = []
 
@@ -284,43 +423,40 @@ class Kubectl:
             save(filename, *args)
         try:
             items = self.pods(namespace)
-        except (KubectlError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
+        except KubectlError as exc:
             items = []
             errors.append(f"pod list: {exc}")
         restarted = {key for key, count in restart_counts(items).items() if count > 0}
+        core = self._core()
+
+        def log(filename: str, pod: str, container: str, previous: bool) -> None:
+            try:
+                (dest / filename).write_text(core.read_namespaced_pod_log(
+                    pod, namespace, container=container, tail_lines=500, previous=previous))
+            except ApiException as exc:
+                errors.append(f"{filename}: {exc.status} {exc.reason}: {str(exc.body)[:300]}")
+
         for pod in items:
-            pod_name = pod["metadata"]["name"]
-            containers = [c["name"] for c in (pod["spec"].get("initContainers") or []) + pod["spec"]["containers"]]
-            for container in containers:
-                save(f"{pod_name}.{container}.log", "logs", pod_name, "-c", container, "--tail=500")
+            pod_name = pod.metadata.name
+            for container in [c.name for c in (pod.spec.init_containers or []) + pod.spec.containers]:
+                log(f"{pod_name}.{container}.log", pod_name, container, False)
                 if f"{pod_name}/{container}" in restarted:
-                    save(f"{pod_name}.{container}.previous.log", "logs", pod_name, "-c", container, "--previous",
-                         "--tail=500")
+                    log(f"{pod_name}.{container}.previous.log", pod_name, container, True)
         if errors:  # kubectl's stderr can quote what it refused, secrets included
             text = "\n".join(errors) + "\n"
             (dest / "errors.txt").write_text(self.redactor.mask(text) if self.redactor is not None else text)
 
 
+Kubectl = Kube  # the name the callers knew; kubectl is now only part of it
+
+
 @contextlib.contextmanager
 def port_forward(kubeconfig: Path, namespace: str, service: str, remote_port: int, local_port: int | None = None,
                  timeout: float = 60, env: Mapping[str, str] | None = None) -> Iterator[int]:
-    """Kubectl(kubeconfig, env).port_forward(...): for callers holding only a kubeconfig. Prefer a
-    Kubectl with env=settings.child_env() over changing os.environ around this call."""
-    with Kubectl(kubeconfig, env).port_forward(namespace, service, remote_port, local_port, timeout) as port:
+    """Kube(kubeconfig, env).port_forward(...): for callers holding only a kubeconfig. Prefer a
+    Kube with env=settings.child_env() over changing os.environ around this call."""
+    with Kube(kubeconfig, env).port_forward(namespace, service, remote_port, local_port, timeout) as port:
         yield port
-
-
-def all_ready(items: list[dict]) -> bool:
-    """Every pod Running (or a finished Job pod) with all containers ready."""
-    if not items:
-        return False
-    for pod in items:
-        if pod["status"].get("phase") == "Succeeded":
-            continue
-        statuses = pod["status"].get("containerStatuses") or []
-        if pod["status"].get("phase") != "Running" or not statuses or not all(s.get("ready") for s in statuses):
-            return False
-    return True
 
 
 def job_manifest(namespace: str, name: str, service_account: str, image: str, script: str) -> dict:

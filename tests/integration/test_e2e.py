@@ -17,7 +17,8 @@ import uuid
 import pytest
 import requests
 
-from lfharness import aws_checks, budget, datakeys, envfile, k8s, langfuse_api, pause, plan
+from lfharness import aws_checks, budget, chart, datakeys, envfile, k8s, langfuse_api, pause, plan
+from lfharness.offline import kube as local_kube
 from lfharness.stack import KEEP_ENV, ORDER, Stack
 from lfharness.wait import retry
 
@@ -171,6 +172,112 @@ def test_local_default_destroy_leaves_nothing_in_state(local_app):
     assert [r for r in state["resources"] if r["mode"] == "managed"] == []
 
 
+# --- 0c. embedded default on a real local control plane (kube tier's cluster) -----------------
+# Real: etcd, kube-apiserver 1.35, controller-manager, scheduler, helm, kubectl, chart 1.5.19 with
+# 03-app's planned values. Stand-ins: kwok for the kubelets (pods become Ready, nothing runs), the
+# PV loop for the EBS CSI driver, and behind the port-forwards the local Langfuse API stand-in
+# (langfuse-web:3000), Debian's redis-server (6379) and a ClickHouse /ping answer (8123).
+
+@pytest.fixture(scope="module")
+def local_cluster(target, tmp_path_factory):
+    """The local control plane with two t3.medium-shaped kwok nodes (stopped by PID at the end)."""
+    if target.kind == "aws":
+        pytest.skip("embedded-default stage: the real AWS stages below cover this")
+    reason = local_kube.unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    if chart.locate(chart.release_pin()) is None:
+        pytest.skip(chart.unavailable_reason(chart.release_pin()))
+    with local_kube.LocalKube(tmp_path_factory.mktemp("local-kube")) as env:
+        yield env
+
+
+@pytest.fixture(scope="module")
+def local_release(local_cluster, tmp_path_factory) -> local_kube.PlannedRelease:
+    """03-app's helm values and own Secrets from its offline plan (the Workbench)."""
+    folder = tmp_path_factory.mktemp("local-release")
+    with plan.Workbench(folder / "workbench") as bench:
+        reason = bench.unavailable("03-app")
+        if reason:
+            pytest.skip(reason)
+        return local_kube.planned_release(bench.plan("03-app", folder / "03-app"))
+
+
+@pytest.fixture(scope="module")
+def local_kubectl(local_cluster) -> k8s.Kube:
+    return k8s.Kube(local_cluster.cluster.kubeconfig)
+
+
+@pytest.fixture
+def local_diagnostics(request, run_dir, local_kubectl):
+    """Pods, events and logs of the local cluster into the run folder when a stage fails."""
+    yield
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        local_kubectl.collect_diagnostics(NAMESPACE, run_dir / "k8s" / request.node.name)
+
+
+@pytest.mark.order(4)
+@pytest.mark.dependency(name="local_pods", depends=["tfc"])
+def test_local_default_release_installs_and_every_pod_becomes_ready(local_cluster, local_release, local_kubectl,
+                                                                     readiness, run_dir):
+    """FR10, FR13, FR22: 03-app's Secrets, then `helm install --wait` of chart 1.5.19 with 03-app's
+    planned values on a real Kubernetes 1.35 control plane; every pod is placed by the real scheduler
+    on the two t3.medium-shaped nodes next to the EKS addon pods and becomes Ready (stand-in: kwok
+    kubelets; no container runs). A failed install leaves diagnostics in the run folder."""
+    local_cluster.cluster.wait_addons_ready()
+    helm = local_kube.Helm(local_cluster.cluster.kubeconfig, frozenset(local_release.secret_strings()))
+    with local_kubectl.diagnostics_on_failure(NAMESPACE, run_dir / "k8s" / "local-install"):
+        local_kube.apply_secrets(local_kubectl.api, local_release)
+        helm.install(local_release, chart.locate(chart.release_pin()).path, timeout="180s")
+    items = local_kubectl.wait_all_ready(NAMESPACE, timeout=120)
+    readiness["local"] = k8s.restart_counts(items)
+    assert {p.spec.node_name for p in items} <= {name for name, _, _ in local_kube.NODES}
+
+
+@pytest.mark.order(4)
+@pytest.mark.dependency(depends=["local_pods"])
+def test_local_default_health_returns_200_through_port_forward(local_cluster, local_kubectl, local_diagnostics):
+    """FR19, FR22: /api/public/health answers 200 through port-forward svc/langfuse-web 3000 of the
+    installed release (real API server and kubectl; behind the pod's port: the local Langfuse API stand-in)."""
+    with local_kubectl.port_forward(NAMESPACE, "langfuse-web", 3000, timeout=30) as port:
+        response = langfuse_api.health(f"http://127.0.0.1:{port}")
+    assert response.status_code == 200
+    assert any(r.path == "/api/public/health" for r in local_cluster.langfuse.requests())
+
+
+@pytest.mark.order(4)
+@pytest.mark.dependency(depends=["local_pods"])
+def test_local_default_clickhouse_answers_on_8123_through_port_forward(local_kubectl, local_diagnostics):
+    """FR20: /ping answers "Ok." through svc/langfuse-clickhouse 8123 of the installed release
+    (behind the pod's port: a local HTTP /ping stand-in for ClickHouse)."""
+    with local_kubectl.port_forward(NAMESPACE, "langfuse-clickhouse", 8123, timeout=30) as port:
+        assert requests.get(f"http://127.0.0.1:{port}/ping", timeout=10).text.strip() == "Ok."
+
+
+@pytest.mark.order(4)
+@pytest.mark.dependency(depends=["local_pods"])
+def test_local_default_redis_answers_ping_on_6379_through_port_forward(local_cluster, local_kubectl,
+                                                                       local_diagnostics):
+    """FR21: the password read from the release's Secret langfuse-redis opens svc/langfuse-redis-primary
+    6379 (not -master: decision 13). Behind the pod's port: Debian's redis-server, given that
+    Secret's password as the chart's Valkey would be."""
+    data = local_kubectl.secret(NAMESPACE, "langfuse-redis")
+    password = data.get("valkey-password") or data["redis-password"]
+    local_cluster.use_redis_password(password)
+    with local_kubectl.port_forward(NAMESPACE, "langfuse-redis-primary", 6379, timeout=30) as port:
+        assert aws_checks.redis_ping("127.0.0.1", port, password)
+
+
+@pytest.mark.order(4)
+@pytest.mark.dependency(depends=["local_pods"])
+def test_local_default_no_pod_restarted_after_the_release_became_ready(local_kubectl, readiness, local_diagnostics):
+    """FR22: compared with the counts at readiness, no container restarted while the stages above
+    ran (restart counts as the real API server reports them; kwok restarts nothing unasked)."""
+    restarts = k8s.restarts_since(readiness["local"], local_kubectl.pods(NAMESPACE))
+    assert not restarts, "restarted after readiness:\n" + "\n".join(map(str, restarts))
+
+
 # --- 1. apply -------------------------------------------------------------------------------
 
 @pytest.mark.order(5)
@@ -203,8 +310,7 @@ def test_apply_app(stack, kube, run_dir):
 def test_all_langfuse_pods_become_ready(kube, readiness, diagnostics):
     """FR13, FR22: every pod in langfuse becomes Ready. Restarts until then (the worker's liveness
     probe fails while Valkey still starts) are logged with their reason and counted from here on."""
-    items = retry(lambda: kube.pods(NAMESPACE), timeout=900, interval=15,
-                  what="all pods in namespace langfuse Ready", validator=k8s.all_ready)
+    items = kube.wait_all_ready(NAMESPACE, timeout=900)
     readiness["restarts"] = k8s.restart_counts(items)
     for restart in k8s.restarts_since({}, items):
         LOG.warning("restart before readiness (allowed, counted from here on): %s", restart)
@@ -349,6 +455,7 @@ def test_resume_brings_langfuse_back_with_its_data_and_the_same_api_keys(kube, s
     net = stack.outputs("01-network")
     k8s.write_exec_kubeconfig(kube.kubeconfig, net["cluster_endpoint"], net["cluster_ca_data"], net["cluster_name"],
                               target.settings.aws_region)
+    kube.reload()
     app = stack.outputs("03-app")
     same_keys = (app["project_public_key"], app["project_secret_key"]) == pause_data["keys"]
     assert same_keys, "the project API keys changed across pause and resume (values not shown: secret)"

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from lfharness import plan
-from lfharness.offline import localsvc
+from lfharness.offline import kube, localsvc
 
 # Langfuse's Prisma tables with the columns the checks read (and a few real neighbours).
 _SCHEMA = """
@@ -130,3 +130,16 @@ def app_cycle(workbench, tmp_path_factory) -> dict:
     paused = workbench.replan(running, plan.PAUSED)
     workbench.apply(paused)
     return {"running": running, "paused": paused, "resuming": workbench.replan(running, plan.RUNNING)}
+
+
+@pytest.fixture(scope="session")
+def local_kube(tmp_path_factory):
+    """One real Kubernetes 1.35 control plane per session (kube tier): fresh etcd, kube-apiserver,
+    controller-manager, scheduler, kwok as the kubelets of two t3.medium-shaped nodes carrying the
+    EKS addon pods; port-forwards reach local stand-ins. Stopped by PID at the session's end."""
+    reason = kube.unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    with kube.LocalKube(tmp_path_factory.mktemp("kube")) as env:
+        logging.getLogger("lfharness.kube").info("local cluster up in %.1fs", env.cluster.started_in)
+        yield env

@@ -109,8 +109,13 @@ def test_exec_kubeconfig_mints_tokens_through_the_harness_plugin(tmp_path):
     assert oct(path.stat().st_mode & 0o777) == "0o600"
 
 
-def _pod(phase: str, *ready: bool) -> dict:
-    return {"status": {"phase": phase, "containerStatuses": [{"ready": r} for r in ready]}}
+def _pod(phase: str, *ready: bool):
+    """A typed v1 Pod as the kubernetes client returns it."""
+    from kubernetes import client  # noqa: PLC0415
+
+    return client.V1Pod(status=client.V1PodStatus(phase=phase, container_statuses=[
+        client.V1ContainerStatus(name=f"c{i}", ready=r, restart_count=0, image="x", image_id="")
+        for i, r in enumerate(ready)] or None))
 
 
 @pytest.mark.parametrize("pods,expected", [
