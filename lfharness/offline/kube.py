@@ -419,7 +419,7 @@ def stages() -> list[dict]:
     """The lifecycle kwok gives nodes and pods here (kwok itself has none built in)."""
     live = _expr(".metadata.deletionTimestamp", "DoesNotExist")
     of_job = _expr(".metadata.ownerReferences.[].kind", "In", "Job")
-    fails = f'.spec.containers.[0].command.[2] | endswith("{FAILING_SCRIPT_SUFFIX}")'
+    fails = f'(.spec.containers.[0].command.[2] // "") | endswith("{FAILING_SCRIPT_SUFFIX}")'
     running = _expr(".status.phase", "In", "Running")
     return [
         _stage("node-initialize", "Node",
@@ -583,6 +583,12 @@ class PvStandIn:
 
 # --- the cluster -----------------------------------------------------------------------------
 
+def _import_client() -> None:
+    import kubernetes.client  # noqa: F401, PLC0415
+    import kubernetes.config  # noqa: F401, PLC0415
+    import kubernetes.utils  # noqa: F401, PLC0415
+
+
 class ClusterFailed(RuntimeError):
     """A control-plane process exited or never became ready; carries its log's tail."""
 
@@ -728,7 +734,9 @@ class LocalCluster:
             "--kubelet-certificate-authority", str(ca.ca), "--kubelet-preferred-address-types", "InternalIP",
             "--allow-privileged=true", "--profiling=false", "--v=1"])
         self._write_kubeconfig(server, ca.ca, token)
-        self._wait_ready(f"{server}/readyz", ca.ca, token)
+        # The client's import takes seconds on a busy machine: done while the API server boots.
+        importer = threading.Thread(target=_import_client, name="import-kubernetes", daemon=True)
+        importer.start()
         kubeconfig = str(self.kubeconfig)
         self._start("kube-controller-manager", [
             str(b / "kube-controller-manager"), "--kubeconfig", kubeconfig, "--leader-elect=false",
@@ -740,6 +748,9 @@ class LocalCluster:
             # The PV stand-in binds claims a moment after the scheduler first tried a pod; without
             # this the scheduler retries such a pod only after 5 minutes.
             "--pod-max-in-unschedulable-pods-duration=10s", "--profiling=false", "--v=1"])
+        # The controller manager and scheduler wait for the API server themselves; kwok needs it up.
+        self._wait_ready(f"{server}/readyz", ca.ca, token)
+        importer.join()
         config = self.workdir / "kwok.yaml"
         config.write_text(yaml.safe_dump_all(kwok_config(self.forwards, self.workdir / "logs"), sort_keys=False))
         self._start("kwok", [
@@ -797,14 +808,15 @@ class LocalCluster:
         if self._api_client is not None:
             self._api_client.close()
             self._api_client = None
+        # One at a time, clients first and etcd last: an API server whose etcd is gone waits out
+        # its graceful termination instead of exiting.
         for p in reversed(self._procs):
             if p.proc.poll() is None:
                 p.proc.send_signal(signal.SIGTERM)
-        for p in reversed(self._procs):
             try:
-                p.proc.wait(timeout=15)
+                p.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                LOG.warning("%s (pid %d) ignored SIGTERM for 15s; killing it", p.name, p.proc.pid)
+                LOG.warning("%s (pid %d) ignored SIGTERM for 10s; killing it", p.name, p.proc.pid)
                 p.proc.kill()
                 p.proc.wait(timeout=10)
         self._procs.clear()

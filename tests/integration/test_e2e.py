@@ -218,7 +218,7 @@ def local_diagnostics(request, run_dir, local_kubectl):
 
 
 @pytest.mark.order(4)
-@pytest.mark.dependency(name="local_pods", depends=["tfc"])
+@pytest.mark.dependency(name="local_pods")
 def test_local_default_release_installs_and_every_pod_becomes_ready(local_cluster, local_release, local_kubectl,
                                                                      readiness, run_dir):
     """FR10, FR13, FR22: 03-app's Secrets, then `helm install --wait` of chart 1.5.19 with 03-app's

@@ -97,7 +97,7 @@ def test_release_installs_with_wait_and_every_object_is_accepted(installed, helm
     assert status["info"]["status"] == "deployed"
     manifest = helm.run("get", "manifest", release.name, "-n", release.namespace)
     objects = [d for d in yaml.safe_load_all(manifest) if d]
-    kubectl = k8s.Kubectl(local_kube.cluster.kubeconfig)
+    kubectl = k8s.Kube(local_kube.cluster.kubeconfig)
     names = kubectl.run("-n", release.namespace, "get", "-f", "-", "-o", "name", stdin=manifest).split()
     assert len(names) == len(objects) > 20
 
@@ -107,16 +107,16 @@ def test_every_release_pod_is_placed_next_to_the_addon_pods_and_ready(installed,
     """FR13, NFR5: every pod of the release was placed by the real scheduler on one of the two
     t3.medium-shaped nodes that also carry aws-node, kube-proxy, ebs-csi-node, coredns and
     ebs-csi-controller, and is Ready; no node's requests exceed its allocatable."""
-    kubectl = k8s.Kubectl(local_kube.cluster.kubeconfig)
+    kubectl = k8s.Kube(local_kube.cluster.kubeconfig)
     pods = kubectl.pods(release.namespace)
-    assert k8s.all_ready(pods), [p["metadata"]["name"] for p in pods]
+    assert k8s.all_ready(pods), [p.metadata.name for p in pods]
     system = kubectl.pods("kube-system")
     nodes = {name for name, _, _ in kube.NODES}
-    assert {p["spec"]["nodeName"] for p in pods} <= nodes
-    assert {p["metadata"]["name"].rsplit("-", 1)[0] for p in system if p["metadata"]["name"].startswith(
-        ("aws-node", "kube-proxy", "ebs-csi-node"))} == {"aws-node", "kube-proxy", "ebs-csi-node"}
+    assert {p.spec.node_name for p in pods} <= nodes
     for node in nodes:
-        on_node = [p for p in pods + system if p["spec"].get("nodeName") == node]
+        daemons = {p.metadata.name.rsplit("-", 1)[0] for p in system if p.spec.node_name == node}
+        assert daemons >= set(kube.ADDON_DAEMONSETS), f"{node} carries {daemons}"
+        on_node = [api.sanitize_for_serialization(p) for p in pods + system if p.spec.node_name == node]
         used = sum((chart.pod_requests(p["spec"]) for p in on_node), chart.Requests())
         allocatable = chart.Requests(chart.quantity(kube.NODE_ALLOCATABLE["cpu"]) * 1000,
                                      chart.quantity(kube.NODE_ALLOCATABLE["memory"]) / 2 ** 20,

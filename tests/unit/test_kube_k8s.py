@@ -31,8 +31,8 @@ NAMESPACE = "harness"
 
 
 @pytest.fixture(scope="module")
-def kubectl(local_kube) -> k8s.Kubectl:
-    return k8s.Kubectl(local_kube.cluster.kubeconfig)
+def kubectl(local_kube) -> k8s.Kube:
+    return k8s.Kube(local_kube.cluster.kubeconfig)
 
 
 @pytest.fixture(scope="module")
@@ -53,17 +53,19 @@ def web(kubectl, local_kube):
     import json  # noqa: PLC0415
 
     kubectl.run("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests}))
-    items = retry(lambda: kubectl.pods(NAMESPACE), timeout=30, interval=0.2, what="web pod Ready",
-                  validator=k8s.all_ready)
-    return items
+    return kubectl.wait_all_ready(NAMESPACE, timeout=30)
+
+
+def _web_pod(kubectl: k8s.Kube) -> str:
+    return next(p.metadata.name for p in kubectl.pods(NAMESPACE) if p.metadata.name.startswith("web-"))
 
 
 def test_pods_of_a_ready_deployment_are_listed_and_all_ready(kubectl, web):
     """FR13, FR22: pods() lists the Deployment's pod as the API server has it (scheduled onto one
     of the two nodes by the real scheduler) and all_ready accepts it (kwok stand-in kubelet)."""
     pods = kubectl.pods(NAMESPACE)
-    assert [p["metadata"]["name"].startswith("web-") for p in pods] == [True]
-    assert pods[0]["spec"]["nodeName"] in {name for name, _, _ in kube.NODES}
+    assert [p.metadata.name.startswith("web-") for p in pods] == [True]
+    assert pods[0].spec.node_name in {name for name, _, _ in kube.NODES}
     assert k8s.all_ready(pods)
 
 
@@ -78,7 +80,7 @@ def test_all_ready_is_false_while_a_pod_cannot_be_scheduled(kubectl, web):
                         "resources": {"requests": {"memory": "5Gi"}}}]}}
     kubectl.run("apply", "-f", "-", stdin=json.dumps(pod))
     try:
-        message = retry(lambda: kube.unschedulable(kubectl_api(kubectl), NAMESPACE).get(name, ""), timeout=20,
+        message = retry(lambda: kube.unschedulable(kubectl.api, NAMESPACE).get(name, ""), timeout=20,
                         interval=0.2, what="the scheduler's verdict", validator=bool)
         assert "Insufficient memory" in message
         assert k8s.all_ready(kubectl.pods(NAMESPACE)) is False
@@ -86,18 +88,12 @@ def test_all_ready_is_false_while_a_pod_cannot_be_scheduled(kubectl, web):
         kubectl.run("-n", NAMESPACE, "delete", "pod", name, "--wait=false")
 
 
-def kubectl_api(kubectl: k8s.Kubectl):
-    from kubernetes import config  # noqa: PLC0415
-
-    return config.new_client_from_config(str(kubectl.kubeconfig))
-
-
 def test_a_restart_after_readiness_is_counted_with_its_reason(kubectl, web):
     """FR22, issue 10 item 13: restart_counts taken at readiness, then a container restarts
     (kwok's container-restart stage: OOMKilled, exit 137): restarts_since reports exactly that
     container with the reason and exit code from lastState.terminated."""
     baseline = k8s.restart_counts(kubectl.pods(NAMESPACE))
-    pod = kubectl.pods(NAMESPACE)[0]["metadata"]["name"]
+    pod = _web_pod(kubectl)
     kubectl.run("-n", NAMESPACE, "annotate", "pod", pod, f"{kube.RESTART_ANNOTATION}=true")
     restarts = retry(lambda: k8s.restarts_since(baseline, kubectl.pods(NAMESPACE)), timeout=20, interval=0.2,
                      what="the restart to show", validator=bool)
@@ -131,7 +127,7 @@ def test_diagnostics_write_pods_events_logs_and_the_previous_log_of_a_restart(ku
     """Issue 10 item 13: collect_diagnostics writes pods, descriptions, events, PVCs, Jobs and each
     container's log from the real API server (logs: kwok's stand-in files); a restarted container
     also gets its previous log; the literal env value in describe output is redacted."""
-    pod = kubectl.pods(NAMESPACE)[0]["metadata"]["name"]
+    pod = _web_pod(kubectl)
     kubectl.run("-n", NAMESPACE, "annotate", "--overwrite", "pod", pod, f"{kube.RESTART_ANNOTATION}=true")
     retry(lambda: k8s.restart_counts(kubectl.pods(NAMESPACE)).get(f"{pod}/web", 0), timeout=20, interval=0.2,
           what="the restart to show", validator=bool)
@@ -177,17 +173,18 @@ def test_wait_all_ready_follows_a_new_pod_to_ready_by_watch(kubectl, web):
     sees the scheduler and kwok's pod-ready stage move it; no polling interval to wait out)."""
     import json  # noqa: PLC0415
 
-    name = f"late-{uuid.uuid4().hex[:6]}"
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": NAMESPACE}, "spec": {
+    namespace = f"watch-{uuid.uuid4().hex[:6]}"
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "late", "namespace": namespace}, "spec": {
         "containers": [{"name": "late", "image": "stand-in.invalid/late:never-pulled"}]}}
-    kubectl.run("apply", "-f", "-", stdin=json.dumps(pod))
+    kubectl.run("create", "namespace", namespace)
     try:
+        kubectl.run("apply", "-f", "-", stdin=json.dumps(pod))
         started = time.monotonic()
-        items = kubectl.wait_all_ready(NAMESPACE, timeout=30)
-        assert name in {p.metadata.name for p in items}
+        items = kubectl.wait_all_ready(namespace, timeout=30)
+        assert [p.metadata.name for p in items] == ["late"]
         assert time.monotonic() - started < 15
     finally:
-        kubectl.run("-n", NAMESPACE, "delete", "pod", name, "--wait=false")
+        kubectl.run("delete", "namespace", namespace, "--wait=false")
 
 
 def test_a_failed_block_leaves_diagnostics_and_its_own_error(kubectl, web, tmp_path):
