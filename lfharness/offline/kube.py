@@ -1011,8 +1011,9 @@ def unschedulable(api_client: Any, namespace: str) -> dict[str, str]:
     return found
 
 
-def delete_namespace(api_client: Any, namespace: str, timeout: float = 60) -> None:
-    """Deletes a namespace and waits until it is gone (its pods deleted through kwok's pod-delete stage)."""
+def delete_namespace(api_client: Any, namespace: str, timeout: float = 60, wait: bool = True) -> None:
+    """Deletes a namespace and (unless wait=False) watches until it is gone (its pods deleted
+    through kwok's pod-delete stage, its PVCs by the namespace and PVC-protection controllers)."""
     from kubernetes import client, watch  # noqa: PLC0415
     from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
 
@@ -1023,6 +1024,8 @@ def delete_namespace(api_client: Any, namespace: str, timeout: float = 60) -> No
         if exc.status == 404:
             return
         raise
+    if not wait:
+        return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

@@ -61,25 +61,6 @@ def _apps(api):
     return client.AppsV1Api(api)
 
 
-@pytest.mark.order(1)
-def test_chart_default_three_clickhouse_replicas_do_not_fit_and_the_scheduler_says_why(local_kube, release, helm,
-                                                                                     api, request):
-    """NFR5 (2x t3.medium), FR13: with the chart's own default ClickHouse replica count instead of
-    03-app's 1, the real scheduler refuses a ClickHouse pod with its own message (Insufficient
-    memory): the fit the chart tier computes can fail, judged next to the EKS addon pods."""
-    namespace = "langfuse-default-replicas"
-    request.addfinalizer(lambda: kube.delete_namespace(api, namespace, timeout=90))
-    local_kube.cluster.wait_addons_ready()
-    default = yaml.safe_load((_CHART.path / "values.yaml").read_text())["clickhouse"]["replicaCount"]
-    assert default > 1, "the chart's default is expected to be the 3-replica ClickHouse"
-    kube.apply_secrets(api, release, namespace)
-    helm.install(release, _CHART.path, namespace=namespace, wait=False,
-                 extra_values=[yaml.safe_dump({"clickhouse": {"replicaCount": default}})])
-    refused = retry(lambda: {p: m for p, m in kube.unschedulable(api, namespace).items() if "clickhouse" in p},
-                    timeout=45, interval=0.5, what="the scheduler's verdict on the ClickHouse pods", validator=bool)
-    assert any("Insufficient memory" in message for message in refused.values()), refused
-
-
 @pytest.fixture(scope="module")
 def installed(local_kube, release, helm, api) -> str:
     """The release installed with `helm install --wait` (03-app's Secrets applied first)."""
@@ -88,7 +69,6 @@ def installed(local_kube, release, helm, api) -> str:
     return helm.install(release, _CHART.path, timeout="120s")
 
 
-@pytest.mark.order(2)
 def test_release_installs_with_wait_and_every_object_is_accepted(installed, helm, local_kube, release):
     """FR10, FR13, NFR10: `helm install --wait` of chart 1.5.19 with 03-app's values reaches
     `deployed`; every object of its manifest exists on the API server (server-side validation
@@ -102,7 +82,6 @@ def test_release_installs_with_wait_and_every_object_is_accepted(installed, helm
     assert len(names) == len(objects) > 20
 
 
-@pytest.mark.order(3)
 def test_every_release_pod_is_placed_next_to_the_addon_pods_and_ready(installed, local_kube, release, api):
     """FR13, NFR5: every pod of the release was placed by the real scheduler on one of the two
     t3.medium-shaped nodes that also carry aws-node, kube-proxy, ebs-csi-node, coredns and
@@ -135,7 +114,6 @@ def _rollout_state(api, namespace: str) -> dict[str, tuple]:
     return state
 
 
-@pytest.mark.order(4)
 def test_helm_upgrade_with_identical_values_rolls_nothing_out(installed, helm, release, api):
     """FR29 (no change on re-apply), decision 18: `helm upgrade --wait` with the same values
     leaves every Deployment and StatefulSet at its generation (no rollout, no new ReplicaSet)."""
@@ -145,7 +123,6 @@ def test_helm_upgrade_with_identical_values_rolls_nothing_out(installed, helm, r
     assert _rollout_state(api, release.namespace) == before
 
 
-@pytest.mark.order(5)
 def test_deleting_the_namespace_removes_every_pvc_of_the_release(installed, release, api, local_kube):
     """Journey 3 (pause), decision 18: deleting the namespace removes every PVC of the release
     (real namespace and PVC-protection controllers), and the PV stand-in of the EBS CSI driver
@@ -158,3 +135,24 @@ def test_deleting_the_namespace_removes_every_pvc_of_the_release(installed, rele
     assert core.list_persistent_volume_claim_for_all_namespaces(label_selector=RELEASE_LABEL).items == []
     retry(lambda: volumes & {v.metadata.name for v in core.list_persistent_volume().items}, timeout=30,
           interval=0.5, what="the release's volumes deleted", validator=lambda left: not left)
+
+
+def test_chart_default_three_clickhouse_replicas_do_not_fit_and_the_scheduler_says_why(local_kube, release, helm,
+                                                                                     api, request):
+    """NFR5 (2x t3.medium), FR13: with the chart's own default ClickHouse replica count instead of
+    03-app's 1, the real scheduler refuses a ClickHouse pod with its own message (Insufficient
+    memory): the fit the chart tier computes can fail, judged next to the EKS addon pods."""
+    namespace = "langfuse-default-replicas"
+    # Last in this file (the release above is gone by now, so the fit is judged on empty nodes
+    # next to the addon pods); its namespace goes in the background while later files run.
+    request.addfinalizer(lambda: kube.delete_namespace(api, namespace, wait=False))
+    kube.delete_namespace(api, release.namespace, timeout=90)  # no-op when the test above removed it
+    local_kube.cluster.wait_addons_ready()
+    default = yaml.safe_load((_CHART.path / "values.yaml").read_text())["clickhouse"]["replicaCount"]
+    assert default > 1, "the chart's default is expected to be the 3-replica ClickHouse"
+    kube.apply_secrets(api, release, namespace)
+    helm.install(release, _CHART.path, namespace=namespace, wait=False,
+                 extra_values=[yaml.safe_dump({"clickhouse": {"replicaCount": default}})])
+    refused = retry(lambda: {p: m for p, m in kube.unschedulable(api, namespace).items() if "clickhouse" in p},
+                    timeout=45, interval=0.5, what="the scheduler's verdict on the ClickHouse pods", validator=bool)
+    assert any("Insufficient memory" in message for message in refused.values()), refused
