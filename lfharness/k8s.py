@@ -431,8 +431,9 @@ class Kube:
 
         def log(filename: str, pod: str, container: str, previous: bool) -> None:
             try:
-                (dest / filename).write_text(core.read_namespaced_pod_log(
-                    pod, namespace, container=container, tail_lines=500, previous=previous))
+                text = core.read_namespaced_pod_log(pod, namespace, container=container, tail_lines=500,
+                                                    previous=previous)
+                (dest / filename).write_text(self.redactor.mask(text) if self.redactor is not None else text)
             except ApiException as exc:
                 errors.append(f"{filename}: {exc.status} {exc.reason}: {str(exc.body)[:300]}")
 

@@ -235,6 +235,9 @@ EBS_PROVISIONER = "ebs.csi.aws.com"
 FAILING_SCRIPT_SUFFIX = "exit 1"
 RESTART_ANNOTATION = "lfharness.test/restart"  # "true": the container-restart stage restarts container 0
 JOB_LOG_TEXT = "kwok stand-in log of the Job container (nothing ran)"
+# A container named so gets its log from LocalCluster.scripted_log, which a test may write (kwok
+# reads the file on each request): what a container "printed", e.g. a connection URL with a secret.
+SCRIPTED_LOG_CONTAINER = "scripted-log"
 POD_LOG_TEXT = "kwok stand-in log (no container runs under kwok)"
 PREVIOUS_LOG_TEXT = "kwok stand-in log of the previous run (the container restarted by the stage)"
 
@@ -470,6 +473,8 @@ def kwok_config(forwards: Forwards, logs_dir: Path) -> list[dict]:
                      for port, (host, local) in sorted(forwards.targets.items())]}})
     docs.append({"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "ClusterLogs", "metadata": {"name": "stand-in-logs"},
                  "spec": {"logs": [{"containers": ["check"], "logsFile": str(job_log)},
+                                   {"containers": [SCRIPTED_LOG_CONTAINER],
+                                    "logsFile": str(_cri_log(logs_dir / "scripted.log", "(nothing yet)"))},
                                    {"logsFile": str(pod_log), "previousLogsFile": str(previous)}]}})
     return docs
 
@@ -622,6 +627,10 @@ class LocalCluster:
     def kubeconfig(self) -> Path:
         return self.workdir / "kubeconfig"
 
+    def write_scripted_log(self, text: str) -> None:
+        """What containers named SCRIPTED_LOG_CONTAINER log from now on (CRI format, as kwok reads it)."""
+        _cri_log(self.workdir / "logs" / "scripted.log", text)
+
     @property
     def pids(self) -> dict[str, int]:
         return {p.name: p.proc.pid for p in self._procs}
@@ -698,20 +707,29 @@ class LocalCluster:
             raise ClusterFailed(f"missing binaries in {self.binaries}: {', '.join(missing)} (build: {SWITCH_HINT})")
         started = time.monotonic()
         (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
-        try:
-            self._boot()
-        except BaseException:
-            self._stop_all()
-            raise
+        for attempt in (1, 2):
+            try:
+                self._boot()
+                break
+            except ClusterFailed as exc:
+                self._stop_all()
+                # A free port taken by another program between choosing and binding it: once more.
+                if attempt == 2 or "address already in use" not in str(exc):
+                    raise
+                LOG.warning("a port was taken before the cluster bound it; starting again: %s", str(exc)[-200:])
+            except BaseException:
+                self._stop_all()
+                raise
         self.started_in = round(time.monotonic() - started, 1)
         LOG.info("local cluster up in %.1fs (pids %s)", self.started_in, self.pids)
         return self
 
     def _boot(self) -> None:
         b = self.binaries
+        shutil.rmtree(self.workdir / "etcd", ignore_errors=True)  # a second attempt starts from nothing too
         ca, token, tokens = self._write_credentials()
         pki = ca.ca.parent
-        etcd_port, peer_port, api_port, kwok_port = (free_port() for _ in range(4))
+        etcd_port, peer_port, api_port = (free_port() for _ in range(3))
         etcd_url = f"http://127.0.0.1:{etcd_port}"
         self._start("etcd", [str(b / "etcd"), "--data-dir", str(self.workdir / "etcd"), "--name", "local",
                              "--listen-client-urls", etcd_url, "--advertise-client-urls", etcd_url,
@@ -751,6 +769,7 @@ class LocalCluster:
         # The controller manager and scheduler wait for the API server themselves; kwok needs it up.
         self._wait_ready(f"{server}/readyz", ca.ca, token)
         importer.join()
+        kwok_port = free_port()  # chosen just before use: other programs on this machine take ports too
         config = self.workdir / "kwok.yaml"
         config.write_text(yaml.safe_dump_all(kwok_config(self.forwards, self.workdir / "logs"), sort_keys=False))
         self._start("kwok", [

@@ -2,45 +2,54 @@
 item 3): a container that logs a connection URL with the database password, or an event quoting a
 secret, is saved with the value masked.
 
-Stand-in: a fake `kubectl` (lfharness.offline.localsvc.FakeCli) answering with Pod JSON of the v1
-API and plain-text logs and events.
+Real: a Kubernetes 1.35 API server (kube tier's local cluster), kubectl, the kubernetes client.
+Stand-in: kwok as the kubelet; the container's log is kwok's scripted log file (what the container
+"printed"), the event is created through the API as a kubelet would.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+import uuid
 from pathlib import Path
 
 import pytest
 
 from lfharness import k8s, redact
-from lfharness.offline.localsvc import FakeCli
+from lfharness.offline import kube
 
-pytestmark = pytest.mark.static
+pytestmark = pytest.mark.kube
+
+_REASON = kube.unavailable_reason()
+if _REASON:
+    pytest.skip(_REASON, allow_module_level=True)
 
 
-def _pod(name: str, container: str) -> dict:
-    return {"metadata": {"name": name}, "spec": {"containers": [{"name": container}]},
-            "status": {"containerStatuses": [{"name": container, "ready": False, "restartCount": 0}]}}
-
-
-def test_diagnostics_hold_no_secret_the_run_knows(tmp_path):
+def test_diagnostics_hold_no_secret_the_run_knows(local_kube, tmp_path):
     """NFR1: pod logs and events saved by collect_diagnostics have every secret the redactor knows
-    (here the RDS password read from 02-deps' outputs) replaced by *** (fake kubectl)."""
+    (here the RDS password read from 02-deps' outputs) replaced by *** (real API server; kwok's
+    scripted log stands in for the container's output)."""
     password = secrets.token_hex(16)
     redactor = redact.Redactor([password])
-    pods = {"items": [_pod("langfuse-web-0", "langfuse-web")]}
-    fake = FakeCli(tmp_path / "bin", "kubectl", [
-        (r"get pods -o json", {"stdout": json.dumps(pods)}),
-        (r"logs langfuse-web-0",
-         {"stdout": f"prisma: connecting to postgresql://langfuse:{password}@db:5432/langfuse\n"}),
-        (r"get events", {"stdout": f"Warning  Failed  pod/langfuse-web-0  bad password {password}\n"}),
-        (r".", {"stdout": "ok\n"})])
-    kube = k8s.Kubectl(tmp_path / "kubeconfig", env=None, binary=fake.path, redactor=redactor)
-    kube.collect_diagnostics("langfuse", tmp_path / "diag")
+    namespace = f"leak-{uuid.uuid4().hex[:6]}"
+    kubectl = k8s.Kube(local_kube.cluster.kubeconfig, redactor=redactor)
+    local_kube.cluster.write_scripted_log(f"prisma: connecting to postgresql://langfuse:{password}@db:5432/langfuse")
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "langfuse-web-0", "namespace": namespace},
+           "spec": {"containers": [{"name": kube.SCRIPTED_LOG_CONTAINER, "image": "stand-in.invalid/web:never-pulled"}]}}
+    event = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "langfuse-web-0.failed", "namespace": namespace},
+             "involvedObject": {"kind": "Pod", "name": "langfuse-web-0", "namespace": namespace},
+             "type": "Warning", "reason": "Failed", "message": f"bad password {password}"}
+    kubectl.run("create", "namespace", namespace)
+    try:
+        kubectl.run("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": [pod, event]}))
+        kubectl.wait_all_ready(namespace, timeout=30)
+        kubectl.collect_diagnostics(namespace, tmp_path / "diag")
+    finally:
+        kubectl.run("delete", "namespace", namespace, "--wait=false")
     saved = {p.name: p.read_text() for p in Path(tmp_path / "diag").iterdir()}
-    assert "prisma: connecting to postgresql://langfuse:***@db" in saved["langfuse-web-0.langfuse-web.log"]
+    assert "prisma: connecting to postgresql://langfuse:***@db" in saved[f"langfuse-web-0.{kube.SCRIPTED_LOG_CONTAINER}.log"]
+    assert "bad password ***" in saved["events.txt"]
     assert [name for name, text in saved.items() if password in text] == []
 
 
