@@ -925,6 +925,19 @@ class PlannedRelease:
     namespace: str = "langfuse"
     name: str = "langfuse"
 
+    def redis_password(self) -> str:
+        """The password the values give the chart's Valkey: inline, or from the planned Secret they name."""
+        from lfharness import chart  # noqa: PLC0415
+
+        auth = chart.merged_values(self.values).get("redis", {}).get("auth", {})
+        if auth.get("password"):
+            return str(auth["password"])
+        name, key = auth.get("existingSecret"), auth.get("existingSecretPasswordKey") or "valkey-password"
+        for manifest in self.secrets:
+            if manifest["metadata"]["name"] == name and key in manifest.get("stringData", {}):
+                return str(manifest["stringData"][key])
+        raise KeyError(f"no Redis password in the values (redis.auth.password) or in a planned Secret {name!r}/{key!r}")
+
     def secret_strings(self) -> set[str]:
         found: set[str] = set()
         for manifest in self.secrets:

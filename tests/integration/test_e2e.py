@@ -193,19 +193,22 @@ def local_cluster(target, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def local_release(local_cluster, tmp_path_factory) -> local_kube.PlannedRelease:
-    """03-app's helm values and own Secrets from its offline plan (the Workbench)."""
+def local_release(local_cluster, tmp_path_factory, redactor) -> local_kube.PlannedRelease:
+    """03-app's helm values and own Secrets from its offline plan (the Workbench); the Secrets'
+    values join the session's redactor."""
     folder = tmp_path_factory.mktemp("local-release")
     with plan.Workbench(folder / "workbench") as bench:
         reason = bench.unavailable("03-app")
         if reason:
             pytest.skip(reason)
-        return local_kube.planned_release(bench.plan("03-app", folder / "03-app"))
+        release = local_kube.planned_release(bench.plan("03-app", folder / "03-app"))
+    redactor.add(*release.secret_strings())
+    return release
 
 
 @pytest.fixture(scope="module")
-def local_kubectl(local_cluster) -> k8s.Kube:
-    return k8s.Kube(local_cluster.cluster.kubeconfig)
+def local_kubectl(local_cluster, redactor) -> k8s.Kube:
+    return k8s.Kube(local_cluster.cluster.kubeconfig, redactor=redactor)
 
 
 @pytest.fixture
@@ -257,14 +260,15 @@ def test_local_default_clickhouse_answers_on_8123_through_port_forward(local_kub
 
 @pytest.mark.order(4)
 @pytest.mark.dependency(depends=["local_pods"])
-def test_local_default_redis_answers_ping_on_6379_through_port_forward(local_cluster, local_kubectl,
-                                                                       local_diagnostics):
-    """FR21: the password read from the release's Secret langfuse-redis opens svc/langfuse-redis-primary
-    6379 (not -master: decision 13). Behind the pod's port: Debian's redis-server, given that
-    Secret's password as the chart's Valkey would be."""
+def test_local_default_redis_answers_ping_on_6379_through_port_forward(local_cluster, local_release, local_kubectl,
+                                                                       redactor, local_diagnostics):
+    """FR21: the password the harness reads from the release's Secret langfuse-redis opens
+    svc/langfuse-redis-primary 6379 (not -master: decision 13). Behind the pod's port: Debian's
+    redis-server, configured with the password 03-app's values give the chart's Valkey (so a Secret
+    holding anything else, or the wrong key read, fails the PING)."""
+    local_cluster.use_redis_password(redactor.secret(local_release.redis_password()))
     data = local_kubectl.secret(NAMESPACE, "langfuse-redis")
-    password = data.get("valkey-password") or data["redis-password"]
-    local_cluster.use_redis_password(password)
+    password = redactor.secret(data.get("valkey-password") or data["redis-password"])
     with local_kubectl.port_forward(NAMESPACE, "langfuse-redis-primary", 6379, timeout=30) as port:
         assert aws_checks.redis_ping("127.0.0.1", port, password)
 
