@@ -28,9 +28,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -974,7 +973,7 @@ class Helm:
     kubeconfig: Path
     secrets: frozenset[str] = frozenset()
 
-    def run(self, *args: str, values: list[str] = (), timeout: float = 180) -> str:  # type: ignore[assignment]
+    def run(self, *args: str, values: Sequence[str] = (), timeout: float = 180) -> str:
         import tempfile  # noqa: PLC0415
 
         from lfharness import chart  # noqa: PLC0415
@@ -1000,7 +999,7 @@ class Helm:
         return chart.mask(proc.stdout, secrets)
 
     def install(self, release: PlannedRelease, chart_dir: Path, *, namespace: str | None = None,
-                extra_values: list[str] = (), wait: bool = True, timeout: str = "120s") -> str:  # type: ignore[assignment]
+                extra_values: Sequence[str] = (), wait: bool = True, timeout: str = "120s") -> str:
         ns = namespace or release.namespace
         return self.run("install", release.name, str(chart_dir), "--namespace", ns, "--create-namespace",
                         *(["--wait", "--timeout", timeout] if wait else []),
