@@ -845,22 +845,6 @@ class LocalCluster:
         LOG.info("local cluster stopped")
 
 
-def main(argv: list[str]) -> int:
-    """`python -m lfharness.offline.kube build`: the cluster's binaries into the project's cache."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    if argv != ["build"]:
-        print("usage: python -m lfharness.offline.kube build", file=sys.stderr)
-        return 2
-    with Stopwatch("building etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok", logger=LOG):
-        times = build()
-    LOG.info("binaries in %s; seconds per build: %s", bin_dir(), times)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
-
-
 # --- the cluster with its port-forward stand-ins ----------------------------------------------
 
 LANGFUSE_WEB_PORT, REDIS_PORT, CLICKHOUSE_HTTP_PORT = 3000, 6379, 8123
@@ -1072,3 +1056,19 @@ def delete_namespace(api_client: Any, namespace: str, timeout: float = 60, wait:
                 w.stop()
                 return
     raise WaitTimeout(f"namespace {namespace} still present {timeout:g}s after its deletion")
+
+
+def main(argv: list[str]) -> int:
+    """`python -m lfharness.offline.kube build`: the cluster's binaries into the project's cache."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    if argv != ["build"]:
+        print("usage: python -m lfharness.offline.kube build", file=sys.stderr)
+        return 2
+    with Stopwatch("building etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok", logger=LOG):
+        times = build()
+    LOG.info("binaries in %s; seconds per build: %s", bin_dir(), times)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
