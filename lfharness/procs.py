@@ -75,17 +75,17 @@ def pytest_configure(config: Any) -> None:
 
 # --- helpers that die with the harness --------------------------------------------------------
 
-def _tie_to_parent(libc: Any, parent: int) -> Callable[[], None]:
+def _tie_to_parent(libc: Any, parent: int, death_signal: int = signal.SIGTERM) -> Callable[[], None]:
     def preexec() -> None:
         # Runs in the child between fork and exec: nothing but the prctl call and a check.
-        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        libc.prctl(_PR_SET_PDEATHSIG, int(death_signal), 0, 0, 0)
         if os.getppid() != parent:  # the parent died before prctl took effect
             os._exit(1)
     return preexec
 
 
-def popen_tied(argv: Sequence[str], **kwargs: Any) -> subprocess.Popen:
-    """subprocess.Popen whose child gets SIGTERM from the kernel when the harness dies (Linux).
+def popen_tied(argv: Sequence[str], *, death_signal: int = signal.SIGTERM, **kwargs: Any) -> subprocess.Popen:
+    """subprocess.Popen whose child gets SIGTERM (or death_signal) from the kernel when the harness dies (Linux).
 
     PR_SET_PDEATHSIG fires when the thread that started the child ends: start tied children from
     the thread that keeps them (the harness starts port-forwards from the main thread). Elsewhere
@@ -95,7 +95,7 @@ def popen_tied(argv: Sequence[str], **kwargs: Any) -> subprocess.Popen:
         LOG.warning("%s: not tied to the harness's lifetime (PR_SET_PDEATHSIG is Linux only)", argv[0])
         return subprocess.Popen(list(argv), **kwargs)
     libc = ctypes.CDLL(None, use_errno=True)  # resolved here, not in the forked child
-    return subprocess.Popen(list(argv), preexec_fn=_tie_to_parent(libc, os.getpid()), **kwargs)
+    return subprocess.Popen(list(argv), preexec_fn=_tie_to_parent(libc, os.getpid(), death_signal), **kwargs)
 
 
 # --- the record of a running Terraform ---------------------------------------------------------

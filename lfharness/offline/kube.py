@@ -38,6 +38,7 @@ from typing import Any, Self
 import requests
 import yaml
 
+from lfharness import procs
 from lfharness.offline import localca
 from lfharness.offline.localsvc import free_port
 from lfharness.offline.toolchain import cache_dir
@@ -650,9 +651,11 @@ class LocalCluster:
     def _start(self, name: str, argv: list[str]) -> None:
         log = self.workdir / "logs" / f"{name}.log"
         with log.open("w") as out:
-            # Its own session: a Ctrl-C in the terminal reaches pytest, whose teardown stops these by PID.
-            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True)
+            # Its own session: a Ctrl-C in the terminal reaches pytest, whose teardown stops these by
+            # PID. Tied to the harness with SIGKILL: a throwaway cluster has nothing to save, and an
+            # API server whose etcd gets SIGTERM at the same moment takes ~40 s to give up.
+            proc = procs.popen_tied(argv, death_signal=signal.SIGKILL, stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
         self._procs.append(_Process(name, proc, log))
         LOG.info("started %s (pid %d), log %s", name, proc.pid, log)
 
