@@ -911,6 +911,16 @@ class PlannedRelease:
     namespace: str = "langfuse"
     name: str = "langfuse"
 
+    def redis_secret(self) -> tuple[str, str]:
+        """The Secret and key the Redis password lives in: the one the values name
+        (redis.auth.existingSecret, 03-app's own Secret) or the chart's langfuse-redis."""
+        from lfharness import chart  # noqa: PLC0415
+
+        auth = chart.merged_values(self.values).get("redis", {}).get("auth", {})
+        if auth.get("existingSecret"):
+            return str(auth["existingSecret"]), str(auth.get("existingSecretPasswordKey") or "valkey-password")
+        return f"{self.name}-redis", "valkey-password"
+
     def redis_password(self) -> str:
         """The password the values give the chart's Valkey: inline, or from the planned Secret they name."""
         from lfharness import chart  # noqa: PLC0415
@@ -918,7 +928,7 @@ class PlannedRelease:
         auth = chart.merged_values(self.values).get("redis", {}).get("auth", {})
         if auth.get("password"):
             return str(auth["password"])
-        name, key = auth.get("existingSecret"), auth.get("existingSecretPasswordKey") or "valkey-password"
+        name, key = self.redis_secret()
         for manifest in self.secrets:
             if manifest["metadata"]["name"] == name and key in manifest.get("stringData", {}):
                 return str(manifest["stringData"][key])
@@ -934,18 +944,19 @@ class PlannedRelease:
 def planned_release(app_plan: Any) -> PlannedRelease:
     """From a 03-app plan (plan.Plan): helm_release.langfuse[0]'s values and every planned
     kubernetes_secret_v1 turned into a Secret manifest (data as stringData, as the provider sends it)."""
+    release = app_plan.after("helm_release.langfuse[0]")
+    namespace = release.get("namespace") or "langfuse"
     secrets = []
     for after in app_plan.of_type("kubernetes_secret_v1").values():
         meta = (after.get("metadata") or [{}])[0]
         manifest = {"apiVersion": "v1", "kind": "Secret", "type": after.get("type") or "Opaque",
-                    "metadata": {"name": meta["name"], "namespace": meta.get("namespace") or "default"},
+                    "metadata": {"name": meta["name"], "namespace": meta.get("namespace") or namespace},
                     "stringData": dict(after.get("data") or {})}
         for key in ("labels", "annotations"):
             if meta.get(key):
                 manifest["metadata"][key] = dict(meta[key])
         secrets.append(manifest)
-    release = app_plan.after("helm_release.langfuse[0]")
-    return PlannedRelease(list(release["values"]), secrets, release.get("namespace") or "langfuse",
+    return PlannedRelease(list(release["values"]), secrets, namespace,
                           release.get("name") or "langfuse")
 
 

@@ -262,13 +262,14 @@ def test_local_default_clickhouse_answers_on_8123_through_port_forward(local_kub
 @pytest.mark.dependency(depends=["local_pods"])
 def test_local_default_redis_answers_ping_on_6379_through_port_forward(local_cluster, local_release, local_kubectl,
                                                                        redactor, local_diagnostics):
-    """FR21: the password the harness reads from the release's Secret langfuse-redis opens
+    """FR21: the password the harness reads from the Secret the values name (03-app's own, or the
+    chart's langfuse-redis) opens
     svc/langfuse-redis-primary 6379 (not -master: decision 13). Behind the pod's port: Debian's
     redis-server, configured with the password 03-app's values give the chart's Valkey (so a Secret
     holding anything else, or the wrong key read, fails the PING)."""
     local_cluster.use_redis_password(redactor.secret(local_release.redis_password()))
-    data = local_kubectl.secret(NAMESPACE, "langfuse-redis")
-    password = redactor.secret(data.get("valkey-password") or data["redis-password"])
+    name, key = local_release.redis_secret()
+    password = redactor.secret(local_kubectl.secret(NAMESPACE, name)[key])
     with local_kubectl.port_forward(NAMESPACE, "langfuse-redis-primary", 6379, timeout=30) as port:
         assert aws_checks.redis_ping("127.0.0.1", port, password)
 
