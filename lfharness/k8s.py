@@ -381,7 +381,7 @@ class Kube:
         core = self._core()
         try:
             pods = core.list_namespaced_pod(namespace, label_selector=f"batch.kubernetes.io/job-name={name}").items
-            parts = [core.read_namespaced_pod_log(p.metadata.name, namespace, container=c.name, tail_lines=200)
+            parts = [core.read_namespaced_pod_log(p.metadata.name, namespace, container=c.name, tail_lines=200) or ""
                      for p in pods for c in p.spec.containers]
         except ApiException as exc:
             return f"(no log: {exc.status} {exc.reason}: {str(exc.body)[:300]})"
@@ -432,7 +432,7 @@ class Kube:
         def log(filename: str, pod: str, container: str, previous: bool) -> None:
             try:
                 text = core.read_namespaced_pod_log(pod, namespace, container=container, tail_lines=500,
-                                                    previous=previous)
+                                                    previous=previous) or ""  # None: an empty log
                 (dest / filename).write_text(self.redactor.mask(text) if self.redactor is not None else text)
             except ApiException as exc:
                 errors.append(f"{filename}: {exc.status} {exc.reason}: {str(exc.body)[:300]}")

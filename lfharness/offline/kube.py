@@ -520,7 +520,7 @@ class ClickHousePing:
 # --- the EBS CSI driver's stand-in -----------------------------------------------------------
 
 class PvStandIn:
-    """Stand-in for the EBS CSI driver: a PV for each pending claim of the default class once the
+    """Stand-in for the EBS CSI driver: a PV for each pending claim of a class it provisions once the
     scheduler picked its node (WaitForFirstConsumer), and deletion of Released PVs (reclaim
     Delete), as the driver's provisioner would create and delete EBS volumes."""
 
@@ -540,7 +540,8 @@ class PvStandIn:
                 "metadata": {"name": f"pvc-{pvc.metadata.uid}",
                              "annotations": {"pv.kubernetes.io/provisioned-by": EBS_PROVISIONER}},
                 "spec": {"capacity": {"storage": pvc.spec.resources.requests["storage"]},
-                         "accessModes": pvc.spec.access_modes, "storageClassName": STORAGE_CLASS,
+                         "accessModes": pvc.spec.access_modes,
+                         "storageClassName": pvc.spec.storage_class_name or STORAGE_CLASS,
                          "persistentVolumeReclaimPolicy": "Delete", "volumeMode": pvc.spec.volume_mode or "Filesystem",
                          "hostPath": {"path": f"/stand-in/ebs/{pvc.metadata.uid}"},
                          "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "name": pvc.metadata.name,
@@ -551,9 +552,13 @@ class PvStandIn:
     def _once(self) -> None:
         from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
 
+        from kubernetes import client  # noqa: PLC0415
+
+        ebs = {c.metadata.name for c in client.StorageV1Api(self._core.api_client).list_storage_class().items
+               if c.provisioner == EBS_PROVISIONER}
         for pvc in self._core.list_persistent_volume_claim_for_all_namespaces().items:
             annotations = pvc.metadata.annotations or {}
-            if (pvc.status.phase == "Pending" and (pvc.spec.storage_class_name or STORAGE_CLASS) == STORAGE_CLASS
+            if (pvc.status.phase == "Pending" and (pvc.spec.storage_class_name or STORAGE_CLASS) in ebs
                     and "volume.kubernetes.io/selected-node" in annotations and not pvc.spec.volume_name):
                 try:
                     self._core.create_persistent_volume(self._pv(pvc))
@@ -903,13 +908,15 @@ class LocalKube:
 
 @dataclass(frozen=True)
 class PlannedRelease:
-    """What 03-app's plan would give Helm: the values documents, and the Secrets 03-app creates
-    itself (kubernetes_secret_v1) that the values reference, as manifests to apply first."""
+    """What 03-app's plan would give Helm: the values documents, and the objects 03-app creates
+    itself that the values reference (kubernetes_secret_v1, kubernetes_storage_class_v1), as
+    manifests to apply first."""
 
     values: list[str]
     secrets: list[dict]
     namespace: str = "langfuse"
     name: str = "langfuse"
+    storage_classes: tuple[dict, ...] = ()
 
     def redis_secret(self) -> tuple[str, str]:
         """The Secret and key the Redis password lives in: the one the values name
@@ -956,8 +963,26 @@ def planned_release(app_plan: Any) -> PlannedRelease:
             if meta.get(key):
                 manifest["metadata"][key] = dict(meta[key])
         secrets.append(manifest)
-    return PlannedRelease(list(release["values"]), secrets, namespace,
-                          release.get("name") or "langfuse")
+    classes = []
+    for after in app_plan.of_type("kubernetes_storage_class_v1").values():
+        meta = (after.get("metadata") or [{}])[0]
+        manifest = {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": meta["name"]},
+                    "provisioner": after["storage_provisioner"],
+                    "reclaimPolicy": after.get("reclaim_policy") or "Delete",
+                    "volumeBindingMode": after.get("volume_binding_mode") or "Immediate",
+                    "allowVolumeExpansion": bool(after.get("allow_volume_expansion")),
+                    "parameters": dict(after.get("parameters") or {})}
+        if meta.get("annotations"):
+            manifest["metadata"]["annotations"] = dict(meta["annotations"])
+        classes.append(manifest)
+    return PlannedRelease(list(release["values"]), secrets, namespace, release.get("name") or "langfuse",
+                          tuple(classes))
+
+
+def _seconds(duration: str) -> float:
+    """Helm's "120s" / "5m" as seconds: our own deadline must come after helm's, so helm's error wins."""
+    unit = {"s": 1, "m": 60, "h": 3600}[duration[-1]]
+    return float(duration[:-1]) * unit
 
 
 class HelmFailed(RuntimeError):
@@ -1001,21 +1026,29 @@ class Helm:
         ns = namespace or release.namespace
         return self.run("install", release.name, str(chart_dir), "--namespace", ns, "--create-namespace",
                         *(["--wait", "--timeout", timeout] if wait else []),
-                        values=[*release.values, *extra_values])
+                        values=[*release.values, *extra_values], timeout=_seconds(timeout) + 60)
 
     def upgrade(self, release: PlannedRelease, chart_dir: Path, *, namespace: str | None = None,
                 timeout: str = "120s") -> str:
         return self.run("upgrade", release.name, str(chart_dir), "--namespace", namespace or release.namespace,
-                        "--wait", "--timeout", timeout, values=list(release.values))
+                        "--wait", "--timeout", timeout, values=list(release.values), timeout=_seconds(timeout) + 60)
 
 
 def apply_secrets(api_client: Any, release: PlannedRelease, namespace: str | None = None) -> list[str]:
-    """Creates the namespace (if absent) and the Secrets 03-app would create before the release."""
+    """Creates what 03-app would create before the release: its StorageClasses (kept when they
+    exist: cluster-wide), the namespace (if absent) and its Secrets."""
     from kubernetes import client  # noqa: PLC0415
     from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
 
     core = client.CoreV1Api(api_client)
     names = []
+    for manifest in release.storage_classes:
+        try:
+            client.StorageV1Api(api_client).create_storage_class(manifest)
+            names.append(f"storageclass/{manifest['metadata']['name']}")
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
     for manifest in release.secrets:
         ns = namespace or manifest["metadata"]["namespace"]
         try:

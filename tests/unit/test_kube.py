@@ -79,7 +79,7 @@ def test_release_installs_with_wait_and_every_object_is_accepted(installed, helm
     objects = [d for d in yaml.safe_load_all(manifest) if d]
     kubectl = k8s.Kube(local_kube.cluster.kubeconfig)
     names = kubectl.run("-n", release.namespace, "get", "-f", "-", "-o", "name", stdin=manifest).split()
-    assert len(names) == len(objects) > 20
+    assert objects and len(names) == len(objects)
 
 
 def test_every_release_pod_is_placed_next_to_the_addon_pods_and_ready(installed, local_kube, release, api):
