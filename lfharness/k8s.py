@@ -423,15 +423,13 @@ class Kube:
             save(filename, *args)
         try:
             items = self.pods(namespace)
-        except KubectlError as exc:
+        except (KubectlError, OSError, ValueError) as exc:  # OSError/ValueError: no usable kubeconfig
             items = []
-            errors.append(f"pod list: {exc}")
+            errors.append(f"pod list: {type(exc).__name__}: {exc}")
         restarted = {key for key, count in restart_counts(items).items() if count > 0}
-        core = self._core()
-
         def log(filename: str, pod: str, container: str, previous: bool) -> None:
             try:
-                text = core.read_namespaced_pod_log(pod, namespace, container=container, tail_lines=500,
+                text = self._core().read_namespaced_pod_log(pod, namespace, container=container, tail_lines=500,
                                                     previous=previous) or ""  # None: an empty log
                 (dest / filename).write_text(self.redactor.mask(text) if self.redactor is not None else text)
             except ApiException as exc:

@@ -2,9 +2,11 @@
 item 3): a container that logs a connection URL with the database password, or an event quoting a
 secret, is saved with the value masked.
 
-Real: a Kubernetes 1.35 API server (kube tier's local cluster), kubectl, the kubernetes client.
-Stand-in: kwok as the kubelet; the container's log is kwok's scripted log file (what the container
-"printed"), the event is created through the API as a kubelet would.
+Logs and events: a real Kubernetes 1.35 API server (kube tier's local cluster), kubectl, the
+kubernetes client; stand-in: kwok as the kubelet, the container's log is kwok's scripted log file
+(what the container "printed"), the event is created through the API as a kubelet would.
+errors.txt: a fake `kubectl` (lfharness.offline.localsvc.FakeCli) refusing with a secret in its
+stderr, which a real API server would not do on demand.
 """
 
 from __future__ import annotations
@@ -18,14 +20,13 @@ import pytest
 
 from lfharness import k8s, redact
 from lfharness.offline import kube
-
-pytestmark = pytest.mark.kube
+from lfharness.offline.localsvc import FakeCli
 
 _REASON = kube.unavailable_reason()
-if _REASON:
-    pytest.skip(_REASON, allow_module_level=True)
 
 
+@pytest.mark.kube
+@pytest.mark.skipif(_REASON is not None, reason=_REASON or "")
 def test_diagnostics_hold_no_secret_the_run_knows(local_kube, tmp_path):
     """NFR1: pod logs and events saved by collect_diagnostics have every secret the redactor knows
     (here the RDS password read from 02-deps' outputs) replaced by *** (real API server; kwok's
@@ -53,6 +54,7 @@ def test_diagnostics_hold_no_secret_the_run_knows(local_kube, tmp_path):
     assert [name for name, text in saved.items() if password in text] == []
 
 
+@pytest.mark.static
 def test_diagnostics_errors_file_holds_no_secret_the_run_knows(tmp_path):
     """NFR1: a kubectl call that fails while diagnostics are collected is noted in errors.txt with its
     stderr; a secret quoted there (here in an admission webhook's refusal) is masked too (fake kubectl)."""
