@@ -350,8 +350,8 @@ def _run(action: str, env_file: Path, runs_dir: Path) -> int:
         run_dir = runs_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{action}"
         run_dir.mkdir(parents=True, exist_ok=True)
         LOG.info("%s: run folder %s", action, run_dir)
-        stack = Stack(settings, run_dir, redactor=redactor)
         session = settings.boto3_session()
+        stack = Stack(settings, run_dir, redactor=redactor, aws=session)
         try:
             if action == "pause":
                 pause(stack, session)
