@@ -180,8 +180,11 @@ class Stack:
             raise tf.TerraformError(f"terraform state list in {workspace} failed:\n{result.stderr[-2000:]}")
         return result.stdout.split()
 
-    def cluster_exists(self) -> bool:
-        """Whether 01-network's outputs name a cluster endpoint: where 03-app's providers connect."""
+    def cluster_exists(self) -> bool | None:
+        """Whether 01-network's outputs name a cluster endpoint: where 03-app's providers connect.
+        None when this Stack has no 01-network folder (a part of one workspace run on its own)."""
+        if not (self.terraform_dir / "01-network").is_dir():
+            return None
         return bool(self._read("01-network").get("cluster_endpoint"))
 
     def as_it_stands(self, workspace: str) -> dict[str, str]:
@@ -193,13 +196,14 @@ class Stack:
         if "cluster_enabled" not in hcl.blocks(self.terraform_dir / workspace, "variable"):
             return {}
         own = bool(self._read(workspace).get(CLUSTER_SIDE_OUTPUT[workspace]))
-        cluster = own if workspace == "01-network" else self.cluster_exists()
+        known = own if workspace == "01-network" else self.cluster_exists()
+        cluster = own if known is None else known  # no 01-network here: the workspace's own word
         if workspace == "03-app" and not cluster:
             self.forget_kubernetes_side(workspace)
         enabled = own and cluster
         LOG.info("%s: cluster_enabled=%s for its destroy (%s output %s, %s)", workspace, str(enabled).lower(),
                  CLUSTER_SIDE_OUTPUT[workspace], "present" if own else "absent",
-                 "cluster exists" if cluster else "no cluster")
+                 "01-network not here" if known is None else "cluster exists" if cluster else "no cluster")
         return {"cluster_enabled": "true" if enabled else "false"}
 
     def forget_kubernetes_side(self, workspace: str) -> list[str]:
