@@ -7,7 +7,8 @@ the stack's state from the workspaces' outputs first and refuse to start when it
 expect, and both end with a check against AWS.
 
 The sequence functions take a Stack (anything with init / apply(variables=) / outputs) and a
-boto3 session, so the tests drive them with a fake Stack and moto.
+boto3 session: the static tests drive them with a fake Stack and moto, the lifecycle tier with the
+real Stack through real Terraform offline (lfharness/offline/lifecycle.py).
 """
 
 from __future__ import annotations
