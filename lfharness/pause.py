@@ -7,7 +7,8 @@ the stack's state from the workspaces' outputs first and refuse to start when it
 expect, and both end with a check against AWS.
 
 The sequence functions take a Stack (anything with init / apply(variables=) / outputs) and a
-boto3 session, so the tests drive them with a fake Stack and moto.
+boto3 session: the static tests drive them with a fake Stack and moto, the lifecycle tier with the
+real Stack through real Terraform offline (lfharness/offline/lifecycle.py).
 """
 
 from __future__ import annotations
@@ -350,8 +351,8 @@ def _run(action: str, env_file: Path, runs_dir: Path) -> int:
         run_dir = runs_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{action}"
         run_dir.mkdir(parents=True, exist_ok=True)
         LOG.info("%s: run folder %s", action, run_dir)
-        stack = Stack(settings, run_dir, redactor=redactor)
         session = settings.boto3_session()
+        stack = Stack(settings, run_dir, redactor=redactor, aws=session)
         try:
             if action == "pause":
                 pause(stack, session)

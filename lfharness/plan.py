@@ -217,6 +217,7 @@ class Workbench:
         self.env: dict[str, str] = {}
         self.fake: TfcFake | None = None
         self._providers_checked: set[str] = set()
+        self.ca: localca.CaFiles | None = None  # trusted through SSL_CERT_FILE: other local fakes may use it
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> "Workbench":
@@ -224,7 +225,7 @@ class Workbench:
         if missing:
             raise PlanUnavailable("offline plans need the set-up's providers: " + "; ".join(missing))
         self.folder.mkdir(parents=True, exist_ok=True)
-        ca = localca.make_ca(self.folder / "ca")
+        ca = self.ca = localca.make_ca(self.folder / "ca")
         token = "plan-" + os.urandom(12).hex()
         self.fake = self._stack.enter_context(TfcFake(ca, token))
         self.fake.set_outputs("langfuse-network", NETWORK_SAMPLE)

@@ -5,16 +5,28 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from lfharness import envfile, redact, tf
+from lfharness import aws_checks, envfile, hcl, pause, redact, tf
 from lfharness.tfc import TfcClient
+from lfharness.wait import WaitTimeout, retry
 
 LOG = logging.getLogger("lfharness.stack")
 
 ORDER = ("01-network", "02-deps", "03-app")
 KEEP_ENV = "LFK8S_KEEP_STACK"  # "1": keep the stack after the run, for debugging (Terratest style)
+
+CLUSTER_NAME = "langfuse"  # 01-network's local.name
+CLUSTER_LOG_GROUP = f"/aws/eks/{CLUSTER_NAME}/cluster"  # 01-network's logs.tf; EKS re-creates it after a destroy
+LOG_GROUP_ADDRESS = "aws_cloudwatch_log_group.eks"  # where 01-network's state holds it
+# Per workspace, the output that exists only while it was last applied with cluster_enabled = true
+# (Terraform stores no null output; 01-network's cluster_name is "" instead).
+CLUSTER_SIDE_OUTPUT = {"01-network": "cluster_name", "02-deps": "irsa_role_arn", "03-app": "namespace"}
+# Resources that live inside the cluster: once it is gone they cannot be deleted, only forgotten.
+KUBERNETES_SIDE_TYPES = ("helm_", "kubernetes_")
 
 
 class TeardownError(RuntimeError):
@@ -42,18 +54,33 @@ class Stack:
 
     `redactor` (default: a new one) learns the .env secrets, every sensitive output read here and
     the secrets of each workspace's state, and masks them in every run log and error (NFR1).
+    `aws` (a boto3 session on the same account) is for the AWS side of a teardown and of applying
+    01-network: the PVC volumes waited for after 03-app, the leftover sweep at the end, a control-plane
+    log group EKS re-created removed before 01-network is applied. Without one (throwaway local
+    workspaces) those steps are skipped with a log line.
     """
 
     def __init__(self, settings: envfile.Settings, run_dir: Path, terraform_dir: Path = tf.TERRAFORM_DIR,
-                 extra_env: dict[str, str] | None = None, redactor: redact.Redactor | None = None) -> None:
+                 extra_env: dict[str, str] | None = None, redactor: redact.Redactor | None = None, *,
+                 aws: Any = None, pvc_timeout: float = 600, sweep_timeout: float = 900,
+                 poll_interval: float = 30) -> None:
         self.redactor = redactor if redactor is not None else redact.Redactor()
         self.redactor.add(*settings.secrets)
-        env = {**settings.terraform_env(), **(extra_env or {})}
+        # 03-app's helm and kubernetes providers run `aws eks get-token` (decision 21): the set-up's
+        # `aws` sits next to this Python, which need not be on the caller's PATH.
+        path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)])
+        env = {"PATH": path, **settings.terraform_env(), **(extra_env or {})}
         # Secret values: a traceback's argument list shows env = {..., 'TFE_TOKEN': '***'}.
         self.env = {k: self.redactor.secret(v) if self.redactor.knows(v) else v for k, v in env.items()}
         self.run_dir = run_dir
         self.terraform_dir = terraform_dir
         self.applied: list[str] = []
+        self.organization = settings.tfc_organization  # tells this deployment's IAM resources apart
+        self.aws = aws
+        self.pvc_timeout = pvc_timeout
+        self.sweep_timeout = sweep_timeout
+        self.poll_interval = poll_interval
+        self._initialised: set[str] = set()
 
     def _cmd(self, workspace: str, *args: str, ok: tuple[int, ...] = (0,)) -> tf.Result:
         if args[0] in PRINTS_STATE:
@@ -77,8 +104,25 @@ class Stack:
             return
         LOG.debug("%s: %d secret value(s) known from the state", workspace, found)
 
+    def _state_written(self, workspace: str) -> None:
+        """Called after every command that writes a workspace's state (apply, destroy, state rm),
+        failed ones included. The cloud backend has already uploaded it to Terraform Cloud, which
+        serves the new outputs to the downstream workspaces: nothing to do here (a local-backend
+        stand-in does that part itself)."""
+
     def init(self, workspace: str) -> None:
+        """`terraform init`, once per workspace and Stack: the configuration does not change while
+        a Stack drives it, and every sequence step calls this first."""
+        if workspace in self._initialised:
+            return
         self._cmd(workspace, "init", "-input=false", "-no-color")
+        self._initialised.add(workspace)
+
+    def _read(self, workspace: str) -> dict:
+        """outputs() of a workspace this Stack may not have initialised yet (teardown reads
+        01-network's before destroying 03-app)."""
+        self.init(workspace)
+        return self.outputs(workspace)
 
     def apply(self, workspace: str, *, variables: dict[str, str] | None = None) -> None:
         """Applies one workspace; its upstream workspaces must already be applied. `variables`
@@ -87,8 +131,13 @@ class Stack:
         # Recorded before the apply: a half-applied workspace still needs its teardown.
         if workspace not in self.applied:
             self.applied.append(workspace)
-        self._cmd(workspace, "apply", "-auto-approve", "-input=false", "-no-color", LOCK_TIMEOUT,
-                  *_var_args(variables))
+        if workspace == "01-network":
+            self._remove_unheld_log_group()
+        try:
+            self._cmd(workspace, "apply", "-auto-approve", "-input=false", "-no-color", LOCK_TIMEOUT,
+                      *_var_args(variables))
+        finally:
+            self._state_written(workspace)
 
     def plan_has_changes(self, workspace: str, *, variables: dict[str, str] | None = None) -> bool:
         """`plan -detailed-exitcode`: exit 2 means changes, 0 none (FR29)."""
@@ -97,17 +146,104 @@ class Stack:
         return result.returncode == 2
 
     def destroy(self, workspace: str, *, variables: dict[str, str] | None = None) -> None:
+        """Destroys one workspace. Without `variables` it gets the cluster_enabled it is in
+        (as_it_stands): the plan Terraform runs before a destroy evaluates the configuration with it."""
         self.init(workspace)
-        self._cmd(workspace, "destroy", "-auto-approve", "-input=false", "-no-color", LOCK_TIMEOUT,
-                  *_var_args(variables))
+        if variables is None:
+            variables = self.as_it_stands(workspace)
+        try:
+            self._cmd(workspace, "destroy", "-auto-approve", "-input=false", "-no-color", LOCK_TIMEOUT,
+                      *_var_args(variables))
+        finally:
+            self._state_written(workspace)
         if workspace in self.applied:
             self.applied.remove(workspace)
+
+    def rebuild(self, workspace: str = "03-app") -> None:
+        """FR28: destroys and applies one workspace again (03-app: the release and its in-cluster
+        data go and come back, RDS and S3 keep theirs)."""
+        self.destroy(workspace)
+        self.apply(workspace)
 
     def outputs(self, workspace: str) -> dict:
         """The workspace's outputs; each sensitive one is registered with the redactor as it is
         read, and its strings come back as redact.Secret (masked in reprs)."""
         raw = json.loads(self._cmd(workspace, "output", "-json").stdout)
         return {k: self.redactor.learn(v["value"]) if v.get("sensitive") else v["value"] for k, v in raw.items()}
+
+    def state_addresses(self, workspace: str) -> list[str]:
+        """`terraform state list`: every address the workspace's state holds (none without a state)."""
+        result = self._cmd(workspace, "state", "list", ok=(0, 1))
+        if result.returncode == 1:
+            if "No state file was found" in result.stderr:
+                return []
+            raise tf.TerraformError(f"terraform state list in {workspace} failed:\n{result.stderr[-2000:]}")
+        return result.stdout.split()
+
+    def cluster_exists(self) -> bool | None:
+        """Whether 01-network's outputs name a cluster endpoint: where 03-app's providers connect.
+        None when this Stack has no 01-network folder (a part of one workspace run on its own)."""
+        if not (self.terraform_dir / "01-network").is_dir():
+            return None
+        return bool(self._read("01-network").get("cluster_endpoint"))
+
+    def as_it_stands(self, workspace: str) -> dict[str, str]:
+        """The variables that describe a workspace as it stands, for its destroy: cluster_enabled=true
+        only if its own outputs show its cluster-side part (CLUSTER_SIDE_OUTPUT) and, downstream of
+        01-network, the cluster still exists. A 03-app whose cluster is gone first forgets its
+        Kubernetes-side resources (forget_kubernetes_side). Empty for a workspace that declares
+        no cluster_enabled."""
+        if "cluster_enabled" not in hcl.blocks(self.terraform_dir / workspace, "variable"):
+            return {}
+        own = bool(self._read(workspace).get(CLUSTER_SIDE_OUTPUT[workspace]))
+        known = own if workspace == "01-network" else self.cluster_exists()
+        cluster = own if known is None else known  # no 01-network here: the workspace's own word
+        if workspace == "03-app" and not cluster:
+            self.forget_kubernetes_side(workspace)
+        enabled = own and cluster
+        LOG.info("%s: cluster_enabled=%s for its destroy (%s output %s, %s)", workspace, str(enabled).lower(),
+                 CLUSTER_SIDE_OUTPUT[workspace], "present" if own else "absent",
+                 "01-network not here" if known is None else "cluster exists" if cluster else "no cluster")
+        return {"cluster_enabled": "true" if enabled else "false"}
+
+    def forget_kubernetes_side(self, workspace: str) -> list[str]:
+        """Removes the helm_* and kubernetes_* resources from a workspace's state, without deleting
+        anything; only for a workspace whose cluster no longer exists: what they described went with
+        it, and the providers have no endpoint to reach. Returns the addresses removed."""
+        held = [a for a in self.state_addresses(workspace) if a.split(".")[0].startswith(KUBERNETES_SIDE_TYPES)]
+        if not held:
+            return []
+        LOG.warning("%s: removing %s from its state without deleting them: the cluster that held them no longer "
+                    "exists (01-network has no cluster endpoint), so there is nothing to delete them from and no "
+                    "endpoint to reach", workspace, ", ".join(held))
+        try:
+            self._cmd(workspace, "state", "rm", LOCK_TIMEOUT, *held)
+        finally:
+            self._state_written(workspace)
+        return held
+
+    def _remove_unheld_log_group(self) -> None:
+        """Before 01-network is applied: a control-plane log group that no state holds and that lacks
+        the project tag was re-created by EKS after an earlier destroy (terraform-aws-eks issue 2763);
+        the apply's create would fail with ResourceAlreadyExistsException, so it is deleted."""
+        if self.aws is None:
+            return
+        if LOG_GROUP_ADDRESS in self.state_addresses("01-network"):
+            return
+        logs = self.aws.client("logs")
+        groups = [g for g in logs.describe_log_groups(logGroupNamePrefix=CLUSTER_LOG_GROUP)["logGroups"]
+                  if g["logGroupName"] == CLUSTER_LOG_GROUP]
+        if not groups:
+            return
+        tags = logs.list_tags_for_resource(resourceArn=groups[0]["arn"].removesuffix(":*")).get("tags", {})
+        if tags.get(pause.PROJECT_TAG[0]) == pause.PROJECT_TAG[1]:
+            LOG.warning("apply 01-network: log group %s carries the project tag but no state holds it; kept (the "
+                        "apply will fail with ResourceAlreadyExistsException: delete it or import it)",
+                        CLUSTER_LOG_GROUP)
+            return
+        LOG.warning("apply 01-network: deleting log group %s: untagged and in no state, so EKS re-created it after "
+                    "an earlier destroy (terraform-aws-eks issue 2763); the apply would fail on it", CLUSTER_LOG_GROUP)
+        logs.delete_log_group(logGroupName=CLUSTER_LOG_GROUP)
 
     def teardown_unless_kept(self) -> None:
         """The finalizer registered before the first apply: teardown() unless LFK8S_KEEP_STACK=1.
@@ -121,14 +257,47 @@ class Stack:
             return
         self.teardown()
 
-    def teardown(self, workspaces: tuple[str, ...] | None = None) -> None:
-        """Destroys what this run applied (or `workspaces`), downstream first (FR27).
+    def _wait_for_pvc_volumes(self) -> str | None:
+        """After 03-app: its PVC volumes must be gone before 01-network removes the EBS CSI driver,
+        or nothing is left to delete them. Returns the failure, if any."""
+        if self.aws is None:
+            LOG.info("teardown: no AWS session (local workspaces): PVC volumes not checked")
+            return None
+        try:
+            retry(lambda: pause.pvc_volumes(self.aws), timeout=self.pvc_timeout, interval=self.poll_interval,
+                  what=f"EBS volumes of namespace {pause.NAMESPACE}'s PVCs deleted by the EBS CSI driver",
+                  validator=lambda left: not left)
+        except WaitTimeout as exc:
+            LOG.error("teardown: PVC volumes still there after 03-app, continuing: %s", exc)
+            return (f"PVC volumes: {exc}; once the cluster is gone nothing deletes them: delete them by hand "
+                    "(EC2 console, Volumes, tag kubernetes.io/created-for/pvc/namespace=langfuse)")
+        return None
+
+    def _sweep(self) -> tuple[aws_checks.Sweep | None, str | None]:
+        """The leftover sweep that ends a teardown; a log group EKS re-created is deleted on the way."""
+        if self.aws is None:
+            LOG.info("teardown: no AWS session (local workspaces): leftover sweep not run")
+            return None, None
+        try:
+            return aws_checks.wait_for_clean_sweep(self.aws, *pause.PROJECT_TAG, log_groups=(CLUSTER_LOG_GROUP,),
+                                                   iam_tags=aws_checks.stack_tags(self.organization),
+                                                   remove_recreated=True, timeout=self.sweep_timeout,
+                                                   interval=self.poll_interval), None
+        except aws_checks.CheckError as exc:
+            LOG.error("teardown: leftover sweep not clean: %s", exc)
+            return None, f"leftover sweep: {exc}"
+
+    def teardown(self, workspaces: tuple[str, ...] | None = None) -> aws_checks.Sweep | None:
+        """Destroys what this run applied (or `workspaces`), downstream first (FR27), each with the
+        cluster_enabled it is in; after 03-app waits for its PVC volumes, and when 01-network was
+        part of it ends with the leftover sweep (returned; None without an AWS session).
 
         Every workspace is tried even when one before it fails: a failed 03-app destroy must not
         leave RDS and EKS running. Each failure is logged as it happens and all are raised
         together at the end (TeardownError). Ctrl-C is not a failure: it ends the teardown.
         """
-        chosen = self.applied if workspaces is None else list(workspaces)
+        chosen = list(self.applied if workspaces is None else workspaces)
+        whole = "01-network" in chosen
         failures: list[str] = []
         for workspace in reversed(ORDER):
             if workspace not in chosen:
@@ -139,16 +308,26 @@ class Stack:
             except Exception as exc:  # noqa: BLE001 (any failure: note it, go on with the next workspace)
                 LOG.error("teardown: destroying %s failed, continuing with the next workspace: %s", workspace, exc)
                 failures.append(f"{workspace}: {exc}")
+            if workspace == "03-app":
+                problem = self._wait_for_pvc_volumes()
+                if problem:
+                    failures.append(problem)
+        sweep = None
+        if whole:
+            sweep, problem = self._sweep()
+            if problem:
+                failures.append(problem)
         if failures:
-            raise TeardownError(f"teardown left {len(failures)} workspace(s) not destroyed (logs in "
+            raise TeardownError(f"teardown left {len(failures)} problem(s) (logs in "
                                 f"{self.run_dir / 'terraform'}); destroy them by hand or re-run "
                                 "`python -m lfharness teardown`:\n" + "\n".join(failures))
+        return sweep
 
 
-def teardown_workspaces(settings: envfile.Settings, run_dir: Path, tfc: TfcClient,
-                        terraform_dir: Path = tf.TERRAFORM_DIR, extra_env: dict[str, str] | None = None,
-                        redactor: redact.Redactor | None = None) -> list[str]:
-    """Destroys whatever the three workspaces' states still hold, 03 -> 02 -> 01; idempotent.
+def teardown_workspaces(tfc: TfcClient, stack: Stack) -> list[str]:
+    """Destroys whatever the three workspaces' states still hold, 03 -> 02 -> 01, with `stack`
+    (Stack.teardown: each workspace with the cluster_enabled it is in, the PVC wait after 03-app, the
+    leftover sweep at the end); idempotent.
 
     A workspace that does not exist in Terraform Cloud holds nothing and is skipped (`terraform
     init` would create it, in remote execution mode). One that exists is put back into local
@@ -156,7 +335,7 @@ def teardown_workspaces(settings: envfile.Settings, run_dir: Path, tfc: TfcClien
     Destroying an empty state is a no-op, so running this twice is safe. Returns the workspaces tried.
     """
     for workspace in ORDER:  # before any force-unlock: a Terraform a cancelled run left must end first
-        tf.wait_for_live_terraform(terraform_dir / workspace)
+        tf.wait_for_live_terraform(stack.terraform_dir / workspace)
     present = []
     for workspace in ORDER:
         name = tf.WORKSPACES[workspace]
@@ -168,7 +347,9 @@ def teardown_workspaces(settings: envfile.Settings, run_dir: Path, tfc: TfcClien
             LOG.warning("teardown: %s was locked by an interrupted run (a cancelled job kills Terraform "
                         "mid-apply); lock released so its state can be destroyed", name)
         present.append(workspace)
-    Stack(settings, run_dir, terraform_dir, extra_env, redactor).teardown(tuple(present))
+    if "01-network" not in present and present:
+        LOG.warning("teardown: langfuse-network does not exist in Terraform Cloud, so the leftover sweep is not run")
+    stack.teardown(tuple(present))
     return present
 
 
@@ -196,12 +377,12 @@ def teardown_command(env_file: Path, runs_dir: Path) -> int:
         run_dir.mkdir(parents=True, exist_ok=True)
         LOG.info("teardown: run folder %s", run_dir)
         try:
-            teardown_workspaces(settings, run_dir, TfcClient(settings.tfe_token, settings.tfc_organization),
-                                redactor=redactor)
+            teardown_workspaces(TfcClient(settings.tfe_token, settings.tfc_organization),
+                                Stack(settings, run_dir, redactor=redactor, aws=settings.boto3_session()))
         except TeardownError as exc:
             LOG.error("%s", exc)
             return 1
-        LOG.info("teardown: done; every workspace's state is empty")
+        LOG.info("teardown: done; every workspace's state is empty and the leftover sweep is clean")
         return 0
     finally:
         undo()

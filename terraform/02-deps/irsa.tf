@@ -11,8 +11,10 @@ module "langfuse_irsa" {
   version = "~> 6.4"
 
   # Only while the cluster exists: a re-created cluster has a new OIDC issuer, so the trust is
-  # written anew on resume. The bucket and its objects stay.
-  create = var.cluster_enabled
+  # written anew on resume. The bucket and its objects stay. The provider ARN is checked too: the
+  # plan Terraform runs before a destroy turns the postcondition in data.tf into a warning, and
+  # the module rejects a null ARN, so a paused stack could not be destroyed.
+  create = var.cluster_enabled && local.oidc_provider_arn != null
 
   name = "langfuse-s3"
 

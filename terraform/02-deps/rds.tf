@@ -22,9 +22,11 @@ resource "aws_security_group" "rds" {
 }
 
 # Only while the cluster exists (Journey 3 pause): AWS refuses to delete the node security group
-# while another group's rule references it (DependencyViolation).
+# while another group's rule references it (DependencyViolation). The group id is checked too:
+# before a destroy Terraform plans with failed postconditions as warnings only, and a rule with a
+# null group would fail that plan.
 resource "aws_vpc_security_group_ingress_rule" "rds_from_nodes" {
-  count = var.cluster_enabled ? 1 : 0
+  count = var.cluster_enabled && local.node_security_group_id != null ? 1 : 0
 
   security_group_id            = aws_security_group.rds.id
   description                  = "PostgreSQL from the EKS nodes"

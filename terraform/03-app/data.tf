@@ -39,13 +39,15 @@ locals {
   cluster_name     = try(local.network.cluster_name, "")
   cluster_endpoint = try(local.network.cluster_endpoint, null)
   cluster_ca_data  = try(local.network.cluster_ca_data, null)
-  cluster_exists   = local.cluster_name != ""
 
-  # rds_endpoint is host:port; Langfuse wants the bare host (story 3.2).
-  rds_host         = split(":", local.deps.rds_endpoint)[0]
-  rds_password     = data.tfe_outputs.deps.values.rds_password
-  s3_bucket_name   = local.deps.s3_bucket_name
-  s3_bucket_region = local.deps.s3_bucket_region
+  # rds_endpoint is host:port; Langfuse wants the bare host (story 3.2). Every read is null-safe:
+  # a 03-app left behind by a failed destroy is destroyed after 02-deps is gone, and Terraform
+  # evaluates these locals in that destroy too. The release that uses them exists only with
+  # cluster_enabled, which the postconditions above guard.
+  rds_host         = try(split(":", local.deps.rds_endpoint)[0], null)
+  rds_password     = try(data.tfe_outputs.deps.values.rds_password, null)
+  s3_bucket_name   = try(local.deps.s3_bucket_name, null)
+  s3_bucket_region = try(local.deps.s3_bucket_region, null)
   irsa_role_arn    = try(local.deps.irsa_role_arn, null)
 
   # The secrets that protect stored data come from 02-deps (decision 20); null when 02-deps

@@ -5,8 +5,10 @@ locals {
   secret_name = "langfuse-secrets"
 
   # DIRECT_URL for Prisma migrations (story 3.2). The chart has no secret reference for
-  # postgresql.directUrl, so the whole URL, password included, lives in the Secret.
-  direct_url = "postgresql://${local.db_username}:${local.rds_password}@${local.rds_host}:${local.db_port}/${local.db_name}?sslmode=require"
+  # postgresql.directUrl, so the whole URL, password included, lives in the Secret. Null without
+  # 02-deps' outputs: a string template rejects null, and the destroy of a 03-app left behind by
+  # a failed teardown evaluates this after 02-deps is gone.
+  direct_url = local.rds_password == null || local.rds_host == null ? null : "postgresql://${local.db_username}:${local.rds_password}@${local.rds_host}:${local.db_port}/${local.db_name}?sslmode=require"
 
   # Key names the values reference (values.yaml.tpl); each maps to what the pods read.
   secret_data = {

@@ -1,5 +1,5 @@
 terraform {
-  # Ephemeral resources (the EKS token below) need Terraform >= 1.10; one floor for all workspaces.
+  # One floor for all three workspaces (02-deps' RDS module needs 1.11.1).
   required_version = ">= 1.11.1"
 
   # The organization comes from TF_CLOUD_ORGANIZATION (a cloud block cannot use variables).
@@ -52,26 +52,31 @@ provider "aws" {
 # Reads TFE_TOKEN from the environment; no interactive login (FR26).
 provider "tfe" {}
 
-# A fresh token on every run, never written to plan or state (decision 11). It follows the
-# cluster, not cluster_enabled: pausing 03-app first still needs it to delete the release.
-# With the cluster gone (01-network paused) there is no token and the providers below stay
-# unused, so the workspace still plans.
-ephemeral "aws_eks_cluster_auth" "this" {
-  count = local.cluster_exists ? 1 : 0
-
-  name = local.cluster_name
-}
-
+# Credentials from the `exec` plugin (decision 21), as terraform-aws-modules/eks documents: the
+# providers run `aws eks get-token` whenever they need a token, so a Helm wait longer than a
+# token's 15 minutes (the first install waits up to 20) keeps working, and no token is written to
+# plan or state. `aws` must be on PATH (AWS CLI, operator tooling; the set-up puts one into
+# .venv/bin); it reads the same credentials as the aws provider. The same command in both blocks.
+# With the cluster gone (01-network paused) the providers stay unused, so the workspace still plans.
 provider "kubernetes" {
   host                   = local.cluster_endpoint
   cluster_ca_certificate = try(base64decode(local.cluster_ca_data), null)
-  token                  = one(ephemeral.aws_eks_cluster_auth.this[*].token)
+
+  exec {
+    api_version = "client.authentication.k8s.io/v1beta1"
+    command     = "aws"
+    args        = ["eks", "get-token", "--cluster-name", local.cluster_name, "--region", var.aws_region, "--output", "json"]
+  }
 }
 
 provider "helm" {
   kubernetes = {
     host                   = local.cluster_endpoint
     cluster_ca_certificate = try(base64decode(local.cluster_ca_data), null)
-    token                  = one(ephemeral.aws_eks_cluster_auth.this[*].token)
+    exec = {
+      api_version = "client.authentication.k8s.io/v1beta1"
+      command     = "aws"
+      args        = ["eks", "get-token", "--cluster-name", local.cluster_name, "--region", var.aws_region, "--output", "json"]
+    }
   }
 }

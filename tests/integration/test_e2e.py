@@ -26,8 +26,6 @@ pytestmark = pytest.mark.e2e
 
 LOG = logging.getLogger("lfharness.e2e")
 NAMESPACE = "langfuse"
-CLUSTER_LOG_GROUP = "/aws/eks/langfuse/cluster"  # 01-network logs.tf; EKS may re-create it after destroy
-PROJECT_TAG = ("Project", "langfuse-k8s-cluster")  # every workspace's default_tags
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -54,7 +52,8 @@ def stack(target, run_dir, request, redactor):
     """The stack, with teardown registered BEFORE the first apply (it runs even after a failure or Ctrl-C).
     It shares the session's redactor: every secret it reads is masked in pytest's output too."""
     target.skip_unless_aws("deploy")
-    st = Stack(target.settings, run_dir, redactor=redactor)
+    # The AWS session: the teardown's PVC wait and leftover sweep, the log group check before 01-network.
+    st = Stack(target.settings, run_dir, redactor=redactor, aws=target.settings.boto3_session())
     request.addfinalizer(st.teardown_unless_kept)
     return st
 
@@ -501,8 +500,7 @@ def test_app_rebuild_after_writing_data_comes_back_healthy(kube, stack, session_
     rebuild_data["s3"] = (bucket, key, aws_checks.s3_get(session_aws, bucket, key))
     before = datakeys.digests(stack.outputs("02-deps"))  # sha256 only, never the values
     before_app = datakeys.digests(stack.outputs("03-app"), ("project_public_key", "project_secret_key"))
-    stack.destroy("03-app")
-    stack.apply("03-app")
+    stack.rebuild("03-app")
     with kube.port_forward(NAMESPACE, "langfuse-web", 3000) as port:
         _healthy(port)
     # Decision 20, FR28: the rebuild rotated none of the secrets that protect stored data.
@@ -542,15 +540,15 @@ def test_clickhouse_traces_do_not_survive_the_rebuild(kube, stack, rebuild_data,
 
 @pytest.mark.order(23)
 @pytest.mark.dependency(depends=["app"])
-def test_teardown_in_reverse_order_leaves_nothing_but_kms_keys_pending_deletion(stack, session_aws, target):
-    """FR27, NFR8: destroy 03 -> 02 -> 01 (each tried, failures reported together: issue 10 item 7);
-    then no resource tagged with the project remains, judged by state (items 1 and 4): KMS keys pending
-    deletion (7 days, no charge) are accepted, RDS still deleting is waited for, a log group EKS
-    re-created after destroy is deleted, IAM roles and OIDC providers are checked through IAM, counting
-    only those with this stack's tags (issue 15 defect 7: another deployment in the account is not ours)."""
+def test_teardown_in_reverse_order_leaves_nothing_but_kms_keys_pending_deletion(stack):
+    """FR27, NFR8: destroy 03 -> 02 -> 01, each with the cluster_enabled it is in (each tried, failures
+    reported together: issue 10 item 7), waiting for the PVC volumes after 03-app; the teardown ends with
+    the leftover sweep (issue 15 defect 5): no resource tagged with the project remains, judged by state
+    (items 1 and 4): KMS keys pending deletion (7 days, no charge) are accepted, RDS still deleting is
+    waited for, a log group EKS re-created after destroy is deleted, IAM roles and OIDC providers are
+    checked through IAM, counting only those with this stack's tags (issue 15 defect 7: another
+    deployment in the account is not ours)."""
     if os.environ.get(KEEP_ENV) == "1":
         pytest.skip("LFK8S_KEEP_STACK=1: stack kept for debugging (unset it, or run python -m lfharness teardown)")
-    stack.teardown(ORDER)
-    assert aws_checks.wait_for_clean_sweep(session_aws, *PROJECT_TAG, log_groups=(CLUSTER_LOG_GROUP,),
-                                           iam_tags=aws_checks.stack_tags(target.settings.tfc_organization),
-                                           remove_recreated=True, timeout=900, interval=30).clean
+    sweep = stack.teardown(ORDER)  # TeardownError names whatever is left
+    assert sweep is not None and sweep.clean

@@ -238,7 +238,7 @@ def test_teardown_stops_a_terraform_left_running_before_it_releases_the_lock(tmp
         orphan.append(json.loads(pid_file.read_text())["pid"])
         harness.kill()  # its Terraform, in its own session, runs on
         harness.wait(timeout=30)
-        stack.teardown_workspaces(SETTINGS, tmp_path / "run", client, root, cli_env)
+        stack.teardown_workspaces(client, stack.Stack(SETTINGS, tmp_path / "run", root, cli_env))
     finally:
         _stop(harness)
         for pid in orphan:

