@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 
@@ -24,6 +25,7 @@ def _sample() -> dict[str, object]:
     """Inputs shaped like helm.tf's (no secret among them since decision 20)."""
     return {
         "secret_name": SECRET, "storage_class": "gp3-encrypted", "app_uid": 1001,
+        "secret_checksum": hashlib.sha256(SECRET.encode()).hexdigest(),
         "db_host": "langfuse.abc123.us-east-1.rds.amazonaws.com", "db_port": 5432,
         "db_name": "langfuse", "db_username": "langfuse",
         "s3_bucket_name": "langfuse-storage-1a2b3c4d", "s3_bucket_region": "us-east-1",
@@ -205,3 +207,12 @@ def test_every_value_key_exists_in_chart_1_5_19_or_its_subcharts(values):
         if not (_has(main, path) or global_in_sub or (sub is not None and _has(sub, path[1:]))):
             unknown.append(".".join(path))
     assert not unknown, f"keys not in chart 1.5.19 defaults: {unknown}"
+
+
+def test_every_secret_reader_carries_the_checksum_it_is_given(values, sample):
+    """Decision 20: web, worker, ClickHouse and Valkey pods carry the Secret's digest helm.tf passes
+    (a digest, never a value), so a secret changed through Terraform rolls them."""
+    annotation = "checksum/langfuse-secrets"
+    assert values["langfuse"]["pod"]["annotations"][annotation] == sample["secret_checksum"]
+    assert values["clickhouse"]["podAnnotations"][annotation] == sample["secret_checksum"]
+    assert values["redis"]["primary"]["podAnnotations"][annotation] == sample["secret_checksum"]
