@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import json
+import re
 from pathlib import Path
 from typing import Any
-
-import re
 
 import hcl2
 
@@ -21,10 +22,17 @@ def _clean(node: Any) -> Any:
     return node
 
 
+@functools.lru_cache(maxsize=1024)
+def _parsed(text: str) -> str:
+    # python-hcl2 (a pure-Python Lark parser) takes 0.05-0.5 s per file, and the plan and static
+    # tiers read the same files again and again: each distinct text is parsed once per process.
+    # Kept as JSON, so every caller gets its own copy to change.
+    return json.dumps(_clean(hcl2.loads(text)))
+
+
 def load(path: Path) -> dict:
     """One .tf file as plain dicts and lists."""
-    with path.open() as fh:
-        return _clean(hcl2.load(fh))
+    return json.loads(_parsed(path.read_text()))
 
 
 def blocks(folder: Path, kind: str) -> dict[str, Any]:

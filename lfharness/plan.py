@@ -24,7 +24,7 @@ from typing import Any
 
 import tftest
 
-from lfharness import hcl, tf
+from lfharness import hcl, tf, tfworker
 from lfharness.offline import localca, registry, standin, toolchain
 from lfharness.offline.tfc_fake import TfcFake
 
@@ -218,6 +218,7 @@ class Workbench:
         self.fake: TfcFake | None = None
         self._providers_checked: set[str] = set()
         self.ca: localca.CaFiles | None = None  # trusted through SSL_CERT_FILE: other local fakes may use it
+        self.worker: tfworker.TerraformWorker | None = None
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> "Workbench":
@@ -247,7 +248,18 @@ class Workbench:
                     # The stand-in ignores credentials; these only keep the real SDKs' lookups quiet.
                     "AWS_ACCESS_KEY_ID": "AKIA" + "0" * 16, "AWS_SECRET_ACCESS_KEY": "0" * 40,
                     "AWS_EC2_METADATA_DISABLED": "true", **reattach}
+        self._start_worker()
         return self
+
+    def _start_worker(self) -> None:
+        """The in-process Terraform of the session (tfworker), or subprocesses if it cannot start."""
+        if not tfworker.enabled():
+            return
+        worker = tfworker.TerraformWorker({**os.environ, **self.env}, self.folder / "tfworker.log")
+        try:
+            self.worker = self._stack.enter_context(worker)
+        except tfworker.WorkerError as exc:
+            LOG.warning("%s; plans run terraform as subprocesses", exc)
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
@@ -288,8 +300,10 @@ class Workbench:
         return dest
 
     def terraform(self, folder: Path) -> tftest.TerraformTest:
-        """A tftest handle on a prepared copy, initialised."""
-        test = tftest.TerraformTest(str(folder), binary=str(tf.terraform_bin()), env={**os.environ, **self.env})
+        """A tftest handle on a prepared copy, initialised (its commands in the session's worker)."""
+        options: dict[str, Any] = {"binary": str(tf.terraform_bin()), "env": {**os.environ, **self.env}}
+        test = (tfworker.InProcessTest(str(folder), self.worker, **options) if self.worker is not None
+                else tftest.TerraformTest(str(folder), **options))
         test.setup(cleanup_on_exit=False)
         return test
 
