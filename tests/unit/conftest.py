@@ -10,12 +10,13 @@ once per session on free loopback ports. A test skips only when a binary is miss
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 
 import psycopg
 import pytest
 
-from lfharness import plan
+from lfharness import plan, plancache
 from lfharness.offline import kube, localsvc
 
 # Langfuse's Prisma tables with the columns the checks read (and a few real neighbours).
@@ -50,10 +51,19 @@ def _started(service):
 
 
 @pytest.fixture(scope="session")
-def workbench(tmp_path_factory):
+def plan_cache(tmp_path_factory) -> plancache.PlanCache:
+    """Whole plans of this run, shared by its processes: with pytest-xdist every worker's base
+    folder sits in the run's, so the cache goes there and each workspace is planned once per run."""
+    base = tmp_path_factory.getbasetemp()
+    run = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return plancache.PlanCache(run / "plan-cache")
+
+
+@pytest.fixture(scope="session")
+def workbench(tmp_path_factory, plan_cache):
     """The offline plan environment of the session (skips, saying why, when the set-up is missing)."""
     try:
-        with plan.Workbench(tmp_path_factory.mktemp("workbench")) as bench:
+        with plan.Workbench(tmp_path_factory.mktemp("workbench"), plan_cache=plan_cache) as bench:
             yield bench
     except plan.PlanUnavailable as exc:
         pytest.skip(str(exc))
