@@ -40,6 +40,9 @@ LOG = logging.getLogger("lfharness.tfworker")
 INPROCESS_ENV = "LFK8S_TF_INPROCESS"  # "0": every command in its own process, as before
 START_TIMEOUT = 120.0  # loading the library on a loaded 2-core machine takes seconds
 STOP_GRACE = 10.0
+# Variables that change while a session runs and that neither Terraform nor a provider reads:
+# pytest names the current test in PYTEST_CURRENT_TEST, at every phase of every test.
+VOLATILE = frozenset({"PYTEST_CURRENT_TEST"})
 
 
 class WorkerError(RuntimeError):
@@ -101,6 +104,7 @@ class TerraformWorker:
         self._proc: subprocess.Popen[bytes] | None = None
         self._reader: _Reader | None = None
         self.commands = 0
+        self._reported: set[tuple[str, ...]] = set()
 
     def __enter__(self) -> "TerraformWorker":
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -127,7 +131,15 @@ class TerraformWorker:
 
     def matches(self, env: Mapping[str, str]) -> bool:
         """Whether a command wanting `env` can run here (the worker's environment is fixed)."""
-        return self.alive and dict(env) == self.env
+        if not self.alive:
+            return False
+        differing = sorted(k for k in set(env) | set(self.env)
+                           if env.get(k) != self.env.get(k) and k not in VOLATILE)
+        if differing and tuple(differing) not in self._reported:
+            self._reported.add(tuple(differing))  # names only: values may be secrets
+            LOG.info("terraform worker pid %d: a command with other values of %s runs as a subprocess",
+                     self._proc.pid if self._proc else -1, ", ".join(differing))
+        return not differing
 
     def run(self, args: list[str], cwd: Path, timeout: float = 900.0) -> tuple[int, str, str]:
         if not self.alive or self._proc is None or self._proc.stdin is None or self._reader is None:
