@@ -25,7 +25,7 @@ from typing import Any
 
 import tftest
 
-from lfharness import hcl, plancache, tf, tfworker
+from lfharness import envfile, hcl, plancache, tf, tfworker
 from lfharness.offline import localca, registry, standin, toolchain
 from lfharness.offline.tfc_fake import TfcFake
 
@@ -260,7 +260,7 @@ class Workbench:
         """The in-process Terraform of the session (tfworker), or subprocesses if it cannot start."""
         if not tfworker.enabled():
             return
-        worker = tfworker.TerraformWorker({**os.environ, **self.env}, self.folder / "tfworker.log")
+        worker = tfworker.TerraformWorker(envfile.child_env(self.env), self.folder / "tfworker.log")
         try:
             self.worker = self._stack.enter_context(worker)
         except tfworker.WorkerError as exc:
@@ -421,17 +421,17 @@ class Workbench:
     def apply(self, plan: Plan) -> None:
         """Applies a planned copy into its local state with the stand-in."""
         args = ["apply", "-auto-approve", "-input=false", "-no-color"]
-        tf.run(args + [f"-var={k}={v}" for k, v in plan.variables.items()], plan.folder, self.env)
+        tfworker.run(self.worker, args + [f"-var={k}={v}" for k, v in plan.variables.items()], plan.folder, self.env)
 
     def state(self, plan: Plan) -> dict[str, Any]:
         """The applied state as `terraform show -json` has it (placeholders where only AWS knows)."""
-        return json.loads(tf.run(["show", "-json", "-no-color"], plan.folder, self.env).stdout)
+        return json.loads(tfworker.run(self.worker, ["show", "-json", "-no-color"], plan.folder, self.env).stdout)
 
     def changes_after_apply(self, plan: Plan) -> int:
         """`plan -detailed-exitcode` of an applied copy: 0 no changes, 2 changes."""
         args = ["plan", "-detailed-exitcode", "-input=false", "-no-color"]
         args += [f"-var={k}={v}" for k, v in plan.variables.items()]
-        return tf.run(args, plan.folder, self.env, ok_codes=(0, 2)).returncode
+        return tfworker.run(self.worker, args, plan.folder, self.env, ok_codes=(0, 2)).returncode
 
 
 def state_resources(state: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -43,6 +43,7 @@ STOP_GRACE = 10.0
 # Variables that change while a session runs and that neither Terraform nor a provider reads:
 # pytest names the current test in PYTEST_CURRENT_TEST, at every phase of every test.
 VOLATILE = frozenset({"PYTEST_CURRENT_TEST"})
+_AWS_FILES = frozenset({"AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"})  # envfile.child_env's null files
 
 
 class WorkerError(RuntimeError):
@@ -99,6 +100,7 @@ class TerraformWorker:
     """One worker process: `run(args, cwd)` -> (returncode, stdout, stderr), serially."""
 
     def __init__(self, env: Mapping[str, str], log_file: Path) -> None:
+        """`env`: the worker's whole environment, as lfharness.tf.run builds it (envfile.child_env)."""
         self.env = dict(env)
         self.log_file = log_file
         self._proc: subprocess.Popen[bytes] | None = None
@@ -133,8 +135,11 @@ class TerraformWorker:
         """Whether a command wanting `env` can run here (the worker's environment is fixed)."""
         if not self.alive:
             return False
-        differing = sorted(k for k in set(env) | set(self.env)
-                           if env.get(k) != self.env.get(k) and k not in VOLATILE)
+        # The worker runs without the shell's AWS_* settings (as lfharness.tf.run does): those of
+        # a command are compared only where the worker has its own (the stand-in's dummy keys).
+        keys = {k for k in set(env) | set(self.env) if not k.startswith("AWS_")} | \
+               {k for k in self.env if k.startswith("AWS_") and k not in _AWS_FILES}
+        differing = sorted(k for k in keys - VOLATILE if env.get(k) != self.env.get(k))
         if differing and tuple(differing) not in self._reported:
             self._reported.add(tuple(differing))  # names only: values may be secrets
             LOG.info("terraform worker pid %d: a command with other values of %s runs as a subprocess",
@@ -219,6 +224,26 @@ class InProcessTest(tftest.TerraformTest):
         if retcode in (1, 11):
             raise tftest.TerraformTestError(f"Error running command {cmd}: {retcode} {out} {err}", err)
         return tftest.TerraformCommandOutput(retcode, out, err)
+
+
+def run(worker: TerraformWorker | None, args: list[str], cwd: Path, env: Mapping[str, str],
+        ok_codes: tuple[int, ...] = (0,)) -> tf.Result:
+    """lfharness.tf.run's result for a stand-in command (no run log, no redactor): in the worker
+    when it can serve `env` (this process's environment plus `env`, as tf.run builds it), else tf.run."""
+    if worker is None or not worker.matches({**os.environ, **env}):
+        return tf.run(args, cwd, dict(env), ok_codes=ok_codes)
+    began = time.monotonic()
+    try:
+        returncode, stdout, stderr = worker.run(args, cwd, timeout=tf.TIMEOUTS.get(args[0], tf.DEFAULT_TIMEOUT)[0])
+    except WorkerTimeout as exc:
+        raise tf.TerraformTimeout(str(exc)) from None
+    except WorkerError as exc:
+        LOG.warning("%s; running terraform %s as a subprocess", exc, args[0])
+        return tf.run(args, cwd, dict(env), ok_codes=ok_codes)
+    if returncode not in ok_codes:
+        raise tf.TerraformError(f"terraform {' '.join(args)} in {cwd} exited {returncode}, expected {ok_codes} "
+                                f"(in-process):\n" + stderr[-4000:])
+    return tf.Result(args, returncode, stdout, stderr, time.monotonic() - began)
 
 
 def serve() -> int:

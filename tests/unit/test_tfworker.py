@@ -14,7 +14,7 @@ import os
 import pytest
 import tftest
 
-from lfharness import tf, tfworker
+from lfharness import envfile, tf, tfworker
 
 pytestmark = pytest.mark.plan
 
@@ -41,7 +41,7 @@ def copy(workbench, tmp_path):
 @pytest.fixture
 def own_worker(workbench, tmp_path):
     """A second worker with the session's environment, for tests that stop it."""
-    worker = tfworker.TerraformWorker({**os.environ, **workbench.env}, tmp_path / "own-worker.log")
+    worker = tfworker.TerraformWorker(envfile.child_env(workbench.env), tmp_path / "own-worker.log")
     with worker:
         yield worker
 
@@ -58,6 +58,19 @@ def test_a_plan_in_the_worker_equals_the_plan_of_terraform_processes(workbench, 
     assert workbench.worker.commands == before + 2  # plan -out and show -json, both in the worker
     by_processes = _subprocess_handle(workbench, copy).plan(output=True, tf_vars=tf_vars)._raw
     assert _comparable(in_process) == _comparable(by_processes)
+
+
+def test_applying_a_planned_copy_runs_in_the_worker(workbench, tmp_path):
+    """The stand-in applies and the plans after them (pause tier, second plan) run in-process too."""
+    if workbench.worker is None:
+        pytest.skip(f"no in-process worker in this session ({tfworker.INPROCESS_ENV}=0 or it did not start)")
+    planned = workbench.plan(WORKSPACE, tmp_path / WORKSPACE, known_secrets=False)
+    before = workbench.worker.commands
+    workbench.apply(planned)
+    assert workbench.changes_after_apply(planned) == 0
+    assert workbench.worker.commands == before + 2
+    assert "helm_release.langfuse[0]" in {r["address"] for r in workbench.state(planned)["values"]["root_module"]
+                                          .get("resources", [])}
 
 
 def test_a_failing_plan_in_the_worker_raises_what_tftest_raises(workbench, copy):
