@@ -119,6 +119,8 @@ class Plan:
     raw: dict[str, Any]
     folder: Path
     variables: dict[str, Any] = field(default_factory=dict)
+    # The plan cache's key while `folder` holds the state the plan was made from (Workbench.apply).
+    cache_key: str | None = field(default=None, repr=False)
 
     @property
     def changes(self) -> dict[str, dict[str, Any]]:
@@ -331,7 +333,7 @@ class Workbench:
             for name, data in stored.files.items():
                 (folder / name).write_bytes(data)
             LOG.info("%s planned from the run's plan cache (%s)", workspace, key[:12])
-        return Plan(workspace, stored.raw, folder, tf_vars)
+        return Plan(workspace, stored.raw, folder, tf_vars, cache_key=key)
 
     def _make_plan(self, folder: Path, tf_vars: dict[str, Any], known_secrets: bool) -> plancache.Stored:
         test = self.terraform(folder)
@@ -421,7 +423,23 @@ class Workbench:
     def apply(self, plan: Plan) -> None:
         """Applies a planned copy into its local state with the stand-in."""
         args = ["apply", "-auto-approve", "-input=false", "-no-color"]
-        tfworker.run(self.worker, args + [f"-var={k}={v}" for k, v in plan.variables.items()], plan.folder, self.env)
+        args += [f"-var={k}={v}" for k, v in plan.variables.items()]
+        key, plan.cache_key = plan.cache_key, None  # applied: the folder no longer holds the planned state
+        if self.plan_cache is None or key is None:
+            tfworker.run(self.worker, args, plan.folder, self.env)
+            return
+        # The first apply of a fresh plan (the plan tier's, the pause tier's running stage) is the
+        # same apply wherever it happens: its state is shared like the plan.
+        state = plan.folder / "terraform.tfstate"
+
+        def make() -> plancache.Stored:
+            tfworker.run(self.worker, args, plan.folder, self.env)
+            return plancache.Stored({}, {state.name: state.read_bytes()})
+        stored, hit = self.plan_cache.get_or_make(plancache.digest({"applied": key, "upstream": self._upstream}),
+                                                  make, self._placeholders())
+        if hit:
+            state.write_bytes(stored.files[state.name])
+            LOG.info("%s applied from the run's plan cache", plan.workspace)
 
     def state(self, plan: Plan) -> dict[str, Any]:
         """The applied state as `terraform show -json` has it (placeholders where only AWS knows)."""

@@ -31,7 +31,8 @@ def _without_timestamp(raw: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def planned(workbench, tmp_path_factory) -> dict:
-    """03-app planned with a fresh cache: once, again with the same inputs, then with another region."""
+    """03-app planned with a fresh cache: once, again with the same inputs, then with another region;
+    then the first two applied."""
     cache = plancache.PlanCache(tmp_path_factory.mktemp("own-plan-cache"))
     kept, workbench.plan_cache = workbench.plan_cache, cache
     try:
@@ -42,10 +43,16 @@ def planned(workbench, tmp_path_factory) -> dict:
         counts_after_again = (cache.misses, cache.hits)
         other = workbench.plan(WORKSPACE, folder / "other", {"aws_region": "eu-west-1"})
         counts_after_other = (cache.misses, cache.hits)
+        planned_states = [json.loads((p.folder / "terraform.tfstate").read_text()) for p in (first, again)]
+        workbench.apply(first)
+        workbench.apply(again)
+        counts_after_applies = (cache.misses, cache.hits)
+        again_changes = workbench.changes_after_apply(again)
     finally:
         workbench.plan_cache = kept
-    return {"first": first, "again": again, "other": other, "counts": [counts_after_first, counts_after_again,
-                                                                      counts_after_other]}
+    return {"first": first, "again": again, "other": other, "again_changes": again_changes,
+            "planned_states": planned_states,
+            "counts": [counts_after_first, counts_after_again, counts_after_other, counts_after_applies]}
 
 
 def test_the_same_inputs_again_are_read_from_the_cache_not_planned(planned):
@@ -56,8 +63,7 @@ def test_the_same_inputs_again_are_read_from_the_cache_not_planned(planned):
 
 def test_a_plan_read_from_the_cache_gets_the_state_of_its_generated_secrets(planned):
     """The copy of a cache hit holds the secrets its plan shows, so applying it keeps them (NFR11)."""
-    first = json.loads((planned["first"].folder / "terraform.tfstate").read_text())
-    again = json.loads((planned["again"].folder / "terraform.tfstate").read_text())
+    first, again = planned["planned_states"]
     assert again["resources"] == first["resources"]
     assert planned["again"].after("random_password.salt") == planned["first"].after("random_password.salt")
 
@@ -72,6 +78,19 @@ def test_a_changed_variable_plans_again(planned):
     assert planned["counts"][2] == (2, 1)
     assert planned["other"].variables["aws_region"] == "eu-west-1"
     assert _without_timestamp(planned["other"].raw) != _without_timestamp(planned["first"].raw)
+
+
+def test_the_first_apply_of_the_same_plan_is_read_from_the_cache(planned):
+    """The pause tier applies the running stage the plan tier applied: done once, its state shared."""
+    assert planned["counts"][3] == (3, 2)
+    first = json.loads((planned["first"].folder / "terraform.tfstate").read_text())
+    again = json.loads((planned["again"].folder / "terraform.tfstate").read_text())
+    assert again["resources"] == first["resources"]
+
+
+def test_a_copy_applied_from_the_cache_plans_no_changes(planned):
+    """The shared state is a real applied state for the copy that got it: a second plan is empty."""
+    assert planned["again_changes"] == 0
 
 
 @pytest.fixture
