@@ -365,8 +365,8 @@ class Workbench:
         manifest = toolchain.load_manifest(self.cache)
         binaries = {}
         for name in toolchain.STANDIN_PROVIDERS:
-            path = toolchain.provider_binary(self.cache, toolchain.Provider(name, manifest["providers"][name]["version"],
-                                                                           "", None))
+            provider = toolchain.Provider(name, manifest["providers"][name]["version"], "", None)
+            path = toolchain.provider_binary(self.cache, provider)
             stat = path.stat()
             binaries[name] = (str(path), stat.st_size, stat.st_mtime_ns)
         bench_files = {name: self._normalize((self.folder / name).read_text())
