@@ -49,10 +49,17 @@ def digest(parts: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _configuration(path: Path, folder: Path) -> bool:
+    # What `terraform get` or init leave (.terraform/, its lock file) and local states are not the
+    # configuration: the set-up's on-demand provider check may have run `terraform get` already.
+    parts = path.relative_to(folder).parts
+    return path.is_file() and not any(p.startswith(".terraform") for p in parts) and ".tfstate" not in parts[-1]
+
+
 def tree(folder: Path, normalize: Callable[[str], str] = lambda text: text) -> dict[str, str]:
-    """Every file below `folder`, relative path -> sha256 of its (normalised) text."""
+    """Every configuration file below `folder`, relative path -> sha256 of its (normalised) text."""
     found = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    for path in sorted(p for p in folder.rglob("*") if _configuration(p, folder)):
         data = path.read_bytes()
         try:
             data = normalize(data.decode()).encode()

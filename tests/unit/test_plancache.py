@@ -149,3 +149,13 @@ def test_two_processes_with_the_same_inputs_plan_once(tmp_path, request):
     hosts = [raw["configuration"]["provider_config"]["tfe"]["expressions"]["hostname"]["constant_value"]
              for raw in (first, second)]
     assert hosts[0] != hosts[1], "each process's plan names its own Terraform Cloud fake"
+
+
+def test_what_terraform_leaves_in_a_copy_does_not_change_the_key(workbench, tmp_path, base_key):
+    """`terraform get` (the on-demand provider check of prepare) and init write .terraform/ into the
+    copy: not configuration, so the key of the same inputs stays the same."""
+    folder = workbench.prepare(WORKSPACE, tmp_path / "used")
+    (folder / ".terraform" / "modules").mkdir(parents=True, exist_ok=True)
+    (folder / ".terraform" / "modules" / "modules.json").write_text('{"Modules": []}')
+    (folder / ".terraform.lock.hcl").write_text("# lock\n")
+    assert workbench.plan_key(WORKSPACE, folder, workbench.default_variables(WORKSPACE), True) == base_key
