@@ -428,15 +428,17 @@ class Workbench:
         if self.plan_cache is None or key is None:
             tfworker.run(self.worker, args, plan.folder, self.env)
             return
-        # The first apply of a fresh plan (the plan tier's, the pause tier's running stage) is the
-        # same apply wherever it happens: its state is shared like the plan.
+        # The first apply of a fresh plan (the plan tier's, the pause tier's running stage) is
+        # shared within the session only: the state holds this session's fake (the OIDC issuer's
+        # address and certificate), which a later plan reads again.
         state = plan.folder / "terraform.tfstate"
 
         def make() -> plancache.Stored:
             tfworker.run(self.worker, args, plan.folder, self.env)
             return plancache.Stored({}, {state.name: state.read_bytes()})
-        stored, hit = self.plan_cache.get_or_make(plancache.digest({"applied": key, "upstream": self._upstream}),
-                                                  make, self._placeholders())
+        session = self.fake.url if self.fake is not None else ""
+        stored, hit = self.plan_cache.get_or_make(
+            plancache.digest({"applied": key, "upstream": self._upstream, "session": session}), make)
         if hit:
             state.write_bytes(stored.files[state.name])
             LOG.info("%s applied from the run's plan cache", plan.workspace)
