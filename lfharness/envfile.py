@@ -10,6 +10,7 @@ with the .env keys, would sign requests with the wrong credentials or send them 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 import re
@@ -183,6 +184,31 @@ def child_env(overlay: Mapping[str, str], base: Mapping[str, str] | None = None)
     return env
 
 
+@functools.cache
+def shared_data_loader() -> Any:
+    """The one botocore data loader of this process, given to every session the harness makes.
+
+    Each new botocore session otherwise gets a loader of its own and parses the service models
+    again (ec2's JSON alone is several MB): the sweep, the pause's checks and the offline tests make
+    hundreds of clients, and that parsing was most of their CPU time. Service models are read-only
+    data, so one cache serves every session and thread.
+    """
+    import botocore.loaders  # noqa: PLC0415
+
+    # Not create_loader(): that one reads AWS_DATA_PATH, and these sessions read nothing from the shell.
+    return botocore.loaders.Loader()
+
+
+def boto3_session(**kwargs: Any) -> Any:
+    """boto3.Session(**kwargs) on the process's shared data loader (shared_data_loader)."""
+    import boto3  # noqa: PLC0415
+    import botocore.session  # noqa: PLC0415
+
+    core = kwargs.pop("botocore_session", None) or botocore.session.Session()
+    core.register_component("data_loader", shared_data_loader())
+    return boto3.Session(botocore_session=core, **kwargs)
+
+
 def isolated_session(access_key_id: str, secret_access_key: str, session_token: str | None,
                      region: str) -> Any:
     """A boto3 Session that reads nothing from the environment or ~/.aws.
@@ -192,8 +218,7 @@ def isolated_session(access_key_id: str, secret_access_key: str, session_token: 
     file. Every session variable is therefore declared without its environment variable, and the
     config files point at the null device.
     """
-    import boto3  # noqa: PLC0415 (heavy import, only where a session is made)
-    import botocore.configprovider  # noqa: PLC0415
+    import botocore.configprovider  # noqa: PLC0415 (heavy import, only where a session is made)
     import botocore.session  # noqa: PLC0415
 
     variables = {name: (config_name, None, default, convert) for name, (config_name, _env, default, convert)
@@ -204,7 +229,7 @@ def isolated_session(access_key_id: str, secret_access_key: str, session_token: 
     core = botocore.session.Session(session_vars=variables)
     core.set_credentials(access_key_id, secret_access_key, session_token or None)
     core.set_config_variable("region", region)
-    return boto3.Session(botocore_session=core)
+    return boto3_session(botocore_session=core)
 
 
 def missing_keys(values: dict[str, str]) -> list[str]:

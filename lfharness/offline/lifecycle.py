@@ -36,10 +36,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-import boto3
-
 from lfharness import envfile, pause, plan, tf
-from lfharness.offline.localsvc import MotoServer
+from lfharness.offline.localsvc import ClientCache, MotoServer
 from lfharness.offline.tfc_fake import TfcFake
 from lfharness.stack import CLUSTER_LOG_GROUP, CLUSTER_NAME, ORDER, Stack
 from lfharness.tfc import TfcClient
@@ -59,13 +57,13 @@ class AccountSession:
     def __init__(self, endpoint_url: str, region_name: str, credentials: Mapping[str, str]) -> None:
         self.endpoint_url = endpoint_url
         self.region_name = region_name
-        self._session = boto3.Session(aws_access_key_id=credentials["AccessKeyId"],
-                                      aws_secret_access_key=credentials["SecretAccessKey"],
-                                      aws_session_token=credentials["SessionToken"], region_name=region_name)
+        self._session = envfile.boto3_session(aws_access_key_id=credentials["AccessKeyId"],
+                                              aws_secret_access_key=credentials["SecretAccessKey"],
+                                              aws_session_token=credentials["SessionToken"], region_name=region_name)
+        self._clients = ClientCache(self._session, endpoint_url)
 
     def client(self, service_name: str, **kwargs: Any) -> Any:
-        kwargs.setdefault("endpoint_url", self.endpoint_url)
-        return self._session.client(service_name, **kwargs)
+        return self._clients.get(service_name, **kwargs)
 
 
 def fresh_account(moto: MotoServer, region: str = REGION) -> AccountSession:

@@ -17,10 +17,12 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from lfharness import envfile
 from lfharness.wait import retry
 
 LOG = logging.getLogger("lfharness.localsvc")
@@ -290,17 +292,38 @@ class EndpointSession:
     `session.client("s3")` runs unchanged against moto."""
 
     def __init__(self, endpoint_url: str, region_name: str = "us-east-1") -> None:
-        import boto3  # noqa: PLC0415
-
         self.endpoint_url = endpoint_url
         self.region_name = region_name
         # Dummy credentials: moto accepts anything, and the operator's real ones must never be used here.
-        self._session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
-                                      region_name=region_name)
+        self._session = envfile.boto3_session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                              region_name=region_name)
+        self._clients = ClientCache(self._session, endpoint_url)
 
     def client(self, service_name: str, **kwargs: Any) -> Any:
-        kwargs.setdefault("endpoint_url", self.endpoint_url)
-        return self._session.client(service_name, **kwargs)
+        return self._clients.get(service_name, **kwargs)
+
+
+class ClientCache:
+    """One boto3 client per service and arguments for a session pointed at one endpoint: boto3
+    clients are thread-safe, and making one costs far more than the moto call it is made for."""
+
+    def __init__(self, session: Any, endpoint_url: str) -> None:
+        self._session = session
+        self._endpoint_url = endpoint_url
+        self._made: dict[tuple[str, tuple[tuple[str, Any], ...]], Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, service_name: str, **kwargs: Any) -> Any:
+        kwargs.setdefault("endpoint_url", self._endpoint_url)
+        try:
+            key = (service_name, tuple(sorted(kwargs.items())))
+            hash(key)
+        except TypeError:  # a botocore Config or other unhashable argument: made each time
+            return self._session.client(service_name, **kwargs)
+        with self._lock:
+            if key not in self._made:
+                self._made[key] = self._session.client(service_name, **kwargs)
+            return self._made[key]
 
 
 class MotoServer:

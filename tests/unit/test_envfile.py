@@ -342,6 +342,22 @@ def test_boto3_session_ignores_the_shell_endpoint_and_fips_settings(tmp_path, mo
     assert client.meta.endpoint_url == "https://sts.eu-west-1.amazonaws.com"
 
 
+def test_a_second_session_parses_no_service_model_again(tmp_path, monkeypatch):
+    """Issue 17: every session the harness makes shares one botocore loader, so the second session's
+    ec2 client reads no model file (each session parsing ec2's JSON again was most of the sweep's and
+    the moto tests' CPU time)."""
+    import botocore.loaders  # noqa: PLC0415
+
+    settings = envfile.load(_write(tmp_path, GOOD))
+    settings.boto3_session().client("ec2")
+    read: list[str] = []
+    real_load = botocore.loaders.JSONFileLoader.load_file
+    monkeypatch.setattr(botocore.loaders.JSONFileLoader, "load_file",
+                        lambda self, path: read.append(path) or real_load(self, path))
+    settings.boto3_session().client("ec2")
+    assert read == []
+
+
 def test_env_example_documents_the_optional_session_token():
     """FR24, issue 10 item 2: .env.example names AWS_SESSION_TOKEN on a commented, optional line."""
     lines = _example().read_text().splitlines()
