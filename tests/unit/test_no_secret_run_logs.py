@@ -11,8 +11,9 @@ which it does not mark sensitive, so a real update or destroy prints them (issue
 schema helm 3.0.2). The provider stand-in gives computed attributes placeholders instead; here
 its fixture for `helm_release.metadata` holds the real secret values in `values`, as the real
 provider's would.
-Stand-ins: the provider stand-in (aws, helm, kubernetes schemas; started by Terraform per
-command, so it reads the fixture as written below), the real random and tfe providers, the
+Stand-ins: the provider stand-in (aws, helm, kubernetes schemas; served once for the module
+through TF_REATTACH_PROVIDERS, it reads its fixtures file again when the file changes, so it sees
+the fixture as rewritten below), the real random and tfe providers, the
 local Terraform Cloud fake serving `plan.NETWORK_SAMPLE` and `plan.DEPS_SAMPLE`.
 """
 
@@ -65,11 +66,7 @@ def lifecycle(tmp_path_factory) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("no-secret-run-logs")
     with contextlib.ExitStack() as cleanup:
         try:
-            with pytest.MonkeyPatch.context() as env:
-                # Not reattached: Terraform starts the stand-in per command, so it reads the fixture
-                # file as rewritten after the secrets exist.
-                env.setenv("LFK8S_STANDIN_REATTACH", "0")
-                bench = cleanup.enter_context(plan.Workbench(folder / "bench"))
+            bench = cleanup.enter_context(plan.Workbench(folder / "bench"))
         except plan.PlanUnavailable as exc:
             pytest.skip(str(exc))
         workdir = bench.prepare("03-app", folder / "terraform" / "03-app")

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
@@ -18,12 +19,14 @@ type Provider struct {
 	// Schema is nil when SchemaErr says why it could not be loaded; every RPC then reports SchemaErr.
 	Schema    *ProviderSchema
 	SchemaErr error
-	// FixturesPath is the fixtures file (may be empty), loaded on first use.
+	// FixturesPath is the fixtures file (may be empty), loaded on first use and again whenever it changes.
 	FixturesPath string
 
-	fixturesOnce sync.Once
-	fixtures     *Fixtures
-	fixturesErr  error
+	fixturesMu     sync.Mutex
+	fixturesLoaded bool
+	fixturesStamp  fileStamp
+	fixtures       *Fixtures
+	fixturesErr    error
 
 	protoOnce   sync.Once
 	protoSchema *tfprotov6.GetProviderSchemaResponse
@@ -84,11 +87,35 @@ func (p *Provider) lookup(kind, typeName string) (*Schema, []*tfprotov6.Diagnost
 	return s, nil
 }
 
+// loadFixtures reads the fixtures file on first use, and again whenever its size or modification
+// time has changed: a stand-in served once for a whole test session (TF_REATTACH_PROVIDERS) then
+// sees a fixture a test rewrote between two Terraform commands, as one started per command does.
 func (p *Provider) loadFixtures() (*Fixtures, error) {
-	p.fixturesOnce.Do(func() {
+	p.fixturesMu.Lock()
+	defer p.fixturesMu.Unlock()
+	stamp := statFile(p.FixturesPath)
+	if !p.fixturesLoaded || stamp != p.fixturesStamp {
 		p.fixtures, p.fixturesErr = LoadFixtures(p.FixturesPath)
-	})
+		p.fixturesLoaded, p.fixturesStamp = true, stamp
+	}
 	return p.fixtures, p.fixturesErr
+}
+
+// fileStamp tells a rewritten file from the one read before; an absent file has size -1.
+type fileStamp struct {
+	size    int64
+	modNano int64
+}
+
+func statFile(path string) fileStamp {
+	if path == "" {
+		return fileStamp{}
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{size: -1}
+	}
+	return fileStamp{size: info.Size(), modNano: info.ModTime().UnixNano()}
 }
 
 func (p *Provider) fixturesFor(section, typeName string, b *Block) (map[string]tftypes.Value, error) {

@@ -298,3 +298,37 @@ func TestCanonicalIsOrderIndependent(t *testing.T) {
 		t.Errorf("%s != %s", Canonical(a), Canonical(b))
 	}
 }
+
+// One stand-in serves every command of a test session (reattach), so a fixtures file rewritten
+// between two commands must be read again, and an unchanged one must not be re-parsed to stay valid.
+func TestFixturesReloadWhenTheFileChanges(t *testing.T) {
+	p := testProvider(t, `{}`)
+	b := mustGet(t, p.Schema.DataSourceSchemas, "test_zones").Block
+	for _, step := range []struct {
+		name    string
+		content string // "" removes the file
+		wantErr string // "" for none
+	}{
+		{name: "first read", content: `{}`},
+		{name: "rewritten with an unknown section", content: `{"nope": {}}`, wantErr: `unknown key "nope"`},
+		{name: "rewritten valid again", content: `{"data_sources": {}}`},
+		{name: "removed", wantErr: "reading the fixtures file"},
+	} {
+		t.Run(step.name, func(t *testing.T) {
+			if step.content == "" {
+				if err := os.Remove(p.FixturesPath); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := os.WriteFile(p.FixturesPath, []byte(step.content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := p.fixturesFor(SectionDataSources, "test_zones", b)
+			switch {
+			case step.wantErr == "" && err != nil:
+				t.Errorf("fixtures %s: unexpected error %v", p.FixturesPath, err)
+			case step.wantErr != "" && (err == nil || !strings.Contains(err.Error(), step.wantErr)):
+				t.Errorf("fixtures %s: error %v, want one containing %q", p.FixturesPath, err, step.wantErr)
+			}
+		})
+	}
+}
