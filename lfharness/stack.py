@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -81,6 +82,7 @@ class Stack:
         self.sweep_timeout = sweep_timeout
         self.poll_interval = poll_interval
         self._initialised: set[str] = set()
+        self._learned: dict[str, str] = {}  # workspace -> digest of the local state file last learned from
 
     def _cmd(self, workspace: str, *args: str, ok: tuple[int, ...] = (0,)) -> tf.Result:
         if args[0] in PRINTS_STATE:
@@ -92,8 +94,31 @@ class Stack:
         return tf.run(list(args), self.terraform_dir / workspace, self.env, self.run_dir / "terraform", ok,
                       redactor=self.redactor, before_log=learn_new_secrets if args[0] == "apply" else None)
 
+    def _local_state(self, workspace: str) -> Path | None:
+        """The workspace's state file when its backend is local at the default path (the rehearsals'
+        and the tests' copies); None for Terraform Cloud, whose state only Terraform can read."""
+        backend = self.terraform_dir / workspace / ".terraform" / "terraform.tfstate"
+        try:
+            configured = (json.loads(backend.read_text()).get("backend") or {}) if backend.exists() else {}
+        except (OSError, json.JSONDecodeError):
+            return None
+        if configured.get("type", "local") != "local" or (configured.get("config") or {}).get("path"):
+            return None
+        return self.terraform_dir / workspace / "terraform.tfstate"
+
     def _learn_state(self, workspace: str) -> None:
-        """Registers the secrets the workspace's state holds (show -json; its stdout is never logged)."""
+        """Registers the secrets the workspace's state holds (show -json; its stdout is never logged).
+
+        A local state file that has not changed since it was last learned holds nothing new: that
+        `show -json` (a Terraform run starting every provider for its schema) is skipped. A
+        Terraform Cloud state is read every time: something else may have written it.
+        """
+        local = self._local_state(workspace)
+        digest = None
+        if local is not None:
+            digest = hashlib.sha256(local.read_bytes() if local.exists() else b"").hexdigest()
+            if self._learned.get(workspace) == digest:
+                return
         try:
             shown = tf.run(["show", "-json", "-no-color"], self.terraform_dir / workspace, self.env,
                            self.run_dir / "terraform", redactor=self.redactor)
@@ -102,6 +127,8 @@ class Stack:
             LOG.warning("could not read the %s state to learn its secrets, so the next run log may hold some "
                         "the harness has not seen yet: %s", workspace, exc)
             return
+        if digest is not None:
+            self._learned[workspace] = digest
         LOG.debug("%s: %d secret value(s) known from the state", workspace, found)
 
     def _state_written(self, workspace: str) -> None:

@@ -25,7 +25,6 @@ the time a cluster or RDS takes, whether the chart installs), since every provid
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -180,18 +179,6 @@ class LocalStack(Stack):
         self.snapshots: list[tuple[str, Snapshot]] = []
         # (command, workspace) -> raised instead of running it once, e.g. a failed destroy.
         self.faults: dict[tuple[str, str], BaseException] = {}
-        self._learned: dict[str, str] = {}  # workspace -> digest of the state file last learned from
-
-    def _learn_state(self, workspace: str) -> None:
-        """The redactor learns a state's secrets with `terraform show -json` before and after every
-        command; a local state file that has not changed since holds nothing new, so that call is
-        skipped (same knowledge, a third fewer Terraform runs in a rehearsal)."""
-        path = self.terraform_dir / workspace / STATE_FILE
-        digest = hashlib.sha256(path.read_bytes() if path.exists() else b"").hexdigest()
-        if self._learned.get(workspace) == digest:
-            return
-        super()._learn_state(workspace)
-        self._learned[workspace] = digest
 
     def _cmd(self, workspace: str, *args: str, ok: tuple[int, ...] = (0,)) -> tf.Result:
         command = args[0]

