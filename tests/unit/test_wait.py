@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import re
+import subprocess
+import sys
 import threading
 
 import pytest
 
-from lfharness.wait import Stopwatch, WaitTimeout, retry
+from lfharness.wait import Stopwatch, WaitTimeout, retry, wait_exit
 
 pytestmark = pytest.mark.static
 
@@ -109,3 +111,23 @@ def test_stopwatch_reports_failure_and_lets_the_error_through(caplog):
           Stopwatch("terraform destroy")):
         raise RuntimeError("boom")
     assert "terraform destroy ... failed after" in caplog.text
+
+
+def test_wait_exit_returns_the_exit_code_of_a_child_that_ends():
+    """Issue 17: the supervised wait (woken by the child's pidfd, not polling) gives the child's own
+    exit code (a real child process)."""
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"])
+    assert wait_exit(child, timeout=60) == 3
+
+
+def test_wait_exit_raises_timeout_expired_for_a_child_outliving_its_timeout():
+    """Issue 10 item 8: a child that outlives its timeout raises TimeoutExpired, which run_supervised
+    turns into SIGINT then SIGKILL; the child itself is left running for that (a real sleeping child)."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            wait_exit(child, timeout=0.3)
+        assert child.poll() is None
+    finally:
+        child.kill()
+        child.wait(timeout=10)
