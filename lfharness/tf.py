@@ -91,17 +91,19 @@ def wait_for_live_terraform(workspace_dir: Path, *, wait: float | None = None, g
     def gone() -> bool:
         return not record.alive
 
+    # Looked at every second (a look is one kill(pid, 0)): a Terraform that ends after SIGINT is
+    # seen within a second, not at the next 5 s poll.
     LOG.warning("%s (pid %d) is still running, left by an earlier run: waiting up to %gs for it to end",
                 record.what, record.pid, wait)
     try:
-        retry(gone, timeout=wait, interval=min(5.0, max(wait, 0.1)), what=f"{record.what} (pid {record.pid}) ended",
+        retry(gone, timeout=wait, interval=min(1.0, max(wait, 0.1)), what=f"{record.what} (pid {record.pid}) ended",
               validator=bool)
     except WaitTimeout:
         LOG.warning("%s (pid %d): still running after %gs; sending one SIGINT, up to %gs for it to write its state",
                     record.what, record.pid, wait, grace)
         record.signal(signal.SIGINT)
         try:
-            retry(gone, timeout=grace, interval=min(5.0, max(grace, 0.1)),
+            retry(gone, timeout=grace, interval=min(1.0, max(grace, 0.1)),
                   what=f"{record.what} (pid {record.pid}) ended after SIGINT", validator=bool)
         except WaitTimeout:
             LOG.error("%s (pid %d) ignored SIGINT for %gs: killing its process group; its state or lock may be stale",
