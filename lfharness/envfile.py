@@ -14,6 +14,7 @@ import functools
 import logging
 import os
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,8 +196,13 @@ def shared_data_loader() -> Any:
     """
     import botocore.loaders  # noqa: PLC0415
 
-    # Not create_loader(): that one reads AWS_DATA_PATH, and these sessions read nothing from the shell.
-    return botocore.loaders.Loader()
+    # Not create_loader() (it reads AWS_DATA_PATH) and not the default search paths (they include
+    # ~/.aws/models): these sessions read nothing from the shell or ~/.aws. boto3 adds its own.
+    return botocore.loaders.Loader(extra_search_paths=[botocore.loaders.Loader.BUILTIN_DATA_PATH],
+                                   include_default_search_paths=False)
+
+
+_LOADER_LOCK = threading.Lock()
 
 
 def boto3_session(**kwargs: Any) -> Any:
@@ -205,8 +211,14 @@ def boto3_session(**kwargs: Any) -> Any:
     import botocore.session  # noqa: PLC0415
 
     core = kwargs.pop("botocore_session", None) or botocore.session.Session()
-    core.register_component("data_loader", shared_data_loader())
-    return boto3.Session(botocore_session=core, **kwargs)
+    loader = shared_data_loader()
+    core.register_component("data_loader", loader)
+    with _LOADER_LOCK:
+        session = boto3.Session(botocore_session=core, **kwargs)
+        # Every boto3.Session appends boto3's data folder to its loader's search paths: on a shared
+        # loader the list would grow by one per session, and each uncached lookup walk all of them.
+        loader.search_paths[:] = list(dict.fromkeys(loader.search_paths))
+    return session
 
 
 def isolated_session(access_key_id: str, secret_access_key: str, session_token: str | None,

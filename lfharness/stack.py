@@ -97,12 +97,19 @@ class Stack:
     def _local_state(self, workspace: str) -> Path | None:
         """The workspace's state file when its backend is local at the default path (the rehearsals'
         and the tests' copies); None for Terraform Cloud, whose state only Terraform can read."""
-        backend = self.terraform_dir / workspace / ".terraform" / "terraform.tfstate"
+        environment = envfile.child_env(self.env)
+        if environment.get("TF_DATA_DIR") or environment.get("TF_WORKSPACE"):
+            return None  # the backend settings or the state live elsewhere: not guessed at
+        data = self.terraform_dir / workspace / ".terraform"
         try:
-            configured = (json.loads(backend.read_text()).get("backend") or {}) if backend.exists() else {}
+            configured = (json.loads((data / "terraform.tfstate").read_text()).get("backend") or {}) \
+                if (data / "terraform.tfstate").exists() else {}
+            selected = (data / "environment").read_text().strip() if (data / "environment").exists() else "default"
         except (OSError, json.JSONDecodeError):
             return None
-        if configured.get("type", "local") != "local" or (configured.get("config") or {}).get("path"):
+        config = configured.get("config") or {}
+        if configured.get("type", "local") != "local" or config.get("path") or config.get("workspace_dir") \
+                or selected not in ("", "default"):
             return None
         return self.terraform_dir / workspace / "terraform.tfstate"
 

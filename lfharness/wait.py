@@ -4,6 +4,7 @@ and the only place that waits on a child process."""
 from __future__ import annotations
 
 import logging
+import math
 import os
 import select
 import signal
@@ -144,6 +145,9 @@ def _stop(proc: subprocess.Popen, grace: float, what: str, logger: logging.Logge
     return True
 
 
+POLL_MAX_SECONDS = 2_000_000.0  # poll() takes a C int of milliseconds: 2**31 - 1 is ~24.8 days
+
+
 def wait_exit(proc: subprocess.Popen, timeout: float) -> int:
     """proc.wait(timeout=timeout), woken the moment the child exits.
 
@@ -152,6 +156,10 @@ def wait_exit(proc: subprocess.Popen, timeout: float) -> int:
     (Linux 5.3+) becomes readable when the process exits; where there is none, Popen.wait as before.
     A signal handler that raises (Ctrl-C, SIGTERM via procs) interrupts the wait as it would Popen's.
     """
+    if proc.returncode is not None:  # reaped already: its pid may belong to another process by now
+        return proc.returncode
+    if not 0 <= timeout <= POLL_MAX_SECONDS:  # beyond poll()'s int milliseconds (or inf, or negative)
+        return proc.wait(timeout=timeout)
     try:
         pidfd = os.pidfd_open(proc.pid)
     except (AttributeError, OSError):  # not Linux, an old kernel, or the child already reaped
@@ -159,7 +167,7 @@ def wait_exit(proc: subprocess.Popen, timeout: float) -> int:
     try:
         poller = select.poll()
         poller.register(pidfd, select.POLLIN)
-        if not poller.poll(max(0, int(timeout * 1000))):
+        if not poller.poll(math.ceil(timeout * 1000)):  # rounded up: never ends before the timeout
             raise subprocess.TimeoutExpired(proc.args, timeout)
     finally:
         os.close(pidfd)

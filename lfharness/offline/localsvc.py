@@ -315,12 +315,15 @@ class ClientCache:
 
     def get(self, service_name: str, **kwargs: Any) -> Any:
         kwargs.setdefault("endpoint_url", self._endpoint_url)
-        try:
-            key = (service_name, tuple(sorted(kwargs.items())))
-            hash(key)
-        except TypeError:  # a botocore Config or other unhashable argument: made each time
-            return self._session.client(service_name, **kwargs)
+        # Under the lock: a boto3 Session is not thread-safe, its clients are.
         with self._lock:
+            try:
+                key = (service_name, tuple(sorted(kwargs.items())))
+                hash(key)
+            except TypeError:  # an unhashable argument: made each time
+                key = None
+            if key is None or "config" in kwargs:  # a botocore Config hashes by identity: made each time
+                return self._session.client(service_name, **kwargs)
             if key not in self._made:
                 self._made[key] = self._session.client(service_name, **kwargs)
             return self._made[key]

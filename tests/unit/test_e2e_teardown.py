@@ -110,24 +110,12 @@ def applied_template(tmp_path_factory) -> Path:
     return root
 
 
-def _link_providers(src: str, dst: str) -> None:
-    # The provider binaries are only ever read: hard links spare copying 18 MB per workspace.
-    # States and lock files are copied, since Terraform rewrites them in place.
-    if f"{os.sep}.terraform{os.sep}providers{os.sep}" in src:
-        try:
-            os.link(src, dst)
-            return
-        except OSError:  # another file system: copy
-            pass
-    shutil.copy2(src, dst)
-
-
 @pytest.fixture
 def applied(applied_template: Path, tmp_path: Path) -> Path:
     """This test's copy of applied_template (tmp_path/terraform): each workspace initialised, its
-    random_id in its local state."""
-    return Path(shutil.copytree(applied_template, tmp_path / "terraform", symlinks=True,
-                                copy_function=_link_providers))
+    random_id in its local state. Terraform links the provider from the unpacked offline mirror
+    (.terraform/providers/... is a symlink), which the copy keeps as a symlink."""
+    return Path(shutil.copytree(applied_template, tmp_path / "terraform", symlinks=True))
 
 
 def _resources(workspace: Path) -> list[str]:

@@ -148,3 +148,27 @@ def test_run_logs_never_hold_the_sensitive_outputs_they_read(stack):
     logs = "".join(p.read_text() for p in (stack.run_dir / "terraform").glob("*.log"))
     assert token and token not in logs
     assert "terraform output" in logs
+
+
+def _shows(stack: Stack) -> int:
+    return len(list((stack.run_dir / "terraform").glob("*-show.log")))
+
+
+def test_an_unchanged_local_state_is_not_read_again_for_its_secrets(stack):
+    """NFR1, issue 17: the state's secrets are learned (`show -json`) before the apply (no state yet)
+    and after it; the plan and the destroy that follow find the local state file unchanged and
+    read it no more (real terraform, local backend)."""
+    stack.apply("01-network")
+    stack.plan_has_changes("01-network")
+    stack.destroy("01-network", variables={})
+    assert _shows(stack) == 2
+
+
+def test_with_tf_data_dir_every_command_reads_the_state_again(stack, tmp_path):
+    """NFR1, issue 17: with TF_DATA_DIR the backend settings are not where the Stack looks, so it
+    never assumes a local state: the plan and the destroy learn the state again (real terraform)."""
+    stack.env["TF_DATA_DIR"] = str(tmp_path / "data-dir")
+    stack.apply("01-network")
+    stack.plan_has_changes("01-network")
+    stack.destroy("01-network", variables={})
+    assert _shows(stack) == 4
