@@ -122,7 +122,9 @@ def _resources(workspace: Path) -> list[str]:
     state = workspace / "terraform.tfstate"
     if not state.exists():
         return []
-    return [f"{r['type']}.{r['name']}" for r in json.loads(state.read_text())["resources"] if r["mode"] == "managed"]
+    # An interrupted apply can leave a resource it had begun to evaluate with no instance: it holds nothing.
+    return [f"{r['type']}.{r['name']}" for r in json.loads(state.read_text())["resources"]
+            if r["mode"] == "managed" and r.get("instances")]
 
 
 def _slow_workspace(tmp_path: Path, cli_env: dict[str, str]) -> Path:
