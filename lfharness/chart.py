@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import contextlib
 import json
 import logging
 import os
@@ -23,7 +24,7 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
@@ -170,7 +171,7 @@ def repository_reachable(pin: ReleasePin, timeout: float = PROBE_TIMEOUT) -> boo
         return False
 
 
-def _helm_env(cache: Path) -> dict[str, str]:
+def helm_env(cache: Path) -> dict[str, str]:
     # Helm's own config, cache and data under the project cache: nothing in the user's ~/.config.
     env = dict(os.environ)
     env.update(HELM_CACHE_HOME=str(cache / "helm" / "cache"), HELM_CONFIG_HOME=str(cache / "helm" / "config"),
@@ -188,7 +189,7 @@ def pull(pin: ReleasePin, cache: Path, timeout: float = PULL_TIMEOUT) -> Chart:
         try:
             with Stopwatch(f"helm pull {pin.chart} {pin.version}", logger=LOG):
                 proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout,
-                                      env=_helm_env(cache), check=False)
+                                      env=helm_env(cache), check=False)
         except subprocess.TimeoutExpired as exc:
             raise ChartError(f"helm pull {pin.chart} {pin.version} did not finish within {timeout:.0f} s") from exc
         if proc.returncode != 0:
@@ -259,6 +260,24 @@ def merged_values(values_docs: list[str]) -> dict:
     return result
 
 
+@contextlib.contextmanager
+def values_files(values_docs: Sequence[str], prefix: str) -> Iterator[tuple[list[str], set[str]]]:
+    """The values documents as 0600 files in a private temporary folder, as helm's `-f FILE ...`
+    arguments, with the secret strings they hold (to mask what helm prints); gone on exit."""
+    secrets: set[str] = set()
+    for doc in values_docs:
+        secrets |= _secret_strings(yaml.safe_load(doc) or {})
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        files: list[str] = []
+        for index, doc in enumerate(values_docs):
+            path = Path(tmp) / f"values-{index}.yaml"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(doc)
+            files += ["-f", str(path)]
+        yield files, secrets
+
+
 def render(values_docs: list[str], chart: Chart, pin: ReleasePin | None = None,
            timeout: float = RENDER_TIMEOUT, extra_secrets: Iterable[str] = ()) -> list[dict]:
     """`helm template <release> <chart dir> --namespace <ns> -f ...` parsed into objects.
@@ -268,23 +287,14 @@ def render(values_docs: list[str], chart: Chart, pin: ReleasePin | None = None,
     temporary folder; helm's stderr is masked before it reaches an error message.
     """
     pin = pin or release_pin()
-    secrets = set(extra_secrets)
-    for doc in values_docs:
-        secrets |= _secret_strings(yaml.safe_load(doc) or {})
-    with tempfile.TemporaryDirectory(prefix="chart-values-") as tmp:
-        files = []
-        for index, doc in enumerate(values_docs):
-            path = Path(tmp) / f"values-{index}.yaml"
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(doc)
-            files += ["-f", str(path)]
+    with values_files(values_docs, "chart-values-") as (files, secrets):
+        secrets |= set(extra_secrets)
         args = [str(helm_bin()), "template", pin.release, str(chart.path), "--namespace", pin.namespace, *files]
         try:
             with Stopwatch(f"helm template {pin.release} ({chart.origin}, {len(values_docs)} values files)",
                            logger=LOG):
                 proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout,
-                                      env=_helm_env(toolchain.cache_dir()), check=False)
+                                      env=helm_env(toolchain.cache_dir()), check=False)
         except subprocess.TimeoutExpired as exc:
             raise ChartError(f"helm template of {chart.path} did not finish within {timeout:.0f} s") from exc
     if proc.returncode != 0:

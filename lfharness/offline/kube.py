@@ -997,25 +997,14 @@ class Helm:
     secrets: frozenset[str] = frozenset()
 
     def run(self, *args: str, values: Sequence[str] = (), timeout: float = 180) -> str:
-        import tempfile  # noqa: PLC0415
-
         from lfharness import chart  # noqa: PLC0415
 
-        secrets = set(self.secrets)
-        for doc in values:
-            secrets |= chart._secret_strings(yaml.safe_load(doc) or {})  # noqa: SLF001 (the chart tier's masking rule)
-        with tempfile.TemporaryDirectory(prefix="helm-values-") as tmp:
-            files: list[str] = []
-            for index, doc in enumerate(values):
-                path = Path(tmp) / f"values-{index}.yaml"
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "w") as fh:
-                    fh.write(doc)
-                files += ["-f", str(path)]
+        with chart.values_files(values, "helm-values-") as (files, secrets):
+            secrets |= self.secrets
             argv = [str(chart.helm_bin()), "--kubeconfig", str(self.kubeconfig), *args, *files]
             with Stopwatch(f"helm {' '.join(args[:2])}", logger=LOG, heartbeat=15):
                 proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False,
-                                      env=chart._helm_env(cache_dir()))  # noqa: SLF001 (helm's dirs in the cache)
+                                      env=chart.helm_env(cache_dir()))
         if proc.returncode != 0:
             raise HelmFailed(f"helm {' '.join(args)} exited {proc.returncode}: "
                              f"{chart.mask(proc.stderr.strip(), secrets)[-3000:]}")
