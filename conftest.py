@@ -1,5 +1,5 @@
 """Repository-wide pytest hooks: the e2e banner, the .env check that runs before anything, and
-secret masking of every report (lfharness.pytest_redact)."""
+secret masking of every report (lfharness.testing.pytest_redact)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from lfharness import envfile
+from lfharness.core import envfile
 
 # In the package, not here: a test run outside this tree (the no-secret test's own pytest run)
-# loads the same hooks with -p lfharness.pytest_redact.
-pytest_plugins = ("lfharness.pytest_redact",)
+# loads the same hooks with -p lfharness.testing.pytest_redact.
+pytest_plugins = ("lfharness.testing.pytest_redact",)
 
 ROOT = Path(__file__).resolve().parent
 _BANNER = pytest.StashKey[str]()

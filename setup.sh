@@ -27,7 +27,7 @@ fi
 # children by that PID if a later step fails.
 say "building the providers and the provider stand-in (Go) beside the Python packages"
 set -m
-python3 -u -m lfharness.offline.toolchain --build-only --bin-dir .venv/bin &
+python3 -u -m lfharness.testing.toolchain --build-only --bin-dir .venv/bin &
 go_pid=$!
 set +m
 trap 'kill -- "-$go_pid" 2>/dev/null || true' EXIT
@@ -62,11 +62,11 @@ wait "$go_pid" || { say "the Go builds failed (see above)"; exit 1; }
 trap - EXIT
 
 say "terraform, kubectl, helm, providers and modules"
-.venv/bin/python -m lfharness.offline.toolchain
+.venv/bin/python -m lfharness.testing.toolchain
 # The kube tier's local cluster (etcd, kube-apiserver, controller-manager, scheduler, kwok), only on
 # request: about 20 min and 4 GiB of Go cache cold, seconds warm (`bash setup.sh --kube` or LFK8S_KUBE=1).
 if [ "${LFK8S_KUBE:-}" = 1 ] || [ "${1:-}" = --kube ]; then
   say "building the local cluster's binaries (kube tier)"
-  .venv/bin/python -m lfharness.offline.kube build
+  .venv/bin/python -m lfharness.testing.kube build
 fi
 say "set-up complete"

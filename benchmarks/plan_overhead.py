@@ -1,5 +1,5 @@
 """Plan-tier speed: the harness's plan of a whole workspace (tftest's plan -out, show -json, parse,
-run in the Workbench's in-process Terraform worker, lfharness.tfworker) against a bare
+run in the Workbench's in-process Terraform worker, lfharness.testing.tfworker) against a bare
 `terraform plan` process of the same prepared copy, in turn, several rounds. The former harness
 path (tftest starting one terraform process for plan -out and one for show -json) runs in the
 same rounds, for comparison.
@@ -24,7 +24,8 @@ from pathlib import Path
 
 import tftest
 
-from lfharness import plan, tf
+from lfharness.core import tf
+from lfharness.testing import plan
 
 
 def _seconds(action: Callable[[], object]) -> float:

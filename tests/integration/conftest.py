@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from lfharness import envfile
-from lfharness.offline import localca
-from lfharness.tfc import TfcClient
-from lfharness.offline.tfc_fake import TfcFake
+from lfharness.core import envfile
+from lfharness.core.tfc import TfcClient
+from lfharness.testing import localca
+from lfharness.testing.tfc_fake import TfcFake
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV_FILE = envfile.default_path()  # $LFK8S_ENV_FILE or the repository's .env, as `python -m lfharness teardown`

@@ -17,10 +17,13 @@ import uuid
 import pytest
 import requests
 
-from lfharness import aws_checks, budget, chart, datakeys, envfile, k8s, langfuse_api, pause, plan
-from lfharness.offline import kube as local_kube
-from lfharness.stack import KEEP_ENV, ORDER, Stack
-from lfharness.wait import retry
+from lfharness import commands
+from lfharness.core import envfile
+from lfharness.core.wait import retry
+from lfharness.stack import aws_checks, budget, k8s, langfuse_api, pause, workspaces
+from lfharness.stack.stack import KEEP_ENV, ORDER, Stack
+from lfharness.testing import chart, datakeys, plan
+from lfharness.testing import kube as local_kube
 
 pytestmark = pytest.mark.e2e
 
@@ -113,9 +116,9 @@ def _healthy(port: int) -> None:
 def test_terraform_cloud_workspaces_exist_in_local_mode_and_share_state(tfc):
     """NFR12, FR16, FR17, decisions 3 and 12: the three workspaces exist with local execution and
     state sharing (against the local Terraform Cloud fake when .env has no credentials)."""
-    workspaces = tfc.ensure_all()
-    assert set(workspaces) == {"langfuse-network", "langfuse-deps", "langfuse-app"}
-    assert {w["attributes"]["execution-mode"] for w in workspaces.values()} == {"local"}
+    created = tfc.ensure_all(workspaces.state_readers())
+    assert set(created) == {"langfuse-network", "langfuse-deps", "langfuse-app"}
+    assert {w["attributes"]["execution-mode"] for w in created.values()} == {"local"}
     assert set(tfc.remote_state_consumers("langfuse-network")) >= {"langfuse-deps", "langfuse-app"}
     assert "langfuse-app" in tfc.remote_state_consumers("langfuse-deps")
 
@@ -454,7 +457,7 @@ def test_resume_brings_langfuse_back_with_its_data_and_the_same_api_keys(kube, s
     """Journey 3, decision 18: `resume` applies 01 -> 02 -> 03 with cluster_enabled=true and Langfuse
     answers health 200; the dataset, item, prompt and S3 object written before the pause read back,
     and the project API keys from before the pause still ingest a trace (SALT kept)."""
-    pause.resume(stack, session_aws, pause.port_forward_health(target.settings, run_dir / "resume"))
+    pause.resume(stack, session_aws, commands.port_forward_health(target.settings, run_dir / "resume"))
     # A resumed cluster has a new endpoint and CA: every later stage's kubectl must use them.
     net = stack.outputs("01-network")
     k8s.write_exec_kubeconfig(kube.kubeconfig, net["cluster_endpoint"], net["cluster_ca_data"], net["cluster_name"],

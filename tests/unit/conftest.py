@@ -16,8 +16,7 @@ import secrets
 import psycopg
 import pytest
 
-from lfharness import plan, plancache
-from lfharness.offline import kube, localsvc
+from lfharness.testing import kube, localsvc, plan, plancache
 
 # Langfuse's Prisma tables with the columns the checks read (and a few real neighbours).
 _SCHEMA = """

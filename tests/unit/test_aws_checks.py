@@ -9,10 +9,9 @@ from __future__ import annotations
 import secrets
 
 import pytest
-
 from botocore.stub import Stubber
 
-from lfharness import aws_checks
+from lfharness.stack import aws_checks
 
 pytestmark = pytest.mark.static
 

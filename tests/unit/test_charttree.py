@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lfharness import chart, tf
-from lfharness.offline import charttree
+from lfharness.core import tf
+from lfharness.testing import chart, charttree
 
 pytestmark = pytest.mark.static
 

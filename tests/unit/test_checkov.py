@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from lfharness import tf
+from lfharness.core import tf
 
 pytestmark = pytest.mark.static
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lfharness import hcl
+from lfharness.core import hcl
 
 pytestmark = pytest.mark.static
 

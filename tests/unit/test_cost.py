@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from lfharness import cost
+from lfharness import commands
+from lfharness.stack import cost
 
 pytestmark = pytest.mark.static
 
@@ -319,7 +320,7 @@ def test_cost_command_prints_each_variant_from_saved_plans_then_the_rates(tmp_pa
             folder = tmp_path / variant
             folder.mkdir(exist_ok=True)
             (folder / f"{workspace}.json").write_text(json.dumps(deps if workspace == "02-deps" else _plan()))
-    assert cost.cost_command(["full", "paused"], tmp_path) == 0
+    assert commands.cost_command(["full", "paused"], tmp_path) == 0
     out = capsys.readouterr().out
     totals = [row.split()[-1] for row in out.splitlines() if row.strip().startswith("total")]
     expected = [cost.estimate({"02-deps": plans[v][0]}, rates).total for v in ("full", "paused")]
@@ -328,5 +329,5 @@ def test_cost_command_prints_each_variant_from_saved_plans_then_the_rates(tmp_pa
 
 def test_cost_command_without_a_saved_plan_exits_2_naming_the_file(tmp_path, caplog):
     """NFR6: a missing plan document is an error naming what is missing, not an empty table."""
-    assert cost.cost_command(["paused"], tmp_path) == 2
+    assert commands.cost_command(["paused"], tmp_path) == 2
     assert "01-network.json" in caplog.text

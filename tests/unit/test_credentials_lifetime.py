@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lfharness import budget, pause, tfc
+from lfharness import commands
+from lfharness.core import tfc
+from lfharness.stack import budget
 
 pytestmark = pytest.mark.static
 
@@ -47,7 +49,7 @@ def test_pause_and_resume_refuse_credentials_that_expire_before_they_could_end(
         tmp_path, no_terraform_cloud, caplog, action):
     """Journey 3, FR23, issue 15 defect 6: with temporary keys expiring in 20 minutes, `pause` and `resume`
     exit 2 naming AWS_SESSION_EXPIRATION, before any Terraform Cloud call and before a run folder exists."""
-    command = pause.pause_command if action == "pause" else pause.resume_command
+    command = commands.pause_command if action == "pause" else commands.resume_command
     code = command(_env_expiring_in(tmp_path, 20), tmp_path / "runs")
     assert (code, "AWS_SESSION_EXPIRATION" in caplog.text, (tmp_path / "runs").exists()) == (2, True, False)
 

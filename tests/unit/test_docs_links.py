@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from lfharness import docs, tf
+from lfharness.core import tf
+from lfharness.testing import docs
 
 pytestmark = pytest.mark.static
 
@@ -105,12 +106,12 @@ def test_the_command_checker_catches_unknown_subcommands_options_and_markers(tmp
 
 
 def test_a_module_run_with_python_m_must_exist(tmp_path, fake_cli):
-    """`python -m lfharness.offline.<x>` names a module of the package that can run as a script."""
-    (tmp_path / "lfharness" / "offline").mkdir(parents=True)
-    (tmp_path / "lfharness" / "offline" / "tool.py").write_text('if __name__ == "__main__":\n    pass\n')
-    readme = _md(tmp_path, "`python -m lfharness.offline.tool` and `python -m lfharness.offline.toool`\n")
+    """`python -m lfharness.testing.<x>` names a module of the package that can run as a script."""
+    (tmp_path / "lfharness" / "testing").mkdir(parents=True)
+    (tmp_path / "lfharness" / "testing" / "tool.py").write_text('if __name__ == "__main__":\n    pass\n')
+    readme = _md(tmp_path, "`python -m lfharness.testing.tool` and `python -m lfharness.testing.toool`\n")
     assert [p.message for p in docs.command_problems([readme], fake_cli)] == [
-        "`python -m lfharness.offline.toool`: no module lfharness.offline.toool in the repository"]
+        "`python -m lfharness.testing.toool`: no module lfharness.testing.toool in the repository"]
 
 
 def test_an_option_shown_alone_must_exist_somewhere(tmp_path, fake_cli):

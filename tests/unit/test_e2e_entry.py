@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lfharness import chart
-from lfharness.offline import kube
+from lfharness.testing import chart, kube
 
 pytestmark = pytest.mark.static
 

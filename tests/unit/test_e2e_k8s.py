@@ -2,7 +2,7 @@
 static tier).
 
 What a real API server cannot serve stays here: the EKS token plugin and the environment kubectl
-gets (stand-in: a fake `kubectl`, lfharness.offline.localsvc.FakeCli, echoing its environment or
+gets (stand-in: a fake `kubectl`, lfharness.testing.localsvc.FakeCli, echoing its environment or
 recording its calls), and pure functions on typed pods. The rest runs against a real Kubernetes
 1.35 API server in tests/unit/test_kube_k8s.py.
 """
@@ -19,8 +19,9 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from lfharness import envfile, k8s
-from lfharness.offline.localsvc import FakeCli
+from lfharness.core import envfile
+from lfharness.stack import k8s
+from lfharness.testing.localsvc import FakeCli
 
 pytestmark = pytest.mark.static
 
@@ -111,12 +112,12 @@ def test_kubectl_gets_the_env_credentials_and_none_of_the_shell_aws_settings(tmp
 
 
 def test_token_plugin_signs_with_the_session_token_it_is_given(tmp_path):
-    """FR26, issue 10 item 2: `python -m lfharness.k8s token` presigns with the temporary key's
+    """FR26, issue 10 item 2: `python -m lfharness.stack.k8s token` presigns with the temporary key's
     session token from its environment and ignores AWS_PROFILE / AWS_CONFIG_FILE (no network: presigning is local)."""
     env = {"AWS_ACCESS_KEY_ID": "ASIA" + "C" * 16, "AWS_SECRET_ACCESS_KEY": "y" * 40,
            "AWS_SESSION_TOKEN": "FwoGZXIvYXdzE" + "Q" * 200, "AWS_PROFILE": "no-such-profile",
            "AWS_CONFIG_FILE": str(tmp_path / "absent"), "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-m", "lfharness.k8s", "token", "langfuse",
+    out = subprocess.run([sys.executable, "-m", "lfharness.stack.k8s", "token", "langfuse",
                           "us-east-1"], env=env, capture_output=True, text=True, check=True, cwd=ROOT)
     raw = json.loads(out.stdout)["status"]["token"].removeprefix("k8s-aws-v1.")
     query = parse_qs(urlparse(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()).query)

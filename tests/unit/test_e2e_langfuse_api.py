@@ -1,7 +1,7 @@
 """The e2e suite's Langfuse API calls: ingestion read by its 207 body, and the data that proves a
 rebuild kept PostgreSQL (issue 10 items 3 and 5; static tier).
 
-Stand-in: lfharness.offline.langfuse_fake.LangfuseFake, a local HTTP server with the response
+Stand-in: lfharness.testing.langfuse_fake.LangfuseFake, a local HTTP server with the response
 shapes of Langfuse's public API (207 {successes, errors}; v2 datasets, dataset items, v2
 prompts; 404 "Trace not found") that records every request.
 """
@@ -13,8 +13,8 @@ import uuid
 
 import pytest
 
-from lfharness import langfuse_api
-from lfharness.offline.langfuse_fake import LangfuseFake
+from lfharness.stack import langfuse_api
+from lfharness.testing.langfuse_fake import LangfuseFake
 
 pytestmark = pytest.mark.static
 

@@ -25,12 +25,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lfharness import envfile, hcl, pause, plan, stack, tf
-from lfharness.offline import lifecycle, localca, registry, toolchain
-from lfharness.offline.tfc_fake import TfcFake
-from lfharness.stack import ORDER, Stack, TeardownError
-from lfharness.tfc import TfcClient
-from lfharness.wait import retry
+from lfharness.core import envfile, hcl, tf
+from lfharness.core.tfc import TfcClient
+from lfharness.core.wait import retry
+from lfharness.stack import stack, workspaces
+from lfharness.stack.stack import ORDER, Stack, TeardownError
+from lfharness.testing import lifecycle, localca, plan, registry, toolchain
+from lfharness.testing.tfc_fake import TfcFake
 
 pytestmark = pytest.mark.static
 
@@ -167,7 +168,7 @@ def test_terraform_past_its_timeout_is_stopped_with_sigint_and_keeps_its_state(t
 def test_a_terraform_command_that_ignores_sigint_is_killed_after_the_grace(tmp_path):
     """Issue 10 item 8: a child that ignores SIGINT is killed once the grace period is over (a fake
     `terraform` shell script that traps INT stands in for a hung Terraform)."""
-    from lfharness.wait import run_supervised  # noqa: PLC0415
+    from lfharness.core.wait import run_supervised  # noqa: PLC0415
 
     script = tmp_path / "terraform"
     script.write_text("#!/bin/sh\ntrap '' INT\nsleep 60\n")
@@ -182,7 +183,7 @@ def test_a_terraform_command_that_ignores_sigint_is_killed_after_the_grace(tmp_p
 _HARNESS_RUN = textwrap.dedent('''
     import json, sys
     from pathlib import Path
-    from lfharness import tf
+    from lfharness.core import tf
     workspace, log_dir = Path(sys.argv[1]), Path(sys.argv[2])
     try:
         tf.run(["apply", "-auto-approve", "-input=false", "-no-color"], workspace, json.loads(sys.argv[3]), log_dir)
@@ -214,8 +215,8 @@ _SUITE = textwrap.dedent('''
     import json, os
     from pathlib import Path
     import pytest
-    from lfharness import envfile
-    from lfharness.stack import Stack
+    from lfharness.core import envfile
+    from lfharness.stack.stack import Stack
 
     @pytest.fixture(scope="session")
     def stack(request):
@@ -412,8 +413,8 @@ def test_teardown_destroys_each_workspace_with_the_cluster_enabled_its_outputs_s
 
 # --- issue 15 defect 5: every teardown ends on the AWS side too ----------------------------------
 
-PVC_TAGS = [{"Key": pause.PROJECT_TAG[0], "Value": pause.PROJECT_TAG[1]},
-            {"Key": "kubernetes.io/created-for/pvc/namespace", "Value": pause.NAMESPACE}]
+PVC_TAGS = [{"Key": workspaces.PROJECT_TAG[0], "Value": workspaces.PROJECT_TAG[1]},
+            {"Key": "kubernetes.io/created-for/pvc/namespace", "Value": workspaces.NAMESPACE}]
 
 
 def _pvc_volume(aws) -> str:
@@ -471,7 +472,7 @@ def test_teardown_waits_for_the_pvc_volumes_after_03_app_before_destroying_02_de
     driver = threading.Thread(target=csi_driver, daemon=True)
     try:
         driver.start()
-        with caplog.at_level("INFO", logger="lfharness.stack"):
+        with caplog.at_level("INFO", logger="lfharness.stack.stack"):
             st.teardown(ORDER)
     finally:
         stop.set()
@@ -501,7 +502,7 @@ def test_applying_01_network_first_deletes_an_untagged_log_group_that_no_state_h
     aws = lifecycle.fresh_account(moto)
     aws.client("logs").create_log_group(logGroupName=stack.CLUSTER_LOG_GROUP)
     st = Stack(SETTINGS, tmp_path / "run", _workspaces(tmp_path / "terraform", QUICK), cli_env, aws=aws)
-    with caplog.at_level("WARNING", logger="lfharness.stack"):
+    with caplog.at_level("WARNING", logger="lfharness.stack.stack"):
         st.apply("01-network")
     assert (_log_groups(aws), any("re-created it" in r.getMessage() for r in caplog.records)) == ([], True)
 
@@ -510,7 +511,7 @@ def test_applying_01_network_keeps_a_log_group_that_carries_the_project_tag(tmp_
     """Issue 15 defect 5: a log group with the project tag is not EKS's re-creation: it is never
     deleted by the harness, even when no state holds it (moto; real terraform)."""
     aws = lifecycle.fresh_account(moto)
-    aws.client("logs").create_log_group(logGroupName=stack.CLUSTER_LOG_GROUP, tags=dict([pause.PROJECT_TAG]))
+    aws.client("logs").create_log_group(logGroupName=stack.CLUSTER_LOG_GROUP, tags=dict([workspaces.PROJECT_TAG]))
     st = Stack(SETTINGS, tmp_path / "run", _workspaces(tmp_path / "terraform", QUICK), cli_env, aws=aws)
     st.apply("01-network")
     assert _log_groups(aws) == [stack.CLUSTER_LOG_GROUP]

@@ -23,7 +23,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from lfharness import hcl, plan, tf
+from lfharness.core import hcl, tf
+from lfharness.testing import plan
 
 pytestmark = pytest.mark.static
 

@@ -5,14 +5,13 @@ Each test writes its own .env into a temporary folder and reads it with python-d
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from pathlib import Path
 
 import pytest
 
-from lfharness import envfile, hcl, tf
+from lfharness.core import envfile, hcl, tf
 
 pytestmark = pytest.mark.static
 
@@ -172,54 +171,6 @@ def test_missing_for_cloud_refuses_a_malformed_key(tmp_path):
     values = {"AWS_DEFAULT_REGION": "us-east-9x", "TFC_ORGANIZATION": "my-org"}
     with pytest.raises(envfile.EnvError, match="AWS_DEFAULT_REGION: malformed"):
         envfile.missing_for_cloud(_write(tmp_path, values))
-
-
-def test_mask_replaces_every_secret():
-    """NFR1: mask() replaces each secret, wherever it occurs, with ***."""
-    assert envfile.mask("a=SECRET1 b=SECRET22 a=SECRET1", ["SECRET1", "SECRET22", ""]) == "a=*** b=*** a=***"
-
-
-def test_masker_hides_secrets_passed_as_log_args(caplog):
-    """NFR1: a secret given as a %-argument never reaches the log output."""
-    logger = logging.getLogger("test.masker.args")
-    masker = envfile.SecretMasker(["hunter2hunter2"])
-    logger.addFilter(masker)
-    try:
-        with caplog.at_level(logging.INFO, logger=logger.name):
-            logger.info("connecting with %s", "hunter2hunter2")
-    finally:
-        logger.removeFilter(masker)
-    assert "hunter2hunter2" not in caplog.text and "connecting with ***" in caplog.text
-
-
-def test_masker_hides_secrets_in_the_message_and_traceback(caplog):
-    """NFR1: a secret inside the message text or an exception's traceback is masked too."""
-    logger = logging.getLogger("test.masker.exc")
-    masker = envfile.SecretMasker(["tok-abcdef123456"])
-    logger.addFilter(masker)
-    try:
-        with caplog.at_level(logging.INFO, logger=logger.name):
-            try:
-                raise RuntimeError("401 for token tok-abcdef123456")
-            except RuntimeError:
-                logger.exception("call failed with tok-abcdef123456")
-    finally:
-        logger.removeFilter(masker)
-    assert "tok-abcdef123456" not in caplog.text and "401 for token ***" in caplog.text
-
-
-def test_record_masking_covers_every_logger_until_undone(caplog):
-    """NFR1: once installed, secrets are masked in records of any logger; undo restores logging."""
-    undo = envfile.install_record_masking(["s3cr3t-token-value"])
-    try:
-        with caplog.at_level(logging.INFO):
-            logging.getLogger("lfharness.tf").info("token=%s", "s3cr3t-token-value")
-    finally:
-        undo()
-    assert "s3cr3t-token-value" not in caplog.text and "token=***" in caplog.text
-    with caplog.at_level(logging.INFO):
-        logging.getLogger("other").info("plain %s", "s3cr3t-token-value")
-    assert caplog.records[-1].getMessage() == "plain s3cr3t-token-value"
 
 
 def _example() -> Path:

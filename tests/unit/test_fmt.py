@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lfharness import tf
+from lfharness.core import tf
 
 pytestmark = pytest.mark.static
 

@@ -17,9 +17,9 @@ import json
 import pytest
 import yaml
 
-from lfharness import chart, k8s
-from lfharness.offline import kube
-from lfharness.wait import retry
+from lfharness.core.wait import retry
+from lfharness.stack import k8s
+from lfharness.testing import chart, kube
 
 pytestmark = pytest.mark.kube
 

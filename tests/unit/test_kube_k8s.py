@@ -1,4 +1,4 @@
-"""The harness's Kubernetes access (lfharness/k8s.py) against a real Kubernetes 1.35 API server
+"""The harness's Kubernetes access (lfharness/stack/k8s.py) against a real Kubernetes 1.35 API server
 (kube tier): pods and readiness, restart counts, Jobs reaching Complete and Failed, diagnostics,
 port-forwards.
 
@@ -6,7 +6,7 @@ Real: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl. St
 for the kubelets (its stages decide a pod's fate: Ready at once; a Job pod whose script ends with
 `exit 1` fails with exit code 1, any other completes; an annotated pod's first container restarts
 once, OOMKilled exit 137); container logs are kwok's stand-in log files; a port-forward reaches
-the local Langfuse API stand-in (lfharness/offline/langfuse_fake.py) instead of a container.
+the local Langfuse API stand-in (lfharness/testing/langfuse_fake.py) instead of a container.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import uuid
 import pytest
 import requests
 
-from lfharness import k8s, langfuse_api
-from lfharness.offline import kube
-from lfharness.wait import retry
+from lfharness.core.wait import retry
+from lfharness.stack import k8s, langfuse_api
+from lfharness.testing import kube
 
 pytestmark = pytest.mark.kube
 
@@ -207,7 +207,7 @@ def test_the_client_gets_its_credential_from_the_kubeconfigs_exec_plugin(local_k
     import stat  # noqa: PLC0415
     import sys  # noqa: PLC0415
 
-    from lfharness import envfile  # noqa: PLC0415
+    from lfharness.core import envfile  # noqa: PLC0415
 
     admin = json.loads(local_kube.cluster.kubeconfig.read_text())
     key_id = "AKIA" + "K" * 16

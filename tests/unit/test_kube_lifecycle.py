@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from lfharness.offline import kube
-from lfharness.wait import retry
+from lfharness.core.wait import retry
+from lfharness.testing import kube
 
 pytestmark = pytest.mark.kube
 
@@ -44,7 +44,7 @@ def test_a_killed_harness_leaves_no_cluster_process_behind(tmp_path):
     pids_file = tmp_path / "pids.json"
     script = textwrap.dedent(f"""
         import json, pathlib, time
-        from lfharness.offline import kube
+        from lfharness.testing import kube
         cluster = kube.LocalCluster(pathlib.Path({str(tmp_path / 'cluster')!r})).__enter__()
         pathlib.Path({str(pids_file)!r}).write_text(json.dumps(cluster.pids))
         time.sleep(600)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lfharness.offline import kube
+from lfharness.testing import kube
 
 pytestmark = pytest.mark.static
 
@@ -63,5 +63,5 @@ def test_the_switch_is_off_by_default_in_setup_and_on_in_ci():
     setup = (ROOT / "setup.sh").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
     assert 'if [ "${LFK8S_KUBE:-}" = 1 ] || [ "${1:-}" = --kube ]; then' in setup
-    assert "python -m lfharness.offline.kube build" in setup
+    assert "python -m lfharness.testing.kube build" in setup
     assert "LFK8S_KUBE=1 bash setup.sh" in ci

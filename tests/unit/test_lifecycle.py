@@ -3,7 +3,7 @@ offline, from every state the stack can be in to empty states.
 
 What runs is the harness's code, unchanged: Stack.apply / rebuild / teardown, pause.pause,
 pause.resume and stack.teardown_workspaces, on the three real workspaces. The stand-ins
-(lfharness/offline/lifecycle.py): the provider stand-in for aws, helm, kubernetes and null, with
+(lfharness/testing/lifecycle.py): the provider stand-in for aws, helm, kubernetes and null, with
 the real random, tls, time, cloudinit and tfe providers and the real modules from
 LFK8S_MODULE_MIRROR; a local backend per workspace whose outputs the local Terraform Cloud fake
 serves to the downstream tfe_outputs after every state write (null outputs absent, as in
@@ -26,9 +26,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from lfharness import pause, plan, tf
-from lfharness.offline import lifecycle
-from lfharness.stack import ORDER, TeardownError, teardown_workspaces
+from lfharness.core import tf
+from lfharness.stack import pause
+from lfharness.stack.stack import ORDER, TeardownError, teardown_workspaces
+from lfharness.testing import lifecycle, plan
 
 pytestmark = pytest.mark.lifecycle
 
@@ -160,7 +161,7 @@ def after_failed_app_destroy(journey, rig, tmp_path_factory) -> SecondTeardown:
     lines: list[str] = []
     handler = logging.Handler(logging.WARNING)
     handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
-    logger = logging.getLogger("lfharness.stack")
+    logger = logging.getLogger("lfharness.stack.stack")
     logger.addHandler(handler)
     try:
         teardown_workspaces(rig.tfc(), stack)

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from lfharness import hcl, tf
-from lfharness.offline import registry
+from lfharness.core import hcl, tf
+from lfharness.stack import workspaces
+from lfharness.testing import registry
 
 pytestmark = pytest.mark.static
 
@@ -24,7 +25,7 @@ REFERENCE = tf.REPO_ROOT.parent / "shared" / "reference"
 
 
 def _calls() -> list[tuple[str, str, dict]]:
-    return [(ws, name, body) for ws in tf.WORKSPACES for name, body in hcl.blocks(tf.TERRAFORM_DIR / ws, "module").items()]
+    return [(ws, name, body) for ws in workspaces.ORDER for name, body in hcl.blocks(tf.TERRAFORM_DIR / ws, "module").items()]
 
 
 class Inputs:

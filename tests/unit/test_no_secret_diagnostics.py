@@ -5,7 +5,7 @@ secret, is saved with the value masked.
 Logs and events: a real Kubernetes 1.35 API server (kube tier's local cluster), kubectl, the
 kubernetes client; stand-in: kwok as the kubelet, the container's log is kwok's scripted log file
 (what the container "printed"), the event is created through the API as a kubelet would.
-errors.txt: a fake `kubectl` (lfharness.offline.localsvc.FakeCli) refusing with a secret in its
+errors.txt: a fake `kubectl` (lfharness.testing.localsvc.FakeCli) refusing with a secret in its
 stderr, which a real API server would not do on demand.
 """
 
@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from lfharness import k8s, redact
-from lfharness.offline import kube
-from lfharness.offline.localsvc import FakeCli
+from lfharness.core import redact
+from lfharness.stack import k8s
+from lfharness.testing import kube
+from lfharness.testing.localsvc import FakeCli
 
 _REASON = kube.unavailable_reason()
 

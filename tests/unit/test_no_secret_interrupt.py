@@ -49,7 +49,7 @@ def test_an_interrupted_session_prints_no_secret(tmp_path, trace):
     env = {**os.environ, "T_SECRET": value, "PYTHONPATH": str(ROOT)}
     env.pop("GITHUB_ACTIONS", None)  # ::add-mask:: lines print the value itself (for the runner)
     argv = [str(Path(sys.executable).parent / "pytest"), "-c", str(ROOT / "pytest.ini"), "--rootdir", str(ROOT),
-            "-p", "lfharness.pytest_redact", "-p", "no:cacheprovider", *([trace] if trace else []), str(test_file)]
+            "-p", "lfharness.testing.pytest_redact", "-p", "no:cacheprovider", *([trace] if trace else []), str(test_file)]
     done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
     output = done.stdout + done.stderr
     assert ("KeyboardInterrupt: terraform apply interrupted while using ***" in output, value in output) == (

@@ -45,7 +45,7 @@ def test_junit_attributes_and_suite_properties_hold_no_secret(tmp_path):
     env = {**os.environ, "T_SECRET": value, "PYTHONPATH": str(ROOT)}
     env.pop("GITHUB_ACTIONS", None)  # ::add-mask:: lines print the value itself (for the runner)
     argv = [str(Path(sys.executable).parent / "pytest"), "-c", str(ROOT / "pytest.ini"), "--rootdir", str(ROOT),
-            "-p", "lfharness.pytest_redact", "-p", "no:cacheprovider", "-o", "junit_family=legacy",
+            "-p", "lfharness.testing.pytest_redact", "-p", "no:cacheprovider", "-o", "junit_family=legacy",
             f"--junitxml={junit}", str(test_file)]
     done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
     xml = junit.read_text() if junit.exists() else ""

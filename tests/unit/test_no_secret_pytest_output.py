@@ -1,7 +1,7 @@
 """No secret in what pytest shows or writes when a check that holds one fails (NFR1, issue 14 item 3).
 
 A generated test file is run by the project's pytest in a subprocess, as a user would run it,
-with the project's pytest.ini and its masking plugin (`-p lfharness.pytest_redact`, which the root
+with the project's pytest.ini and its masking plugin (`-p lfharness.testing.pytest_redact`, which the root
 conftest.py loads for the project's own tests), long tracebacks, `-rA` and `--junitxml` with every
 captured output in it. Its four tests fail on purpose:
 - `assert migrations(**conn) > 100`: assertion rewriting prints the call's arguments, password included;
@@ -36,8 +36,10 @@ GENERATED = '''
 import os
 from pathlib import Path
 
-from lfharness import aws_checks, envfile, tf
-from lfharness.stack import Stack
+from lfharness.core import envfile, tf
+
+from lfharness.stack import aws_checks
+from lfharness.stack.stack import Stack
 
 
 def _conn(redactor):
@@ -102,7 +104,7 @@ def failing_run(local_pg, tmp_path_factory) -> dict:
            "T_PG_USER": conn["user"], "T_PG_PASSWORD": conn["password"], "T_PG_DBNAME": conn["dbname"]}
     env.pop("GITHUB_ACTIONS", None)  # ::add-mask:: lines print the value itself (for the runner)
     argv = [str(Path(sys.executable).parent / "pytest"), "-c", str(ROOT / "pytest.ini"), "--rootdir", str(ROOT),
-            "-p", "lfharness.pytest_redact", "-p", "no:cacheprovider", "--tb=long", "-rA", "-o", "junit_logging=all",
+            "-p", "lfharness.testing.pytest_redact", "-p", "no:cacheprovider", "--tb=long", "-rA", "-o", "junit_logging=all",
             f"--junitxml={junit}", str(test_file)]
     done = subprocess.run(argv, cwd=folder, env=env, capture_output=True, text=True, timeout=300, check=False)
     return {"secrets": [*values.values(), conn["password"]], "output": done.stdout + done.stderr,

@@ -15,7 +15,8 @@ from urllib.parse import quote
 
 import pytest
 
-from lfharness import aws_checks, redact
+from lfharness.core import redact
+from lfharness.stack import aws_checks
 
 pytestmark = pytest.mark.static
 

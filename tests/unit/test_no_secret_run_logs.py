@@ -27,8 +27,9 @@ from typing import Any
 
 import pytest
 
-from lfharness import envfile, plan
-from lfharness.stack import Stack
+from lfharness.core import envfile
+from lfharness.stack.stack import Stack
+from lfharness.testing import plan
 
 pytestmark = pytest.mark.plan
 

@@ -97,7 +97,7 @@ def shortened_run(tmp_path_factory) -> dict:
     env = {**os.environ, **values, "PYTHONPATH": str(ROOT)}
     env.pop("GITHUB_ACTIONS", None)  # ::add-mask:: lines print the value itself (for the runner)
     argv = [str(Path(sys.executable).parent / "pytest"), "-c", str(ROOT / "pytest.ini"), "--rootdir", str(ROOT),
-            "-p", "lfharness.pytest_redact", "-p", "no:cacheprovider", "--tb=long", "-rA", "-o", "junit_logging=all",
+            "-p", "lfharness.testing.pytest_redact", "-p", "no:cacheprovider", "--tb=long", "-rA", "-o", "junit_logging=all",
             f"--junitxml={junit}", str(test_file)]
     done = subprocess.run(argv, cwd=folder, env=env, capture_output=True, text=True, timeout=300, check=False)
     return {"secrets": list(values.values()), "output": done.stdout + done.stderr,

@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from lfharness import pause, tf
+from lfharness import commands
+from lfharness.core import tf
+from lfharness.stack import pause
 
 pytestmark = pytest.mark.static
 
@@ -222,11 +224,12 @@ def test_the_resume_health_check_writes_its_kubeconfig_and_reaches_kubectl(tmp_p
     """Journey 3: the real health check creates its folder, writes the exec kubeconfig and runs
     kubectl port-forward, whose refusal (nothing listens at the endpoint) is a kubectl error the
     resume waits out. Against the real kubectl and a closed loopback port."""
-    from lfharness import envfile, k8s  # noqa: PLC0415
+    from lfharness.core import envfile  # noqa: PLC0415
+    from lfharness.stack import k8s
 
     settings = envfile.Settings("AKIA" + "A" * 16, "s" * 40, "us-east-1", "t" * 30, "org", "ops@example.com",
                                 "Ops", "correct-horse-battery")
-    check = pause.port_forward_health(settings, tmp_path / "resume" / "new")
+    check = commands.port_forward_health(settings, tmp_path / "resume" / "new")
     network = {"cluster_endpoint": "https://127.0.0.1:9", "cluster_ca_data": "", "cluster_name": "langfuse"}
     with pytest.raises(k8s.KubectlError):
         check(network)
@@ -343,7 +346,7 @@ def test_pause_stops_naming_interfaces_it_may_not_delete(names, aws):
     assert [ws for ws, _ in stack.applies()].count("01-network") == 1
 
 
-@pytest.mark.parametrize("command", [pause.pause_command, pause.resume_command])
+@pytest.mark.parametrize("command", [commands.pause_command, commands.resume_command])
 def test_commands_without_a_complete_env_exit_2_naming_the_missing_keys(command, tmp_path, caplog):
     """Journey 3, FR23: pause/resume act on the deployed stack, so a .env without the cloud keys stops
     them before any Terraform Cloud or terraform call, naming the keys (a .env file is the stand-in)."""

@@ -14,7 +14,7 @@ import pytest
 import tftest
 import yaml
 
-from lfharness import chart, plan
+from lfharness.testing import chart, plan
 
 pytestmark = pytest.mark.plan
 

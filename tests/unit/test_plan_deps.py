@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from lfharness import datakeys, plan
+from lfharness.testing import datakeys, plan
 
 pytestmark = pytest.mark.plan
 

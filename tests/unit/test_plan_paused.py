@@ -19,7 +19,9 @@ from typing import Any
 import pytest
 import tftest
 
-from lfharness import cost, plan, tf
+from lfharness.core import tf
+from lfharness.stack import cost
+from lfharness.testing import plan
 
 pytestmark = pytest.mark.plan
 

@@ -10,11 +10,10 @@ and tfe providers; the local Terraform Cloud fake serving running (`plan.NETWORK
 
 from __future__ import annotations
 
-
 import pytest
 import tftest
 
-from lfharness import plan
+from lfharness.testing import plan
 
 pytestmark = pytest.mark.plan
 

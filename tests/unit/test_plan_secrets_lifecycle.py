@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from lfharness import datakeys, plan
+from lfharness.testing import datakeys, plan
 
 pytestmark = pytest.mark.plan
 

@@ -17,7 +17,8 @@ import sys
 
 import pytest
 
-from lfharness import plan, plancache, tf
+from lfharness.core import tf
+from lfharness.testing import plan, plancache
 
 pytestmark = pytest.mark.plan
 

@@ -10,15 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from lfharness import plan, tf
-from lfharness.offline import toolchain
+from lfharness.core import tf
+from lfharness.stack import workspaces
+from lfharness.testing import plan, toolchain
 
 pytestmark = pytest.mark.online
 
 OFFLINE = ("needs a reachable registry (set-up found none): the real aws, helm and kubernetes providers cannot "
            "be installed here; the plan tests cover the workspaces with the provider stand-in")
 
-@pytest.mark.parametrize("workspace", list(tf.WORKSPACES))
+@pytest.mark.parametrize("workspace", list(workspaces.ORDER))
 def test_workspace_inits_and_validates_with_the_real_providers_and_modules(workspace: str, tmp_path: Path):
     """NFR11, decision 17: with a reachable registry, terraform init + validate of each workspace
     with the real providers and modules (local backend override, decision 7)."""

@@ -16,9 +16,10 @@ from urllib.parse import parse_qs, urlparse
 import boto3
 import pytest
 
-from lfharness import envfile, k8s, plan, tf
-from lfharness.offline import registry, toolchain
-from lfharness.stack import ORDER, Stack
+from lfharness.core import envfile, tf
+from lfharness.stack import k8s
+from lfharness.stack.stack import ORDER, Stack
+from lfharness.testing import plan, registry, toolchain
 
 pytestmark = pytest.mark.static
 
@@ -91,7 +92,7 @@ def test_eks_token_is_a_presigned_sts_call_bound_to_the_cluster():
 
 
 def test_exec_kubeconfig_mints_tokens_through_the_harness_plugin(tmp_path):
-    """FR4, FR26: kubectl gets its EKS token from `python -m lfharness.k8s token`, checked with the
+    """FR4, FR26: kubectl gets its EKS token from `python -m lfharness.stack.k8s token`, checked with the
     real kubectl and by running the plugin with dummy credentials (no network: presigning is local)."""
     if not k8s.kubectl_bin().exists():
         pytest.skip("kubectl not installed: run bash setup.sh")

@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 
-from lfharness import cost, status
-from lfharness.offline import localca
-from lfharness.offline.tfc_fake import TfcFake
-from lfharness.tfc import TfcClient
+from lfharness import commands
+from lfharness.core.tfc import TfcClient
+from lfharness.stack import cost, status
+from lfharness.testing import localca
+from lfharness.testing.tfc_fake import TfcFake
 
 pytestmark = pytest.mark.static
 
@@ -161,7 +162,7 @@ def test_status_report_names_kind_counts_and_total_but_no_secret(fake, capsys):
     and nothing of the secrets the states hold (local Terraform Cloud fake)."""
     server, client = fake
     _seed(server, "paused")
-    code = status.status_command(ROOT / "absent.env", None, client)
+    code = commands.status_command(ROOT / "absent.env", None, client)
     out = capsys.readouterr().out
     assert (code, out.splitlines()[0].startswith("stack: paused"), "3 resources: 1 aws_db_instance" in out,
             "total" in out, RDS_PASSWORD in out) == (0, True, True, True, False)
@@ -199,8 +200,8 @@ def test_status_right_after_an_apply_waits_out_outputs_still_being_processed(fak
 
 def test_status_registers_the_secrets_of_the_states_it_reads(fake):
     """NFR1, issue 15: the states status reads hold secrets (the RDS password); they are registered with the
-    redactor, so a log line carrying one is masked (local Terraform Cloud fake; lfharness.redact)."""
-    from lfharness import redact  # noqa: PLC0415
+    redactor, so a log line carrying one is masked (local Terraform Cloud fake; lfharness.core.redact)."""
+    from lfharness.core import redact  # noqa: PLC0415
 
     server, client = fake
     _seed(server, "paused")

@@ -10,14 +10,17 @@ import certifi
 import pytest
 import requests
 
-from lfharness.offline.localca import CaFiles, make_ca, write_ca_bundle
-from lfharness.tfc import WORKSPACES, TfcClient, TfcError
-from lfharness.offline.tfc_fake import JSONAPI, TfcFake
+from lfharness.core.tfc import TfcClient, TfcError
+from lfharness.stack import workspaces
+from lfharness.testing.localca import CaFiles, make_ca, write_ca_bundle
+from lfharness.testing.tfc_fake import JSONAPI, TfcFake
 
 pytestmark = pytest.mark.static
 
 TOKEN = "test-token-9f3Kq.atlasv1.NOT-A-REAL-SECRET"
+WORKSPACES = tuple(workspaces.TFC_NAMES.values())
 NETWORK, DEPS, APP = WORKSPACES
+READERS = workspaces.state_readers()
 
 # Output contract (names -> sensitive): 01-network/outputs.tf and 02-deps/outputs.tf.
 NETWORK_OUTPUTS = {
@@ -66,7 +69,7 @@ def client(fake: TfcFake, ca: CaFiles) -> TfcClient:
 
 def test_ensure_workspaces_creates_three_in_local_execution_mode(fake: TfcFake, client: TfcClient) -> None:
     """FR16/FR17, NFR12: ensure_all creates network, deps and app in local execution mode, against the local Terraform Cloud fake."""
-    client.ensure_all()
+    client.ensure_all(READERS)
 
     assert {name: fake.workspace(name)["execution-mode"] for name in WORKSPACES} == dict.fromkeys(WORKSPACES, "local")
 
@@ -82,9 +85,9 @@ def test_ensure_workspace_switches_an_existing_remote_workspace_to_local(fake: T
 
 def test_ensure_all_twice_keeps_one_workspace_per_name(fake: TfcFake, client: TfcClient) -> None:
     """NFR12: re-running the set-up reuses the workspaces instead of creating or failing, against the local Terraform Cloud fake."""
-    first = {name: ws["id"] for name, ws in client.ensure_all().items()}
+    first = {name: ws["id"] for name, ws in client.ensure_all(READERS).items()}
 
-    second = {name: ws["id"] for name, ws in client.ensure_all().items()}
+    second = {name: ws["id"] for name, ws in client.ensure_all(READERS).items()}
 
     assert second == first
 
@@ -94,7 +97,7 @@ def test_state_sharing_lets_deps_and_app_read_network(
     fake: TfcFake, ca: CaFiles, client: TfcClient, reader: str
 ) -> None:
     """FR16/FR17: after ensure_all, a run of deps or app reads network's outputs with its own token, against the local Terraform Cloud fake."""
-    client.ensure_all()
+    client.ensure_all(READERS)
     _seed(fake, NETWORK)
 
     outputs = _client(fake, ca, token=fake.run_token(reader)).outputs(NETWORK)
@@ -104,7 +107,7 @@ def test_state_sharing_lets_deps_and_app_read_network(
 
 def test_state_sharing_lets_app_read_deps(fake: TfcFake, ca: CaFiles, client: TfcClient) -> None:
     """FR17: after ensure_all, a run of app reads deps' outputs with its own token, against the local Terraform Cloud fake."""
-    client.ensure_all()
+    client.ensure_all(READERS)
     _seed(fake, DEPS)
 
     outputs = _client(fake, ca, token=fake.run_token(APP)).outputs(DEPS)
@@ -114,7 +117,7 @@ def test_state_sharing_lets_app_read_deps(fake: TfcFake, ca: CaFiles, client: Tf
 
 def test_state_sharing_is_downstream_only(fake: TfcFake, client: TfcClient) -> None:
     """FR16/FR17: ensure_all shares each state only with the workspaces that read it, against the local Terraform Cloud fake."""
-    client.ensure_all()
+    client.ensure_all(READERS)
 
     shared = {name: sorted(fake.workspace(name)["remote-state-consumers"]) for name in WORKSPACES}
 
@@ -195,7 +198,7 @@ def test_errors_never_contain_the_token(
 @pytest.mark.parametrize("workspace", [NETWORK, DEPS])
 def test_outputs_follow_the_contract(fake: TfcFake, client: TfcClient, workspace: str) -> None:
     """FR16/FR17, NFR11: the client reads each contract output with its sensitivity (7 from network, 5 from deps), against the local Terraform Cloud fake."""
-    client.ensure_all()
+    client.ensure_all(READERS)
     _seed(fake, workspace)
 
     outputs = client.outputs(workspace)
@@ -205,7 +208,7 @@ def test_outputs_follow_the_contract(fake: TfcFake, client: TfcClient, workspace
 
 def test_sensitive_outputs_are_hidden_unless_revealed(fake: TfcFake, client: TfcClient) -> None:
     """FR17, NFR1: rds_password reads as None by default and as its value when revealed, against the local Terraform Cloud fake."""
-    client.ensure_all()
+    client.ensure_all(READERS)
     _seed(fake, DEPS)
 
     hidden = client.outputs(DEPS)["rds_password"].value

@@ -14,7 +14,8 @@ import os
 import pytest
 import tftest
 
-from lfharness import envfile, tf, tfworker
+from lfharness.core import envfile, tf
+from lfharness.testing import tfworker
 
 pytestmark = pytest.mark.plan
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from lfharness import hcl, tf
-from lfharness.offline import localca, registry, toolchain
+from lfharness.core import hcl, tf
+from lfharness.testing import localca, registry, toolchain
 
 pytestmark = pytest.mark.plan
 
@@ -109,7 +109,7 @@ def test_stand_in_servers_offer_each_provider_for_reattach_and_stop_with_the_ses
     format; leaving the context stops every process."""
     import os  # noqa: PLC0415
 
-    from lfharness.offline import standin  # noqa: PLC0415
+    from lfharness.testing import standin  # noqa: PLC0415
 
     if toolchain.missing([("providers", n) for n in toolchain.STANDIN_PROVIDERS]):
         pytest.skip("the provider stand-in is not installed: run `bash setup.sh`")

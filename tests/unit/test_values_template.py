@@ -9,7 +9,7 @@ import secrets
 import pytest
 import yaml
 
-from lfharness import tf
+from lfharness.core import tf
 
 pytestmark = pytest.mark.static
 

@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from lfharness.wait import Stopwatch, WaitTimeout, retry, wait_exit
+from lfharness.core.wait import Stopwatch, WaitTimeout, retry, wait_exit
 
 pytestmark = pytest.mark.static
 
@@ -81,7 +81,7 @@ def test_errors_outside_retry_on_propagate_at_once():
 
 def test_stopwatch_logs_done_with_the_elapsed_time(caplog):
     """FR31: a long operation logs "<what> ... done in N.Ns" when it ends."""
-    with caplog.at_level(logging.INFO, logger="lfharness.wait"), Stopwatch("terraform apply 01-network"):
+    with caplog.at_level(logging.INFO, logger="lfharness.core.wait"), Stopwatch("terraform apply 01-network"):
         pass
     assert re.search(r"terraform apply 01-network \.\.\. done in \d+\.\ds", caplog.text)
 
@@ -96,18 +96,18 @@ def test_stopwatch_logs_a_heartbeat_while_running(caplog):
                 beat_seen.set()
 
     spy = _Spy()
-    logging.getLogger("lfharness.wait").addHandler(spy)
+    logging.getLogger("lfharness.core.wait").addHandler(spy)
     try:
-        with caplog.at_level(logging.INFO, logger="lfharness.wait"), Stopwatch("helm install", heartbeat=0.02):
+        with caplog.at_level(logging.INFO, logger="lfharness.core.wait"), Stopwatch("helm install", heartbeat=0.02):
             assert beat_seen.wait(5), "no heartbeat within 5 s"
     finally:
-        logging.getLogger("lfharness.wait").removeHandler(spy)
+        logging.getLogger("lfharness.core.wait").removeHandler(spy)
     assert "helm install ... still running" in caplog.text
 
 
 def test_stopwatch_reports_failure_and_lets_the_error_through(caplog):
     """FR31: a failing operation logs "failed after" and its exception still propagates."""
-    with (caplog.at_level(logging.INFO, logger="lfharness.wait"), pytest.raises(RuntimeError, match="boom"),
+    with (caplog.at_level(logging.INFO, logger="lfharness.core.wait"), pytest.raises(RuntimeError, match="boom"),
           Stopwatch("terraform destroy")):
         raise RuntimeError("boom")
     assert "terraform destroy ... failed after" in caplog.text

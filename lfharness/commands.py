@@ -1,0 +1,320 @@
+"""The operator commands of `python -m lfharness`: teardown, pause, resume, status and cost.
+
+Every command that acts on the deployed stack starts with the same preamble (`operator_run`):
+read `.env` (exit 2 naming every bad key, never a value), refuse or pass when it names no AWS /
+Terraform Cloud target, check that temporary credentials outlive the command, mask every known
+secret in every log record, open the Terraform Cloud client and the run folder under `.runs/`.
+The domain modules under `lfharness/stack/` hold the sequences; this module only wires them to
+`.env`, the run folder and the exit codes. Shared arguments are registered once (`_env_args`).
+
+Operator code: this module imports nothing from `lfharness.testing` (tests/unit/test_layout.py).
+The offline tools (`plan`, `charttree`, cost's offline planning) are joined to the parser by
+`lfharness/__main__.py`, the one place where both meet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lfharness.core import envfile, redact, tf
+from lfharness.core.tfc import TfcClient, TfcError
+from lfharness.stack import budget, cost, pause, status, workspaces
+from lfharness.stack.stack import Stack, TeardownError, teardown_workspaces
+
+LOG = logging.getLogger("lfharness.commands")
+
+Handler = Callable[[argparse.Namespace], int]
+# Plans each cost variant's workspaces into a folder: variant -> workspace -> `terraform show -json`.
+Planner = Callable[[list[str], Path], dict[str, dict[str, dict[str, Any]]]]
+
+
+class CommandExit(Exception):  # noqa: N818 (an exit, not an error: the preamble's way to stop with a code)
+    """Ends a command with an exit code; the reason has already been logged."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class NoTarget:
+    """What a command does when `.env` names no AWS / Terraform Cloud target: its exit code and why."""
+
+    code: int
+    why: str
+
+
+@dataclass(frozen=True)
+class OperatorRun:
+    """What the preamble hands a command: the settings, the redactor every log record is masked
+    with, the Terraform Cloud client and the run folder (None for commands that write no logs)."""
+
+    settings: envfile.Settings
+    redactor: redact.Redactor
+    tfc: TfcClient
+    run_dir: Path | None
+
+
+def read_settings(action: str, env_file: Path, no_target: NoTarget, lifetime: float | None = None) -> envfile.Settings:
+    """`.env` checked before anything is read or created: malformed -> exit 2 naming every bad key;
+    no target -> `no_target`; temporary credentials that expire before `lifetime` seconds -> exit 2."""
+    try:
+        missing = envfile.missing_for_cloud(env_file)
+    except envfile.EnvError as exc:
+        LOG.error("%s", exc)
+        raise CommandExit(2) from exc
+    if missing:
+        log = LOG.info if no_target.code == 0 else LOG.error
+        log("%s: %s lacks %s; %s", action, env_file, ", ".join(missing), no_target.why)
+        raise CommandExit(no_target.code)
+    settings = envfile.load(env_file)
+    if lifetime is not None:
+        try:  # before anything is read or created: expiring mid-apply leaves a half-done stack and a held lock
+            settings.require_lifetime(action, lifetime)
+        except envfile.CredentialsExpireTooSoon as exc:
+            LOG.error("%s: %s", action, exc)
+            raise CommandExit(2) from exc
+    return settings
+
+
+@contextlib.contextmanager
+def operator_run(action: str, env_file: Path, runs_dir: Path | None, no_target: NoTarget,
+                 lifetime: float | None = None) -> Iterator[OperatorRun]:
+    """The preamble every stack command shares (see the module docstring). NFR1: from here on no
+    log record shows a `.env` secret, nor any secret the stack learns later (outputs, states)."""
+    settings = read_settings(action, env_file, no_target, lifetime)
+    redactor = redact.Redactor(settings.secrets)
+    undo = redact.install_record_masking(redactor)
+    try:
+        run_dir = None
+        if runs_dir is not None:
+            run_dir = runs_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{action}"
+            run_dir.mkdir(parents=True, exist_ok=True)
+            LOG.info("%s: run folder %s", action, run_dir)
+        yield OperatorRun(settings, redactor, TfcClient(settings.tfe_token, settings.tfc_organization), run_dir)
+    finally:
+        undo()
+
+
+def _exit_code(body: Callable[[], int]) -> int:
+    try:
+        return body()
+    except CommandExit as exc:
+        return exc.code
+
+
+# --- the commands -----------------------------------------------------------------------------
+
+def teardown_command(env_file: Path, runs_dir: Path) -> int:
+    """`python -m lfharness teardown`: the e2e suite's teardown as a command, reading .env like the suite.
+
+    Exit 0 when everything is destroyed (or .env names no target), 1 when a workspace could not
+    be destroyed, 2 when .env is malformed.
+    """
+    def body() -> int:
+        no_target = NoTarget(0, "so there is no AWS / Terraform Cloud target: nothing to tear down")
+        with operator_run("teardown", env_file, runs_dir, no_target) as run:
+            assert run.run_dir is not None
+            try:
+                teardown_workspaces(run.tfc, Stack(run.settings, run.run_dir, redactor=run.redactor,
+                                                   aws=run.settings.boto3_session()))
+            except TeardownError as exc:
+                LOG.error("%s", exc)
+                return 1
+            LOG.info("teardown: done; every workspace's state is empty and the leftover sweep is clean")
+            return 0
+
+    return _exit_code(body)
+
+
+def port_forward_health(settings: envfile.Settings, folder: Path) -> pause.HealthCheck:
+    """The resumed check: /api/public/health through `kubectl port-forward svc/langfuse-web`."""
+    from lfharness.stack import k8s, langfuse_api  # noqa: PLC0415 (kubectl and requests: only the real run)
+
+    def check(network: Mapping[str, Any]) -> int:
+        kubeconfig = k8s.write_exec_kubeconfig(folder / "kubeconfig", network["cluster_endpoint"],
+                                               network["cluster_ca_data"], network["cluster_name"],
+                                               settings.aws_region)
+        # kubectl and its token plugin get the .env credentials only (no shell AWS settings).
+        with k8s.port_forward(kubeconfig, workspaces.NAMESPACE, "langfuse-web", 3000,
+                              env=settings.child_env()) as port:
+            return langfuse_api.health(f"http://127.0.0.1:{port}").status_code
+
+    return check
+
+
+def _pause_or_resume(action: str, env_file: Path, runs_dir: Path) -> int:
+    def body() -> int:
+        no_target = NoTarget(2, "pause and resume act on the deployed stack in AWS and Terraform Cloud")
+        lifetime = budget.PAUSE if action == "pause" else budget.RESUME
+        with operator_run(action, env_file, None, no_target, lifetime) as run:
+            names = list(workspaces.TFC_NAMES.values())
+            absent = [name for name in names if run.tfc.get_workspace(name) is None]
+            if absent:
+                # `terraform init` would create them, in remote execution mode: refuse before that.
+                LOG.error("%s: Terraform Cloud has no workspace %s: nothing deployed to %s", action,
+                          ", ".join(absent), action)
+                return 1
+            for name in names:
+                run.tfc.ensure_workspace(name)  # local execution mode, or the runs would lack the .env keys
+            run_dir = runs_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{action}"
+            run_dir.mkdir(parents=True, exist_ok=True)
+            LOG.info("%s: run folder %s", action, run_dir)
+            session = run.settings.boto3_session()
+            stack = Stack(run.settings, run_dir, redactor=run.redactor, aws=session)
+            try:
+                if action == "pause":
+                    pause.pause(stack, session)
+                else:
+                    with tempfile.TemporaryDirectory(prefix="lfk8s-resume-") as tmp:
+                        pause.resume(stack, session, port_forward_health(run.settings, Path(tmp)))
+            except (pause.PauseError, tf.TerraformError) as exc:
+                LOG.error("%s: %s", action, exc)
+                return 1
+            return 0
+
+    return _exit_code(body)
+
+
+def pause_command(env_file: Path, runs_dir: Path) -> int:
+    """`python -m lfharness pause`: exit 0 paused, 1 refused or failed, 2 .env unusable (or its
+    temporary credentials expire before a pause could end)."""
+    return _pause_or_resume("pause", env_file, runs_dir)
+
+
+def resume_command(env_file: Path, runs_dir: Path) -> int:
+    """`python -m lfharness resume`: exit 0 resumed and healthy, 1 refused or failed, 2 .env unusable
+    (or its temporary credentials expire before a resume could end)."""
+    return _pause_or_resume("resume", env_file, runs_dir)
+
+
+def status_command(env_file: Path, state_dir: Path | None, client: TfcClient | None = None,
+                   redactor: redact.Redactor | None = None) -> int:
+    """`python -m lfharness status`: exit 0 with the report, 1 when Terraform Cloud cannot be read,
+    2 when there is nothing to read (.env without a target and no --state-dir, or a malformed .env)."""
+    rates = cost.load_rates()
+    if state_dir is not None:
+        views = status.from_state_dir(state_dir)
+        status.learn_secrets(redactor if redactor is not None else redact.Redactor(), views)
+        print(status.render(status.assess(views, rates), rates, f"the local states under {state_dir}"))
+        return 0
+    if client is not None:
+        return _status_report(client, redactor if redactor is not None else redact.Redactor(), rates)
+
+    def body() -> int:
+        no_target = NoTarget(2, "so there is no Terraform Cloud to read; for the local states of an offline "
+                                "run pass --state-dir")
+        with operator_run("status", env_file, None, no_target) as run:
+            return _status_report(run.tfc, run.redactor, rates)
+
+    return _exit_code(body)
+
+
+def _status_report(client: TfcClient, redactor: redact.Redactor, rates: Mapping[str, Any]) -> int:
+    try:
+        views = status.from_terraform_cloud(client)
+    except TfcError as exc:
+        LOG.error("status: %s", redactor.mask(str(exc)))
+        return 1
+    status.learn_secrets(redactor, views)
+    print(status.render(status.assess(views, rates), rates, f"Terraform Cloud organization {client.organization}"))
+    return 0
+
+
+def cost_command(variants: list[str], plan_dir: Path | None, planner: Planner | None = None,
+                 rates_file: Path = cost.RATES_FILE) -> int:
+    """`python -m lfharness cost`: the monthly table of each variant and the rates behind it.
+
+    With --plan-dir, reads `<variant>/<workspace>.json` (`terraform show -json` output) from there;
+    otherwise `planner` plans them (the offline planner `__main__` passes). Exit 0, or 2 when a plan
+    cannot be made or priced.
+    """
+    rates = cost.load_rates(rates_file)
+    try:
+        if plan_dir is not None:
+            plans = {v: {ws: json.loads((plan_dir / v / f"{ws}.json").read_text()) for ws in cost.VARIANTS[v]}
+                     for v in variants}
+        elif planner is None:
+            raise cost.PlansUnavailable("no plans: pass --plan-dir with saved `terraform show -json` plans")
+        else:
+            with tempfile.TemporaryDirectory(prefix="lfk8s-cost-") as tmp:
+                plans = planner(variants, Path(tmp))
+        for variant in variants:
+            print(cost.render(f"Monthly cost, {variant} stack", cost.estimate(plans[variant], rates), rates))
+            print()
+    except (cost.PlansUnavailable, cost.CostError, FileNotFoundError) as exc:
+        LOG.error("cost: %s", exc)
+        return 2
+    print(cost.render_rates(rates))
+    return 0
+
+
+# --- the parser -------------------------------------------------------------------------------
+
+def _env_args(parser: argparse.ArgumentParser, *, runs: bool = True) -> None:
+    """The arguments every stack command shares."""
+    parser.add_argument("--env-file", type=Path, default=envfile.default_path(),
+                        help="the .env to read (default: $LFK8S_ENV_FILE or the repository's .env)")
+    if runs:
+        parser.add_argument("--runs-dir", type=Path, default=tf.REPO_ROOT / ".runs",
+                            help="where the run folder with the terraform logs goes (default: .runs/)")
+
+
+def add_command(commands: argparse._SubParsersAction, name: str, help_text: str,
+                handler: Handler) -> argparse.ArgumentParser:
+    """One subcommand: its parser entry and the function it runs."""
+    parser = commands.add_parser(name, help=help_text, description=help_text)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def add_operator_commands(commands: argparse._SubParsersAction, planner: Planner | None = None) -> None:
+    """Registers teardown, pause, resume, status and cost; `planner` plans cost's variants when no
+    --plan-dir is given."""
+    order = " -> ".join(workspaces.REVERSE_ORDER)
+    _env_args(add_command(commands, "teardown",
+                          f"destroy what the workspaces' states still hold, {order}, reading .env like the e2e "
+                          "suite (idempotent)", lambda a: teardown_command(a.env_file, a.runs_dir)))
+    _env_args(add_command(commands, "pause",
+                          f"pause the stack to save money (Journey 3): {order} with cluster_enabled=false; EKS "
+                          "and its nodes go, RDS, S3 and the secrets stay; ends with a check",
+                          lambda a: pause_command(a.env_file, a.runs_dir)))
+    _env_args(add_command(commands, "resume",
+                          f"resume a paused stack: {' -> '.join(workspaces.ORDER)} with cluster_enabled=true; "
+                          "ends when Langfuse's health endpoint answers 200 through a port-forward",
+                          lambda a: resume_command(a.env_file, a.runs_dir)))
+    shown = add_command(commands, "status",
+                        "whether the stack is absent, running, paused or partial, what each workspace's state "
+                        "holds, and the monthly cost of that (read only; Terraform Cloud from .env, or --state-dir)",
+                        lambda a: status_command(a.env_file, a.state_dir))
+    _env_args(shown, runs=False)
+    shown.add_argument("--state-dir", type=Path,
+                       help="read <dir>/<workspace>/terraform.tfstate (local backends of an offline run) instead")
+    priced = add_command(commands, "cost",
+                         "monthly cost of the full, Spot and paused stacks read from their plans (offline, as "
+                         "the plan tier plans), line by line, with the rate table used (NFR6, NFR8)",
+                         lambda a: cost_command(a.variant or list(cost.VARIANTS), a.plan_dir, planner))
+    priced.add_argument("--variant", action="append", choices=list(cost.VARIANTS),
+                        help="price only this variant (repeatable; default: all)")
+    priced.add_argument("--plan-dir", type=Path, help="read <variant>/<workspace>.json (terraform show -json) "
+                        "from here instead of planning")
+
+
+def build_parser(description: str, extra: Sequence[Callable[[argparse._SubParsersAction], None]] = (),
+                 planner: Planner | None = None) -> argparse.ArgumentParser:
+    """The operator commands, then whatever `extra` registers (the offline tools)."""
+    parser = argparse.ArgumentParser(prog="python -m lfharness", description=description)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+    add_operator_commands(commands, planner)
+    for register in extra:
+        register(commands)
+    return parser
