@@ -67,6 +67,6 @@ say "terraform, kubectl, helm, providers and modules"
 # request: about 20 min and 4 GiB of Go cache cold, seconds warm (`bash setup.sh --kube` or LFK8S_KUBE=1).
 if [ "${LFK8S_KUBE:-}" = 1 ] || [ "${1:-}" = --kube ]; then
   say "building the local cluster's binaries (kube tier)"
-  .venv/bin/python -m lfharness.testing.kube build
+  .venv/bin/python -m lfharness.testing.cluster build
 fi
 say "set-up complete"

@@ -58,9 +58,9 @@ def main(rounds: int = 5) -> int:
             args = ["plan", "-input=false", "-no-color"] + [f"-var={k}={v}" for k, v in tf_vars.items()]
             harness, bare, subprocess_harness = [], [], []
             for _ in range(rounds):  # in turn, so drift in the machine's speed hits every side
-                harness.append(_seconds(lambda: test.plan(output=True, tf_vars=tf_vars)))
-                bare.append(_seconds(lambda: tf.run(args, folder, bench.env)))
-                subprocess_harness.append(_seconds(lambda: old.plan(output=True, tf_vars=tf_vars)))
+                harness.append(_seconds(lambda: test.plan(output=True, tf_vars=tf_vars)))  # noqa: B023 (called at once)
+                bare.append(_seconds(lambda: tf.run(args, folder, bench.env)))  # noqa: B023 (called at once)
+                subprocess_harness.append(_seconds(lambda: old.plan(output=True, tf_vars=tf_vars)))  # noqa: B023 (called at once)
             h, b, s = (statistics.median(x) for x in (harness, bare, subprocess_harness))
             print(f"{workspace:<12}{h:>13.2f}s{b:>11.2f}s{h / b:>8.2f}{s:>19.2f}s{s / b:>8.2f}")
     print(f"end: {_load()}")

@@ -37,7 +37,7 @@ Handler = Callable[[argparse.Namespace], int]
 Planner = Callable[[list[str], Path], dict[str, dict[str, dict[str, Any]]]]
 
 
-class CommandExit(Exception):  # noqa: N818 (an exit, not an error: the preamble's way to stop with a code)
+class CommandExit(Exception):
     """Ends a command with an exit code; the reason has already been logged."""
 
     def __init__(self, code: int) -> None:

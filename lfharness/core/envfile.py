@@ -57,7 +57,7 @@ def _expiration(value: str) -> dt.datetime | None:
     if not re.fullmatch(_RULES[SESSION_EXPIRATION][0], value):
         return None
     try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(dt.timezone.utc)
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(dt.UTC)
     except ValueError:  # e.g. month 13: the pattern alone lets it through
         return None
 
@@ -104,7 +104,7 @@ class Settings:
         """
         if self.aws_session_expiration is None:
             return
-        now = now or dt.datetime.now(dt.timezone.utc)
+        now = now or dt.datetime.now(dt.UTC)
         left = (self.aws_session_expiration - now).total_seconds()
         if left >= seconds:
             return

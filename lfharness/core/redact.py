@@ -217,7 +217,7 @@ def _marked(values: Any, marks: Any) -> Iterator[str]:
         for key, mark in marks.items():
             yield from _marked(values.get(key), mark)
     elif isinstance(marks, list) and isinstance(values, list):
-        for value, mark in zip(values, marks):
+        for value, mark in zip(values, marks, strict=False):  # marks may stop short: unmarked
             yield from _marked(value, mark)
 
 

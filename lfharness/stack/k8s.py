@@ -94,7 +94,7 @@ def exec_credential(token: str) -> dict:
     """The ExecCredential kubectl expects from a credential plugin."""
     import datetime as dt  # noqa: PLC0415
 
-    expires = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=14)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    expires = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=14)).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {"apiVersion": "client.authentication.k8s.io/v1beta1", "kind": "ExecCredential",
             "status": {"token": token, "expirationTimestamp": expires}}
 

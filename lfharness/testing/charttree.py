@@ -8,7 +8,7 @@ dependency is taken at the version its parent pins: the parent's Chart.lock when
 dependency is looked up by name in the git history of the dependency sources and unpacked under
 its parent's `charts/<name>`, recursively, so subcharts carry the `common` they pin. The whole
 tree is resolved before anything is written; a missing chart or version is an error naming it.
-The result is checked the way the chart tier checks a chart (lfharness.testing.chart.verify_chart_dir),
+The result is checked the way the chart tier checks a chart (lfharness.testing.chartrig.source.verify_chart_dir),
 with `helm dependency list` on every chart in it and with a `helm template` render, then moved
 into place. Nothing here fetches anything, and the tree never belongs in the repository.
 """
@@ -31,7 +31,7 @@ from pathlib import Path
 import yaml
 
 from lfharness.core.wait import Stopwatch
-from lfharness.testing import chart
+from lfharness.testing.chartrig import source as chart
 
 LOG = logging.getLogger("lfharness.testing.charttree")
 
@@ -155,7 +155,8 @@ def find_commit(source: Source, name: str, version: str) -> tuple[str, str] | No
                 return commit, f"tag {tag}"
     log = _git(source, "log", "--all", "--format=%H", "--", f"{path}/Chart.yaml", check=False)
     commits = log.stdout.split() if log.returncode == 0 else []
-    for commit, text in zip(commits, _batch_chart_yamls(source, [f"{c}:{path}/Chart.yaml" for c in commits])):
+    for commit, text in zip(commits, _batch_chart_yamls(source, [f"{c}:{path}/Chart.yaml" for c in commits]),
+                            strict=True):
         if _is(_meta(text), name, version):
             return commit, f"commit {commit[:12]} (no release tag)"
     return None
@@ -226,7 +227,7 @@ def _unpack(node: Node, root: Path) -> int:
                              node.commit, prefix], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     count = 0
     try:
-        assert proc.stdout is not None  # noqa: S101 - Popen with stdout=PIPE always sets it
+        assert proc.stdout is not None
         with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
             for member in tar:
                 if not member.name.startswith(prefix) or member.name == prefix:

@@ -17,10 +17,12 @@ import re
 import threading
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from lfharness.testing import httpserver
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class _State:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: "_Server"
+    server: httpserver.Server  # its state is the fake's _State
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's signature)
         pass  # the requests are recorded instead
@@ -59,26 +61,21 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle()
 
     def _send(self, status: int, body: Any) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        httpserver.send_json(self, status, body)
 
     def _caller(self) -> str | None:
         scheme, _, encoded = (self.headers.get("Authorization") or "").partition(" ")
         if scheme != "Basic":
             return None
         user, _, password = base64.b64decode(encoded).decode().partition(":")
-        state = self.server.state
+        state: _State = self.server.state
         return user if (user, password) == (state.public_key, state.secret_key) else None
 
     def _handle(self) -> None:
         url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length)) if length else None
-        state = self.server.state
+        state: _State = self.server.state
         caller = self._caller()
         with state.lock:
             state.requests.append(Recorded(self.command, url.path, parse_qs(url.query), body, caller))
@@ -149,26 +146,16 @@ class _Handler(BaseHTTPRequestHandler):
         return 404, not_found
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, state: _State) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.state = state
-
-
 class LangfuseFake:
     """Langfuse's public API on 127.0.0.1:<free port> for one project key pair."""
 
     def __init__(self, public_key: str, secret_key: str) -> None:
         self._state = _State(public_key, secret_key)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server = httpserver.LocalServer(_Handler, self._state, name="langfuse-fake")
 
     @property
     def base_url(self) -> str:
-        assert self._server is not None, "LangfuseFake is not started"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self._server.url
 
     def requests(self) -> list[Recorded]:
         with self._state.lock:
@@ -197,17 +184,9 @@ class LangfuseFake:
             self._state.reject.extend(messages)
 
     def __enter__(self) -> Self:
-        self._server = _Server(self._state)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="langfuse-fake", daemon=True)
-        self._thread.start()
+        self._server.start()
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
+        self._server.stop()

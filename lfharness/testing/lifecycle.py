@@ -311,7 +311,7 @@ class LifecycleRig:
         self._followers.append(follower)
         stack = LocalStack(self.settings(), run_dir, self.terraform_dir, {**self.bench.env, "TFE_TOKEN": self.token},
                            fake=self.fake, follower=follower, **kwargs)
-        stack._initialised = self.initialised
+        stack._initialised = self.initialised  # noqa: SLF001 (the rig shares one init record with each stack it makes)
         stack.restore({})
         return stack
 

@@ -32,11 +32,11 @@ from lfharness.testing.tfc_fake import TfcFake
 
 LOG = logging.getLogger("lfharness.testing.plan")
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 # Computed values the provider stand-in returns for data sources, ephemeral resources and a few
 # resources (owned by the tests; @LOCAL_HTTPS_URL@ becomes the fake's TLS address at run time, so
-# the real tls provider can read a certificate chain from the cluster's "OIDC issuer").
-FIXTURES = REPO_ROOT / "tests" / "fixtures" / "provider-standin.json"
+# the real tls provider can read a certificate chain from the cluster's "OIDC issuer"). Inside the
+# package, not under tests/: the package reads it at run time, and the package reads nothing of tests/.
+FIXTURES = Path(__file__).resolve().parent / "data" / "provider-standin.json"
 
 # Outputs shaped like the 7 + 5 (+ 4) contract, served by the fake to tfe_outputs: the workspace
 # registry's samples, running and paused.
@@ -208,7 +208,7 @@ class Workbench:
         self._registry_url: str | None = None
         self._stack = contextlib.ExitStack()
 
-    def __enter__(self) -> "Workbench":
+    def __enter__(self) -> Workbench:
         missing = toolchain.missing([("providers", n) for n in toolchain.STANDIN_PROVIDERS])
         if missing:
             raise PlanUnavailable("offline plans need the set-up's providers: " + "; ".join(missing))
@@ -321,7 +321,7 @@ class Workbench:
             targets = self.secret_addresses(folder)
             if targets:
                 test.apply(tf_vars=tf_vars, targets=targets)
-        raw = test.plan(output=True, tf_vars=tf_vars)._raw
+        raw = test.plan(output=True, tf_vars=tf_vars)._raw  # noqa: SLF001 (tftest keeps the plan JSON there)
         # The generated secrets' state goes with the plan: a copy read from the cache holds the
         # same secret values as the plan it gets.
         state = folder / "terraform.tfstate"
@@ -399,7 +399,7 @@ class Workbench:
     def replan(self, plan: Plan, variables: dict[str, Any]) -> Plan:
         """Plans an applied copy again with other variables (its state is the previous apply's)."""
         tf_vars = {**self.default_variables(plan.workspace), **variables}
-        raw = self.terraform(plan.folder).plan(output=True, tf_vars=tf_vars)._raw
+        raw = self.terraform(plan.folder).plan(output=True, tf_vars=tf_vars)._raw  # noqa: SLF001 (tftest)
         return Plan(plan.workspace, raw, plan.folder, tf_vars)
 
     def apply(self, plan: Plan) -> None:

@@ -79,7 +79,7 @@ class PlanCache:
         self.misses = 0
 
     @classmethod
-    def from_env(cls) -> "PlanCache | None":
+    def from_env(cls) -> PlanCache | None:
         value = os.environ.get(CACHE_ENV)
         return cls(Path(value)) if value else None
 

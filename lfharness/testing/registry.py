@@ -18,15 +18,15 @@ import json
 import logging
 import os
 import re
-import ssl
 import subprocess
 import tarfile
-import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
-from lfharness.testing import toolchain
+from lfharness.testing import httpserver, toolchain
 from lfharness.testing.localca import CaFiles
 
 LOG = logging.getLogger("lfharness.testing.registry")
@@ -57,7 +57,7 @@ class ModuleRef:
         return f"terraform-{self.system}-{self.name}"
 
     @classmethod
-    def from_source(cls, source: str) -> "ModuleRef":
+    def from_source(cls, source: str) -> ModuleRef:
         namespace, name, system = source.split("//")[0].split("/")
         return cls(namespace, name, system)
 
@@ -72,7 +72,7 @@ class ModuleMirror:
         self.cache = cache / "modules"
 
     @classmethod
-    def from_env(cls) -> "ModuleMirror | None":
+    def from_env(cls) -> ModuleMirror | None:
         value = os.environ.get(MIRROR_ENV)
         return cls(Path(value), toolchain.cache_dir()) if value else None
 
@@ -147,82 +147,64 @@ class ModuleMirror:
         return files
 
 
+class _Handler(BaseHTTPRequestHandler):
+    server: httpserver.Server  # its state is the ModuleRegistry
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (http.server's signature)
+        LOG.debug("registry: " + format, *args)
+
+    def do_GET(self) -> None:  # http.server dispatches on do_<METHOD>
+        registry: ModuleRegistry = self.server.state
+        registry.answer(self)
+
+
 class ModuleRegistry:
     """HTTPS module registry (modules.v1) over a ModuleMirror, on a free loopback port."""
 
     def __init__(self, mirror: ModuleMirror, ca: CaFiles) -> None:
         self.mirror = mirror
         self.ca = ca
-        self._server: ThreadingHTTPServer | None = None
+        self._server = httpserver.LocalServer(_Handler, self, tls=httpserver.tls_context(ca.cert, ca.key),
+                                              name="module-registry")
 
     @property
     def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("module registry stand-in not started")
-        return f"https://127.0.0.1:{self._server.server_address[1]}"
+        return self._server.url
 
-    def __enter__(self) -> "ModuleRegistry":
-        registry = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, fmt: str, *args: object) -> None:
-                LOG.debug("registry: " + fmt, *args)
-
-            def do_GET(self) -> None:  # noqa: N802 (http.server API)
-                registry._handle(self)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self.ca.cert, self.ca.key)
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+    def __enter__(self) -> Self:
+        self._server.start()
         LOG.info("module registry stand-in at %s serving clones under %s", self.base_url, self.mirror.root)
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._server.stop()
 
-    def _handle(self, req: BaseHTTPRequestHandler) -> None:
+    def answer(self, req: BaseHTTPRequestHandler) -> None:
+        """Answer one GET: the module's versions, its download redirect, or the archive itself."""
         path = req.path.split("?")[0]
         try:
             if m := re.fullmatch(r"/v1/modules/([\w-]+)/([\w-]+)/([\w-]+)/versions", path):
                 ref = ModuleRef(*m.groups())
                 versions = self.mirror.versions(ref)
                 if not versions:
-                    return _send(req, 404, {"errors": [f"{MIRROR_ENV} holds no clone of {ref.repository}"]})
-                return _send(req, 200, {"modules": [{"versions": [{"version": v} for v in versions]}]})
+                    missing = f"{MIRROR_ENV} holds no clone of {ref.repository}"
+                    return httpserver.send_json(req, 404, {"errors": [missing]})
+                return httpserver.send_json(req, 200, {"modules": [{"versions": [{"version": v} for v in versions]}]})
             if m := re.fullmatch(r"/v1/modules/([\w-]+)/([\w-]+)/([\w-]+)/([\w.+-]+)/download", path):
                 *parts, version = m.groups()
                 if version not in self.mirror.versions(ModuleRef(*parts)):
-                    return _send(req, 404, {"errors": [f"no tag v{version} in the clone"]})
-                req.send_response(204)
-                req.send_header("X-Terraform-Get", f"{self.base_url}/archives/{'/'.join(parts)}/{version}.tar.gz")
-                req.end_headers()
-                return None
+                    return httpserver.send_json(req, 404, {"errors": [f"no tag v{version} in the clone"]})
+                archive = f"{self.base_url}/archives/{'/'.join(parts)}/{version}.tar.gz"
+                return httpserver.send_bytes(req, 204, None, headers={"X-Terraform-Get": archive})
             if m := re.fullmatch(r"/archives/([\w-]+)/([\w-]+)/([\w-]+)/([\w.+-]+)\.tar\.gz", path):
                 *parts, version = m.groups()
                 data = self.mirror.archive(ModuleRef(*parts), version).read_bytes()
-                req.send_response(200)
-                req.send_header("Content-Type", "application/x-gzip")
-                req.send_header("Content-Length", str(len(data)))
-                req.end_headers()
-                req.wfile.write(data)
-                return None
+                return httpserver.send_bytes(req, 200, data, "application/x-gzip")
         except MirrorError as exc:
             LOG.error("module registry stand-in: %s", exc)
-            return _send(req, 500, {"errors": [str(exc)]})
-        return _send(req, 404, {"errors": ["not found"]})
-
-
-def _send(req: BaseHTTPRequestHandler, status: int, body: dict) -> None:
-    data = json.dumps(body).encode()
-    req.send_response(status)
-    req.send_header("Content-Type", "application/json")
-    req.send_header("Content-Length", str(len(data)))
-    req.end_headers()
-    req.wfile.write(data)
+            return httpserver.send_json(req, 500, {"errors": [str(exc)]})
+        return httpserver.send_json(req, 404, {"errors": ["not found"]})
 
 
 def write_cli_config(dest: Path, cache: Path, registry_url: str | None) -> Path:

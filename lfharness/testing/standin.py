@@ -39,7 +39,7 @@ class StandInServers:
         self.reattach: dict[str, dict] = {}
         self._procs: list[subprocess.Popen] = []
 
-    def __enter__(self) -> "StandInServers":
+    def __enter__(self) -> StandInServers:
         self.folder.mkdir(parents=True, exist_ok=True)
         manifest = toolchain.load_manifest(self.cache)["providers"]
         try:

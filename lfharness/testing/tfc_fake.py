@@ -1,5 +1,8 @@
 """A small HTTPS fake of the Terraform Cloud API, for tests that must not reach the real one.
 
+Why one file of ~800 lines: its sixteen routes share one store and one JSON:API document shape;
+split, each piece would import the others. The route table (`ROUTES`) is the index to read first.
+
 It serves the documented JSON:API endpoints (content type application/vnd.api+json)
 that two clients use:
 
@@ -18,6 +21,11 @@ outputs only if that workspace shares its state (global-remote-state, or the rea
 is one of its remote-state-consumers). Otherwise the included outputs are silently
 empty, which is what makes `tfe_outputs` return an empty object (decision 12).
 The operator's token (the one given to the constructor) sees everything.
+
+Layout: `_Store` holds the state; the endpoints are a route table (`ROUTES`: method and path
+pattern -> a small handler function), the handlers grouped by resource (organizations, workspaces,
+locks, remote-state consumers, state versions, outputs); `_dispatch` authenticates and routes one
+call; the HTTP side is `httpserver.LocalServer` with one request handler.
 """
 
 from __future__ import annotations
@@ -29,16 +37,16 @@ import json
 import logging
 import re
 import secrets
-import ssl
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from lfharness.testing import httpserver
 from lfharness.testing.localca import CaFiles
 
 log = logging.getLogger(__name__)
@@ -174,12 +182,44 @@ class _Workspace:
     def name(self) -> str:
         return str(self.attributes["name"])
 
+    def update(self, attrs: dict[str, Any]) -> None:
+        self.attributes.update(attrs)
+        if "execution-mode" in attrs:
+            # `operations` is the deprecated twin of execution-mode; keep them consistent.
+            self.attributes["operations"] = attrs["execution-mode"] != "local"
+        self.attributes["updated-at"] = _now()
+
 
 @dataclass(frozen=True)
 class _Caller:
     """Who is calling: the operator (sees all) or a workspace's run token."""
 
     workspace_id: str | None = None
+
+    def can_read_state(self, ws: _Workspace) -> bool:
+        if self.workspace_id is None or self.workspace_id == ws.id:
+            return True
+        return bool(ws.attributes.get("global-remote-state")) or self.workspace_id in ws.consumers
+
+    def readable_state(self, ws: _Workspace) -> str:
+        """The workspace's current state version id, or 404 when there is none or it is not shared with us."""
+        if ws.state_version is None or not self.can_read_state(ws):
+            raise _not_found()
+        return ws.state_version
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One authenticated API call as a handler sees it: the path's parameters (unquoted), query and body."""
+
+    caller: _Caller
+    params: dict[str, str]
+    query: dict[str, list[str]]
+    doc: dict[str, Any] | None
+
+    def includes(self) -> set[str]:
+        """The `include` query parameter's members (JSON:API: comma-separated, possibly repeated)."""
+        return {i.strip() for v in self.query.get("include", []) for i in v.split(",") if i.strip()}
 
 
 @dataclass
@@ -188,8 +228,8 @@ class _Response:
     body: dict[str, Any] | None = None
 
 
-class _Api:
-    """The fake's state and request logic, free of HTTP plumbing. All access under one lock."""
+class _Store:
+    """The fake's state, free of HTTP plumbing. Handlers run with `lock` held; so must any other access."""
 
     def __init__(self, token: str, organization: str) -> None:
         self._token = token
@@ -199,56 +239,8 @@ class _Api:
         self.run_tokens: dict[str, str] = {}  # token -> workspace id
         self.calls: list[tuple[str, str]] = []
         self.base_url = ""  # set when the server starts: absolute download URLs need it
-        org, ws = "organizations/(?P<org>[^/]+)", "workspaces/(?P<ws_id>[^/]+)"
-        consumers = f"{ws}/relationships/remote-state-consumers"
-        routes: list[tuple[str, str, Callable[..., _Response]]] = [
-            ("GET", "ping", self._ping),
-            ("GET", org, self._get_org),
-            ("POST", f"{org}/workspaces", self._create_workspace),
-            ("GET", f"{org}/workspaces/(?P<name>[^/]+)", self._get_workspace),
-            ("PATCH", f"{org}/workspaces/(?P<name>[^/]+)", self._patch_workspace),
-            ("GET", ws, self._get_workspace),
-            ("PATCH", ws, self._patch_workspace),
-            ("GET", consumers, self._list_consumers),
-            ("POST", consumers, self._add_consumers),
-            ("DELETE", consumers, self._remove_consumers),
-            ("GET", f"{ws}/current-state-version", self._current_state_version),
-            ("GET", f"{ws}/current-state-version-outputs", self._current_outputs),
-            ("GET", "state-versions/(?P<sv_id>[^/]+)", self._get_state_version),
-            ("GET", "state-versions/(?P<sv_id>[^/]+)/outputs", self._state_version_outputs),
-            ("GET", "state-version-outputs/(?P<out_id>[^/]+)", self._get_output),
-            ("POST", f"{ws}/actions/force-unlock", self._force_unlock),
-        ]
-        self._routes = [(method, re.compile(f"{API}/{path}"), fn) for method, path, fn in routes]
 
-    # ---- entry point -------------------------------------------------------------------
-
-    def handle(
-        self,
-        method: str,
-        path: str,
-        query: dict[str, list[str]],
-        authorization: str | None,
-        content_type: str | None,
-        body: bytes,
-    ) -> _Response:
-        with self.lock:
-            self.calls.append((method, path))
-        caller = self._authenticate(authorization)
-        matches = [(m, match, fn) for m, rx, fn in self._routes if (match := rx.fullmatch(path))]
-        if not matches:
-            raise _not_found()
-        for route_method, match, fn in matches:
-            if route_method == method:
-                doc = self._parse_body(method, content_type, body)
-                if caller.workspace_id is not None and method != "GET":
-                    raise _not_found()  # run tokens here are read-only
-                params = {k: unquote(v) for k, v in match.groupdict().items()}
-                with self.lock:
-                    return fn(caller=caller, query=query, doc=doc, **params)
-        raise _ApiError(HTTPStatus.METHOD_NOT_ALLOWED, "method not allowed")
-
-    def _authenticate(self, authorization: str | None) -> _Caller:
+    def authenticate(self, authorization: str | None) -> _Caller:
         scheme, _, presented = (authorization or "").partition(" ")
         if scheme == "Bearer" and presented:
             # Constant-time compare: a fake need not resist timing attacks, but it costs nothing.
@@ -260,30 +252,9 @@ class _Api:
                         return _Caller(workspace_id=ws_id)
         raise _ApiError(HTTPStatus.UNAUTHORIZED, "unauthorized")
 
-    @staticmethod
-    def _parse_body(method: str, content_type: str | None, body: bytes) -> dict[str, Any] | None:
-        if method == "GET" or not body:
-            return None
-        media_type = (content_type or "").split(";")[0].strip()
-        if media_type != JSONAPI:
-            raise _ApiError(
-                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
-                "unsupported media type",
-                f"expected Content-Type {JSONAPI}, got {media_type or 'none'}",
-            )
-        try:
-            doc = json.loads(body)
-        except json.JSONDecodeError as exc:
-            raise _ApiError(HTTPStatus.BAD_REQUEST, "malformed JSON", str(exc)) from exc
-        if not isinstance(doc, dict) or "data" not in doc:
-            raise _ApiError(
-                HTTPStatus.BAD_REQUEST, "malformed JSON:API document", "a top-level 'data' member is required"
-            )
-        return doc
-
     # ---- lookups (caller holds the lock) -----------------------------------------------
 
-    def _org(self, org: str) -> str:
+    def org(self, org: str) -> str:
         if org != self.organization:
             raise _not_found()
         return org
@@ -291,348 +262,400 @@ class _Api:
     def by_name(self, org: str, name: str) -> _Workspace | None:
         return next((w for w in self.workspaces.values() if w.organization == org and w.name == name), None)
 
-    def _resolve(self, org: str | None = None, name: str | None = None, ws_id: str | None = None) -> _Workspace:
-        ws = (
-            self.by_name(self._org(org), name)
-            if org is not None and name is not None
-            else self.workspaces.get(ws_id or "")
-        )
+    def workspace(self, params: Mapping[str, str]) -> _Workspace:
+        """The workspace a path names: `org` and `name`, or `ws_id`."""
+        if "name" in params:
+            ws = self.by_name(self.org(params["org"]), params["name"])
+        else:
+            ws = self.workspaces.get(params["ws_id"])
         if ws is None:
             raise _not_found()
         return ws
 
-    def _can_read_state(self, caller: _Caller, ws: _Workspace) -> bool:
-        if caller.workspace_id is None or caller.workspace_id == ws.id:
-            return True
-        return bool(ws.attributes.get("global-remote-state")) or caller.workspace_id in ws.consumers
+    def by_state_version(self, sv_id: str) -> _Workspace | None:
+        return next((w for w in self.workspaces.values() if w.state_version == sv_id), None)
 
-    def _readable_state(self, caller: _Caller, ws: _Workspace) -> str:
-        if ws.state_version is None or not self._can_read_state(caller, ws):
-            raise _not_found()
-        return ws.state_version
-
-    def _output(self, out_id: str) -> tuple[_Workspace, _Output]:
+    def output(self, out_id: str) -> tuple[_Workspace, _Output]:
         for ws in self.workspaces.values():
             for out in ws.outputs:
                 if out.id == out_id:
                     return ws, out
         raise _not_found()
 
-    # ---- documents ----------------------------------------------------------------------
-
-    def _workspace_doc(self, ws: _Workspace, caller: _Caller) -> dict[str, Any]:
-        visible = ws.outputs if self._can_read_state(caller, ws) else []
-        sv = {"id": ws.state_version, "type": "state-versions"} if ws.state_version else None
-        return {
-            "id": ws.id,
-            "type": "workspaces",
-            "attributes": copy.deepcopy(ws.attributes),
-            "relationships": {
-                # go-tfe's tfe_outputs path dereferences Organization.Name: always present.
-                "organization": {"data": {"id": ws.organization, "type": "organizations"}},
-                "current-state-version": {"data": sv},
-                "outputs": {"data": [{"id": o.id, "type": "workspace-outputs"} for o in visible]},
-                "remote-state-consumers": {
-                    "links": {"related": f"{API}/workspaces/{ws.id}/relationships/remote-state-consumers"}
-                },
-            },
-            "links": {"self": f"{API}/organizations/{ws.organization}/workspaces/{ws.name}"},
-        }
-
-    @staticmethod
-    def _workspace_output_doc(out: _Output) -> dict[str, Any]:
-        # Sensitive values are null here; tfe_outputs reads them one by one by id.
-        return {
-            "id": out.id,
-            "type": "workspace-outputs",
-            "attributes": {
-                "name": out.name,
-                "sensitive": out.sensitive,
-                "output-type": _json_type(out.value),
-                "value": None if out.sensitive else out.value,
-            },
-            "links": {"self": f"{API}/state-version-outputs/{out.id}"},
-        }
-
-    @staticmethod
-    def _output_doc(out: _Output, reveal: bool) -> dict[str, Any]:
-        return {
-            "id": out.id,
-            "type": "state-version-outputs",
-            "attributes": {
-                "name": out.name,
-                "sensitive": out.sensitive,
-                "type": _json_type(out.value),
-                "value": out.value if (reveal or not out.sensitive) else None,
-                "detailed-type": _terraform_type(out.value),
-            },
-            "links": {"self": f"{API}/state-version-outputs/{out.id}"},
-        }
-
-    @staticmethod
-    def _state_version_doc(ws: _Workspace) -> dict[str, Any]:
-        return {
-            "id": ws.state_version,
-            "type": "state-versions",
-            "attributes": {
-                "created-at": ws.attributes["updated-at"],
-                "serial": ws.serial,
-                "status": "finalized",
-                "resources-processed": True,
-                "state-version": 4,
-            },
-            "relationships": {
-                "outputs": {"data": [{"id": o.id, "type": "state-version-outputs"} for o in ws.outputs]},
-                "workspace": {"data": {"id": ws.id, "type": "workspaces"}},
-            },
-            "links": {"self": f"{API}/state-versions/{ws.state_version}"},
-        }
-
-    @staticmethod
-    def _page(items: list[dict[str, Any]], query: dict[str, list[str]]) -> dict[str, Any]:
-        try:
-            number = max(1, int(query.get("page[number]", ["1"])[0]))
-            size = min(100, max(1, int(query.get("page[size]", ["20"])[0])))
-        except ValueError as exc:
-            raise _ApiError(HTTPStatus.BAD_REQUEST, "invalid page parameter", str(exc)) from exc
-        total_pages = max(1, -(-len(items) // size))
-        return {
-            "data": items[(number - 1) * size : number * size],
-            "meta": {
-                "pagination": {
-                    "current-page": number,
-                    "prev-page": number - 1 if number > 1 else None,
-                    "next-page": number + 1 if number < total_pages else None,
-                    "total-pages": total_pages,
-                    "total-count": len(items),
-                }
-            },
-        }
-
-    # ---- handlers (called with the lock held) -----------------------------------------
-
-    def _ping(self, **_: Any) -> _Response:
-        return _Response(HTTPStatus.NO_CONTENT)
-
-    def _get_org(self, *, org: str, **_: Any) -> _Response:
-        name = self._org(org)
-        return _Response(
-            HTTPStatus.OK,
-            {
-                "data": {
-                    "id": name,
-                    "type": "organizations",
-                    "attributes": {"name": name, "external-id": f"org-{name}", "default-execution-mode": "remote"},
-                    "links": {"self": f"{API}/organizations/{name}"},
-                }
-            },
-        )
-
-    def _validated_attributes(self, doc: dict[str, Any] | None, org: str, current: _Workspace | None) -> dict[str, Any]:
-        data = (doc or {}).get("data")
-        if not isinstance(data, dict):
-            raise _ApiError(HTTPStatus.BAD_REQUEST, "malformed JSON:API document", "'data' must be a resource object")
-        if data.get("type") != "workspaces":
-            # JSON:API: a resource type that does not match the endpoint is a conflict.
-            raise _ApiError(
-                HTTPStatus.CONFLICT,
-                "type mismatch",
-                f"expected type 'workspaces', got {data.get('type')!r}",
-                "/data/type",
-            )
-        attrs = data.get("attributes") or {}
-        if not isinstance(attrs, dict):
-            raise _ApiError(HTTPStatus.BAD_REQUEST, "malformed JSON:API document", "'attributes' must be an object")
-        if "name" in attrs or current is None:
-            name = attrs.get("name")
-            if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
-                raise _invalid("Name is invalid: use letters, digits, '-' and '_'", "name")
-            other = self.by_name(org, name)
-            if other is not None and other is not current:
-                raise _invalid("Name has already been taken", "name")
-        mode = attrs.get("execution-mode")
-        if mode is not None and mode not in _EXECUTION_MODES:
-            raise _invalid(f"Execution mode must be one of {', '.join(_EXECUTION_MODES)}", "execution-mode")
-        return dict(attrs)
-
-    def _apply(self, ws: _Workspace, attrs: dict[str, Any]) -> None:
-        ws.attributes.update(attrs)
-        if "execution-mode" in attrs:
-            # `operations` is the deprecated twin of execution-mode; keep them consistent.
-            ws.attributes["operations"] = attrs["execution-mode"] != "local"
-        ws.attributes["updated-at"] = _now()
+    # ---- changes (caller holds the lock) -----------------------------------------------
 
     def create_workspace(self, org: str, attrs: dict[str, Any]) -> _Workspace:
         now = _now()
         ws = _Workspace(
             id=_new_id("ws"),
             organization=org,
-            attributes={
-                **copy.deepcopy(_WORKSPACE_DEFAULTS),
-                "name": attrs["name"],
-                "created-at": now,
-                "updated-at": now,
-            },
+            attributes={**copy.deepcopy(_WORKSPACE_DEFAULTS), "name": attrs["name"], "created-at": now,
+                        "updated-at": now},
         )
-        self._apply(ws, attrs)
+        ws.update(attrs)
         self.workspaces[ws.id] = ws
         log.info("TFC fake: created workspace %s/%s (%s)", org, ws.name, ws.id)
         return ws
 
-    def _create_workspace(self, *, org: str, caller: _Caller, doc: dict[str, Any] | None, **_: Any) -> _Response:
-        self._org(org)
-        ws = self.create_workspace(org, self._validated_attributes(doc, org, None))
-        return _Response(HTTPStatus.CREATED, {"data": self._workspace_doc(ws, caller)})
-
-    def _force_unlock(self, *, ws_id: str, caller: _Caller, **_: Any) -> _Response:
-        # As the API documents: 409 when the workspace is not locked, else the unlocked workspace.
-        ws = self._resolve(ws_id=ws_id)
-        if not ws.attributes.get("locked"):
-            raise _ApiError(HTTPStatus.CONFLICT, "conflict", "Unable to unlock workspace. The workspace is not locked.")
-        ws.attributes["locked"] = False
-        return _Response(HTTPStatus.OK, {"data": self._workspace_doc(ws, caller)})
-
-    def _get_workspace(
-        self,
-        *,
-        caller: _Caller,
-        query: dict[str, list[str]],
-        org: str | None = None,
-        name: str | None = None,
-        ws_id: str | None = None,
-        **_: Any,
-    ) -> _Response:
-        ws = self._resolve(org, name, ws_id)
-        doc: dict[str, Any] = {"data": self._workspace_doc(ws, caller)}
-        includes = {i.strip() for v in query.get("include", []) for i in v.split(",") if i.strip()}
-        included: list[dict[str, Any]] = []
-        if "outputs" in includes and self._can_read_state(caller, ws):
-            included += [self._workspace_output_doc(o) for o in ws.outputs]
-        if "current-state-version" in includes and ws.state_version and self._can_read_state(caller, ws):
-            included.append(self._state_version_doc(ws))
-        if includes - {"outputs", "current-state-version"}:
-            log.warning(
-                "TFC fake: ignoring unsupported include %s", sorted(includes - {"outputs", "current-state-version"})
-            )
-        if included:
-            doc["included"] = included
-        return _Response(HTTPStatus.OK, doc)
-
-    def _patch_workspace(
-        self,
-        *,
-        caller: _Caller,
-        doc: dict[str, Any] | None,
-        org: str | None = None,
-        name: str | None = None,
-        ws_id: str | None = None,
-        **_: Any,
-    ) -> _Response:
-        ws = self._resolve(org, name, ws_id)
-        attrs = self._validated_attributes(doc, ws.organization, ws)
-        self._apply(ws, attrs)
-        log.info("TFC fake: updated workspace %s: %s", ws.name, sorted(attrs))
-        return _Response(HTTPStatus.OK, {"data": self._workspace_doc(ws, caller)})
-
-    def _consumer_ids(self, ws: _Workspace, doc: dict[str, Any] | None) -> list[str]:
-        data = (doc or {}).get("data")
-        if not isinstance(data, list):
-            raise _ApiError(
-                HTTPStatus.BAD_REQUEST, "malformed JSON:API document", "'data' must be a list of workspaces"
-            )
-        ids: list[str] = []
-        for item in data:
-            if not isinstance(item, dict) or item.get("type") != "workspaces":
-                raise _ApiError(
-                    HTTPStatus.CONFLICT, "type mismatch", "expected resource identifiers of type 'workspaces'"
-                )
-            other = self.workspaces.get(str(item.get("id")))
-            if other is None or other.organization != ws.organization:
-                raise _ApiError(HTTPStatus.NOT_FOUND, "not found", f"workspace {item.get('id')} not found")
-            ids.append(other.id)
-        return ids
-
-    def _list_consumers(self, *, ws_id: str, caller: _Caller, query: dict[str, list[str]], **_: Any) -> _Response:
-        ws = self._resolve(ws_id=ws_id)
-        docs = [self._workspace_doc(self.workspaces[c], caller) for c in ws.consumers]
-        return _Response(HTTPStatus.OK, self._page(docs, query))
-
-    def _add_consumers(self, *, ws_id: str, doc: dict[str, Any] | None, **_: Any) -> _Response:
-        ws = self._resolve(ws_id=ws_id)
-        for consumer in self._consumer_ids(ws, doc):
-            if consumer not in ws.consumers:
-                ws.consumers.append(consumer)
-        return _Response(HTTPStatus.NO_CONTENT)
-
-    def _remove_consumers(self, *, ws_id: str, doc: dict[str, Any] | None, **_: Any) -> _Response:
-        ws = self._resolve(ws_id=ws_id)
-        gone = set(self._consumer_ids(ws, doc))
-        ws.consumers = [c for c in ws.consumers if c not in gone]
-        return _Response(HTTPStatus.NO_CONTENT)
-
-    def _current_state_version(
-        self, *, ws_id: str, caller: _Caller, query: dict[str, list[str]], **_: Any
-    ) -> _Response:
-        ws = self._resolve(ws_id=ws_id)
-        self._readable_state(caller, ws)
-        doc: dict[str, Any] = {"data": self._state_version_doc(ws)}
-        if ws.raw_state is not None:
-            doc["data"]["attributes"]["hosted-state-download-url"] = f"{self.base_url}/_archivist/{ws.state_version}"
-        if "outputs" in ",".join(query.get("include", [])).split(","):
-            doc["included"] = [self._output_doc(o, reveal=False) for o in ws.outputs]
-        return _Response(HTTPStatus.OK, doc)
-
-    def _current_outputs(self, *, ws_id: str, caller: _Caller, query: dict[str, list[str]], **_: Any) -> _Response:
-        ws = self._resolve(ws_id=ws_id)
-        self._readable_state(caller, ws)
-        if ws.outputs_processing > 0:
-            # The API answers 503 while a new state version's outputs are processed asynchronously.
-            ws.outputs_processing -= 1
-            raise _ApiError(HTTPStatus.SERVICE_UNAVAILABLE, "Service Unavailable",
-                            "state version outputs are still being processed; retry the request")
-        return _Response(HTTPStatus.OK, self._page([self._output_doc(o, reveal=False) for o in ws.outputs], query))
-
-    def _state_version(self, sv_id: str, caller: _Caller) -> _Workspace:
-        ws = next((w for w in self.workspaces.values() if w.state_version == sv_id), None)
-        if ws is None:
-            raise _not_found()
-        self._readable_state(caller, ws)
-        return ws
-
-    def _get_state_version(self, *, sv_id: str, caller: _Caller, **_: Any) -> _Response:
-        return _Response(HTTPStatus.OK, {"data": self._state_version_doc(self._state_version(sv_id, caller))})
-
-    def _state_version_outputs(
-        self, *, sv_id: str, caller: _Caller, query: dict[str, list[str]], **_: Any
-    ) -> _Response:
-        ws = self._state_version(sv_id, caller)
-        return _Response(HTTPStatus.OK, self._page([self._output_doc(o, reveal=False) for o in ws.outputs], query))
-
     def raw_state(self, sv_id: str) -> dict[str, Any] | None:
         with self.lock:
-            ws = next((w for w in self.workspaces.values() if w.state_version == sv_id), None)
+            ws = self.by_state_version(sv_id)
             return copy.deepcopy(ws.raw_state) if ws is not None else None
 
-    def _get_output(self, *, out_id: str, caller: _Caller, **_: Any) -> _Response:
-        ws, out = self._output(out_id)
-        self._readable_state(caller, ws)
-        # Read one by one, a sensitive value is revealed: this is how tfe_outputs gets it.
-        return _Response(HTTPStatus.OK, {"data": self._output_doc(out, reveal=True)})
+
+# ---- documents ------------------------------------------------------------------------------
+
+def _workspace_doc(ws: _Workspace, caller: _Caller) -> dict[str, Any]:
+    visible = ws.outputs if caller.can_read_state(ws) else []
+    sv = {"id": ws.state_version, "type": "state-versions"} if ws.state_version else None
+    return {
+        "id": ws.id,
+        "type": "workspaces",
+        "attributes": copy.deepcopy(ws.attributes),
+        "relationships": {
+            # go-tfe's tfe_outputs path dereferences Organization.Name: always present.
+            "organization": {"data": {"id": ws.organization, "type": "organizations"}},
+            "current-state-version": {"data": sv},
+            "outputs": {"data": [{"id": o.id, "type": "workspace-outputs"} for o in visible]},
+            "remote-state-consumers": {
+                "links": {"related": f"{API}/workspaces/{ws.id}/relationships/remote-state-consumers"}
+            },
+        },
+        "links": {"self": f"{API}/organizations/{ws.organization}/workspaces/{ws.name}"},
+    }
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True  # a hung client must not block stop()
+def _output_resource(out: _Output, kind: str, attributes: dict[str, Any]) -> dict[str, Any]:
+    """An output as a JSON:API resource of type `kind`; both kinds link to the state-version-output."""
+    return {
+        "id": out.id,
+        "type": kind,
+        "attributes": {"name": out.name, "sensitive": out.sensitive, **attributes},
+        "links": {"self": f"{API}/state-version-outputs/{out.id}"},
+    }
 
-    def __init__(self, address: tuple[str, int], api: _Api) -> None:
-        super().__init__(address, _Handler)
-        self.api = api
+
+def _workspace_output_doc(out: _Output) -> dict[str, Any]:
+    # Sensitive values are null here; tfe_outputs reads them one by one by id.
+    return _output_resource(out, "workspace-outputs", {
+        "output-type": _json_type(out.value),
+        "value": None if out.sensitive else out.value,
+    })
 
 
-class _Handler(BaseHTTPRequestHandler):
+def _output_doc(out: _Output, reveal: bool = False) -> dict[str, Any]:
+    return _output_resource(out, "state-version-outputs", {
+        "type": _json_type(out.value),
+        "value": out.value if (reveal or not out.sensitive) else None,
+        "detailed-type": _terraform_type(out.value),
+    })
+
+
+def _state_version_doc(ws: _Workspace) -> dict[str, Any]:
+    return {
+        "id": ws.state_version,
+        "type": "state-versions",
+        "attributes": {
+            "created-at": ws.attributes["updated-at"],
+            "serial": ws.serial,
+            "status": "finalized",
+            "resources-processed": True,
+            "state-version": 4,
+        },
+        "relationships": {
+            "outputs": {"data": [{"id": o.id, "type": "state-version-outputs"} for o in ws.outputs]},
+            "workspace": {"data": {"id": ws.id, "type": "workspaces"}},
+        },
+        "links": {"self": f"{API}/state-versions/{ws.state_version}"},
+    }
+
+
+def _page(items: list[dict[str, Any]], query: dict[str, list[str]]) -> dict[str, Any]:
+    try:
+        number = max(1, int(query.get("page[number]", ["1"])[0]))
+        size = min(100, max(1, int(query.get("page[size]", ["20"])[0])))
+    except ValueError as exc:
+        raise _ApiError(HTTPStatus.BAD_REQUEST, "invalid page parameter", str(exc)) from exc
+    total_pages = max(1, -(-len(items) // size))
+    return {
+        "data": items[(number - 1) * size : number * size],
+        "meta": {
+            "pagination": {
+                "current-page": number,
+                "prev-page": number - 1 if number > 1 else None,
+                "next-page": number + 1 if number < total_pages else None,
+                "total-pages": total_pages,
+                "total-count": len(items),
+            }
+        },
+    }
+
+
+def _malformed(detail: str) -> _ApiError:
+    return _ApiError(HTTPStatus.BAD_REQUEST, "malformed JSON:API document", detail)
+
+
+# ---- handlers by resource (called with the store's lock held) -------------------------------
+# Each takes the store and the request and answers, or raises _ApiError for an error document.
+
+# ping and organizations
+
+def _ping(store: _Store, req: _Request) -> _Response:
+    return _Response(HTTPStatus.NO_CONTENT)
+
+
+def _get_org(store: _Store, req: _Request) -> _Response:
+    name = store.org(req.params["org"])
+    return _Response(HTTPStatus.OK, {"data": {
+        "id": name,
+        "type": "organizations",
+        "attributes": {"name": name, "external-id": f"org-{name}", "default-execution-mode": "remote"},
+        "links": {"self": f"{API}/organizations/{name}"},
+    }})
+
+
+# workspaces (by organization and name, or by id)
+
+def _validated_attributes(store: _Store, doc: dict[str, Any] | None, org: str,
+                          current: _Workspace | None) -> dict[str, Any]:
+    data = (doc or {}).get("data")
+    if not isinstance(data, dict):
+        raise _malformed("'data' must be a resource object")
+    if data.get("type") != "workspaces":
+        # JSON:API: a resource type that does not match the endpoint is a conflict.
+        raise _ApiError(HTTPStatus.CONFLICT, "type mismatch", f"expected type 'workspaces', got {data.get('type')!r}",
+                        "/data/type")
+    attrs = data.get("attributes") or {}
+    if not isinstance(attrs, dict):
+        raise _malformed("'attributes' must be an object")
+    if "name" in attrs or current is None:
+        name = attrs.get("name")
+        if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+            raise _invalid("Name is invalid: use letters, digits, '-' and '_'", "name")
+        other = store.by_name(org, name)
+        if other is not None and other is not current:
+            raise _invalid("Name has already been taken", "name")
+    mode = attrs.get("execution-mode")
+    if mode is not None and mode not in _EXECUTION_MODES:
+        raise _invalid(f"Execution mode must be one of {', '.join(_EXECUTION_MODES)}", "execution-mode")
+    return dict(attrs)
+
+
+def _create_workspace(store: _Store, req: _Request) -> _Response:
+    org = store.org(req.params["org"])
+    ws = store.create_workspace(org, _validated_attributes(store, req.doc, org, None))
+    return _Response(HTTPStatus.CREATED, {"data": _workspace_doc(ws, req.caller)})
+
+
+def _get_workspace(store: _Store, req: _Request) -> _Response:
+    ws = store.workspace(req.params)
+    doc: dict[str, Any] = {"data": _workspace_doc(ws, req.caller)}
+    includes = req.includes()
+    included: list[dict[str, Any]] = []
+    if "outputs" in includes and req.caller.can_read_state(ws):
+        included += [_workspace_output_doc(o) for o in ws.outputs]
+    if "current-state-version" in includes and ws.state_version and req.caller.can_read_state(ws):
+        included.append(_state_version_doc(ws))
+    if unsupported := includes - {"outputs", "current-state-version"}:
+        log.warning("TFC fake: ignoring unsupported include %s", sorted(unsupported))
+    if included:
+        doc["included"] = included
+    return _Response(HTTPStatus.OK, doc)
+
+
+def _patch_workspace(store: _Store, req: _Request) -> _Response:
+    ws = store.workspace(req.params)
+    attrs = _validated_attributes(store, req.doc, ws.organization, ws)
+    ws.update(attrs)
+    log.info("TFC fake: updated workspace %s: %s", ws.name, sorted(attrs))
+    return _Response(HTTPStatus.OK, {"data": _workspace_doc(ws, req.caller)})
+
+
+# locks
+
+def _force_unlock(store: _Store, req: _Request) -> _Response:
+    # As the API documents: 409 when the workspace is not locked, else the unlocked workspace.
+    ws = store.workspace(req.params)
+    if not ws.attributes.get("locked"):
+        raise _ApiError(HTTPStatus.CONFLICT, "conflict", "Unable to unlock workspace. The workspace is not locked.")
+    ws.attributes["locked"] = False
+    return _Response(HTTPStatus.OK, {"data": _workspace_doc(ws, req.caller)})
+
+
+# remote-state consumers
+
+def _consumer_ids(store: _Store, ws: _Workspace, doc: dict[str, Any] | None) -> list[str]:
+    data = (doc or {}).get("data")
+    if not isinstance(data, list):
+        raise _malformed("'data' must be a list of workspaces")
+    ids: list[str] = []
+    for item in data:
+        if not isinstance(item, dict) or item.get("type") != "workspaces":
+            raise _ApiError(HTTPStatus.CONFLICT, "type mismatch", "expected resource identifiers of type 'workspaces'")
+        other = store.workspaces.get(str(item.get("id")))
+        if other is None or other.organization != ws.organization:
+            raise _ApiError(HTTPStatus.NOT_FOUND, "not found", f"workspace {item.get('id')} not found")
+        ids.append(other.id)
+    return ids
+
+
+def _list_consumers(store: _Store, req: _Request) -> _Response:
+    ws = store.workspace(req.params)
+    docs = [_workspace_doc(store.workspaces[c], req.caller) for c in ws.consumers]
+    return _Response(HTTPStatus.OK, _page(docs, req.query))
+
+
+def _add_consumers(store: _Store, req: _Request) -> _Response:
+    ws = store.workspace(req.params)
+    for consumer in _consumer_ids(store, ws, req.doc):
+        if consumer not in ws.consumers:
+            ws.consumers.append(consumer)
+    return _Response(HTTPStatus.NO_CONTENT)
+
+
+def _remove_consumers(store: _Store, req: _Request) -> _Response:
+    ws = store.workspace(req.params)
+    gone = set(_consumer_ids(store, ws, req.doc))
+    ws.consumers = [c for c in ws.consumers if c not in gone]
+    return _Response(HTTPStatus.NO_CONTENT)
+
+
+# state versions
+
+def _readable_version(store: _Store, req: _Request) -> _Workspace:
+    """The workspace whose current state version the path's `sv_id` names, if the caller may read it."""
+    ws = store.by_state_version(req.params["sv_id"])
+    if ws is None:
+        raise _not_found()
+    req.caller.readable_state(ws)
+    return ws
+
+
+def _current_state_version(store: _Store, req: _Request) -> _Response:
+    ws = store.workspace(req.params)
+    req.caller.readable_state(ws)
+    doc: dict[str, Any] = {"data": _state_version_doc(ws)}
+    if ws.raw_state is not None:
+        doc["data"]["attributes"]["hosted-state-download-url"] = f"{store.base_url}/_archivist/{ws.state_version}"
+    if "outputs" in ",".join(req.query.get("include", [])).split(","):
+        doc["included"] = [_output_doc(o) for o in ws.outputs]
+    return _Response(HTTPStatus.OK, doc)
+
+
+def _get_state_version(store: _Store, req: _Request) -> _Response:
+    return _Response(HTTPStatus.OK, {"data": _state_version_doc(_readable_version(store, req))})
+
+
+# outputs
+
+def _current_outputs(store: _Store, req: _Request) -> _Response:
+    ws = store.workspace(req.params)
+    req.caller.readable_state(ws)
+    if ws.outputs_processing > 0:
+        # The API answers 503 while a new state version's outputs are processed asynchronously.
+        ws.outputs_processing -= 1
+        raise _ApiError(HTTPStatus.SERVICE_UNAVAILABLE, "Service Unavailable",
+                        "state version outputs are still being processed; retry the request")
+    return _Response(HTTPStatus.OK, _page([_output_doc(o) for o in ws.outputs], req.query))
+
+
+def _state_version_outputs(store: _Store, req: _Request) -> _Response:
+    ws = _readable_version(store, req)
+    return _Response(HTTPStatus.OK, _page([_output_doc(o) for o in ws.outputs], req.query))
+
+
+def _get_output(store: _Store, req: _Request) -> _Response:
+    ws, out = store.output(req.params["out_id"])
+    req.caller.readable_state(ws)
+    # Read one by one, a sensitive value is revealed: this is how tfe_outputs gets it.
+    return _Response(HTTPStatus.OK, {"data": _output_doc(out, reveal=True)})
+
+
+# ---- the route table ------------------------------------------------------------------------
+
+_Endpoint = Callable[[_Store, _Request], _Response]
+
+
+@dataclass(frozen=True)
+class _Route:
+    method: str
+    pattern: re.Pattern[str]  # the whole path, /api/v2/... with named groups for the handler's params
+    handler: _Endpoint
+
+
+def _routes(*table: tuple[str, str, _Endpoint]) -> tuple[_Route, ...]:
+    return tuple(_Route(method, re.compile(f"{API}/{path}"), handler) for method, path, handler in table)
+
+
+_ORG = "organizations/(?P<org>[^/]+)"
+_BY_NAME = f"{_ORG}/workspaces/(?P<name>[^/]+)"
+_BY_ID = "workspaces/(?P<ws_id>[^/]+)"
+_CONSUMERS = f"{_BY_ID}/relationships/remote-state-consumers"
+_STATE_VERSION = "state-versions/(?P<sv_id>[^/]+)"
+
+ROUTES: tuple[_Route, ...] = _routes(
+    ("GET", "ping", _ping),
+    ("GET", _ORG, _get_org),
+    ("POST", f"{_ORG}/workspaces", _create_workspace),
+    ("GET", _BY_NAME, _get_workspace),
+    ("PATCH", _BY_NAME, _patch_workspace),
+    ("GET", _BY_ID, _get_workspace),
+    ("PATCH", _BY_ID, _patch_workspace),
+    ("POST", f"{_BY_ID}/actions/force-unlock", _force_unlock),
+    ("GET", _CONSUMERS, _list_consumers),
+    ("POST", _CONSUMERS, _add_consumers),
+    ("DELETE", _CONSUMERS, _remove_consumers),
+    ("GET", f"{_BY_ID}/current-state-version", _current_state_version),
+    ("GET", _STATE_VERSION, _get_state_version),
+    ("GET", f"{_BY_ID}/current-state-version-outputs", _current_outputs),
+    ("GET", f"{_STATE_VERSION}/outputs", _state_version_outputs),
+    ("GET", "state-version-outputs/(?P<out_id>[^/]+)", _get_output),
+)
+
+
+def _parse_body(method: str, content_type: str | None, body: bytes) -> dict[str, Any] | None:
+    if method == "GET" or not body:
+        return None
+    media_type = (content_type or "").split(";")[0].strip()
+    if media_type != JSONAPI:
+        raise _ApiError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported media type",
+                        f"expected Content-Type {JSONAPI}, got {media_type or 'none'}")
+    try:
+        doc = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise _ApiError(HTTPStatus.BAD_REQUEST, "malformed JSON", str(exc)) from exc
+    if not isinstance(doc, dict) or "data" not in doc:
+        raise _malformed("a top-level 'data' member is required")
+    return doc
+
+
+def _dispatch(store: _Store, method: str, path: str, query: dict[str, list[str]], authorization: str | None,
+              content_type: str | None, body: bytes) -> _Response:
+    """One /api call: recorded, authenticated, routed (404 no route, 405 no route for the method), answered."""
+    with store.lock:
+        store.calls.append((method, path))
+    caller = store.authenticate(authorization)
+    matches = [(route, match) for route in ROUTES if (match := route.pattern.fullmatch(path))]
+    if not matches:
+        raise _not_found()
+    route, match = next(((r, m) for r, m in matches if r.method == method), (None, None))
+    if route is None or match is None:
+        raise _ApiError(HTTPStatus.METHOD_NOT_ALLOWED, "method not allowed")
+    doc = _parse_body(method, content_type, body)
+    if caller.workspace_id is not None and method != "GET":
+        raise _not_found()  # run tokens here are read-only
+    request = _Request(caller, {k: unquote(v) for k, v in match.groupdict().items()}, query, doc)
+    with store.lock:
+        return route.handler(store, request)
+
+
+# ---- HTTP ------------------------------------------------------------------------------------
+
+class _HttpHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: Go's client reuses connections
     # Headers and body go out as two writes; with Nagle on, each response waits ~40 ms for an ACK.
     disable_nagle_algorithm = True
-    server: _Server
+    server: httpserver.Server  # its state is the fake's _Store
 
     def do_GET(self) -> None:  # http.server dispatches on do_<METHOD>
         self._handle()
@@ -646,7 +669,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._handle()
 
-    def log_message(self, format: str, *args: Any) -> None:
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's signature)
         # The request line holds no secrets (the token travels in a header, never logged).
         log.debug("TFC fake %s: %s", self.address_string(), format % args)
 
@@ -654,53 +677,28 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        store: _Store = self.server.state
         if url.path == "/.well-known/terraform.json" and self.command == "GET":
-            self._send(HTTPStatus.OK, DISCOVERY, "application/json", {})
-            return
+            return httpserver.send_json(self, HTTPStatus.OK, DISCOVERY)
         if url.path.startswith("/_archivist/") and self.command == "GET":
             # Terraform Cloud's state download URLs are signed and need no token; the random state
             # version id plays the signature here.
-            raw = self.server.api.raw_state(url.path.rsplit("/", 1)[1])
-            if raw is None:
-                self._send(HTTPStatus.NOT_FOUND, _not_found().document(), JSONAPI, {})
-            else:
-                self._send(HTTPStatus.OK, raw, "application/json", {})
-            return
+            raw = store.raw_state(url.path.rsplit("/", 1)[1])
+            if raw is not None:
+                return httpserver.send_json(self, HTTPStatus.OK, raw)
+            # An unknown version is the plain 404 below (no /api/ prefix).
         if not url.path.startswith("/api/"):
-            self._send(HTTPStatus.NOT_FOUND, _not_found().document(), JSONAPI, {})
-            return
+            return httpserver.send_json(self, HTTPStatus.NOT_FOUND, _not_found().document(), JSONAPI)
         try:
-            resp = self.server.api.handle(
-                self.command,
-                url.path,
-                parse_qs(url.query),
-                self.headers.get("Authorization"),
-                self.headers.get("Content-Type"),
-                body,
-            )
+            resp = _dispatch(store, self.command, url.path, parse_qs(url.query), self.headers.get("Authorization"),
+                             self.headers.get("Content-Type"), body)
         except _ApiError as err:
             resp = _Response(err.status, err.document())
         except Exception:  # a fake must answer, not leave the client hanging
             log.exception("TFC fake: internal error on %s %s", self.command, url.path)
-            resp = _Response(
-                HTTPStatus.INTERNAL_SERVER_ERROR, {"errors": [{"status": "500", "title": "internal error"}]}
-            )
-        self._send(resp.status, resp.body, JSONAPI, API_HEADERS)
-
-    def _send(
-        self, status: HTTPStatus, body: dict[str, Any] | None, content_type: str, headers: Mapping[str, str]
-    ) -> None:
-        self.send_response(status)
-        for key, value in headers.items():
-            self.send_header(key, value)
-        if status == HTTPStatus.NO_CONTENT or body is None:
-            self.end_headers()
-            return
-        payload = json.dumps(body).encode()
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+            resp = _Response(HTTPStatus.INTERNAL_SERVER_ERROR,
+                             {"errors": [{"status": "500", "title": "internal error"}]})
+        return httpserver.send_json(self, resp.status, resp.body, JSONAPI, API_HEADERS)
 
 
 class TfcFake:
@@ -711,52 +709,34 @@ class TfcFake:
     """
 
     def __init__(self, ca: CaFiles, token: str, organization: str = "langfuse-test") -> None:
-        self._ca = ca
-        self._api = _Api(token, organization)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._store = _Store(token, organization)
+        self._server = httpserver.LocalServer(_HttpHandler, self._store, name="tfc-fake",
+                                              tls=httpserver.tls_context(ca.cert, ca.key))
 
     @property
     def organization(self) -> str:
-        return self._api.organization
+        return self._store.organization
 
     @property
     def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("TfcFake is not running: use it as a context manager or call start()")
-        return int(self._server.server_address[1])
+        return self._server.port
 
     @property
     def hostname(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{httpserver.HOST}:{self.port}"
 
     @property
     def url(self) -> str:
-        return f"https://{self.hostname}"
+        return self._server.url
 
     def start(self) -> Self:
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(certfile=self._ca.cert, keyfile=self._ca.key)
-        server = _Server(("127.0.0.1", 0), self._api)
-        # Handshake lazily in the handler thread, so one stalled client cannot block accept().
-        server.socket = ctx.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
-        self._server = server
-        self._api.base_url = self.url
-        # A short poll interval makes stop() return quickly (tests start one fake each).
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="tfc-fake", daemon=True
-        )
-        self._thread.start()
+        self._server.start()
+        self._store.base_url = self.url
         log.info("TFC fake serving organization %r at %s", self.organization, self.url)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
+        self._server.stop()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -768,22 +748,29 @@ class TfcFake:
 
     # ---- test helpers ---------------------------------------------------------------------
 
+    def _seeded(self, name: str) -> _Workspace:
+        """A workspace the test created (caller holds the lock)."""
+        ws = self._store.by_name(self.organization, name)
+        if ws is None:
+            raise KeyError(f"no workspace {name!r} in the fake")
+        return ws
+
     def add_workspace(self, name: str, attributes: Mapping[str, Any] | None = None) -> str:
         """Seed a workspace (Terraform Cloud defaults, e.g. execution-mode remote) and return its id."""
-        with self._api.lock:
-            if self._api.by_name(self.organization, name) is not None:
+        with self._store.lock:
+            if self._store.by_name(self.organization, name) is not None:
                 raise ValueError(f"workspace {name!r} already exists in the fake")
-            return self._api.create_workspace(self.organization, {**(attributes or {}), "name": name}).id
+            return self._store.create_workspace(self.organization, {**(attributes or {}), "name": name}).id
 
     def set_outputs(self, workspace_name: str, outputs: Mapping[str, tuple[Any, bool]]) -> None:
         """Make `outputs` ({name: (value, sensitive)}) the workspace's current state version outputs.
 
         Creates the workspace if it does not exist, as a first apply would need it to.
         """
-        with self._api.lock:
-            ws = self._api.by_name(self.organization, workspace_name)
+        with self._store.lock:
+            ws = self._store.by_name(self.organization, workspace_name)
             if ws is None:
-                ws = self._api.create_workspace(self.organization, {"name": workspace_name})
+                ws = self._store.create_workspace(self.organization, {"name": workspace_name})
             ws.serial += 1
             ws.state_version = _new_id("sv")
             ws.outputs = [_Output(_new_id("wsout"), n, copy.deepcopy(v), bool(s)) for n, (v, s) in outputs.items()]
@@ -796,9 +783,8 @@ class TfcFake:
         the document is served at the version's hosted-state-download-url."""
         self.set_outputs(workspace_name, {name: (out.get("value"), bool(out.get("sensitive")))
                                           for name, out in (state.get("outputs") or {}).items()})
-        with self._api.lock:
-            ws = self._api.by_name(self.organization, workspace_name)
-            assert ws is not None  # set_outputs created it
+        with self._store.lock:
+            ws = self._seeded(workspace_name)  # set_outputs created it
             ws.raw_state = copy.deepcopy(dict(state))
             ws.attributes["resource-count"] = sum(len(r.get("instances", [])) for r in state.get("resources", [])
                                                   if r.get("mode") == "managed")
@@ -806,40 +792,29 @@ class TfcFake:
     def outputs_still_processing(self, workspace_name: str, reads: int) -> None:
         """Answer the next `reads` reads of the workspace's current outputs with 503, as Terraform
         Cloud does while it processes a freshly uploaded state version."""
-        with self._api.lock:
-            ws = self._api.by_name(self.organization, workspace_name)
-            if ws is None:
-                raise KeyError(f"no workspace {workspace_name!r} in the fake")
-            ws.outputs_processing = reads
+        with self._store.lock:
+            self._seeded(workspace_name).outputs_processing = reads
 
     def lock_workspace(self, name: str) -> None:
         """Leave the workspace locked, as a Terraform run killed mid-apply does."""
-        with self._api.lock:
-            ws = self._api.by_name(self.organization, name)
-            if ws is None:
-                raise KeyError(f"no workspace {name!r} in the fake")
-            ws.attributes["locked"] = True
+        with self._store.lock:
+            self._seeded(name).attributes["locked"] = True
 
     def workspace(self, name: str) -> dict[str, Any]:
         """A copy of a workspace's attributes plus `id` and `remote-state-consumers` (names)."""
-        with self._api.lock:
-            ws = self._api.by_name(self.organization, name)
-            if ws is None:
-                raise KeyError(f"no workspace {name!r} in the fake")
-            consumers = [self._api.workspaces[c].name for c in ws.consumers]
+        with self._store.lock:
+            ws = self._seeded(name)
+            consumers = [self._store.workspaces[c].name for c in ws.consumers]
             return {**copy.deepcopy(ws.attributes), "id": ws.id, "remote-state-consumers": consumers}
 
     def run_token(self, workspace_name: str) -> str:
         """A token that acts as `workspace_name`'s run: it reads other state only where shared."""
-        with self._api.lock:
-            ws = self._api.by_name(self.organization, workspace_name)
-            if ws is None:
-                raise KeyError(f"no workspace {workspace_name!r} in the fake")
+        with self._store.lock:
             token = secrets.token_urlsafe(24)
-            self._api.run_tokens[token] = ws.id
+            self._store.run_tokens[token] = self._seeded(workspace_name).id
             return token
 
     def calls(self) -> list[tuple[str, str]]:
         """Every (method, path) the fake received, in order: shows which endpoints a client used."""
-        with self._api.lock:
-            return list(self._api.calls)
+        with self._store.lock:
+            return list(self._store.calls)

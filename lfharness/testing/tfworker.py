@@ -108,7 +108,7 @@ class TerraformWorker:
         self.commands = 0
         self._reported: set[tuple[str, ...]] = set()
 
-    def __enter__(self) -> "TerraformWorker":
+    def __enter__(self) -> TerraformWorker:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
             # Own session: a Ctrl-C in the terminal reaches the harness, which stops the worker.

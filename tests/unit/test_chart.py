@@ -15,16 +15,17 @@ import pytest
 import yaml
 
 from lfharness.core import hcl, tf
-from lfharness.testing import chart, plan
+from lfharness.testing import docs_kubectl, plan
+from lfharness.testing.chartrig import fit, query, render, source
 
 pytestmark = pytest.mark.chart
 
 # Located at collection so that, without a chart, the whole tier skips with one line (not one per
 # test) and before any Terraform runs. A set but wrong LFK8S_CHART_DIR is an error, not a skip.
-_PIN = chart.release_pin()
-_CHART = chart.locate(_PIN)
+_PIN = source.release_pin()
+_CHART = source.locate(_PIN)
 if _CHART is None:
-    pytest.skip(chart.unavailable_reason(_PIN), allow_module_level=True)
+    pytest.skip(source.unavailable_reason(_PIN), allow_module_level=True)
 
 APP_DIR = tf.TERRAFORM_DIR / "03-app"
 SECRET = "kubernetes_secret_v1.langfuse[0]"  # the one Secret 03-app creates (decision 20)
@@ -49,8 +50,8 @@ INIT_ENV = ("LANGFUSE_INIT_ORG_ID", "LANGFUSE_INIT_ORG_NAME", "LANGFUSE_INIT_PRO
             "LANGFUSE_INIT_USER_EMAIL", "LANGFUSE_INIT_USER_NAME", "LANGFUSE_INIT_USER_PASSWORD")
 
 
-def _req(cpu_m: int, memory_mi: int, pods: int = 1) -> chart.Requests:
-    return chart.Requests(Decimal(cpu_m), Decimal(memory_mi), pods)
+def _req(cpu_m: int, memory_mi: int, pods: int = 1) -> fit.Requests:
+    return fit.Requests(Decimal(cpu_m), Decimal(memory_mi), pods)
 
 
 # --- capacity of the node group (01-network: 2x t3.medium, AL2023) ----------------------------
@@ -83,12 +84,12 @@ SYSTEM_DEPLOYMENTS = {"coredns": (2, _req(100, 70)), "ebs-csi-controller": (2, _
 
 
 @pytest.fixture(scope="module")
-def pin() -> chart.ReleasePin:
+def pin() -> source.ReleasePin:
     return _PIN
 
 
 @pytest.fixture(scope="module")
-def chart_source() -> chart.Chart:
+def chart_source() -> source.Chart:
     """The chart located when this file was collected."""
     return _CHART
 
@@ -147,13 +148,13 @@ def expected(app_plan) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def objects(chart_source, release_values, pin) -> list[dict]:
-    return chart.render(release_values, chart_source, pin)
+    return render.render(release_values, chart_source, pin)
 
 
 @pytest.fixture(scope="module")
 def env_of(objects, planned_secret):
     """A Deployment's container env, secretKeyRefs resolved from the rendered objects and 03-app's Secret."""
-    return lambda workload: chart.container_env(objects, "Deployment", workload, external=planned_secret)
+    return lambda workload: query.container_env(objects, "Deployment", workload, external=planned_secret)
 
 
 # --- rendering ----------------------------------------------------------------------------------
@@ -168,7 +169,7 @@ def test_release_renders_into_kubernetes_objects(objects):
 def test_rendering_twice_gives_the_same_objects(objects, chart_source, release_values, pin):
     """NFR10, FR29: no randomness left in the templates for our values (same objects, same
     content), so re-applying an unchanged release changes nothing."""
-    first, second = chart.by_identity(objects), chart.by_identity(chart.render(release_values, chart_source, pin))
+    first, second = render.by_identity(objects), render.by_identity(render.render(release_values, chart_source, pin))
     assert sorted(second) == sorted(first)
     assert sorted(k for k in first if first[k] != second[k]) == []
 
@@ -180,7 +181,7 @@ def test_app_reaches_rds_host_over_tls(env_of, objects, expected, workload):
     """FR11, decision 15: DATABASE_HOST and the DATABASE_URL the entrypoint builds point at the RDS
     host (no port in the host) with sslmode=require."""
     env = env_of(workload)
-    url = urllib.parse.urlsplit(chart.database_url(env) or "")
+    url = urllib.parse.urlsplit(query.database_url(env) or "")
     host, sslmode = url.hostname, urllib.parse.parse_qs(url.query).get("sslmode")
     assert env.get("DATABASE_HOST") == expected["rds_host"]
     assert (host, sslmode) == (expected["rds_host"], ["require"])
@@ -208,8 +209,8 @@ def test_s3_event_media_and_export_settings(env_of, objects, expected, workload)
 
 def test_no_static_s3_keys_in_any_container(objects):
     """FR12, NFR4: no container gets *_ACCESS_KEY_ID / *_SECRET_ACCESS_KEY (IRSA only), nor a Secret holds one."""
-    in_env = {path: [n for n in names if STATIC_KEY_ENV.search(n)] for path, names in chart.env_names(objects).items()}
-    in_secrets = [f"{s['metadata']['name']}/{k}" for s in chart.of_kind(objects, "Secret")
+    in_env = {path: [n for n in names if STATIC_KEY_ENV.search(n)] for path, names in query.env_names(objects).items()}
+    in_secrets = [f"{s['metadata']['name']}/{k}" for s in query.of_kind(objects, "Secret")
                   for k in {**(s.get("data") or {}), **(s.get("stringData") or {})} if STATIC_KEY_ENV.search(k.upper())]
     assert {p: n for p, n in in_env.items() if n} == {} and in_secrets == []
 
@@ -240,9 +241,9 @@ def test_web_gets_every_headless_init_variable(env_of, objects, expected):
 
 def test_clickhouse_is_one_node_and_the_app_knows_it(env_of, objects):
     """FR13, decision 13: one ClickHouse replica, no ZooKeeper, CLICKHOUSE_CLUSTER_ENABLED=false in web and worker."""
-    zookeeper = [w["metadata"]["name"] for w in chart.workloads(objects)
+    zookeeper = [w["metadata"]["name"] for w in query.workloads(objects)
                  if w["metadata"].get("labels", {}).get("app.kubernetes.io/name") == "zookeeper"]
-    assert chart.replicas(_statefulset(objects, "clickhouse")) == 1 and zookeeper == []
+    assert query.replicas(_statefulset(objects, "clickhouse")) == 1 and zookeeper == []
     assert [env_of(w).get("CLICKHOUSE_CLUSTER_ENABLED") for w in APP_WORKLOADS] == ["false", "false"]
 
 
@@ -255,7 +256,7 @@ def test_worker_binds_all_interfaces(env_of, objects):
 
 def _irsa_accounts(objects: list[dict]) -> dict[str, str]:
     return {sa["metadata"]["name"]: sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
-            for sa in chart.of_kind(objects, "ServiceAccount")
+            for sa in query.of_kind(objects, "ServiceAccount")
             if "eks.amazonaws.com/role-arn" in (sa["metadata"].get("annotations") or {})}
 
 
@@ -268,7 +269,7 @@ def test_exactly_one_service_account_carries_the_planned_role(objects, expected)
 def test_web_and_worker_run_as_the_irsa_service_account(objects):
     """FR12, NFR4: both pods use the annotated ServiceAccount, so they get web-identity S3 credentials."""
     accounts = _irsa_accounts(objects)
-    used = [chart.pod_spec(chart.get(objects, "Deployment", w)).get("serviceAccountName") for w in APP_WORKLOADS]
+    used = [query.pod_spec(query.get(objects, "Deployment", w)).get("serviceAccountName") for w in APP_WORKLOADS]
     assert len(accounts) == 1 and used == [next(iter(accounts))] * 2
 
 
@@ -278,12 +279,12 @@ def test_services_the_readme_outputs_and_e2e_forward_to_exist(objects):
     """FR19-FR21: every `port-forward svc/<name> ...:<port>` of outputs.tf port_forward_commands,
     README and the e2e suite names a rendered Service exposing that port."""
     sources = {
-        "outputs.tf": chart.port_forward_targets((APP_DIR / "outputs.tf").read_text()),
-        "README.md": chart.port_forward_targets(README.read_text()),
-        "tests/integration/test_e2e.py": chart.python_port_forwards(E2E_SUITE),
+        "outputs.tf": docs_kubectl.port_forward_targets((APP_DIR / "outputs.tf").read_text()),
+        "README.md": docs_kubectl.port_forward_targets(README.read_text()),
+        "tests/integration/test_e2e.py": docs_kubectl.python_port_forwards(E2E_SUITE),
     }
-    services = {s["metadata"]["name"]: chart.service_ports(objects, s["metadata"]["name"])
-                for s in chart.of_kind(objects, "Service")}
+    services = {s["metadata"]["name"]: query.service_ports(objects, s["metadata"]["name"])
+                for s in query.of_kind(objects, "Service")}
     # Fewer than the three services (UI, ClickHouse, Redis) means the parsing lost some.
     assert {name: len(found) >= 3 for name, found in sources.items()} == dict.fromkeys(sources, True)
     absent = {name: sorted(t for t in found if t[1] not in services.get(t[0], [])) for name, found in sources.items()}
@@ -293,15 +294,15 @@ def test_services_the_readme_outputs_and_e2e_forward_to_exist(objects):
 def test_redis_password_readme_and_e2e_read_is_in_the_secret_of_03_app(planned_secret, expected):
     """FR21, decision 20: the Secret README and the e2e suite read the Redis password from is 03-app's
     (the chart renders none), it holds the key README reads, and that key is the generated password."""
-    readme = chart.secret_keys_read(README.read_text())
-    e2e = chart.python_secrets_read(E2E_SUITE)
+    readme = docs_kubectl.secret_keys_read(README.read_text())
+    e2e = docs_kubectl.python_secrets_read(E2E_SUITE)
     assert readme and e2e
     assert sorted(n for n in e2e | {n for n, _ in readme} if n not in planned_secret) == []
     assert sorted(f"{n}/{k}" for n, k in readme if planned_secret[n].get(k) != expected["secrets"]["Redis password"]) == []
 
 
 def _statefulset(objects: list[dict], app: str) -> dict:
-    found = [s for s in chart.of_kind(objects, "StatefulSet")
+    found = [s for s in query.of_kind(objects, "StatefulSet")
              if s["metadata"].get("labels", {}).get("app.kubernetes.io/name") == app]
     assert len(found) == 1, f"expected one StatefulSet labelled app.kubernetes.io/name={app}, found {len(found)}"
     return found[0]
@@ -311,7 +312,7 @@ def test_app_and_valkey_use_the_same_redis_password(env_of, objects, planned_sec
     """FR13: the password web and worker send (REDIS_PASSWORD) is the one Valkey starts with
     (VALKEY_PASSWORD, from 03-app's Secret)."""
     valkey = _statefulset(objects, "redis")
-    server = chart.container_env(objects, "StatefulSet", valkey["metadata"]["name"], "valkey",
+    server = query.container_env(objects, "StatefulSet", valkey["metadata"]["name"], "valkey",
                                  external=planned_secret).get("VALKEY_PASSWORD")
     agree = [w for w in APP_WORKLOADS if server and env_of(w).get("REDIS_PASSWORD") == server]
     assert agree == list(APP_WORKLOADS)
@@ -321,7 +322,7 @@ def test_app_and_clickhouse_use_the_same_credentials(env_of, objects, planned_se
     """FR13: the user and password web and worker send (CLICKHOUSE_USER / _PASSWORD) are
     ClickHouse's admin user and password (from 03-app's Secret)."""
     clickhouse = _statefulset(objects, "clickhouse")
-    server = chart.container_env(objects, "StatefulSet", clickhouse["metadata"]["name"], "clickhouse",
+    server = query.container_env(objects, "StatefulSet", clickhouse["metadata"]["name"], "clickhouse",
                                  external=planned_secret)
     creds = (server.get("CLICKHOUSE_ADMIN_USER"), server.get("CLICKHOUSE_ADMIN_PASSWORD"))
     agree = [w for w in APP_WORKLOADS if all(creds)
@@ -335,7 +336,7 @@ def test_clickhouse_and_valkey_volumes_use_the_encrypted_class_of_03_app(objects
     """FR13, hardening: every PVC template names 03-app's encrypted gp3 StorageClass (through
     global.defaultStorageClass; the addon's default class in 01-network sets no encryption)."""
     name = app_plan.after("kubernetes_storage_class_v1.gp3_encrypted[0]")["metadata"][0]["name"]
-    templates = chart.pvc_templates(objects)
+    templates = query.pvc_templates(objects)
     classes = {f"{sts}/{t['metadata']['name']}": t["spec"].get("storageClassName")
                for sts, ts in templates.items() for t in ts}
     assert len(classes) >= 2 and set(classes.values()) == {name}
@@ -344,24 +345,24 @@ def test_clickhouse_and_valkey_volumes_use_the_encrypted_class_of_03_app(objects
 def test_the_cost_report_counts_exactly_the_volumes_the_chart_renders(objects, release_values):
     """NFR6, decision 19: the cost report's PVC volumes (lfharness.stack.cost over the planned values and the
     rate table's chart defaults) are the PVCs the real chart creates, in number and in size."""
-    from lfharness.stack import cost  # noqa: PLC0415
+    from lfharness.stack import cost
 
     rates = cost.load_rates()
     counted = cost.chart_volumes(cost.chart_values({"values": release_values}),
                                  rates["assumptions"]["chart_defaults"]["values"])
-    assert sorted(size for _, count, size in counted for _ in range(count)) == sorted(chart.pvc_sizes(objects).values())
+    assert sorted(size for _, count, size in counted for _ in range(count)) == sorted(fit.pvc_sizes(objects).values())
 
 
 def test_volume_sizes_are_the_configured_sizes(objects, chart_source, release_values):
     """FR13, decision 19: one ClickHouse and one Valkey volume, each of the size the values (or the
     subchart default) configure."""
-    sizes = chart.pvc_sizes(objects)
-    clickhouse = chart.subchart_values(chart_source, release_values, "clickhouse")["persistence"]["size"]
-    valkey = chart.subchart_values(chart_source, release_values, "valkey", "redis")["primary"]["persistence"]["size"]
+    sizes = fit.pvc_sizes(objects)
+    clickhouse = render.subchart_values(chart_source, release_values, "clickhouse")["persistence"]["size"]
+    valkey = render.subchart_values(chart_source, release_values, "valkey", "redis")["primary"]["persistence"]["size"]
     by_component = {"clickhouse": sorted(v for k, v in sizes.items() if "clickhouse" in k),
                     "redis": sorted(v for k, v in sizes.items() if "redis" in k)}
     assert len(sizes) == 2
-    assert by_component == {"clickhouse": [chart.gib(clickhouse)], "redis": [chart.gib(valkey)]}
+    assert by_component == {"clickhouse": [fit.gib(clickhouse)], "redis": [fit.gib(valkey)]}
 
 
 # --- capacity -----------------------------------------------------------------------------------
@@ -369,19 +370,19 @@ def test_volume_sizes_are_the_configured_sizes(objects, chart_source, release_va
 def test_every_release_container_requests_cpu_and_memory(objects):
     """NFR7, decision 13: no container of the release lacks a CPU or memory request (so the
     capacity sums below cannot silently leave one out)."""
-    assert chart.containers_without_requests(objects) == []
+    assert fit.containers_without_requests(objects) == []
 
 
-def _system_total() -> chart.Requests:
-    per_node = sum(SYSTEM_PER_NODE.values(), chart.Requests()).times(NODES)
-    return per_node + sum((req.times(n) for n, req in SYSTEM_DEPLOYMENTS.values()), chart.Requests())
+def _system_total() -> fit.Requests:
+    per_node = sum(SYSTEM_PER_NODE.values(), fit.Requests()).times(NODES)
+    return per_node + sum((req.times(n) for n, req in SYSTEM_DEPLOYMENTS.values()), fit.Requests())
 
 
 def test_requests_fit_two_t3_medium_with_room_for_a_web_rollout(objects):
     """NFR7, decision 13: release requests (x replicas) + system pods on two nodes + one extra web pod
     (rolling update) fit the allocatable CPU, memory and pod slots of 2x t3.medium."""
-    release = chart.total_requests(objects, NODES)
-    surge = chart.pod_requests(chart.pod_spec(chart.get(objects, "Deployment", "langfuse-web")))
+    release = fit.total_requests(objects, NODES)
+    surge = fit.pod_requests(query.pod_spec(query.get(objects, "Deployment", "langfuse-web")))
     total = release + _system_total() + surge
     capacity = NODE_ALLOCATABLE.times(NODES)
     assert total.fits_in(capacity), f"needed {total} (release {release}), allocatable {capacity}"
@@ -390,11 +391,11 @@ def test_requests_fit_two_t3_medium_with_room_for_a_web_rollout(objects):
 def test_pods_can_be_placed_node_by_node(objects):
     """NFR7, decision 13: with each node's DaemonSet pods deducted, the release's pods, one extra web
     pod, CoreDNS and the EBS CSI controllers find a node each (no pod larger than a node's remainder)."""
-    free = [NODE_ALLOCATABLE - sum(SYSTEM_PER_NODE.values(), chart.Requests()) for _ in range(NODES)]
-    web = chart.pod_requests(chart.pod_spec(chart.get(objects, "Deployment", "langfuse-web")))
-    to_place = chart.pods(objects) + [("langfuse-web-surge", web)]
+    free = [NODE_ALLOCATABLE - sum(SYSTEM_PER_NODE.values(), fit.Requests()) for _ in range(NODES)]
+    web = fit.pod_requests(query.pod_spec(query.get(objects, "Deployment", "langfuse-web")))
+    to_place = fit.pods(objects) + [("langfuse-web-surge", web)]
     to_place += [(f"{name}-{i}", req) for name, (n, req) in SYSTEM_DEPLOYMENTS.items() for i in range(n)]
-    placement = chart.place(to_place, free)
+    placement = fit.place(to_place, free)
     assert placement is not None, f"no placement of {[(n, str(r)) for n, r in to_place]} on nodes with {free[0]} free"
 
 
@@ -404,17 +405,17 @@ def test_no_generated_secret_in_any_configmap(objects, expected):
     """FR15, NFR2: none of 03-app's secrets (nor the database password) appears in a rendered
     ConfigMap; they belong in Secrets and env values."""
     leaks = [f"{label} in ConfigMap {cm['metadata']['name']}"
-             for cm in chart.of_kind(objects, "ConfigMap")
+             for cm in query.of_kind(objects, "ConfigMap")
              for label, value in expected["secrets"].items()
-             if value and any(value in text for text in chart.strings_in(cm))]
-    assert chart.of_kind(objects, "ConfigMap") and leaks == []
+             if value and any(value in text for text in query.strings_in(cm))]
+    assert query.of_kind(objects, "ConfigMap") and leaks == []
 
 
 def test_no_container_env_holds_a_secret_as_a_literal_value(objects, expected):
     """NFR1, decision 20: no env value of any container (init containers included) contains a
     secret: not the generated ones, not 02-deps', not the admin password. Deployments and pods are
     readable with `view` and written to the EKS audit log; Secrets are neither."""
-    leaks = chart.literal_env_leaks(objects, expected["secrets"])  # labels only: a failure shows no value
+    leaks = query.literal_env_leaks(objects, expected["secrets"])  # labels only: a failure shows no value
     assert leaks == []
 
 
@@ -422,10 +423,10 @@ def test_every_secret_env_var_comes_from_the_secret_03_app_creates(objects, plan
     """Decision 20: each secret a container needs (the app's salt, keys, passwords, DIRECT_URL and
     init secrets; ClickHouse's and Valkey's server passwords) is a secretKeyRef to 03-app's Secret,
     to a key the Secret holds."""
-    found = chart.containers(objects)
+    found = query.containers(objects)
     wrong = {}
     for path, names in SECRET_ENV.items():
-        refs = chart.secret_key_refs(found[path])
+        refs = query.secret_key_refs(found[path])
         bad = sorted(n for n in names if refs.get(n) is None or refs[n][0] not in planned_secret
                      or refs[n][1] not in planned_secret[refs[n][0]])
         if bad:
@@ -435,15 +436,15 @@ def test_every_secret_env_var_comes_from_the_secret_03_app_creates(objects, plan
 
 def test_every_secret_reference_names_the_secret_of_03_app(objects, planned_secret):
     """Decision 20: no container reads a Secret other than 03-app's (none of the chart's own)."""
-    others = {f"{path}: {env}" for path, c in chart.containers(objects).items()
-              for env, (name, _) in chart.secret_key_refs(c).items() if name not in planned_secret}
+    others = {f"{path}: {env}" for path, c in query.containers(objects).items()
+              for env, (name, _) in query.secret_key_refs(c).items() if name not in planned_secret}
     assert sorted(others) == []
 
 
 def test_the_chart_renders_no_secret_of_its_own(objects):
     """Decision 20: with every secret referenced, neither the chart nor its subcharts render a Secret
     (a rendered one would put the value in the release's manifest, which Helm stores)."""
-    assert [s["metadata"]["name"] for s in chart.of_kind(objects, "Secret")] == []
+    assert [s["metadata"]["name"] for s in query.of_kind(objects, "Secret")] == []
 
 
 def test_every_pod_reading_the_secret_carries_its_digest(objects, planned_secret, release_values):
@@ -451,13 +452,13 @@ def test_every_pod_reading_the_secret_carries_its_digest(objects, planned_secret
     Valkey) has the Secret's digest from the values in its pod template, so Helm rolls it when a
     secret changes (the chart keys: langfuse.pod, clickhouse.podAnnotations,
     redis.primary.podAnnotations)."""
-    digest = chart.value_at(yaml.safe_load(release_values[0]),
-                            ("langfuse", "pod", "annotations", chart.SECRET_CHECKSUM_ANNOTATION))
-    readers = {f"{w['kind']}/{w['metadata']['name']}": w for w in chart.workloads(objects)
-               if any(name in planned_secret for c in chart.containers([w]).values()
-                      for name, _ in chart.secret_key_refs(c).values())}
+    digest = render.value_at(yaml.safe_load(release_values[0]),
+                             ("langfuse", "pod", "annotations", render.SECRET_CHECKSUM_ANNOTATION))
+    readers = {f"{w['kind']}/{w['metadata']['name']}": w for w in query.workloads(objects)
+               if any(name in planned_secret for c in query.containers([w]).values()
+                      for name, _ in query.secret_key_refs(c).values())}
     without = sorted(k for k, w in readers.items()
-                     if (w["spec"]["template"]["metadata"].get("annotations") or {}).get(chart.SECRET_CHECKSUM_ANNOTATION)
+                     if (w["spec"]["template"]["metadata"].get("annotations") or {}).get(render.SECRET_CHECKSUM_ANNOTATION)
                      != digest)
     assert digest and len(readers) == 4 and without == []
 
@@ -466,7 +467,7 @@ def test_every_pod_reading_the_secret_carries_its_digest(objects, planned_secret
 def test_web_and_worker_run_non_root_without_privileges(objects, workload):
     """Hardening (Pod Security restricted): uid 1001 (the Langfuse images' user), non-root, no
     privilege escalation, all capabilities dropped, RuntimeDefault seccomp."""
-    spec = chart.pod_spec(chart.get(objects, "Deployment", workload))
+    spec = query.pod_spec(query.get(objects, "Deployment", workload))
     pod = spec.get("securityContext") or {}
     (ctr,) = [c.get("securityContext") or {} for c in spec["containers"] if c["name"] == workload]
     seen = (pod.get("runAsNonRoot"), pod.get("runAsUser"), (pod.get("seccompProfile") or {}).get("type"),
@@ -482,13 +483,13 @@ def test_telemetry_is_off_in_web_and_worker(env_of, workload):
 
 def test_every_pod_passes_pod_security_baseline(objects):
     """Hardening: 03-app's namespace enforces PSA baseline; no rendered pod would be refused."""
-    assert chart.baseline_violations(objects) == []
+    assert query.baseline_violations(objects) == []
 
 
 @pytest.mark.skipif(not CHECKOV.exists(), reason="checkov not installed: run `bash setup.sh`")
 def test_checkov_kubernetes_reports_no_unexplained_failures(objects):
     """NFR1-NFR4, decision 20: checkov's kubernetes framework over the rendered release passes with
     only the skips in .checkov-kubernetes.yaml, each naming its reason."""
-    passed, failed = chart.checkov_kubernetes(objects, CHECKOV, CHECKOV_K8S_CONFIG)
+    passed, failed = render.checkov_kubernetes(objects, CHECKOV, CHECKOV_K8S_CONFIG)
     assert passed > 0, "checkov evaluated nothing"
     assert failed == [], "unexplained checkov failures:\n" + "\n".join(failed)

@@ -18,11 +18,12 @@ import pytest
 import yaml
 
 from lfharness.core import tf
-from lfharness.testing import chart, charttree
+from lfharness.testing import charttree
+from lfharness.testing.chartrig import source
 
 pytestmark = pytest.mark.static
 
-PIN = chart.ReleasePin(release="rel", repository="", chart="top", version="9.9.9", namespace="ns")
+PIN = source.ReleasePin(release="rel", repository="", chart="top", version="9.9.9", namespace="ns")
 GIT_TIMEOUT = 30
 
 
@@ -166,7 +167,7 @@ def test_the_checked_tree_passes_the_chart_tiers_check_and_renders(repos, tmp_pa
     helm template that renders both application charts."""
     top, deps = repos
     out = charttree.build(PIN, *_sources(top, deps), tmp_path / "top")
-    assert chart.verify_chart_dir(out, PIN, "test").version == "9.9.9"
+    assert source.verify_chart_dir(out, PIN, "test").version == "9.9.9"
     assert charttree.render_check(out, PIN.release, PIN.namespace) == 2
 
 
@@ -189,13 +190,13 @@ def test_the_command_pins_the_top_chart_from_helm_tf_and_prints_the_chart_dir(re
     """NFR10: `python -m lfharness charttree` builds the chart and version helm.tf pins and ends with
     the LFK8S_CHART_DIR line to use."""
     top, deps = repos
-    pin = chart.release_pin()
+    pin = source.release_pin()
     _write_chart(top / "charts" / pin.chart, pin.chart, pin.version, {"db": "1.0.0"})
     _commit(top, "the pinned chart")
     out = tmp_path / "tree" / pin.chart
     proc = _run_command(top, deps, out)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.strip().splitlines()[-1] == f"export {chart.CHART_DIR_ENV}={out}"
+    assert proc.stdout.strip().splitlines()[-1] == f"export {source.CHART_DIR_ENV}={out}"
     assert _version(out) == pin.version and "[" in proc.stderr and "s] " in proc.stderr
 
 
@@ -203,7 +204,7 @@ def test_the_command_exits_2_naming_the_missing_chart_and_writes_nothing(repos, 
     """Bad input gets a clear error before anything is created: the pinned chart asks for db 7.7.7,
     which no commit of the bitnami clone has; exit 2, no traceback, no --out."""
     top, deps = repos
-    pin = chart.release_pin()
+    pin = source.release_pin()
     _write_chart(top / "charts" / pin.chart, pin.chart, pin.version, {"db": "7.7.7"})
     _commit(top, "the pinned chart on a db that does not exist")
     out = tmp_path / "tree" / pin.chart

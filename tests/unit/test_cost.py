@@ -22,7 +22,9 @@ from lfharness.stack import cost
 
 pytestmark = pytest.mark.static
 
-REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
+# Chart 1.5.19's sizing defaults after its clickhouse/redis sections are merged over the Bitnami
+# subcharts' values, derived from the upstream files by tests/data/reference/derive.py.
+CHART_DEFAULTS = Path(__file__).resolve().parents[1] / "data" / "reference" / "langfuse-chart-1.5.19-defaults.json"
 
 
 @pytest.fixture(scope="module")
@@ -99,15 +101,10 @@ def test_a_rate_without_a_source_is_refused(tmp_path, rates):
         cost.load_rates(path)
 
 
-@pytest.mark.skipif(not (REFERENCE / "langfuse-chart-1.5.19-values.yaml").exists(),
-                    reason="../shared/reference absent: clone with shared/ beside the repo to compare chart defaults")
 def test_chart_defaults_in_the_rate_table_are_the_chart_1_5_19_defaults(rates):
     """NFR6: the PVC sizes and counts assumed for unset values are chart 1.5.19's and its subcharts'."""
-    langfuse = yaml.safe_load((REFERENCE / "langfuse-chart-1.5.19-values.yaml").read_text())
-    clickhouse = yaml.safe_load((REFERENCE / "bitnami-clickhouse-8.0.5-values.yaml").read_text())
-    valkey = yaml.safe_load((REFERENCE / "bitnami-valkey-2.2.4-values.yaml").read_text())
-    merged_ch = cost._merge(clickhouse, langfuse["clickhouse"])
-    merged_redis = cost._merge(valkey, langfuse["redis"])
+    chart = json.loads(CHART_DEFAULTS.read_text())
+    merged_ch, merged_redis = chart["clickhouse"], chart["redis"]
     table = rates["assumptions"]["chart_defaults"]["values"]
     found = {
         "clickhouse": (merged_ch["shards"], merged_ch["replicaCount"], merged_ch["persistence"]["size"],

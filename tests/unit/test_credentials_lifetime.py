@@ -29,7 +29,7 @@ TEMPORARY = {
 
 
 def _env_expiring_in(tmp_path: Path, minutes: float) -> Path:
-    at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=minutes)
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes)
     path = tmp_path / ".env"
     path.write_text("".join(f"{k}={v}\n" for k, v in {
         **TEMPORARY, "AWS_SESSION_EXPIRATION": at.strftime("%Y-%m-%dT%H:%M:%SZ")}.items()))

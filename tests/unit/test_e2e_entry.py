@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from lfharness.testing import chart, kube
+from lfharness.testing.chartrig import source
+from lfharness.testing.cluster import binaries
 
 pytestmark = pytest.mark.static
 
@@ -48,8 +49,8 @@ def test_without_env_the_embedded_default_runs_and_names_the_missing_keys(tmp_pa
     assert "e2e target: embedded local default" in result.stdout
     # The TFC stage and the apply / re-plan / destroy of 03-app's local part; with the kube tier's
     # cluster built and a chart, also the 5 stages on the local control plane (else one skip line each).
-    cluster = kube.unavailable_reason() is None and chart.locate(chart.release_pin(), probe=False) is not None
+    cluster = binaries.unavailable_reason() is None and source.locate(source.release_pin(), probe=False) is not None
     assert f"{9 if cluster else 4} passed" in result.stdout
     if not cluster:
-        assert (kube.SWITCH_HINT in result.stdout) or ("chart" in result.stdout)
+        assert (binaries.SWITCH_HINT in result.stdout) or ("chart" in result.stdout)
     assert ".env lacks AWS_ACCESS_KEY_ID" in result.stdout

@@ -36,7 +36,7 @@ def _kubectl(tmp_path: Path, *rules: tuple[str, dict]) -> tuple[k8s.Kube, FakeCl
 
 
 def _container(name: str, restarts: int, reason: str | None = None, exit_code: int | None = None):
-    from kubernetes import client  # noqa: PLC0415
+    from kubernetes import client
 
     last = client.V1ContainerState(terminated=client.V1ContainerStateTerminated(reason=reason, exit_code=exit_code)) \
         if reason else client.V1ContainerState()
@@ -46,7 +46,7 @@ def _container(name: str, restarts: int, reason: str | None = None, exit_code: i
 
 def _pod(name: str, *containers):
     """A typed v1 Pod as the kubernetes client returns it."""
-    from kubernetes import client  # noqa: PLC0415
+    from kubernetes import client
 
     return client.V1Pod(metadata=client.V1ObjectMeta(name=name),
                         spec=client.V1PodSpec(containers=[client.V1Container(name=c.name) for c in containers]),

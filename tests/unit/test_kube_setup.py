@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lfharness.testing import kube
+from lfharness.testing.cluster import binaries
 
 pytestmark = pytest.mark.static
 
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _fake_binaries(cache: Path, versions: dict[str, str]) -> None:
-    folder = kube.bin_dir(cache)
+    folder = binaries.bin_dir(cache)
     folder.mkdir(parents=True)
     for name, printed in versions.items():
         path = folder / name
@@ -28,25 +28,25 @@ def _fake_binaries(cache: Path, versions: dict[str, str]) -> None:
 
 
 def _real_versions() -> dict[str, str]:
-    k8s = f"Kubernetes {kube.KUBERNETES_VERSION}"
-    return {"etcd": f"etcd Version: {kube.ETCD_VERSION.lstrip('v')}", "kube-apiserver": k8s,
-            "kube-controller-manager": k8s, "kube-scheduler": k8s, "kwok": f"kwok version {kube.KWOK_VERSION} go1.26"}
+    k8s = f"Kubernetes {binaries.KUBERNETES_VERSION}"
+    return {"etcd": f"etcd Version: {binaries.ETCD_VERSION.lstrip('v')}", "kube-apiserver": k8s,
+            "kube-controller-manager": k8s, "kube-scheduler": k8s, "kwok": f"kwok version {binaries.KWOK_VERSION} go1.26"}
 
 
 def test_without_the_binaries_the_tier_skips_with_one_line_naming_the_switch(tmp_path):
     """Issue 16 item 1: nothing built -> one line naming every missing binary and `LFK8S_KUBE=1 bash setup.sh`."""
-    reason = kube.unavailable_reason(tmp_path)
+    reason = binaries.unavailable_reason(tmp_path)
     assert reason is not None and "\n" not in reason
-    assert kube.SWITCH_HINT in reason
-    assert all(name in reason for name in kube.BINARIES)
+    assert binaries.SWITCH_HINT in reason
+    assert all(name in reason for name in binaries.BINARIES)
 
 
 def test_binaries_of_the_pinned_versions_count_as_built(tmp_path):
     """Issue 16 item 1: binaries built by hand from the same modules (no stamp yet) are accepted
     when --version reports the pinned versions, so a cache built earlier stays warm."""
     _fake_binaries(tmp_path, _real_versions())
-    assert kube.missing_binaries(tmp_path) == []
-    assert kube.unavailable_reason(tmp_path) is None
+    assert binaries.missing_binaries(tmp_path) == []
+    assert binaries.unavailable_reason(tmp_path) is None
 
 
 def test_a_binary_of_another_kubernetes_version_counts_as_missing(tmp_path):
@@ -54,7 +54,7 @@ def test_a_binary_of_another_kubernetes_version_counts_as_missing(tmp_path):
     ldflags, which breaks charts' kubeVersion checks) or another release is rebuilt."""
     versions = _real_versions() | {"kube-apiserver": "Kubernetes v0.0.0-master+$Format:%H$"}
     _fake_binaries(tmp_path, versions)
-    assert kube.missing_binaries(tmp_path) == ["kube-apiserver", "kube-controller-manager", "kube-scheduler"]
+    assert binaries.missing_binaries(tmp_path) == ["kube-apiserver", "kube-controller-manager", "kube-scheduler"]
 
 
 def test_the_switch_is_off_by_default_in_setup_and_on_in_ci():
@@ -63,5 +63,5 @@ def test_the_switch_is_off_by_default_in_setup_and_on_in_ci():
     setup = (ROOT / "setup.sh").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
     assert 'if [ "${LFK8S_KUBE:-}" = 1 ] || [ "${1:-}" = --kube ]; then' in setup
-    assert "python -m lfharness.testing.kube build" in setup
+    assert "python -m lfharness.testing.cluster build" in setup
     assert "LFK8S_KUBE=1 bash setup.sh" in ci

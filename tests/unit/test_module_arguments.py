@@ -1,7 +1,7 @@
 """Every module argument is an input of the module at the version Terraform would resolve (static).
 
 Where LFK8S_MODULE_MIRROR holds clones, the inputs are read from the module's own variables at the
-newest tag its constraint admits; elsewhere (CI) from the input lists in ../shared/reference, read
+newest tag its constraint admits; elsewhere (CI) from the input lists in tests/data/reference, read
 from the same tags. A whole plan (test_plan_*.py) proves the same and more where the sources exist.
 """
 
@@ -21,7 +21,7 @@ from lfharness.testing import registry
 pytestmark = pytest.mark.static
 
 META = {"source", "version", "providers", "depends_on", "count", "for_each"}
-REFERENCE = tf.REPO_ROOT.parent / "shared" / "reference"
+REFERENCE = Path(__file__).resolve().parents[1] / "data" / "reference"
 
 
 def _calls() -> list[tuple[str, str, dict]]:
@@ -29,7 +29,7 @@ def _calls() -> list[tuple[str, str, dict]]:
 
 
 class Inputs:
-    """Input names of a module (or one of its subfolders): from the mirror, else shared/reference."""
+    """Input names of a module (or one of its subfolders): from the mirror, else tests/data/reference."""
 
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
@@ -48,10 +48,12 @@ class Inputs:
         name = ref.name + (f"-{Path(sub).name}" if sub else "")
         path = REFERENCE / f"module-inputs-{name}.json"
         if not path.exists():
-            pytest.skip(f"no sources for {source}//{sub}: set {registry.MIRROR_ENV} to clones of the module "
-                        f"repositories, or clone with shared/ beside the repo")
+            # The input lists are committed: a module call without one is a gap in the test data,
+            # not an environment that lacks something, so it fails instead of passing unchecked.
+            pytest.fail(f"no sources for {source}//{sub}: set {registry.MIRROR_ENV} to clones of the module "
+                        f"repositories, or add {path.name} to {REFERENCE} (its README says how)")
         data = json.loads(path.read_text())
-        return set(data["inputs"]), f"{data['tag']} (shared/reference)"
+        return set(data["inputs"]), f"{data['tag']} (tests/data/reference)"
 
 
 @pytest.fixture(scope="module")

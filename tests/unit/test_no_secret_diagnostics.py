@@ -20,10 +20,10 @@ import pytest
 
 from lfharness.core import redact
 from lfharness.stack import k8s
-from lfharness.testing import kube
+from lfharness.testing.cluster import binaries, kwok
 from lfharness.testing.localsvc import FakeCli
 
-_REASON = kube.unavailable_reason()
+_REASON = binaries.unavailable_reason()
 
 
 @pytest.mark.kube
@@ -38,7 +38,7 @@ def test_diagnostics_hold_no_secret_the_run_knows(local_kube, tmp_path):
     kubectl = k8s.Kube(local_kube.cluster.kubeconfig, redactor=redactor)
     local_kube.cluster.write_scripted_log(f"prisma: connecting to postgresql://langfuse:{password}@db:5432/langfuse")
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "langfuse-web-0", "namespace": namespace},
-           "spec": {"containers": [{"name": kube.SCRIPTED_LOG_CONTAINER, "image": "stand-in.invalid/web:never-pulled"}]}}
+           "spec": {"containers": [{"name": kwok.SCRIPTED_LOG_CONTAINER, "image": "stand-in.invalid/web:never-pulled"}]}}
     event = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "langfuse-web-0.failed", "namespace": namespace},
              "involvedObject": {"kind": "Pod", "name": "langfuse-web-0", "namespace": namespace},
              "type": "Warning", "reason": "Failed", "message": f"bad password {password}"}
@@ -50,7 +50,7 @@ def test_diagnostics_hold_no_secret_the_run_knows(local_kube, tmp_path):
     finally:
         kubectl.run("delete", "namespace", namespace, "--wait=false")
     saved = {p.name: p.read_text() for p in Path(tmp_path / "diag").iterdir()}
-    assert "prisma: connecting to postgresql://langfuse:***@db" in saved[f"langfuse-web-0.{kube.SCRIPTED_LOG_CONTAINER}.log"]
+    assert "prisma: connecting to postgresql://langfuse:***@db" in saved[f"langfuse-web-0.{kwok.SCRIPTED_LOG_CONTAINER}.log"]
     assert "bad password ***" in saved["events.txt"]
     assert [name for name, text in saved.items() if password in text] == []
 

@@ -224,7 +224,7 @@ def test_the_resume_health_check_writes_its_kubeconfig_and_reaches_kubectl(tmp_p
     """Journey 3: the real health check creates its folder, writes the exec kubeconfig and runs
     kubectl port-forward, whose refusal (nothing listens at the endpoint) is a kubectl error the
     resume waits out. Against the real kubectl and a closed loopback port."""
-    from lfharness.core import envfile  # noqa: PLC0415
+    from lfharness.core import envfile
     from lfharness.stack import k8s
 
     settings = envfile.Settings("AKIA" + "A" * 16, "s" * 40, "us-east-1", "t" * 30, "org", "ops@example.com",

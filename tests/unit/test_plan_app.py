@@ -14,7 +14,8 @@ import pytest
 import tftest
 import yaml
 
-from lfharness.testing import chart, plan
+from lfharness.testing import plan
+from lfharness.testing.chartrig import render
 
 pytestmark = pytest.mark.plan
 
@@ -187,7 +188,7 @@ def test_no_secret_appears_anywhere_in_the_release_values(release, every_secret)
 def test_values_reference_only_the_secret_03_app_creates(app_plan, values):
     """Decision 20: salt, encryption key, NextAuth secret, DIRECT_URL, the database, ClickHouse and
     Redis passwords and the headless-init secrets are references to the one Secret of 03-app."""
-    refs = chart.secret_refs(values)
+    refs = render.secret_refs(values)
     name = app_plan.after(SECRET)["metadata"][0]["name"]
     assert len(refs) >= 9
     assert sorted({secret for secret, _ in refs}) == [name]
@@ -195,7 +196,7 @@ def test_values_reference_only_the_secret_03_app_creates(app_plan, values):
 
 def test_the_secret_holds_every_key_the_values_reference(values, secret_data):
     """Decision 20: each key the chart and its subcharts read from the Secret exists in its data."""
-    keys = {key for _, key in chart.secret_refs(values)}
+    keys = {key for _, key in render.secret_refs(values)}
     assert sorted(keys - set(secret_data)) == []
 
 
@@ -236,7 +237,7 @@ def _secret_checksums(values: dict) -> tuple:
     """The digest annotation of langfuse-secrets in each pod template the values configure: web and
     worker (langfuse.pod), ClickHouse, Valkey (None where absent)."""
     def annotation(*path: str):
-        return chart.value_at(values, path + (chart.SECRET_CHECKSUM_ANNOTATION,))
+        return render.value_at(values, path + (render.SECRET_CHECKSUM_ANNOTATION,))
     return (annotation("langfuse", "pod", "annotations"), annotation("clickhouse", "podAnnotations"),
             annotation("redis", "primary", "podAnnotations"))
 
@@ -324,7 +325,7 @@ def test_a_missing_admin_email_is_rejected(workbench, tmp_path):
 
 def test_the_plan_command_plans_a_workspace_as_the_plan_tier_does(workbench, tmp_path, capsys):
     """Issue 8: `python -m lfharness plan 03-app --json PATH` prints the summary and writes the plan."""
-    from lfharness.__main__ import main  # noqa: PLC0415
+    from lfharness.__main__ import main
 
     assert main(["plan", "03-app", "--json", str(tmp_path / "plan.json")]) == 0
     written = json.loads((tmp_path / "plan.json").read_text())

@@ -41,7 +41,7 @@ def test_rds_has_20_gb_of_storage_on_port_5432(deps_plan):
 
 def test_app_connects_with_the_database_and_user_deps_creates(deps_plan, app_plan):
     """FR11, story 3.2: 03-app's chart values name the database and user that 02-deps creates."""
-    import yaml  # noqa: PLC0415
+    import yaml
 
     db = deps_plan.after(DB)
     (values,) = app_plan.after("helm_release.langfuse[0]")["values"]

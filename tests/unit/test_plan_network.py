@@ -132,7 +132,7 @@ def test_ebs_csi_addon_creates_the_default_storage_class(network_plan):
 def test_ebs_csi_volumes_carry_the_project_tag(network_plan):
     """NFR8, Journey 3: volumes the EBS CSI driver creates for PVCs get the Project tag of
     default_tags (which never reaches them), so the pause and the teardown sweep can see a leftover."""
-    from lfharness.core import hcl  # noqa: PLC0415
+    from lfharness.core import hcl
 
     addon = network_plan.after('module.eks.aws_eks_addon.this["aws-ebs-csi-driver"]')
     default_tags = hcl.load(plan.tf.TERRAFORM_DIR / "01-network" / "providers.tf")["provider"][0]["aws"]

@@ -112,7 +112,7 @@ def test_exec_kubeconfig_mints_tokens_through_the_harness_plugin(tmp_path):
 
 def _pod(phase: str, *ready: bool):
     """A typed v1 Pod as the kubernetes client returns it."""
-    from kubernetes import client  # noqa: PLC0415
+    from kubernetes import client
 
     return client.V1Pod(status=client.V1PodStatus(phase=phase, container_statuses=[
         client.V1ContainerStatus(name=f"c{i}", ready=r, restart_count=0, image="x", image_id="")

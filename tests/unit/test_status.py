@@ -201,7 +201,7 @@ def test_status_right_after_an_apply_waits_out_outputs_still_being_processed(fak
 def test_status_registers_the_secrets_of_the_states_it_reads(fake):
     """NFR1, issue 15: the states status reads hold secrets (the RDS password); they are registered with the
     redactor, so a log line carrying one is masked (local Terraform Cloud fake; lfharness.core.redact)."""
-    from lfharness.core import redact  # noqa: PLC0415
+    from lfharness.core import redact
 
     server, client = fake
     _seed(server, "paused")

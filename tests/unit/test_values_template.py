@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import secrets
+from pathlib import Path
 
 import pytest
 import yaml
@@ -14,7 +16,9 @@ from lfharness.core import tf
 pytestmark = pytest.mark.static
 
 TEMPLATE = tf.TERRAFORM_DIR / "03-app" / "values.yaml.tpl"
-REFERENCE = tf.REPO_ROOT.parent / "shared" / "reference"
+# The key tree of chart 1.5.19's values and its subcharts', derived from the upstream files by
+# tests/data/reference/derive.py (the values files themselves are not committed).
+CHART_KEYS = Path(__file__).resolve().parents[1] / "data" / "reference" / "langfuse-chart-1.5.19-value-keys.json"
 # helm.tf's secrets before decision 20; none of them may reach the template any more.
 SECRET_VARS = ("db_password", "salt", "nextauth_secret", "encryption_key", "clickhouse_password",
                "redis_password", "project_secret_key", "admin_password")
@@ -190,15 +194,11 @@ def _has(defaults: dict, path: tuple[str, ...]) -> bool:
     return True
 
 
-@pytest.mark.skipif(not (REFERENCE / "langfuse-chart-1.5.19-values.yaml").exists(),
-                    reason="../shared/reference absent: clone with shared/ beside the repo to compare chart keys")
 def test_every_value_key_exists_in_chart_1_5_19_or_its_subcharts(values):
     """Decision 6: every key set in values.yaml.tpl exists in chart 1.5.19 (or the Bitnami subchart)."""
-    main = yaml.safe_load((REFERENCE / "langfuse-chart-1.5.19-values.yaml").read_text())
-    subcharts = {
-        "clickhouse": yaml.safe_load((REFERENCE / "bitnami-clickhouse-8.0.5-values.yaml").read_text()),
-        "redis": yaml.safe_load((REFERENCE / "bitnami-valkey-2.2.4-values.yaml").read_text()),
-    }
+    charts = json.loads(CHART_KEYS.read_text())["charts"]
+    main = charts["langfuse"]
+    subcharts = {"clickhouse": charts["clickhouse"], "redis": charts["redis"]}
     unknown = []
     for path in _paths(values):
         sub = subcharts.get(path[0])

@@ -1,6 +1,6 @@
 package main
 
-// Tests against the real provider schemas in shared/provider-schemas (beside the repository).
+// Tests against the real provider schemas committed in schemas/ (see schemas/README.md).
 
 import (
 	"os"
@@ -12,7 +12,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
 )
 
-const sharedSchemas = "../../../../shared/provider-schemas"
+const realSchemas = "schemas"
 
 var realSchemaFiles = map[string]string{
 	"aws":        "aws-6.47.0.json.gz",
@@ -24,9 +24,9 @@ var realSchemaFiles = map[string]string{
 // realSchema loads one real schema and serves it as a Provider, or skips the test.
 func realSchema(t *testing.T, name string) (*Provider, *tfprotov6.GetProviderSchemaResponse) {
 	t.Helper()
-	path := filepath.Join(sharedSchemas, realSchemaFiles[name])
+	path := filepath.Join(realSchemas, realSchemaFiles[name])
 	if _, err := os.Stat(path); err != nil {
-		t.Skipf("real provider schemas not available (%v); they live in shared/provider-schemas beside the repository", err)
+		t.Fatalf("real provider schema missing (%v): the schemas are committed in schemas/", err)
 	}
 	start := time.Now()
 	s, err := ReadSchemaFile(path)

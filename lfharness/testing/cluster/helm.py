@@ -1,0 +1,208 @@
+"""The release on the local cluster: what 03-app's plan gives Helm (``PlannedRelease``: the values
+and the Secrets and StorageClasses 03-app creates first), the project's helm against the cluster's
+kubeconfig (values as 0600 files, secrets masked), and the namespace helpers the kube tier's tests
+use around an install (apply the Secrets, read the scheduler's refusals, delete and wait).
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lfharness.core import redact
+from lfharness.core.wait import Stopwatch, WaitTimeout
+from lfharness.testing.chartrig import render, source
+from lfharness.testing.toolchain import cache_dir
+
+LOG = logging.getLogger("lfharness.testing.cluster.helm")
+
+# The kubernetes client is imported inside the helpers that use it: importing it takes seconds,
+# and the plan-only callers (planned_release) never need it.
+
+
+@dataclass(frozen=True)
+class PlannedRelease:
+    """What 03-app's plan would give Helm: the values documents, and the objects 03-app creates
+    itself that the values reference (kubernetes_secret_v1, kubernetes_storage_class_v1), as
+    manifests to apply first."""
+
+    values: list[str]
+    secrets: list[dict]
+    namespace: str = "langfuse"
+    name: str = "langfuse"
+    storage_classes: tuple[dict, ...] = ()
+
+    def redis_secret(self) -> tuple[str, str]:
+        """The Secret and key the Redis password lives in: the one the values name
+        (redis.auth.existingSecret, 03-app's own Secret) or the chart's langfuse-redis."""
+        auth = render.merged_values(self.values).get("redis", {}).get("auth", {})
+        if auth.get("existingSecret"):
+            return str(auth["existingSecret"]), str(auth.get("existingSecretPasswordKey") or "valkey-password")
+        return f"{self.name}-redis", "valkey-password"
+
+    def redis_password(self) -> str:
+        """The password the values give the chart's Valkey: inline, or from the planned Secret they name."""
+        auth = render.merged_values(self.values).get("redis", {}).get("auth", {})
+        if auth.get("password"):
+            return str(auth["password"])
+        name, key = self.redis_secret()
+        for manifest in self.secrets:
+            if manifest["metadata"]["name"] == name and key in manifest.get("stringData", {}):
+                return str(manifest["stringData"][key])
+        raise KeyError(f"no Redis password in the values (redis.auth.password) or in a planned Secret {name!r}/{key!r}")
+
+    def secret_strings(self) -> set[str]:
+        found: set[str] = set()
+        for manifest in self.secrets:
+            found |= {v for v in manifest.get("stringData", {}).values() if isinstance(v, str) and len(v) >= 6}
+        return found
+
+
+def planned_release(app_plan: Any) -> PlannedRelease:
+    """From a 03-app plan (plan.Plan): helm_release.langfuse[0]'s values and every planned
+    kubernetes_secret_v1 turned into a Secret manifest (data as stringData, as the provider sends it)."""
+    release = app_plan.after("helm_release.langfuse[0]")
+    namespace = release.get("namespace") or "langfuse"
+    secrets = []
+    for after in app_plan.of_type("kubernetes_secret_v1").values():
+        meta = (after.get("metadata") or [{}])[0]
+        manifest = {"apiVersion": "v1", "kind": "Secret", "type": after.get("type") or "Opaque",
+                    "metadata": {"name": meta["name"], "namespace": meta.get("namespace") or namespace},
+                    "stringData": dict(after.get("data") or {})}
+        for key in ("labels", "annotations"):
+            if meta.get(key):
+                manifest["metadata"][key] = dict(meta[key])
+        secrets.append(manifest)
+    classes = []
+    for after in app_plan.of_type("kubernetes_storage_class_v1").values():
+        meta = (after.get("metadata") or [{}])[0]
+        manifest = {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": meta["name"]},
+                    "provisioner": after["storage_provisioner"],
+                    "reclaimPolicy": after.get("reclaim_policy") or "Delete",
+                    "volumeBindingMode": after.get("volume_binding_mode") or "Immediate",
+                    "allowVolumeExpansion": bool(after.get("allow_volume_expansion")),
+                    "parameters": dict(after.get("parameters") or {})}
+        if meta.get("annotations"):
+            manifest["metadata"]["annotations"] = dict(meta["annotations"])
+        classes.append(manifest)
+    return PlannedRelease(list(release["values"]), secrets, namespace, release.get("name") or "langfuse",
+                          tuple(classes))
+
+
+def _seconds(duration: str) -> float:
+    """Helm's "120s" / "5m" as seconds: our own deadline must come after helm's, so helm's error wins."""
+    unit = {"s": 1, "m": 60, "h": 3600}[duration[-1]]
+    return float(duration[:-1]) * unit
+
+
+class HelmFailed(RuntimeError):
+    """helm exited non-zero; the message carries its (masked) stderr."""
+
+
+@dataclass(frozen=True)
+class Helm:
+    """The project's helm against one kubeconfig, values passed as 0600 files, secrets masked."""
+
+    kubeconfig: Path
+    secrets: frozenset[str] = frozenset()
+
+    def run(self, *args: str, values: Sequence[str] = (), timeout: float = 180) -> str:
+        with render.values_files(values, "helm-values-") as (files, secrets):
+            secrets |= self.secrets
+            argv = [str(source.helm_bin()), "--kubeconfig", str(self.kubeconfig), *args, *files]
+            with Stopwatch(f"helm {' '.join(args[:2])}", logger=LOG, heartbeat=15):
+                proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False,
+                                      env=source.helm_env(cache_dir()))
+        masking = redact.Redactor(secrets)
+        if proc.returncode != 0:
+            raise HelmFailed(f"helm {' '.join(args)} exited {proc.returncode}: "
+                             f"{masking.mask(proc.stderr.strip())[-3000:]}")
+        return masking.mask(proc.stdout)
+
+    def install(self, release: PlannedRelease, chart_dir: Path, *, namespace: str | None = None,
+                extra_values: Sequence[str] = (), wait: bool = True, timeout: str = "120s") -> str:
+        ns = namespace or release.namespace
+        return self.run("install", release.name, str(chart_dir), "--namespace", ns, "--create-namespace",
+                        *(["--wait", "--timeout", timeout] if wait else []),
+                        values=[*release.values, *extra_values], timeout=_seconds(timeout) + 60)
+
+    def upgrade(self, release: PlannedRelease, chart_dir: Path, *, namespace: str | None = None,
+                timeout: str = "120s") -> str:
+        return self.run("upgrade", release.name, str(chart_dir), "--namespace", namespace or release.namespace,
+                        "--wait", "--timeout", timeout, values=list(release.values), timeout=_seconds(timeout) + 60)
+
+
+def apply_secrets(api_client: Any, release: PlannedRelease, namespace: str | None = None) -> list[str]:
+    """Creates what 03-app would create before the release: its StorageClasses (kept when they
+    exist: cluster-wide), the namespace (if absent) and its Secrets."""
+    from kubernetes import client  # noqa: PLC0415
+    from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
+
+    core = client.CoreV1Api(api_client)
+    names = []
+    for manifest in release.storage_classes:
+        try:
+            client.StorageV1Api(api_client).create_storage_class(manifest)
+            names.append(f"storageclass/{manifest['metadata']['name']}")
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+    for manifest in release.secrets:
+        ns = namespace or manifest["metadata"]["namespace"]
+        try:
+            core.create_namespace({"metadata": {"name": ns}})
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+        core.create_namespaced_secret(ns, {**manifest, "metadata": {**manifest["metadata"], "namespace": ns}})
+        names.append(f"{ns}/{manifest['metadata']['name']}")
+    return names
+
+
+def unschedulable(api_client: Any, namespace: str) -> dict[str, str]:
+    """Pod -> the scheduler's own message, for each pod whose PodScheduled is False."""
+    from kubernetes import client  # noqa: PLC0415
+
+    found = {}
+    for pod in client.CoreV1Api(api_client).list_namespaced_pod(namespace).items:
+        for cond in pod.status.conditions or []:
+            if cond.type == "PodScheduled" and cond.status == "False":
+                found[pod.metadata.name] = f"{cond.reason}: {cond.message}"
+    return found
+
+
+def delete_namespace(api_client: Any, namespace: str, timeout: float = 60, wait: bool = True) -> None:
+    """Deletes a namespace and (unless wait=False) watches until it is gone (its pods deleted
+    through kwok's pod-delete stage, its PVCs by the namespace and PVC-protection controllers)."""
+    from kubernetes import client, watch  # noqa: PLC0415
+    from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
+
+    core = client.CoreV1Api(api_client)
+    try:
+        core.delete_namespace(namespace)
+    except ApiException as exc:
+        if exc.status == 404:
+            return
+        raise
+    if not wait:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            rv = core.read_namespace(namespace).metadata.resource_version
+        except ApiException as exc:
+            if exc.status == 404:
+                return
+            raise
+        w = watch.Watch()
+        for event in w.stream(core.list_namespace, field_selector=f"metadata.name={namespace}",
+                              resource_version=rv, timeout_seconds=max(1, int(deadline - time.monotonic()))):
+            if event["type"] == "DELETED":
+                w.stop()
+                return
+    raise WaitTimeout(f"namespace {namespace} still present {timeout:g}s after its deletion")
