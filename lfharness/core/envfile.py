@@ -34,6 +34,13 @@ SESSION_EXPIRATION = "AWS_SESSION_EXPIRATION"
 _REGION = (r"(us|eu|ap|ca|sa|me|af|il|mx)-(gov-)?"
            r"(north|south|east|west|central|northeast|southeast|northwest|southwest)-[1-9]")
 
+# The admin e-mail rule of Langfuse 3.150's web container (web/src/env.mjs: zod 3's `email()`,
+# /^(?!\.)(?!.*\.\.)([A-Z0-9_'+\-\.]*)[A-Z0-9_+-]@([A-Z0-9][A-Z0-9\-]*\.)+[A-Z]{2,}$/i), written
+# without look-aheads so Terraform's RE2 reads the same pattern (03-app's langfuse_admin_email):
+# ASCII only, no leading, trailing or doubled dot in the local part, a domain of labels and a
+# letters-only top-level label of 2+. What it refuses, the web pod would refuse at start.
+ADMIN_EMAIL = r"([A-Za-z0-9_'+-]+\.)*[A-Za-z0-9_'+-]*[A-Za-z0-9_+-]@([A-Za-z0-9][A-Za-z0-9-]*\.)+[A-Za-z]{2,}"
+
 # key -> (full-match pattern, what a good value looks like); the description is what errors show.
 _RULES: dict[str, tuple[str, str]] = {
     "AWS_ACCESS_KEY_ID": (r"(AKIA|ASIA)[A-Z0-9]{16}", "20 characters starting with AKIA or ASIA"),
@@ -41,7 +48,7 @@ _RULES: dict[str, tuple[str, str]] = {
     "AWS_DEFAULT_REGION": (_REGION, "an AWS region name such as us-east-1"),
     "TFE_TOKEN": (r"\S{20,}", "a Terraform Cloud API token (20+ characters, no spaces)"),
     "TFC_ORGANIZATION": (r"[A-Za-z0-9_-]+", "a Terraform Cloud organization name: letters, digits, '-' and '_'"),
-    "LANGFUSE_ADMIN_EMAIL": (r"[^@\s]+@[^@\s]+\.[^@\s]+", "an email address"),
+    "LANGFUSE_ADMIN_EMAIL": (ADMIN_EMAIL, "an email address Langfuse accepts (ASCII, e.g. admin@example.org)"),
     "LANGFUSE_ADMIN_NAME": (r"[^\x00-\x1f\x7f]{1,100}", "a name of 1-100 characters on one line"),
     "LANGFUSE_ADMIN_PASSWORD": (r".{12,}", "at least 12 characters"),
     # STS session tokens are long base64 strings (several hundred characters).

@@ -24,8 +24,10 @@ variable "langfuse_admin_email" {
   type        = string
 
   validation {
-    condition     = can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.langfuse_admin_email))
-    error_message = "langfuse_admin_email must be an email address."
+    # Langfuse 3.150's own rule (zod 3's email(), see lfharness/core/envfile.py ADMIN_EMAIL): an
+    # address it refuses would keep the web pod from starting.
+    condition     = can(regex("^([A-Za-z0-9_'+-]+\\.)*[A-Za-z0-9_'+-]*[A-Za-z0-9_+-]@([A-Za-z0-9][A-Za-z0-9-]*\\.)+[A-Za-z]{2,}$", var.langfuse_admin_email))
+    error_message = "langfuse_admin_email must be an email address Langfuse accepts: ASCII, no leading, trailing or doubled dot before the @, a top-level domain of 2+ letters (e.g. ops@example.com)."
   }
 }
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -370,3 +371,40 @@ def test_env_example_documents_the_optional_session_expiration():
     """FR24, issue 15 defect 6: .env.example names AWS_SESSION_EXPIRATION on a commented, optional line."""
     lines = _example().read_text().splitlines()
     assert any(line.startswith("# AWS_SESSION_EXPIRATION=") for line in lines)
+
+
+# --- the admin e-mail: exactly what Langfuse 3.150's web container accepts (issue 25 item 4) ----
+
+REFUSED_EMAILS = ["ops@example.c", "ops@10.0.0.1", "jörg@example.com", ".ops@example.com", "ops..x@example.com",
+                  "ops.@example.com", "o'@example.com", "ops@-example.com", "ops@example"]
+ACCEPTED_EMAILS = ["ops@example.com", "first.last+tag@sub.example.co.uk", "o'neil@example.io", "OPS@EXAMPLE.COM",
+                   "a_b-c@x-y.example.org"]
+
+
+@pytest.mark.parametrize("email", REFUSED_EMAILS)
+def test_an_admin_email_langfuse_refuses_is_malformed_before_anything_runs(tmp_path, email):
+    """FR23, issue 25: an address zod's email() refuses at Langfuse 3.150 (the web pod would not
+    start) is named as malformed by the .env check, never echoed."""
+    with pytest.raises(envfile.EnvError) as err:
+        envfile.load(_write(tmp_path, {**GOOD, "LANGFUSE_ADMIN_EMAIL": email}))
+    assert "LANGFUSE_ADMIN_EMAIL: malformed" in str(err.value) and email not in str(err.value)
+
+
+@pytest.mark.parametrize("email", ACCEPTED_EMAILS)
+def test_an_admin_email_langfuse_accepts_passes_the_env_check(tmp_path, email):
+    """FR23, issue 25: the addresses zod's email() accepts pass, upper case and apostrophes included."""
+    assert envfile.load(_write(tmp_path, {**GOOD, "LANGFUSE_ADMIN_EMAIL": email})).admin_email == email
+
+
+def test_terraform_validates_the_admin_email_with_the_same_rule(tmp_path):
+    """Issue 25: 03-app's langfuse_admin_email validation applies the .env rule, run by Terraform's
+    own regex engine (RE2) on every case above, so neither side accepts what the other refuses."""
+    cases = REFUSED_EMAILS + ACCEPTED_EMAILS
+    condition = hcl.blocks(tf.TERRAFORM_DIR / "03-app", "variable")["langfuse_admin_email"]["validation"][0]["condition"]
+    pattern = re.search(r'regex\("(.*)", var\.langfuse_admin_email\)', condition).group(1).replace("\\\\", "\\")
+    assert pattern == f"^{envfile.ADMIN_EMAIL}$"
+    expression = "[" + ", ".join(f'can(regex("{pattern.replace(chr(92), chr(92) * 2)}", "{c}"))' for c in cases) + "]"
+    out = subprocess.run([str(tf.terraform_bin()), "console"], input=expression + "\n", capture_output=True,
+                         text=True, timeout=60, check=True, cwd=tmp_path).stdout
+    verdicts = re.findall(r"\b(true|false)\b", out)
+    assert verdicts == ["false"] * len(REFUSED_EMAILS) + ["true"] * len(ACCEPTED_EMAILS)

@@ -160,17 +160,15 @@ def env_names(objects: list[dict]) -> dict[str, list[str]]:
 
 def database_url(env: Mapping[str, str | None]) -> str | None:
     """The DATABASE_URL Langfuse ends up with: its own, else the one the image's entrypoint
-    builds from DATABASE_HOST/_PORT/_USERNAME/_PASSWORD/_NAME plus `?DATABASE_ARGS`
-    (langfuse web/worker entrypoint.sh; the port is appended when numeric, as newer ones do)."""
+    builds from DATABASE_HOST/_USERNAME/_PASSWORD/_NAME plus `?DATABASE_ARGS` (web/entrypoint.sh
+    and worker/entrypoint.sh at 3.150; DATABASE_PORT is never read, so the port is Postgres'
+    default unless DATABASE_HOST carries one)."""
     if env.get("DATABASE_URL"):
         return env["DATABASE_URL"]
     parts = [env.get(k) for k in ("DATABASE_HOST", "DATABASE_USERNAME", "DATABASE_PASSWORD", "DATABASE_NAME")]
     if not all(parts):
         return None
     host, user, password, name = parts
-    port = env.get("DATABASE_PORT")
-    if port and port.isdigit() and ":" not in str(host):
-        host = f"{host}:{port}"
     url = f"postgresql://{user}:{password}@{host}/{name}"
     return f"{url}?{env['DATABASE_ARGS']}" if env.get("DATABASE_ARGS") else url
 
