@@ -125,12 +125,12 @@ def teardown_command(env_file: Path, runs_dir: Path) -> int:
         with operator_run("teardown", env_file, runs_dir, no_target) as run:
             assert run.run_dir is not None
             try:
-                teardown_workspaces(run.tfc, Stack(run.settings, run.run_dir, redactor=run.redactor,
-                                                   aws=run.settings.boto3_session()))
+                report = teardown_workspaces(run.tfc, Stack(run.settings, run.run_dir, redactor=run.redactor,
+                                                            aws=run.settings.boto3_session()))
             except TeardownError as exc:
                 LOG.error("%s", exc)
                 return 1
-            LOG.info("teardown: done; every workspace's state is empty and the leftover sweep is clean")
+            LOG.info("teardown: done; %s", report.describe())
             return 0
 
     return _exit_code(body)

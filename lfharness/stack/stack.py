@@ -7,11 +7,12 @@ import json
 import logging
 import os
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lfharness.core import envfile, hcl, redact, tf
-from lfharness.core.tfc import TfcClient
+from lfharness.core.tfc import TfcClient, TfcError
 from lfharness.core.wait import WaitTimeout, retry
 from lfharness.stack import aws_checks, workspaces
 from lfharness.stack.workspaces import CLUSTER_NAME, NAMESPACE, ORDER, PROJECT_TAG
@@ -318,17 +319,18 @@ class Stack:
             LOG.error("teardown: leftover sweep not clean: %s", exc)
             return None, f"leftover sweep: {exc}"
 
-    def teardown(self, only: tuple[str, ...] | None = None) -> aws_checks.Sweep | None:
+    def teardown(self, only: tuple[str, ...] | None = None, *, sweep: bool | None = None) -> aws_checks.Sweep | None:
         """Destroys what this run applied (or `only`), downstream first (FR27), each with the
-        cluster_enabled it is in; after 03-app waits for its PVC volumes, and when 01-network was
-        part of it ends with the leftover sweep (returned; None without an AWS session).
+        cluster_enabled it is in; after 03-app waits for its PVC volumes, and ends with the leftover
+        sweep (returned; None without an AWS session) when `sweep` says so, by default when
+        01-network was part of it.
 
         Every workspace is tried even when one before it fails: a failed 03-app destroy must not
         leave RDS and EKS running. Each failure is logged as it happens and all are raised
         together at the end (TeardownError). Ctrl-C is not a failure: it ends the teardown.
         """
         chosen = list(self.applied if only is None else only)
-        whole = workspaces.CLUSTER_WORKSPACE in chosen
+        whole = workspaces.CLUSTER_WORKSPACE in chosen if sweep is None else sweep
         failures: list[str] = []
         for workspace in workspaces.REVERSE_ORDER:
             if workspace not in chosen:
@@ -343,43 +345,89 @@ class Stack:
                 problem = self._wait_for_pvc_volumes()
                 if problem:
                     failures.append(problem)
-        sweep = None
+        found = None
         if whole:
-            sweep, problem = self._sweep()
+            found, problem = self._sweep()
             if problem:
                 failures.append(problem)
         if failures:
             raise TeardownError(f"teardown left {len(failures)} problem(s) (logs in "
                                 f"{self.run_dir / 'terraform'}); destroy them by hand or re-run "
                                 "`python -m lfharness teardown`:\n" + "\n".join(failures))
-        return sweep
+        return found
 
 
-def teardown_workspaces(tfc: TfcClient, stack: Stack) -> list[str]:
-    """Destroys whatever the three workspaces' states still hold, 03 -> 02 -> 01, with `stack`
+@dataclass
+class TeardownReport:
+    """What `teardown_workspaces` did: the workspaces it destroyed, those Terraform Cloud does not
+    have (nothing to destroy), those it could not try and why, and whether the sweep ran."""
+
+    tried: list[str] = field(default_factory=list)
+    absent: list[str] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)
+    sweep: aws_checks.Sweep | None = None
+    sweep_note: str = ""
+
+    def describe(self) -> str:
+        """One line saying exactly what ran, for the command's closing message."""
+        parts = [f"destroyed {', '.join(self.tried)}" if self.tried else "no workspace to destroy"]
+        if self.absent:
+            parts.append(f"not in Terraform Cloud: {', '.join(self.absent)}")
+        parts.append(self.sweep_note)
+        return "; ".join(parts)
+
+
+def teardown_workspaces(tfc: TfcClient, stack: Stack) -> TeardownReport:
+    """Destroys whatever the workspaces' states still hold, downstream first, with `stack`
     (Stack.teardown: each workspace with the cluster_enabled it is in, the PVC wait after 03-app, the
     leftover sweep at the end); idempotent.
 
     A workspace that does not exist in Terraform Cloud holds nothing and is skipped (`terraform
     init` would create it, in remote execution mode). One that exists is put back into local
     execution mode first: a remote run would not have the .env credentials (decision 3).
-    Destroying an empty state is a no-op, so running this twice is safe. Returns the workspaces tried.
+    Terraform Cloud refusing something for one workspace (a 403 on force-unlock, a 5xx) leaves
+    that one out and the others are still destroyed; every problem is raised together at the end
+    (TeardownError). The leftover sweep runs whenever there is an AWS session and every workspace
+    could be tried, even when Terraform Cloud knows none of them (a wrong TFC_ORGANIZATION must
+    not pass for a clean account). Destroying an empty state is a no-op, so running this twice is
+    safe.
     """
     for workspace in ORDER:  # before any force-unlock: a Terraform a cancelled run left must end first
         tf.wait_for_live_terraform(stack.terraform_dir / workspace)
-    present = []
+    report = TeardownReport()
     for workspace in ORDER:
         name = workspaces.get(workspace).tfc_name
-        if tfc.get_workspace(name) is None:
-            LOG.info("teardown: %s (%s) does not exist in Terraform Cloud: nothing to destroy", workspace, name)
+        try:
+            if tfc.get_workspace(name) is None:
+                LOG.info("teardown: %s (%s) does not exist in Terraform Cloud: nothing to destroy", workspace, name)
+                report.absent.append(workspace)
+                continue
+            tfc.ensure_workspace(name)
+            if tfc.force_unlock_if_locked(name):
+                LOG.warning("teardown: %s was locked by an interrupted run (a cancelled job kills Terraform "
+                            "mid-apply); lock released so its state can be destroyed", name)
+        except TfcError as exc:
+            LOG.error("teardown: Terraform Cloud refused %s (%s), so it is left out; continuing with the others: %s",
+                      workspace, name, exc)
+            report.refused[workspace] = str(exc)
             continue
-        tfc.ensure_workspace(name)
-        if tfc.force_unlock_if_locked(name):
-            LOG.warning("teardown: %s was locked by an interrupted run (a cancelled job kills Terraform "
-                        "mid-apply); lock released so its state can be destroyed", name)
-        present.append(workspace)
-    if workspaces.CLUSTER_WORKSPACE not in present and present:
-        LOG.warning("teardown: %s does not exist in Terraform Cloud, so the leftover sweep is not run",
-                    workspaces.get(workspaces.CLUSTER_WORKSPACE).tfc_name)
-    stack.teardown(tuple(present))
-    return present
+        report.tried.append(workspace)
+    run_sweep = stack.aws is not None and not report.refused
+    if stack.aws is None:
+        report.sweep_note = "leftover sweep not run: no AWS session"
+    elif report.refused:
+        report.sweep_note = f"leftover sweep not run: {', '.join(report.refused)} could not be destroyed"
+    try:
+        report.sweep = stack.teardown(tuple(report.tried), sweep=run_sweep)
+    except TeardownError as exc:
+        if report.refused:
+            refused = [f"{ws}: Terraform Cloud refused: {why}" for ws, why in report.refused.items()]
+            raise TeardownError(f"{exc}\n" + "\n".join(refused)) from exc
+        raise
+    if report.refused:
+        raise TeardownError(f"teardown could not try {len(report.refused)} workspace(s); fix the cause and re-run "
+                            "`python -m lfharness teardown`:\n"
+                            + "\n".join(f"{ws}: Terraform Cloud refused: {why}" for ws, why in report.refused.items()))
+    if run_sweep:
+        report.sweep_note = "leftover sweep clean"
+    return report

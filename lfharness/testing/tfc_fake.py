@@ -176,6 +176,7 @@ class _Workspace:
     serial: int = 0
     outputs: list[_Output] = field(default_factory=list)
     outputs_processing: int = 0  # reads of the current outputs still to answer 503 (async processing)
+    unlock_refused: int | None = None  # force-unlock answers this status (e.g. 403: the token may not)
     raw_state: dict[str, Any] | None = None  # the terraform.tfstate document behind the current version
 
     @property
@@ -476,6 +477,8 @@ def _patch_workspace(store: _Store, req: _Request) -> _Response:
 def _force_unlock(store: _Store, req: _Request) -> _Response:
     # As the API documents: 409 when the workspace is not locked, else the unlocked workspace.
     ws = store.workspace(req.params)
+    if ws.unlock_refused is not None:
+        raise _ApiError(HTTPStatus(ws.unlock_refused), "refused", "force-unlock refused (the fake was told to)")
     if not ws.attributes.get("locked"):
         raise _ApiError(HTTPStatus.CONFLICT, "conflict", "Unable to unlock workspace. The workspace is not locked.")
     ws.attributes["locked"] = False
@@ -799,6 +802,12 @@ class TfcFake:
         """Leave the workspace locked, as a Terraform run killed mid-apply does."""
         with self._store.lock:
             self._seeded(name).attributes["locked"] = True
+
+    def refuse_force_unlock(self, name: str, status: int = 403) -> None:
+        """Answer every force-unlock of the workspace with `status`, as Terraform Cloud does for a
+        token without the "lock/unlock" permission (403) or in an outage (5xx)."""
+        with self._store.lock:
+            self._seeded(name).unlock_refused = status
 
     def workspace(self, name: str) -> dict[str, Any]:
         """A copy of a workspace's attributes plus `id` and `remote-state-consumers` (names)."""

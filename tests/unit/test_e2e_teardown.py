@@ -175,7 +175,7 @@ def test_teardown_command_destroys_downstream_first_and_switches_remote_workspac
     fake, client = tfc_fake
     fake.add_workspace("langfuse-network", {"execution-mode": "local"})
     fake.add_workspace("langfuse-app", {"execution-mode": "remote"})
-    tried = stack.teardown_workspaces(client, Stack(SETTINGS, tmp_path / "run", applied, cli_env))
+    tried = stack.teardown_workspaces(client, Stack(SETTINGS, tmp_path / "run", applied, cli_env)).tried
     destroyed = [p.name.split("-", 1)[1].rsplit("-", 1)[0]
                  for p in sorted((tmp_path / "run" / "terraform").glob("*-destroy.log"))]
     assert (tried, destroyed, fake.workspace("langfuse-app")["execution-mode"]) == (
@@ -196,6 +196,53 @@ def test_teardown_releases_a_lock_left_by_a_killed_run_and_destroys(tmp_path, cl
     stack.teardown_workspaces(client, Stack(SETTINGS, tmp_path / "run", root, cli_env))
     assert (fake.workspace("langfuse-deps")["locked"], resources(root / "02-deps")) == (False, [])
     assert client.force_unlock_if_locked("langfuse-deps") is False  # nothing left to release
+
+
+def test_teardown_still_destroys_the_other_workspaces_when_terraform_cloud_refuses_one(tmp_path, cli_env, tfc_fake):
+    """Issue 24 item 7, FR27: a 403 on 02-deps' force-unlock leaves 02-deps out, yet 03-app and
+    01-network are destroyed, and the refusal is reported at the end (local Terraform Cloud fake
+    told to refuse the unlock; real terraform on local-backend workspaces)."""
+    fake, client = tfc_fake
+    for name in ("langfuse-network", "langfuse-deps", "langfuse-app"):
+        fake.add_workspace(name, {"execution-mode": "local"})
+    fake.lock_workspace("langfuse-deps")
+    fake.refuse_force_unlock("langfuse-deps", 403)
+    root = write_workspaces(tmp_path / "terraform", QUICK)
+    for workspace in ORDER:
+        tf.run(["init", "-input=false", "-no-color"], root / workspace, cli_env)
+        tf.run(["apply", "-auto-approve", "-input=false", "-no-color"], root / workspace, cli_env)
+    with pytest.raises(TeardownError, match="02-deps: Terraform Cloud refused") as err:
+        stack.teardown_workspaces(client, Stack(SETTINGS, tmp_path / "run", root, cli_env))
+    assert ([resources(root / ws) for ws in ORDER], "03-app" in str(err.value)) == (
+        [[], resources(root / "02-deps"), []], False)
+    assert resources(root / "02-deps") != []
+
+
+def test_teardown_sweeps_even_when_terraform_cloud_knows_no_workspace(tmp_path, cli_env, tfc_fake, moto):
+    """Issue 24 item 9, NFR8: with a wrong TFC_ORGANIZATION no workspace is found, yet the sweep
+    runs and names what the account still holds, instead of a clean exit (local Terraform Cloud fake
+    with no workspace; moto in an account of its own holding a tagged bucket)."""
+    _, client = tfc_fake
+    aws = lifecycle.fresh_account(moto)
+    bucket = "langfuse-storage-" + os.urandom(4).hex()
+    aws.client("s3").create_bucket(Bucket=bucket)
+    aws.client("s3").put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [
+        {"Key": workspaces.PROJECT_TAG[0], "Value": workspaces.PROJECT_TAG[1]}]})
+    root = write_workspaces(tmp_path / "terraform", QUICK)
+    st = Stack(SETTINGS, tmp_path / "run", root, cli_env, aws=aws, sweep_timeout=1, poll_interval=0.5)
+    with pytest.raises(TeardownError, match="leftover sweep") as err:
+        stack.teardown_workspaces(client, st)
+    assert bucket in str(err.value)
+
+
+def test_the_teardown_report_says_the_sweep_did_not_run_without_aws(tmp_path, cli_env, tfc_fake):
+    """Issue 24 item 9: the closing line says exactly what ran: here no AWS session, so no sweep
+    (local Terraform Cloud fake with no workspace; real terraform on local-backend workspaces)."""
+    _, client = tfc_fake
+    root = write_workspaces(tmp_path / "terraform", QUICK)
+    report = stack.teardown_workspaces(client, Stack(SETTINGS, tmp_path / "run", root, cli_env))
+    assert report.describe() == ("no workspace to destroy; not in Terraform Cloud: 01-network, 02-deps, 03-app; "
+                                 "leftover sweep not run: no AWS session")
 
 
 def test_teardown_command_is_idempotent(tmp_path, cli_env, tfc_fake):
