@@ -67,10 +67,15 @@ class Secret(str):
 
 def _variants(value: str) -> set[str]:
     """The forms a secret takes in the texts the harness writes: as is, JSON-escaped (metadata.values,
-    `-json` output), URL-encoded (connection URLs), base64 (Kubernetes Secret data), XML-escaped."""
-    forms = {value, json.dumps(value)[1:-1], quote(value, safe=""),
-             base64.b64encode(value.encode()).decode(),
-             xml_escape(value), xml_escape(value, {'"': "&quot;"})}  # junit XML's text and attributes
+    `-json` output), URL-encoded (connection URLs), base64 (Kubernetes Secret data), repr-escaped
+    (pytest's output), XML-escaped (junit)."""
+    # Python's repr (pytest's assertion diffs and argument lists) escapes a backslash, the quote it
+    # encloses with and control characters: a value holding `"` and `\` shows in another form.
+    printed = repr(value)[1:-1]
+    forms = {value, json.dumps(value)[1:-1], quote(value, safe=""), printed,
+             base64.b64encode(value.encode()).decode()}
+    for form in (value, printed):  # junit XML's text and attributes
+        forms |= {xml_escape(form), xml_escape(form, {'"': "&quot;"})}
     # Each line of a multi-line value too: a log may print it re-indented or with other line endings.
     lines = value.splitlines()
     if len(lines) > 1:

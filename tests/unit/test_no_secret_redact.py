@@ -12,6 +12,7 @@ import json
 import logging
 import secrets
 from urllib.parse import quote
+from xml.sax.saxutils import escape as xml_escape
 
 import pytest
 
@@ -266,3 +267,18 @@ def test_a_secret_is_masked_in_its_xml_escaped_forms():
     forms = [value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"),
              value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")]
     assert [redactor.mask(f"<{form}>") for form in forms] == ["<***>"] * 2
+
+
+@pytest.mark.parametrize("shape", ["quote-and-backslash", "apostrophe-and-backslash", "both-quotes", "tab"])
+def test_a_secret_is_masked_in_the_escaped_form_python_s_repr_prints(shape):
+    """Issue 26 item 5, NFR1: pytest prints values with repr, which escapes a backslash and the
+    quote it encloses with (and control characters); that form, raw and XML-escaped as junit
+    writes it, is masked too (generated values shaped like a password with such characters)."""
+    core = secrets.token_urlsafe(12)
+    value = {"quote-and-backslash": f'{core}"\\x', "apostrophe-and-backslash": f"{core}'\\y",
+             "both-quotes": f"{core}'\"z", "tab": f"{core}\tw"}[shape]
+    r = redact.Redactor([value])
+    printed = repr(value)[1:-1]
+    junit = xml_escape(printed, {'"': "&quot;"})
+    assert printed != value
+    assert core not in r.mask(f"got {printed} in the diff; junit: {junit}")
