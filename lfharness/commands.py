@@ -86,6 +86,14 @@ def read_settings(action: str, env_file: Path, no_target: NoTarget, lifetime: fl
     return settings
 
 
+def run_folder(runs_dir: Path, action: str) -> Path:
+    """`.runs/<timestamp>-<action>/`, made and named in the log: where the command's Terraform logs go."""
+    folder = runs_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{action}"
+    folder.mkdir(parents=True, exist_ok=True)
+    LOG.info("%s: run folder %s", action, folder)
+    return folder
+
+
 @contextlib.contextmanager
 def operator_run(action: str, env_file: Path, runs_dir: Path | None, no_target: NoTarget,
                  lifetime: float | None = None) -> Iterator[OperatorRun]:
@@ -95,11 +103,7 @@ def operator_run(action: str, env_file: Path, runs_dir: Path | None, no_target: 
     redactor = redact.Redactor(settings.secrets)
     undo = redact.install_record_masking(redactor)
     try:
-        run_dir = None
-        if runs_dir is not None:
-            run_dir = runs_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{action}"
-            run_dir.mkdir(parents=True, exist_ok=True)
-            LOG.info("%s: run folder %s", action, run_dir)
+        run_dir = run_folder(runs_dir, action) if runs_dir is not None else None
         yield OperatorRun(settings, redactor, TfcClient(settings.tfe_token, settings.tfc_organization), run_dir)
     finally:
         undo()
@@ -166,9 +170,8 @@ def _pause_or_resume(action: str, env_file: Path, runs_dir: Path) -> int:
                 return 1
             for name in names:
                 run.tfc.ensure_workspace(name)  # local execution mode, or the runs would lack the .env keys
-            run_dir = runs_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{action}"
-            run_dir.mkdir(parents=True, exist_ok=True)
-            LOG.info("%s: run folder %s", action, run_dir)
+            # Made only once the workspaces are known to exist: a refused command leaves no folder.
+            run_dir = run_folder(runs_dir, action)
             session = run.settings.boto3_session()
             stack = Stack(run.settings, run_dir, redactor=run.redactor, aws=session)
             try:

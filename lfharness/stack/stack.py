@@ -417,17 +417,14 @@ def teardown_workspaces(tfc: TfcClient, stack: Stack) -> TeardownReport:
         report.sweep_note = "leftover sweep not run: no AWS session"
     elif report.refused:
         report.sweep_note = f"leftover sweep not run: {', '.join(report.refused)} could not be destroyed"
+    refused = "\n".join(f"{ws}: Terraform Cloud refused: {why}" for ws, why in report.refused.items())
     try:
         report.sweep = stack.teardown(tuple(report.tried), sweep=run_sweep)
     except TeardownError as exc:
-        if report.refused:
-            refused = [f"{ws}: Terraform Cloud refused: {why}" for ws, why in report.refused.items()]
-            raise TeardownError(f"{exc}\n" + "\n".join(refused)) from exc
-        raise
-    if report.refused:
+        raise TeardownError("\n".join(filter(None, [str(exc), refused]))) from exc
+    if refused:
         raise TeardownError(f"teardown could not try {len(report.refused)} workspace(s); fix the cause and re-run "
-                            "`python -m lfharness teardown`:\n"
-                            + "\n".join(f"{ws}: Terraform Cloud refused: {why}" for ws, why in report.refused.items()))
+                            f"`python -m lfharness teardown`:\n{refused}")
     if run_sweep:
         report.sweep_note = "leftover sweep clean"
     return report
