@@ -27,7 +27,8 @@ from typing import Any
 
 from lfharness.core import envfile, redact, tf
 from lfharness.core.tfc import TfcClient, TfcError
-from lfharness.stack import budget, cost, pause, status, workspaces
+from lfharness.stack import budget, clickhouse, cost, pause, status, workspaces
+from lfharness.stack.k8s import KubectlError
 from lfharness.stack.stack import Stack, TeardownError, teardown_workspaces
 
 LOG = logging.getLogger("lfharness.commands")
@@ -140,20 +141,49 @@ def teardown_command(env_file: Path, runs_dir: Path) -> int:
     return _exit_code(body)
 
 
-def port_forward_health(settings: envfile.Settings, folder: Path) -> pause.HealthCheck:
-    """The resumed check: /api/public/health through `kubectl port-forward svc/langfuse-web`."""
-    from lfharness.stack import k8s, langfuse_api  # noqa: PLC0415 (kubectl and requests: only the real run)
+@dataclass
+class ClusterAccess:
+    """The deployed cluster as pause, resume and the e2e suite reach it: a kubeconfig written from
+    01-network's outputs (its exec plugin mints EKS tokens from the .env credentials only)."""
 
-    def check(network: Mapping[str, Any]) -> int:
-        kubeconfig = k8s.write_exec_kubeconfig(folder / "kubeconfig", network["cluster_endpoint"],
+    settings: envfile.Settings
+    folder: Path
+    redactor: redact.Redactor | None = None
+
+    def kube(self, network: Mapping[str, Any]) -> Any:
+        from lfharness.stack import k8s  # noqa: PLC0415 (kubectl and the client: only the real run)
+
+        kubeconfig = k8s.write_exec_kubeconfig(self.folder / "kubeconfig", network["cluster_endpoint"],
                                                network["cluster_ca_data"], network["cluster_name"],
-                                               settings.aws_region)
+                                               self.settings.aws_region)
         # kubectl and its token plugin get the .env credentials only (no shell AWS settings).
-        with k8s.port_forward(kubeconfig, workspaces.NAMESPACE, "langfuse-web", 3000,
-                              env=settings.child_env()) as port:
+        return k8s.Kube(kubeconfig, env=self.settings.child_env(), redactor=self.redactor)
+
+    def health(self, network: Mapping[str, Any]) -> int:
+        """The resumed check: /api/public/health through `kubectl port-forward svc/langfuse-web`."""
+        from lfharness.stack import langfuse_api  # noqa: PLC0415
+
+        with self.kube(network).port_forward(workspaces.NAMESPACE, "langfuse-web", 3000) as port:
             return langfuse_api.health(f"http://127.0.0.1:{port}").status_code
 
-    return check
+    def zone_check(self, network: Mapping[str, Any], zone: str | None) -> str | None:
+        """Decision 24: a Ready node in the zone of ClickHouse's volume, or the line saying there is none."""
+        return clickhouse.placement_problem(self.kube(network).nodes, zone)
+
+    def quiesce(self, stack: Stack) -> pause.Quiesce:
+        """Decision 24: Langfuse finishes what it accepted and ClickHouse stops (clickhouse.Quiesce),
+        on the cluster 01-network's outputs name when it runs."""
+        def run() -> None:
+            kube = self.kube(stack.outputs(workspaces.CLUSTER_WORKSPACE))
+            learn = self.redactor.add_and_return if self.redactor is not None else str
+            clickhouse.Quiesce(kube, lambda: clickhouse.redis_through_port_forward(kube, workspaces.NAMESPACE,
+                                                                                    learn))()
+        return run
+
+
+def port_forward_health(settings: envfile.Settings, folder: Path) -> pause.HealthCheck:
+    """The resumed check: /api/public/health through `kubectl port-forward svc/langfuse-web`."""
+    return ClusterAccess(settings, folder).health
 
 
 def _pause_or_resume(action: str, env_file: Path, runs_dir: Path) -> int:
@@ -175,12 +205,13 @@ def _pause_or_resume(action: str, env_file: Path, runs_dir: Path) -> int:
             session = run.settings.boto3_session()
             stack = Stack(run.settings, run_dir, redactor=run.redactor, aws=session)
             try:
-                if action == "pause":
-                    pause.pause(stack, session)
-                else:
-                    with tempfile.TemporaryDirectory(prefix="lfk8s-resume-") as tmp:
-                        pause.resume(stack, session, port_forward_health(run.settings, Path(tmp)))
-            except (pause.PauseError, tf.TerraformError) as exc:
+                with tempfile.TemporaryDirectory(prefix=f"lfk8s-{action}-") as tmp:
+                    cluster = ClusterAccess(run.settings, Path(tmp), run.redactor)
+                    if action == "pause":
+                        pause.pause(stack, session, cluster.quiesce(stack))
+                    else:
+                        pause.resume(stack, session, cluster.health, zone_check=cluster.zone_check)
+            except (pause.PauseError, clickhouse.QuiesceError, KubectlError, tf.TerraformError) as exc:
                 LOG.error("%s: %s", action, exc)
                 return 1
             return 0

@@ -129,6 +129,11 @@ class Redactor:
         self.add(value)
         return Secret(value)
 
+    def add_and_return(self, value: str) -> str:
+        """value registered, returned as it is: for a client library that needs the plain string."""
+        self.add(value)
+        return value
+
     def learn(self, value: Any) -> Any:
         """Registers every string inside value (a sensitive output may be a map or list) and returns
         value with those strings as `Secret`s."""

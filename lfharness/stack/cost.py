@@ -273,7 +273,9 @@ def chart_volumes(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> lis
     merged = _merge(defaults, values)
     volumes: list[tuple[str, int, float]] = []
     clickhouse = merged.get("clickhouse", {})
-    if clickhouse.get("deploy") and clickhouse.get("persistence", {}).get("enabled"):
+    # With an existingClaim the chart makes no volume: 02-deps' aws_ebs_volume is priced instead.
+    persistence = clickhouse.get("persistence", {})
+    if clickhouse.get("deploy") and persistence.get("enabled") and not persistence.get("existingClaim"):
         count = int(clickhouse.get("shards", 1)) * int(clickhouse.get("replicaCount", 1))
         volumes.append(("ClickHouse data", count, to_gib(clickhouse["persistence"]["size"])))
     zookeeper = clickhouse.get("zookeeper", {})
@@ -334,6 +336,11 @@ def estimate(plans: Mapping[str, Mapping[str, Any]], rates: Mapping[str, Any]) -
                                          "s3_standard", _rate(rates, "s3_standard")))
             elif kind == "helm_release":
                 result.lines += _helm_lines(workspace, values, rates)
+            elif kind == "aws_ebs_volume":
+                gib, volume_type = float(values.get("size") or 0), values.get("type") or "gp2"
+                name = (values.get("tags") or {}).get("Name") or resource["address"]
+                result.lines.append(Line(workspace, f"EBS volume {name} {gib:g} GiB {volume_type}", gib, "GB-month",
+                                         f"ebs_{volume_type}", _rate(rates, f"ebs_{volume_type}")))
             else:
                 result.free[kind] += 1
     return result

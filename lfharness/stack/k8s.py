@@ -283,6 +283,32 @@ class Kube:
         except ApiException as exc:
             raise KubectlError(f"list pods in {namespace}: {exc.status} {exc.reason}") from None
 
+    def pod_names(self, namespace: str) -> list[str]:
+        return [p.metadata.name for p in self.pods(namespace)]
+
+    def nodes(self) -> list:
+        """The cluster's nodes (V1Node)."""
+        from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
+
+        try:
+            return self._core().list_node().items
+        except ApiException as exc:
+            raise KubectlError(f"list nodes: {exc.status} {exc.reason}") from None
+
+    def scale(self, namespace: str, kind: str, name: str, replicas: int) -> None:
+        """Sets a Deployment's or StatefulSet's replicas through its scale subresource."""
+        from kubernetes import client  # noqa: PLC0415
+        from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
+
+        apps = client.AppsV1Api(self.api)
+        patch = getattr(apps, {"deployment": "patch_namespaced_deployment_scale",
+                               "statefulset": "patch_namespaced_stateful_set_scale"}[kind])
+        try:
+            patch(name, namespace, {"spec": {"replicas": replicas}})
+        except ApiException as exc:
+            raise KubectlError(f"scale {kind} {name} in {namespace} to {replicas}: {exc.status} {exc.reason}") from None
+        LOG.info("%s %s in %s scaled to %d", kind, name, namespace, replicas)
+
     def secret(self, namespace: str, name: str) -> dict[str, str]:
         """A Secret's data, decoded (never logged)."""
         data = self._core().read_namespaced_secret(name, namespace).data or {}

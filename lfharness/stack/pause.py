@@ -57,6 +57,8 @@ class StackState:
     rds_identifier: str | None
     bucket: str | None
     detail: str
+    release: bool = False
+    clickhouse_volume_zone: str | None = None
 
 
 def read_state(stack: StackLike) -> StackState:
@@ -72,7 +74,8 @@ def read_state(stack: StackLike) -> StackState:
     # rds_endpoint is host:port and the host starts with the instance identifier.
     rds_identifier = rds_endpoint.split(":")[0].split(".")[0] if rds_endpoint else None
     common = {"cluster_name": cluster, "node_security_group_id": net.get("node_security_group_id"),
-              "rds_identifier": rds_identifier, "bucket": deps.get("s3_bucket_name")}
+              "rds_identifier": rds_identifier, "bucket": deps.get("s3_bucket_name"), "release": release,
+              "clickhouse_volume_zone": deps.get("clickhouse_volume_zone")}
     if not net.get("vpc_id") or not rds_endpoint:
         missing = [ws for ws, key in ((CLUSTER_WORKSPACE, net.get("vpc_id")), (DATA_WORKSPACE, rds_endpoint)) if not key]
         return StackState("absent", detail=f"{', '.join(missing)} not applied", **common)
@@ -227,8 +230,16 @@ def _pause_network(stack: StackLike, session: Any, state: StackState) -> None:
         _apply(stack, CLUSTER_WORKSPACE, enabled=False)
 
 
-def pause(stack: StackLike, session: Any, *, check_timeout: float = 600, check_interval: float = 15) -> StackState:
-    """03 -> 02 -> 01 with cluster_enabled = false, then the paused check. Returns the state before."""
+Quiesce = Callable[[], None]
+
+
+def pause(stack: StackLike, session: Any, quiesce: Quiesce, *, check_timeout: float = 600,
+          check_interval: float = 15) -> StackState:
+    """03 -> 02 -> 01 with cluster_enabled = false, then the paused check. Returns the state before.
+
+    `quiesce` runs first whenever the release and its cluster exist (clickhouse.Quiesce: Langfuse
+    finishes what it accepted and ClickHouse stops, so its kept volume is consistent); when it
+    fails nothing has been destroyed."""
     state = read_state(stack)
     LOG.info("pause: stack is %s (%s)", state.kind, state.detail)
     if state.kind == "absent":
@@ -239,6 +250,11 @@ def pause(stack: StackLike, session: Any, *, check_timeout: float = 600, check_i
     if state.kind == "partial":
         LOG.warning("pause: %s (an interrupted pause or resume); pausing the rest", state.detail)
     with Stopwatch("pause", logger=LOG):
+        if state.release and state.cluster_name:
+            quiesce()
+        elif state.release:
+            LOG.warning("pause: the release is in 03-app's state but there is no cluster to stop it in; "
+                        "whatever its queues held is gone with the cluster")
         for workspace in PAUSE_ORDER:
             if workspace == CLUSTER_WORKSPACE:
                 _pause_network(stack, session, state)
@@ -253,12 +269,16 @@ def pause(stack: StackLike, session: Any, *, check_timeout: float = 600, check_i
 
 
 HealthCheck = Callable[[Mapping[str, Any]], int]
+# 01-network's outputs and the zone of ClickHouse's volume -> one line when ClickHouse cannot be
+# placed (no Ready node in that zone), else None (clickhouse.zone_problem on the cluster's nodes).
+ZoneCheck = Callable[[Mapping[str, Any], str | None], str | None]
 
 
-def resume(stack: StackLike, session: Any, health: HealthCheck, *, health_timeout: float = 900,
-           health_interval: float = 15) -> StackState:
+def resume(stack: StackLike, session: Any, health: HealthCheck, *, zone_check: ZoneCheck | None = None,
+           health_timeout: float = 900, health_interval: float = 15) -> StackState:
     """01 -> 02 -> 03 with cluster_enabled = true, then Langfuse health 200. `health` gets 01-network's
-    outputs and returns the HTTP status of /api/public/health."""
+    outputs and returns the HTTP status of /api/public/health. Before 03-app, `zone_check` stops
+    the resume when ClickHouse's volume has no Ready node in its zone (instead of a Helm timeout)."""
     state = read_state(stack)
     LOG.info("resume: stack is %s (%s)", state.kind, state.detail)
     if state.kind == "absent":
@@ -270,6 +290,11 @@ def resume(stack: StackLike, session: Any, health: HealthCheck, *, health_timeou
         LOG.warning("resume: %s (an interrupted pause or resume); resuming the rest", state.detail)
     with Stopwatch("resume", logger=LOG):
         for workspace in RESUME_ORDER:
+            if workspace == APP_WORKSPACE and zone_check is not None:
+                problem = zone_check(stack.outputs(CLUSTER_WORKSPACE),
+                                     stack.outputs(DATA_WORKSPACE).get("clickhouse_volume_zone"))
+                if problem:
+                    raise PauseError(f"01-network and 02-deps are resumed, 03-app is not: {problem}")
             _apply(stack, workspace, enabled=True)
         network = stack.outputs(CLUSTER_WORKSPACE)
         try:

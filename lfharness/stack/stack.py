@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -190,9 +191,12 @@ class Stack:
         if workspace in self.applied:
             self.applied.remove(workspace)
 
-    def rebuild(self, workspace: str = workspaces.APP_WORKSPACE) -> None:
-        """FR28: destroys and applies one workspace again (03-app: the release and its in-cluster
-        data go and come back, RDS and S3 keep theirs)."""
+    def rebuild(self, workspace: str, quiesce: Callable[[], None]) -> None:
+        """FR28: destroys and applies one workspace again (03-app: the release goes and comes back;
+        RDS, S3 and ClickHouse's volume keep their data). `quiesce` runs before the destroy of the
+        workspace that runs in the cluster (clickhouse.Quiesce), so nothing Langfuse accepted is lost."""
+        if workspaces.get(workspace).in_cluster:
+            quiesce()
         self.destroy(workspace)
         self.apply(workspace)
 

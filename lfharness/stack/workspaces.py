@@ -62,6 +62,10 @@ _DEPS_SAMPLE: Sample = {
     "encryption_key": ("5a" * 32, True),
     "project_public_key": ("pk-lf-00000000-0000-4000-8000-000000000001", False),
     "project_secret_key": ("sk-lf-Sample0Project0Secret0Key0For0Plans0Only0000", True),
+    # ClickHouse's volume (decision 24), kept while paused.
+    "clickhouse_volume_id": ("vol-0c1c2c3c4c5c6c7c8", False),
+    "clickhouse_volume_zone": ("us-east-1a", False),
+    "clickhouse_volume_size_gib": (8, False),
 }
 
 # Apply budgets: 01-network creates EKS and its nodes (15-20 min), 02-deps RDS (6-10 min), 03-app

@@ -51,3 +51,20 @@ output "project_secret_key" {
   value       = local.project_secret_key
   sensitive   = true
 }
+
+# Added by decision 24: ClickHouse's volume, bound by 03-app through a static PersistentVolume.
+
+output "clickhouse_volume_id" {
+  description = "ID of ClickHouse's EBS volume (kept across pause and rebuild)"
+  value       = aws_ebs_volume.clickhouse.id
+}
+
+output "clickhouse_volume_zone" {
+  description = "Availability Zone of ClickHouse's EBS volume: ClickHouse runs only on a node in it"
+  value       = aws_ebs_volume.clickhouse.availability_zone
+}
+
+output "clickhouse_volume_size_gib" {
+  description = "Size in GiB of ClickHouse's EBS volume (the PersistentVolume's capacity)"
+  value       = aws_ebs_volume.clickhouse.size
+}

@@ -25,3 +25,16 @@ variable "cluster_enabled" {
   default     = true
   nullable    = false
 }
+
+variable "clickhouse_volume_size_gib" {
+  description = "Size in GiB of ClickHouse's EBS volume (traces, observations, scores, evaluation results); kept across pause and rebuild, deleted by teardown. Grow it with an apply; EBS cannot shrink"
+  type        = number
+  default     = 8
+  nullable    = false
+
+  validation {
+    # 8 GiB is chart 1.5.19's ClickHouse persistence.size; 16 TiB is gp3's maximum.
+    condition     = var.clickhouse_volume_size_gib >= 8 && var.clickhouse_volume_size_gib <= 16384 && floor(var.clickhouse_volume_size_gib) == var.clickhouse_volume_size_gib
+    error_message = "clickhouse_volume_size_gib must be a whole number of GiB from 8 (chart 1.5.19's ClickHouse volume) to 16384 (gp3's maximum)."
+  }
+}

@@ -27,6 +27,11 @@ data "tfe_outputs" "deps" {
       condition     = !var.cluster_enabled || try(self.nonsensitive_values.irsa_role_arn, null) != null
       error_message = "cluster_enabled is true but langfuse-deps has no irsa_role_arn: apply 02-deps with cluster_enabled = true first (resume order 01 -> 02 -> 03)."
     }
+    # Without ClickHouse's volume the release would have nowhere to keep traces (decision 24).
+    postcondition {
+      condition     = !var.cluster_enabled || try(self.nonsensitive_values.clickhouse_volume_id, null) != null
+      error_message = "cluster_enabled is true but langfuse-deps has no clickhouse_volume_id: apply 02-deps (its ClickHouse volume) first."
+    }
   }
 }
 
@@ -49,6 +54,11 @@ locals {
   s3_bucket_name   = try(local.deps.s3_bucket_name, null)
   s3_bucket_region = try(local.deps.s3_bucket_region, null)
   irsa_role_arn    = try(local.deps.irsa_role_arn, null)
+
+  # ClickHouse's volume (decision 24), owned by 02-deps.
+  clickhouse_volume_id       = try(local.deps.clickhouse_volume_id, null)
+  clickhouse_volume_zone     = try(local.deps.clickhouse_volume_zone, null)
+  clickhouse_volume_size_gib = try(local.deps.clickhouse_volume_size_gib, null)
 
   # The secrets that protect stored data come from 02-deps (decision 20); null when 02-deps
   # has none (gone, or not yet applied), so a destroy still plans.

@@ -57,7 +57,9 @@ resource "helm_release" "langfuse" {
     templatefile("${path.module}/values.yaml.tpl", {
       secret_name   = kubernetes_secret_v1.langfuse[0].metadata[0].name
       storage_class = kubernetes_storage_class_v1.gp3_encrypted[0].metadata[0].name
-      app_uid       = local.app_uid
+      # The claim's reference also orders the release after the claim and its volume.
+      clickhouse_claim = kubernetes_persistent_volume_claim_v1.clickhouse[0].metadata[0].name
+      app_uid          = local.app_uid
       # The pods read the Secret only when they start, and Kubernetes restarts nothing when it
       # changes: its digest in the pod templates makes a changed secret roll them. A sha256 of
       # 32+ random characters reveals none of them, so it may leave the sensitive marking.

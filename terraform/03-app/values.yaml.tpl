@@ -2,7 +2,8 @@
 # No secret here, not even as a template variable: every secret is read by the pods from the
 # Secret ${secret_name} that 03-app creates (secretKeyRef, existingSecret; decision 20).
 global:
-  # ClickHouse's and Valkey's PVCs on 03-app's encrypted gp3 class (Bitnami common reads this).
+  # Valkey's PVC on 03-app's encrypted gp3 class (Bitnami common reads this); ClickHouse has its
+  # own volume (clickhouse.persistence below).
   defaultStorageClass: ${jsonencode(storage_class)}
 
 langfuse:
@@ -140,6 +141,11 @@ clickhouse:
       memory: 2Gi
   zookeeper:
     enabled: false
+  # 02-deps' volume through 03-app's static claim (decision 24): the StatefulSet makes no volume
+  # of its own, so a pause or a rebuild keeps traces, scores and evaluation results.
+  persistence:
+    enabled: true
+    existingClaim: ${jsonencode(clickhouse_claim)}
   podAnnotations:
     checksum/langfuse-secrets: ${jsonencode(secret_checksum)}
   # Read by the chart (CLICKHOUSE_PASSWORD) and by the Bitnami subchart (the server's admin password).

@@ -332,14 +332,34 @@ def test_app_and_clickhouse_use_the_same_credentials(env_of, objects, planned_se
 
 # --- storage ------------------------------------------------------------------------------------
 
-def test_clickhouse_and_valkey_volumes_use_the_encrypted_class_of_03_app(objects, app_plan):
-    """FR13, hardening: every PVC template names 03-app's encrypted gp3 StorageClass (through
+def test_valkey_volume_uses_the_encrypted_class_of_03_app(objects, app_plan):
+    """FR13, hardening: Valkey's PVC template names 03-app's encrypted gp3 StorageClass (through
     global.defaultStorageClass; the addon's default class in 01-network sets no encryption)."""
     name = app_plan.after("kubernetes_storage_class_v1.gp3_encrypted[0]")["metadata"][0]["name"]
-    templates = query.pvc_templates(objects)
     classes = {f"{sts}/{t['metadata']['name']}": t["spec"].get("storageClassName")
-               for sts, ts in templates.items() for t in ts}
-    assert len(classes) >= 2 and set(classes.values()) == {name}
+               for sts, ts in query.pvc_templates(objects).items() for t in ts}
+    assert list(classes) == ["langfuse-redis-primary/valkey-data"] and set(classes.values()) == {name}
+
+
+def test_clickhouse_mounts_the_static_claim_and_has_no_volume_claim_template(objects, app_plan):
+    """Decision 24: the rendered ClickHouse StatefulSet makes no volume of its own; its data volume
+    is 03-app's claim (bound to 02-deps' EBS volume), mounted where Bitnami ClickHouse keeps data."""
+    claim = app_plan.after("kubernetes_persistent_volume_claim_v1.clickhouse[0]")["metadata"][0]["name"]
+    sts = query.get(objects, "StatefulSet", "langfuse-clickhouse-shard0")
+    spec = query.pod_spec(sts)
+    volumes = {v["name"]: v for v in spec.get("volumes") or []}
+    mounts = {m["name"]: m["mountPath"] for c in spec["containers"] if c["name"] == "clickhouse"
+              for m in c.get("volumeMounts") or []}
+    assert sts["spec"].get("volumeClaimTemplates") in (None, [])
+    assert volumes["data"].get("persistentVolumeClaim") == {"claimName": claim}
+    assert mounts["data"] == "/bitnami/clickhouse"
+
+
+def test_clickhouse_runs_with_the_fs_group_the_volume_is_prepared_for(objects):
+    """Decision 24: the kubelet gives a fresh ext4 volume the pod's fsGroup; ClickHouse (uid 1001)
+    can then write to it."""
+    spec = query.pod_spec(query.get(objects, "StatefulSet", "langfuse-clickhouse-shard0"))
+    assert spec["securityContext"].get("fsGroup") == 1001
 
 
 def test_the_cost_report_counts_exactly_the_volumes_the_chart_renders(objects, release_values):
@@ -354,15 +374,11 @@ def test_the_cost_report_counts_exactly_the_volumes_the_chart_renders(objects, r
 
 
 def test_volume_sizes_are_the_configured_sizes(objects, chart_source, release_values):
-    """FR13, decision 19: one ClickHouse and one Valkey volume, each of the size the values (or the
-    subchart default) configure."""
+    """FR13, decision 19, decision 24: the chart makes one volume, Valkey's, of the size the values
+    (or the subchart default) configure; ClickHouse's is 02-deps' volume, not the chart's."""
     sizes = fit.pvc_sizes(objects)
-    clickhouse = render.subchart_values(chart_source, release_values, "clickhouse")["persistence"]["size"]
     valkey = render.subchart_values(chart_source, release_values, "valkey", "redis")["primary"]["persistence"]["size"]
-    by_component = {"clickhouse": sorted(v for k, v in sizes.items() if "clickhouse" in k),
-                    "redis": sorted(v for k, v in sizes.items() if "redis" in k)}
-    assert len(sizes) == 2
-    assert by_component == {"clickhouse": [fit.gib(clickhouse)], "redis": [fit.gib(valkey)]}
+    assert list(sizes.values()) == [fit.gib(valkey)] and all("redis" in k for k in sizes)
 
 
 # --- capacity -----------------------------------------------------------------------------------
@@ -397,6 +413,23 @@ def test_pods_can_be_placed_node_by_node(objects):
     to_place += [(f"{name}-{i}", req) for name, (n, req) in SYSTEM_DEPLOYMENTS.items() for i in range(n)]
     placement = fit.place(to_place, free)
     assert placement is not None, f"no placement of {[(n, str(r)) for n, r in to_place]} on nodes with {free[0]} free"
+
+
+def test_clickhouse_fits_on_the_node_of_its_volume_zone_with_everything_else_placed(objects):
+    """Decision 24, NFR7: ClickHouse can run only on the node in its volume's zone; pinned there
+    (with that node's DaemonSet pods), the release's other pods, one extra web pod, CoreDNS and
+    the EBS CSI controllers still find a t3.medium each."""
+    free = [NODE_ALLOCATABLE - sum(SYSTEM_PER_NODE.values(), fit.Requests()) for _ in range(NODES)]
+    web = fit.pod_requests(query.pod_spec(query.get(objects, "Deployment", "langfuse-web")))
+    to_place = fit.pods(objects) + [("langfuse-web-surge", web)]
+    to_place += [(f"{name}-{i}", req) for name, (n, req) in SYSTEM_DEPLOYMENTS.items() for i in range(n)]
+    pinned = {name: 0 for name, _ in to_place if name.startswith("langfuse-clickhouse-shard0-")}
+    placement = fit.place(to_place, free, pinned)
+    assert len(pinned) == 1 and placement is not None, \
+        f"no placement with {sorted(pinned)} on node 0 of {[(n, str(r)) for n, r in to_place]}"
+    for node in range(NODES):  # a placement found is a real one: nothing exceeds a node
+        used = sum((r for n, r in to_place if placement[n] == node), fit.Requests())
+        assert used.fits_in(free[node])
 
 
 # --- secrets ------------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ NETWORK_OUTPUTS = {"vpc_id", "public_subnet_ids", "cluster_name", "cluster_endpo
 DEPS_OUTPUTS = {"rds_endpoint", "rds_password", "s3_bucket_name", "s3_bucket_region", "irsa_role_arn"}
 # Decision 20: the secrets that protect stored data, added beside the five (name -> sensitive).
 DEPS_DATA_SECRETS = {"salt": True, "encryption_key": True, "project_public_key": False, "project_secret_key": True}
+# Decision 24: ClickHouse's volume, owned by 02-deps and bound by 03-app (none of it secret).
+DEPS_CLICKHOUSE_VOLUME = {"clickhouse_volume_id", "clickhouse_volume_zone", "clickhouse_volume_size_gib"}
 
 
 def _load(workspace: str, filename: str) -> dict:
@@ -64,10 +66,11 @@ def test_deps_exports_the_five_contract_outputs_with_the_password_sensitive():
 
 def test_deps_exports_the_data_protecting_secrets_sensitive_and_nothing_else():
     """Decision 20, FR28: 02-deps adds salt, encryption key and the project key pair to the five;
-    every one but the public key is sensitive."""
+    every one but the public key is sensitive. Decision 24 adds ClickHouse's volume, not sensitive."""
     outputs = _outputs("02-deps")
-    assert set(outputs) == DEPS_OUTPUTS | set(DEPS_DATA_SECRETS)
+    assert set(outputs) == DEPS_OUTPUTS | set(DEPS_DATA_SECRETS) | DEPS_CLICKHOUSE_VOLUME
     assert {k: outputs[k].get("sensitive", False) is True for k in DEPS_DATA_SECRETS} == DEPS_DATA_SECRETS
+    assert [k for k in DEPS_CLICKHOUSE_VOLUME if outputs[k].get("sensitive")] == []
 
 
 def test_app_reads_sensitive_deps_outputs_only_from_values_and_null_safe():
@@ -100,10 +103,10 @@ def test_tfe_outputs_read_only_names_the_upstream_workspace_exports(consumer):
 
 
 def test_app_reads_the_cluster_and_all_deps_outputs():
-    """FR17, decision 20: 03-app consumes cluster_name/endpoint/ca_data from 01, all 5 contract
-    outputs of 02 and its 4 data-protecting secrets."""
+    """FR17, decision 20, decision 24: 03-app consumes cluster_name/endpoint/ca_data from 01, all 5
+    contract outputs of 02, its 4 data-protecting secrets and ClickHouse's volume."""
     assert {"cluster_name", "cluster_endpoint", "cluster_ca_data"} <= _keys_read("03-app", "network")
-    assert _keys_read("03-app", "deps") == DEPS_OUTPUTS | set(DEPS_DATA_SECRETS)
+    assert _keys_read("03-app", "deps") == DEPS_OUTPUTS | set(DEPS_DATA_SECRETS) | DEPS_CLICKHOUSE_VOLUME
 
 
 def test_deps_reads_vpc_subnets_node_sg_and_oidc_from_network():
@@ -113,10 +116,11 @@ def test_deps_reads_vpc_subnets_node_sg_and_oidc_from_network():
 
 @pytest.mark.parametrize("workspace", ["01-network", "02-deps", "03-app"])
 def test_variables_are_only_what_the_operator_configures(workspace):
-    """NFR11, FR23: variables exist only for values that come from .env, and the operator's two
-    knobs with defaults: cluster_enabled (the pause, Journey 3) and node_capacity_type (cost, NFR6)."""
+    """NFR11, FR23: variables exist only for values that come from .env, and the operator's three
+    knobs with defaults: cluster_enabled (the pause, Journey 3), node_capacity_type (cost, NFR6)
+    and clickhouse_volume_size_gib (how much trace history fits, decision 24)."""
     allowed = {"aws_region", "tfc_organization", "langfuse_admin_email", "langfuse_admin_name",
-               "langfuse_admin_password", "cluster_enabled", "node_capacity_type"}
+               "langfuse_admin_password", "cluster_enabled", "node_capacity_type", "clickhouse_volume_size_gib"}
     names = {name for block in _load(workspace, "variables.tf")["variable"] for name in block}
     assert {"aws_region", "tfc_organization"} <= names <= allowed
 

@@ -133,18 +133,22 @@ def test_helm_upgrade_with_identical_values_rolls_nothing_out(installed, helm, r
     assert _rollout_state(api, release.namespace) == before
 
 
-def test_deleting_the_namespace_removes_every_pvc_of_the_release(installed, release, api, local_kube):
-    """Journey 3 (pause), decision 18: deleting the namespace removes every PVC of the release
-    (real namespace and PVC-protection controllers), and the PV stand-in of the EBS CSI driver
-    deletes their Released volumes."""
+def test_deleting_the_namespace_removes_the_chart_volumes_and_keeps_clickhouses(installed, release, api, local_kube):
+    """Journey 3 (pause), decisions 18 and 24: deleting the namespace removes every PVC of the
+    release (real namespace and PVC-protection controllers); the PV stand-in of the EBS CSI driver
+    deletes the chart's Released volumes (Valkey's), while ClickHouse's static volume (Retain) stays."""
     core = _core(api)
     claims = core.list_namespaced_persistent_volume_claim(release.namespace).items
     assert claims and all(c.status.phase == "Bound" for c in claims)
-    volumes = {c.spec.volume_name for c in claims}
+    static = {v["metadata"]["name"] for v in release.volumes}
+    dynamic = {c.spec.volume_name for c in claims} - static
+    assert static and dynamic
     delete_namespace(api, release.namespace, timeout=90)
     assert core.list_persistent_volume_claim_for_all_namespaces(label_selector=RELEASE_LABEL).items == []
-    retry(lambda: volumes & {v.metadata.name for v in core.list_persistent_volume().items}, timeout=30,
-          interval=0.5, what="the release's volumes deleted", validator=lambda left: not left)
+    retry(lambda: dynamic & {v.metadata.name for v in core.list_persistent_volume().items}, timeout=30,
+          interval=0.5, what="the chart's volumes deleted", validator=lambda left: not left)
+    kept = {v.metadata.name: v.status.phase for v in core.list_persistent_volume().items if v.metadata.name in static}
+    assert kept == {name: "Released" for name in static}
 
 
 def test_chart_default_three_clickhouse_replicas_do_not_fit_and_the_scheduler_says_why(local_kube, release, helm,
@@ -163,6 +167,9 @@ def test_chart_default_three_clickhouse_replicas_do_not_fit_and_the_scheduler_sa
     apply_secrets(api, release, namespace)
     helm.install(release, _CHART.path, namespace=namespace, wait=False,
                  extra_values=[yaml.safe_dump({"clickhouse": {"replicaCount": default}})])
+    # The first verdicts may still be "unbound immediate PersistentVolumeClaims" (the claim of
+    # ClickHouse's static volume, bound a moment later by the PersistentVolume controller).
     refused = retry(lambda: {p: m for p, m in unschedulable(api, namespace).items() if "clickhouse" in p},
-                    timeout=45, interval=0.5, what="the scheduler's verdict on the ClickHouse pods", validator=bool)
+                    timeout=45, interval=0.5, what="the scheduler's memory verdict on the ClickHouse pods",
+                    validator=lambda found: any("Insufficient memory" in m for m in found.values()))
     assert any("Insufficient memory" in message for message in refused.values()), refused

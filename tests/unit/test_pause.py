@@ -70,6 +70,10 @@ class FakeStack:
     def outputs(self, workspace: str) -> dict[str, Any]:
         return dict(self._outputs[workspace])
 
+    def quiesce(self) -> None:
+        """What pause runs before 03-app's apply (clickhouse.Quiesce on a real cluster)."""
+        self.calls.append(("quiesce", "03-app", None))
+
 
 def _running(cluster: str, rds: str, bucket: str, node_sg: str = "sg-0123456789abcdef0") -> dict[str, dict[str, Any]]:
     return {
@@ -164,7 +168,7 @@ def test_pause_refuses_an_already_paused_stack_without_applying_anything(names, 
     """Journey 3: a second pause stops with "already paused" and applies nothing (fake Stack, moto)."""
     stack = _paused(**names)
     with pytest.raises(pause.PauseError, match="already paused"):
-        pause.pause(stack, aws)
+        pause.pause(stack, aws, stack.quiesce)
     assert stack.applies() == []
 
 
@@ -172,7 +176,7 @@ def test_pause_refuses_an_already_paused_stack_without_applying_anything(names, 
 def test_a_stack_that_was_never_deployed_is_refused(action, names, aws):
     """Journey 3, NFR8: with no 01-network/02-deps outputs there is nothing to pause or resume (fake Stack, moto)."""
     stack = FakeStack({"01-network": {}, "02-deps": {}, "03-app": {}})
-    run = {"pause": lambda: pause.pause(stack, aws),
+    run = {"pause": lambda: pause.pause(stack, aws, stack.quiesce),
            "resume": lambda: pause.resume(stack, aws, health=lambda network: 200)}[action]
     with pytest.raises(pause.PauseError, match="nothing to"):
         run()
@@ -185,7 +189,7 @@ def test_pause_applies_app_then_deps_then_network_with_the_cluster_disabled(name
     """Journey 3, decision 18: pause = 03-app -> 02-deps -> 01-network, each with cluster_enabled=false
     (fake Stack; moto holds the kept RDS and bucket)."""
     stack = FakeStack(_running(**names))
-    pause.pause(stack, aws, check_timeout=5, check_interval=1)
+    pause.pause(stack, aws, stack.quiesce, check_timeout=5, check_interval=1)
     assert stack.applies() == [("03-app", "false"), ("02-deps", "false"), ("01-network", "false")]
 
 
@@ -249,7 +253,7 @@ def test_an_interrupted_pause_is_finished(names, aws):
     stack = FakeStack(_running(**names))
     stack.apply("03-app", variables={"cluster_enabled": "false"})
     stack.calls.clear()
-    pause.pause(stack, aws, check_timeout=5, check_interval=1)
+    pause.pause(stack, aws, stack.quiesce, check_timeout=5, check_interval=1)
     assert [ws for ws, _ in stack.applies()] == list(pause.PAUSE_ORDER)
 
 
@@ -290,7 +294,7 @@ def test_pause_fails_when_its_end_check_finds_the_cluster(names, aws):
     """Journey 3, NFR8: the pause ends with the check; a cluster still in AWS fails it (fake Stack, moto)."""
     _cluster(aws, names["cluster"], _network(aws))
     with pytest.raises(pause.PauseError, match="not paused"):
-        pause.pause(FakeStack(_running(**names)), aws, check_timeout=0.2, check_interval=0.05)
+        pause.pause(FakeStack(_running(**names)), aws, lambda: None, check_timeout=0.2, check_interval=0.05)
 
 
 # --- detached interfaces holding the node security group -------------------------------------
@@ -325,7 +329,7 @@ def test_pause_deletes_detached_cni_interfaces_and_applies_network_again(names, 
             raise tf.TerraformError("DependencyViolation: resource sg has a dependent object")
 
     stack.on_apply["01-network"] = fail_while_held
-    pause.pause(stack, aws, check_timeout=5, check_interval=1)
+    pause.pause(stack, aws, stack.quiesce, check_timeout=5, check_interval=1)
     assert (attempts, _eni_ids(aws, net["sg"])) == ([False, False], set())
 
 
@@ -341,7 +345,7 @@ def test_pause_stops_naming_interfaces_it_may_not_delete(names, aws):
 
     stack.on_apply["01-network"] = fail
     with pytest.raises(pause.PauseError, match=foreign) as err:
-        pause.pause(stack, aws, check_timeout=1, check_interval=0.5)
+        pause.pause(stack, aws, stack.quiesce, check_timeout=1, check_interval=0.5)
     assert "python -m lfharness pause" in str(err.value)
     assert [ws for ws, _ in stack.applies()].count("01-network") == 1
 
@@ -382,7 +386,7 @@ def test_pause_keeps_the_cluster_until_the_pvc_volumes_are_gone(names, aws):
     stack = FakeStack(_running(**names))
     try:
         with pytest.raises(pause.PauseError, match=volume):
-            pause.pause(stack, aws, check_timeout=0.5, check_interval=0.1)
+            pause.pause(stack, aws, stack.quiesce, check_timeout=0.5, check_interval=0.1)
     finally:
         aws.client("ec2").delete_volume(VolumeId=volume)
     assert stack.applies() == [("03-app", "false")]
@@ -394,5 +398,56 @@ def test_pause_goes_on_once_the_csi_driver_deleted_the_pvc_volumes(names, aws):
     volume = _pvc_volume(aws)
     stack = FakeStack(_running(**names))
     stack.on_apply["03-app"] = lambda enabled: aws.client("ec2").delete_volume(VolumeId=volume)
-    pause.pause(stack, aws, check_timeout=5, check_interval=0.1)
+    pause.pause(stack, aws, stack.quiesce, check_timeout=5, check_interval=0.1)
     assert stack.applies() == [("03-app", "false"), ("02-deps", "false"), ("01-network", "false")]
+
+
+# --- ClickHouse's data (decision 24) -------------------------------------------------------------
+
+def test_pause_lets_langfuse_finish_what_it_accepted_before_03_app_is_applied(names, aws):
+    """Decision 24: the quiesce (queues drained, ClickHouse stopped) runs before the first apply of
+    the pause, so ClickHouse's kept volume holds everything accepted (fake Stack, moto)."""
+    stack = FakeStack(_running(**names))
+    pause.pause(stack, aws, stack.quiesce, check_timeout=5, check_interval=1)
+    assert [(kind, ws) for kind, ws, _ in stack.calls if kind != "init"][:2] == [("quiesce", "03-app"),
+                                                                                ("apply", "03-app")]
+
+
+def test_a_quiesce_that_fails_stops_the_pause_before_anything_is_destroyed(names, aws):
+    """Decision 24: queues that never empty (clickhouse.QuiesceError) end the pause with no apply."""
+    from lfharness.stack import clickhouse
+
+    stack = FakeStack(_running(**names))
+
+    def never_drained() -> None:
+        raise clickhouse.QuiesceError("Langfuse's queues still hold jobs (ingestion-queue: 3)")
+
+    with pytest.raises(clickhouse.QuiesceError, match="ingestion-queue: 3"):
+        pause.pause(stack, aws, never_drained, check_timeout=1, check_interval=0.5)
+    assert stack.applies() == []
+
+
+def test_pause_of_a_release_without_its_cluster_skips_the_quiesce(names, aws):
+    """Decision 24: with the cluster already gone (an interrupted pause) nothing can be stopped: the
+    pause goes on without it instead of failing on an unreachable cluster (fake Stack, moto)."""
+    stack = FakeStack(_running(**names))
+    stack.apply("01-network", variables={"cluster_enabled": "false"})
+    stack.calls.clear()
+    pause.pause(stack, aws, stack.quiesce, check_timeout=5, check_interval=1)
+    assert [c for c in stack.calls if c[0] == "quiesce"] == []
+
+
+def test_resume_stops_before_03_app_when_no_node_is_in_the_volume_zone(names, aws):
+    """Decision 24: ClickHouse's volume lives in one zone; when the zone check finds no Ready node
+    there, resume ends with its line before applying 03-app (instead of a 20-minute Helm wait)."""
+    stack = _paused(**names)
+    stack._outputs["02-deps"]["clickhouse_volume_zone"] = "us-east-1a"
+    seen: list[str | None] = []
+
+    def no_node(network: dict[str, Any], zone: str | None) -> str:
+        seen.append(zone)
+        return f"no Ready node in {zone}"
+
+    with pytest.raises(pause.PauseError, match="03-app is not: no Ready node in us-east-1a"):
+        pause.resume(stack, aws, health=lambda network: 200, zone_check=no_node, health_timeout=1)
+    assert (seen, stack.applies()) == (["us-east-1a"], [("01-network", "true"), ("02-deps", "true")])

@@ -299,11 +299,11 @@ def test_a_typo_in_the_upstream_workspace_name_fails_the_plan(workbench, tmp_pat
 
 
 def test_a_deps_workspace_without_the_data_protecting_secrets_fails_the_plan_naming_02_deps(workbench, tmp_path):
-    """Decision 20, FR23: served only the five contract outputs (a 02-deps applied before it made
-    the salt, encryption key and key pair), 03-app's plan fails saying to apply 02-deps first."""
-    five = {k: v for k, v in plan.DEPS_SAMPLE.items() if k in ("rds_endpoint", "rds_password", "s3_bucket_name",
-                                                               "s3_bucket_region", "irsa_role_arn")}
-    with workbench.upstream(plan.NETWORK_SAMPLE, five), pytest.raises(
+    """Decision 20, FR23: served 02-deps' outputs without the salt, encryption key and key pair (a
+    02-deps applied before it made them), 03-app's plan fails saying to apply 02-deps first."""
+    secrets = ("salt", "encryption_key", "project_public_key", "project_secret_key")
+    without = {k: v for k, v in plan.DEPS_SAMPLE.items() if k not in secrets}
+    with workbench.upstream(plan.NETWORK_SAMPLE, without), pytest.raises(
             tftest.TerraformTestError, match=plan.error_pattern("apply", "02-deps", "(it", "generates", "them)")):
         workbench.plan("03-app", tmp_path / "app", known_secrets=False)
 

@@ -185,6 +185,16 @@ def test_paused_deps_keeps_rds_the_bucket_and_the_public_5432_rule(deps_cycle):
             "aws_vpc_security_group_ingress_rule.rds_from_anywhere"} <= set(remaining)
 
 
+def test_paused_deps_keeps_the_clickhouse_volume_and_its_outputs(deps_cycle):
+    """Decision 24, Journey 3: ClickHouse's volume (traces, scores, evaluation results) is neither
+    deleted nor replaced by the pause or the resume, and 02-deps still outputs it while paused."""
+    assert "aws_ebs_volume.clickhouse" in deps_cycle["paused"].remaining()
+    touched = (deps_cycle["paused"].with_actions("delete", "update") | deps_cycle["idle"].with_actions("delete", "update")
+               | deps_cycle["resuming"].with_actions("delete", "update"))
+    assert "aws_ebs_volume.clickhouse" not in touched
+    assert {"clickhouse_volume_id", "clickhouse_volume_zone"} <= set(deps_cycle["paused"].raw["planned_values"]["outputs"])
+
+
 def test_paused_deps_has_no_rule_from_the_node_security_group(deps_cycle):
     """Journey 3: no ingress rule references a security group while paused (AWS would refuse to
     delete the node group's security group)."""

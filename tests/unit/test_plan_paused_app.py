@@ -25,9 +25,11 @@ APPLY_DEPS_FIRST = plan.error_pattern("apply", "02-deps", "with", "cluster_enabl
 # --- 03-app --------------------------------------------------------------------------------
 
 # What 03-app has in the cluster, all of it behind cluster_enabled (the Secret's values come back
-# unchanged: they are random_* here or 02-deps' outputs, decision 20).
+# unchanged: they are random_* here or 02-deps' outputs, decision 20; the PersistentVolume and
+# claim are only Kubernetes' handles on 02-deps' EBS volume, which stays, decision 24).
 IN_CLUSTER = {"helm_release.langfuse[0]", "kubernetes_namespace_v1.langfuse[0]", "kubernetes_secret_v1.langfuse[0]",
-              "kubernetes_storage_class_v1.gp3_encrypted[0]"}
+              "kubernetes_storage_class_v1.gp3_encrypted[0]", "kubernetes_persistent_volume_v1.clickhouse[0]",
+              "kubernetes_persistent_volume_claim_v1.clickhouse[0]"}
 
 
 def test_paused_app_keeps_only_the_generated_secrets(app_cycle):

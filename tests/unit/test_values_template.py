@@ -29,6 +29,7 @@ def _sample() -> dict[str, object]:
     """Inputs shaped like helm.tf's (no secret among them since decision 20)."""
     return {
         "secret_name": SECRET, "storage_class": "gp3-encrypted", "app_uid": 1001,
+        "clickhouse_claim": "langfuse-clickhouse-data",
         "secret_checksum": hashlib.sha256(SECRET.encode()).hexdigest(),
         "db_host": "langfuse.abc123.us-east-1.rds.amazonaws.com", "db_port": 5432,
         "db_name": "langfuse", "db_username": "langfuse",
@@ -169,6 +170,11 @@ def test_template_takes_no_secret_and_holds_no_literal():
 def test_pvcs_use_the_storage_class_helm_tf_passes(values):
     """Hardening: global.defaultStorageClass (read by the Bitnami subcharts) names 03-app's class."""
     assert values["global"]["defaultStorageClass"] == "gp3-encrypted"
+
+
+def test_clickhouse_keeps_its_data_on_the_claim_helm_tf_passes(values):
+    """Decision 24: ClickHouse mounts the static claim 03-app makes, never a volume of its own."""
+    assert values["clickhouse"]["persistence"] == {"enabled": True, "existingClaim": "langfuse-clickhouse-data"}
 
 
 def _paths(node: object, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

@@ -112,16 +112,24 @@ def pods(objects: list[dict]) -> list[tuple[str, Requests]]:
     return out
 
 
-def place(pods_to_place: list[tuple[str, Requests]], free: list[Requests]) -> dict[str, int] | None:
-    """First-fit decreasing placement of pods onto nodes with the given free capacity.
+def place(pods_to_place: list[tuple[str, Requests]], free: list[Requests],
+          pinned: dict[str, int] | None = None) -> dict[str, int] | None:
+    """First-fit decreasing placement of pods onto nodes with the given free capacity; a pod in
+    `pinned` may only go to that node (node affinity, e.g. ClickHouse to its volume's zone).
 
     Returns pod -> node index, or None when some pod fits on no node. A heuristic: a None is
     conclusive only up to it, but a placement found is a real one.
     """
     remaining = list(free)
     placement: dict[str, int] = {}
-    for name, req in sorted(pods_to_place, key=lambda p: (p[1].memory_mi, p[1].cpu_m), reverse=True):
-        node = next((i for i, cap in enumerate(remaining) if req.fits_in(cap)), None)
+    pinned = pinned or {}
+    # Pinned pods first: they have one node to go to, the others take what is left.
+    ordered = ([p for p in pods_to_place if p[0] in pinned]
+               + sorted((p for p in pods_to_place if p[0] not in pinned),
+                        key=lambda p: (p[1].memory_mi, p[1].cpu_m), reverse=True))
+    for name, req in ordered:
+        allowed = [pinned[name]] if name in pinned else range(len(remaining))
+        node = next((i for i in allowed if req.fits_in(remaining[i])), None)
         if node is None:
             return None
         remaining[node] = remaining[node] - req

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lfharness.core import redact
-from lfharness.core.wait import Stopwatch, WaitTimeout
+from lfharness.core.wait import Stopwatch, WaitTimeout, retry
 from lfharness.testing.chartrig import render, source
 from lfharness.testing.toolchain import cache_dir
 
@@ -36,6 +36,26 @@ class PlannedRelease:
     namespace: str = "langfuse"
     name: str = "langfuse"
     storage_classes: tuple[dict, ...] = ()
+    # ClickHouse's static PersistentVolume and its claim (decision 24), as 03-app plans them.
+    volumes: tuple[dict, ...] = ()
+    claims: tuple[dict, ...] = ()
+
+    def volumes_for(self, namespace: str) -> tuple[list[dict], list[dict]]:
+        """The PersistentVolumes and claims for an install into `namespace`: PersistentVolumes are
+        cluster-wide, so outside the planned namespace each gets the namespace in its name and its
+        claimRef (the claims' volumeName follows)."""
+        if namespace == self.namespace:
+            return list(self.volumes), [{**c, "metadata": {**c["metadata"], "namespace": namespace}}
+                                        for c in self.claims]
+        renamed = {v["metadata"]["name"]: f"{v['metadata']['name']}-{namespace}" for v in self.volumes}
+        volumes = [{**v, "metadata": {**v["metadata"], "name": renamed[v["metadata"]["name"]]},
+                    "spec": {**v["spec"], "claimRef": {**v["spec"]["claimRef"], "namespace": namespace}}}
+                   for v in self.volumes]
+        claims = [{**c, "metadata": {**c["metadata"], "namespace": namespace},
+                   "spec": {**c["spec"], "volumeName": renamed.get(c["spec"].get("volumeName"),
+                                                                   c["spec"].get("volumeName"))}}
+                  for c in self.claims]
+        return volumes, claims
 
     def redis_secret(self) -> tuple[str, str]:
         """The Secret and key the Redis password lives in: the one the values name
@@ -90,8 +110,43 @@ def planned_release(app_plan: Any) -> PlannedRelease:
         if meta.get("annotations"):
             manifest["metadata"]["annotations"] = dict(meta["annotations"])
         classes.append(manifest)
+    volumes = tuple(_pv_manifest(after) for after in app_plan.of_type("kubernetes_persistent_volume_v1").values())
+    claims = tuple(_pvc_manifest(after, namespace)
+                   for after in app_plan.of_type("kubernetes_persistent_volume_claim_v1").values())
     return PlannedRelease(list(release["values"]), secrets, namespace, release.get("name") or "langfuse",
-                          tuple(classes))
+                          tuple(classes), volumes, claims)
+
+
+def _pv_manifest(after: dict) -> dict:
+    """A planned kubernetes_persistent_volume_v1 as the API object the provider creates."""
+    meta, spec = after["metadata"][0], after["spec"][0]
+    (csi,) = spec["persistent_volume_source"][0]["csi"]
+    manifest: dict = {
+        "apiVersion": "v1", "kind": "PersistentVolume",
+        "metadata": {"name": meta["name"], "labels": dict(meta.get("labels") or {})},
+        "spec": {"capacity": dict(spec["capacity"]), "accessModes": list(spec["access_modes"]),
+                 "persistentVolumeReclaimPolicy": spec["persistent_volume_reclaim_policy"],
+                 "storageClassName": spec.get("storage_class_name") or "",
+                 "csi": {"driver": csi["driver"], "volumeHandle": csi["volume_handle"],
+                         **({"fsType": csi["fs_type"]} if csi.get("fs_type") else {})}}}
+    for ref in spec.get("claim_ref") or []:
+        manifest["spec"]["claimRef"] = {"name": ref["name"], "namespace": ref["namespace"]}
+    for affinity in spec.get("node_affinity") or []:
+        terms = [{"matchExpressions": [{"key": e["key"], "operator": e["operator"], "values": list(e["values"])}
+                                       for e in term.get("match_expressions") or []]}
+                 for required in affinity["required"] for term in required["node_selector_term"]]
+        manifest["spec"]["nodeAffinity"] = {"required": {"nodeSelectorTerms": terms}}
+    return manifest
+
+
+def _pvc_manifest(after: dict, namespace: str) -> dict:
+    """A planned kubernetes_persistent_volume_claim_v1 as the API object the provider creates."""
+    meta, spec = after["metadata"][0], after["spec"][0]
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": meta["name"], "namespace": meta.get("namespace") or namespace},
+            "spec": {"accessModes": list(spec["access_modes"]), "storageClassName": spec.get("storage_class_name"),
+                     "volumeName": spec.get("volume_name"),
+                     "resources": {"requests": dict(spec["resources"][0]["requests"])}}}
 
 
 def _seconds(duration: str) -> float:
@@ -139,7 +194,8 @@ class Helm:
 
 def apply_secrets(api_client: Any, release: PlannedRelease, namespace: str | None = None) -> list[str]:
     """Creates what 03-app would create before the release: its StorageClasses (kept when they
-    exist: cluster-wide), the namespace (if absent) and its Secrets."""
+    exist: cluster-wide), the namespace (if absent), its Secrets, and ClickHouse's static
+    PersistentVolume (kept when it exists, as a Retain volume outlives the release) and claim."""
     from kubernetes import client  # noqa: PLC0415
     from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
 
@@ -161,7 +217,41 @@ def apply_secrets(api_client: Any, release: PlannedRelease, namespace: str | Non
                 raise
         core.create_namespaced_secret(ns, {**manifest, "metadata": {**manifest["metadata"], "namespace": ns}})
         names.append(f"{ns}/{manifest['metadata']['name']}")
+    volumes, claims = release.volumes_for(namespace or release.namespace)
+    for manifest in volumes:
+        name = manifest["metadata"]["name"]
+        try:
+            existing = core.read_persistent_volume(name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            existing = None
+        if existing is not None and existing.status.phase == "Released":
+            # Released by a deleted claim: 03-app's destroy deletes the object and its apply makes a
+            # new one on the same EBS volume; a Released one would never bind the new claim.
+            core.delete_persistent_volume(name)
+            retry(lambda name=name: _pv_gone(core, name), timeout=30, interval=0.2, what=f"persistentvolume/{name} deleted",
+                  validator=bool)
+            existing = None
+        if existing is None:
+            core.create_persistent_volume(manifest)
+            names.append(f"persistentvolume/{name}")
+    for manifest in claims:
+        core.create_namespaced_persistent_volume_claim(manifest["metadata"]["namespace"], manifest)
+        names.append(f"{manifest['metadata']['namespace']}/pvc/{manifest['metadata']['name']}")
     return names
+
+
+def _pv_gone(core: Any, name: str) -> bool:
+    from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
+
+    try:
+        core.read_persistent_volume(name)
+    except ApiException as exc:
+        if exc.status == 404:
+            return True
+        raise
+    return False
 
 
 def unschedulable(api_client: Any, namespace: str) -> dict[str, str]:

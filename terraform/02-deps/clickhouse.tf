@@ -1,0 +1,28 @@
+# ClickHouse's data volume (decision 24): traces, observations, scores and dataset run items live
+# in ClickHouse, so its volume is user data like RDS and S3. 02-deps owns it: a pause or a rebuild
+# of 03-app (which binds it through a static PersistentVolume) keeps it; a teardown deletes it.
+# It lives in one Availability Zone, that of 01-network's first public subnet; ClickHouse can only
+# run on a node there (03-app's PersistentVolume carries the zone as node affinity).
+data "aws_subnet" "clickhouse" {
+  id = local.public_subnet_ids[0]
+}
+
+resource "aws_ebs_volume" "clickhouse" {
+  availability_zone = data.aws_subnet.clickhouse.availability_zone
+  size              = var.clickhouse_volume_size_gib
+  type              = "gp3"
+  # The AWS-managed aws/ebs key: the EBS CSI driver's role may attach volumes encrypted with it,
+  # and it outlives every workspace (01-network's KMS key goes with the cluster).
+  encrypted = true
+
+  tags = {
+    Name      = "langfuse-clickhouse-data"
+    Component = "clickhouse"
+  }
+
+  lifecycle {
+    # Replacing the volume would delete every trace and evaluation result: once made, its zone
+    # stays (03-app reads it from this resource, not from the subnet).
+    ignore_changes = [availability_zone]
+  }
+}
