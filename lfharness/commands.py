@@ -248,19 +248,23 @@ def status_command(env_file: Path, state_dir: Path | None, client: TfcClient | N
         no_target = NoTarget(2, "so there is no Terraform Cloud to read; for the local states of an offline "
                                 "run pass --state-dir")
         with operator_run("status", env_file, None, no_target) as run:
-            return _status_report(run.tfc, run.redactor, rates)
+            return _status_report(run.tfc, run.redactor, rates, run.settings.boto3_session())
 
     return _exit_code(body)
 
 
-def _status_report(client: TfcClient, redactor: redact.Redactor, rates: Mapping[str, Any]) -> int:
+def _status_report(client: TfcClient, redactor: redact.Redactor, rates: Mapping[str, Any],
+                   session: Any | None = None) -> int:
     try:
         views = status.from_terraform_cloud(client)
     except TfcError as exc:
         LOG.error("status: %s", redactor.mask(str(exc)))
         return 1
     status.learn_secrets(redactor, views)
-    print(status.render(status.assess(views, rates), rates, f"Terraform Cloud organization {client.organization}"))
+    assessed = status.assess(views, rates)
+    if session is not None:
+        assessed = status.with_placement(assessed, session)
+    print(status.render(assessed, rates, f"Terraform Cloud organization {client.organization}"))
     return 0
 
 

@@ -73,6 +73,25 @@ class KubeLike(Protocol):
 
     def pod_names(self, namespace: str) -> list[str]: ...
 
+    def claim_names(self, namespace: str) -> list[str]: ...
+
+
+# The claim chart 1.5.19's StatefulSet made for itself before decision 24 (volumeClaimTemplate
+# "data"): destroying 03-app deletes it and its EBS volume with the namespace.
+LEGACY_CLAIM = f"data-{CLICKHOUSE}-0"
+MIGRATION_DOC = "docs/operations.md, \"A stack deployed before ClickHouse's own volume\""
+
+
+def legacy_problem(claims: Iterable[str], namespace: str) -> str | None:
+    """The refusal for a release whose ClickHouse still keeps its data on the chart's own claim."""
+    if LEGACY_CLAIM not in claims:
+        return None
+    return (f"ClickHouse keeps its data (traces, observations, scores, evaluation results) on the chart's own claim "
+            f"{namespace}/{LEGACY_CLAIM}, made before ClickHouse got its own volume: destroying 03-app would delete it "
+            f"with its EBS volume. Nothing was destroyed. Move the data into 02-deps' volume first ({MIGRATION_DOC}: "
+            "snapshot the old volume, make 02-deps' volume from the snapshot, rebuild 03-app), or delete the claim "
+            "yourself if its data may go.")
+
 
 # --- the queues -------------------------------------------------------------------------------
 
@@ -145,6 +164,9 @@ class Quiesce:
 
     def __call__(self) -> None:
         started = time.monotonic()
+        problem = legacy_problem(self.kube.claim_names(self.namespace), self.namespace)
+        if problem:
+            raise QuiesceError(problem)
         with Stopwatch("ClickHouse's data: Langfuse finishes what it accepted, then ClickHouse stops", logger=LOG):
             self.kube.scale(self.namespace, "deployment", WEB, 0)
             LOG.info("quiesce: %s scaled to 0: no new events accepted", WEB)
@@ -169,13 +191,13 @@ def ready_zones(nodes: Iterable[Any]) -> dict[str, list[str]]:
     return zones
 
 
-def zone_problem(zones: Mapping[str, list[str]], volume_zone: str | None) -> str | None:
-    """One line when no Ready node is in the volume's zone (ClickHouse would stay Pending), with
-    the way out; None when there is one (or no volume to place)."""
+def zone_problem(zones: Mapping[str, list[str]], volume_zone: str | None, node: str = "Ready node") -> str | None:
+    """One line when no `node` is in the volume's zone (ClickHouse would stay Pending), with the
+    way out; None when there is one (or no volume to place)."""
     if not volume_zone or zones.get(volume_zone):
         return None
-    elsewhere = ", ".join(f"{z}: {', '.join(sorted(n))}" for z, n in sorted(zones.items())) or "no Ready node at all"
-    return (f"no Ready node in {volume_zone}, the zone of ClickHouse's volume (Ready nodes: {elsewhere}); ClickHouse "
+    elsewhere = ", ".join(f"{z}: {', '.join(sorted(n))}" for z, n in sorted(zones.items())) or f"no {node} at all"
+    return (f"no {node} in {volume_zone}, the zone of ClickHouse's volume ({node}s: {elsewhere}); ClickHouse "
             "cannot start anywhere else. The node group balances its nodes over both zones: wait for it, or "
             "terminate a node of the other zone so it starts one in its place (`aws ec2 terminate-instances`), "
             "then run the command again.")
@@ -210,3 +232,17 @@ def redis_through_port_forward(kube: Any, namespace: str, learn: Callable[[str],
             yield client
         finally:
             client.close()
+
+
+def node_instance_zones(session: Any, cluster_name: str) -> dict[str, list[str]]:
+    """Running EC2 instances of the cluster's node group by Availability Zone (what `status` can
+    see without reaching the cluster)."""
+    pages = session.client("ec2").get_paginator("describe_instances").paginate(Filters=[
+        {"Name": "tag:eks:cluster-name", "Values": [cluster_name]},
+        {"Name": "instance-state-name", "Values": ["running"]}])
+    zones: dict[str, list[str]] = {}
+    for page in pages:
+        for reservation in page["Reservations"]:
+            for instance in reservation["Instances"]:
+                zones.setdefault(instance["Placement"]["AvailabilityZone"], []).append(instance["InstanceId"])
+    return zones

@@ -286,6 +286,14 @@ class Kube:
     def pod_names(self, namespace: str) -> list[str]:
         return [p.metadata.name for p in self.pods(namespace)]
 
+    def claim_names(self, namespace: str) -> list[str]:
+        from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
+
+        try:
+            return [c.metadata.name for c in self._core().list_namespaced_persistent_volume_claim(namespace).items]
+        except ApiException as exc:
+            raise KubectlError(f"list claims in {namespace}: {exc.status} {exc.reason}") from None
+
     def nodes(self) -> list:
         """The cluster's nodes (V1Node)."""
         from kubernetes.client.exceptions import ApiException  # noqa: PLC0415

@@ -1,23 +1,33 @@
 """Langfuse public API: health, trace ingestion and read-back, and the data written before a
-rebuild that must still be there after it.
+pause or a rebuild that must still be there after it.
 
 Shapes follow Langfuse's public API (the OpenAPI definition its SDKs are generated from):
 basic auth with the project's public key as user and secret key as password; ingestion answers
 207 with {"successes": [{"id", "status"}], "errors": [{"id", "status", "message", "error"}]};
 datasets under /api/public/v2/datasets, items under /api/public/dataset-items, prompts under
 /api/public/v2/prompts.
+
+Two kinds of data, two stores (decision 24): datasets, their items and runs, and prompts are
+PostgreSQL's (`Markers`); traces, observations, scores and dataset run items (what an evaluation
+produces) are ClickHouse's, written by the worker from Langfuse's queues, so they read back only
+after a while (`Evaluation`, `wait_for_evaluation`).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 import requests
+
+from lfharness.core.wait import WaitTimeout, retry
+
+LOG = logging.getLogger("lfharness.stack.langfuse_api")
 
 
 class LangfuseApiError(RuntimeError):
@@ -47,10 +57,15 @@ def event_object_key(project_id: str, trace_id: str, event_id: str, prefix: str 
     return f"{prefix}{project_id}/trace/{trace_id}/{event_id}.json"
 
 
+def iso_timestamp(seconds: float | None = None) -> str:
+    """UTC with milliseconds and a Z, as the ingestion schema's datetimes want (an offset is required)."""
+    seconds = time.time() if seconds is None else seconds
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int(seconds * 1000) % 1000:03d}Z"
+
+
 def ingestion_batch(trace_id: str, name: str = "e2e-trace", event_id: str | None = None) -> dict:
     """One trace-create event in the public ingestion API's batch format."""
-    return {"batch": [{"id": event_id or str(uuid.uuid4()), "type": "trace-create",
-                       "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+    return {"batch": [{"id": event_id or str(uuid.uuid4()), "type": "trace-create", "timestamp": iso_timestamp(),
                        "body": {"id": trace_id, "name": name}}]}
 
 
@@ -84,37 +99,71 @@ class Api:
 
     # ---- traces -----------------------------------------------------------------------------
 
-    def ingest_trace(self, trace_id: str, name: str = "e2e-trace") -> str:
-        """Sends one trace-create event; returns its event id once the server accepted exactly it.
+    def ingest(self, batch: dict, what: str) -> list[str]:
+        """POST /api/public/ingestion; returns the batch's event ids once the server accepted every one.
 
-        The status code alone proves nothing: an invalid event also gets 207. Success is our
-        event id among `successes` and `errors` empty; otherwise the server's message is raised.
+        The status code alone proves nothing: an invalid event also gets 207 (Langfuse 3.150
+        validates event by event: processEventBatch). Success is each of our event ids among
+        `successes` and `errors` empty; otherwise the server's message for each refused event is raised.
         """
-        event_id = str(uuid.uuid4())
-        resp = self._call("POST", "/api/public/ingestion", what=f"ingest trace {trace_id}",
-                          json_body=ingestion_batch(trace_id, name, event_id), ok=(200, 207))
+        event_ids = [event["id"] for event in batch["batch"]]
+        resp = self._call("POST", "/api/public/ingestion", what=what, json_body=batch, ok=(200, 207))
         body = resp.json()
         errors = body.get("errors") or []
         if errors:
-            raise LangfuseApiError(f"ingest trace {trace_id}: the server rejected {len(errors)} event(s): " + "; ".join(
-                f"{e.get('id')}: {e.get('status')} {e.get('message')} {e.get('error') or ''}".strip() for e in errors))
+            # `error` is zod's issue list as indented JSON: on one line, and cut short, in the message.
+            raise LangfuseApiError(f"{what}: the server rejected {len(errors)} event(s): " + "; ".join(
+                " ".join(f"{e.get('id')}: {e.get('status')} {e.get('message')} {e.get('error') or ''}".split())[:500]
+                for e in errors))
         accepted = {s.get("id") for s in body.get("successes") or []}
-        if event_id not in accepted:
-            raise LangfuseApiError(f"ingest trace {trace_id}: answered {resp.status_code} without our event "
-                                   f"{event_id} among successes (got {sorted(map(str, accepted))})")
+        missing = [event_id for event_id in event_ids if event_id not in accepted]
+        if missing:
+            raise LangfuseApiError(f"{what}: answered {resp.status_code} without our event(s) {', '.join(missing)} "
+                                   f"among successes (got {sorted(map(str, accepted))})")
+        return event_ids
+
+    def ingest_trace(self, trace_id: str, name: str = "e2e-trace") -> str:
+        """Sends one trace-create event; returns its event id once the server accepted exactly it."""
+        event_id = str(uuid.uuid4())
+        self.ingest(ingestion_batch(trace_id, name, event_id), what=f"ingest trace {trace_id}")
         return event_id
 
     def get_trace(self, trace_id: str) -> requests.Response:
         """GET /api/public/traces/{id}, status unchecked (200 readable, 404 not (yet/any more))."""
-        return requests.get(f"{self.base_url}/api/public/traces/{trace_id}", auth=(self.public_key, self.secret_key),
-                            timeout=self.timeout)
+        return requests.get(f"{self.base_url}/api/public/traces/{quote(trace_id, safe='')}",
+                            auth=(self.public_key, self.secret_key), timeout=self.timeout)
 
-    def trace_exists(self, trace_id: str) -> bool:
-        """True on 200, False on 404; anything else is an error, not an answer."""
+    def trace(self, trace_id: str) -> dict | None:
+        """The trace with its observations and scores embedded (Langfuse 3.150's GET /api/public/traces/{id}
+        reads all three from ClickHouse); None on 404. Anything else is an error, not an answer."""
         resp = self.get_trace(trace_id)
         if resp.status_code not in (200, 404):
             raise LangfuseApiError(f"read trace {trace_id}: answered {resp.status_code}: {_server_message(resp)}")
-        return resp.status_code == 200
+        return resp.json() if resp.status_code == 200 else None
+
+    def trace_exists(self, trace_id: str) -> bool:
+        """True on 200, False on 404; anything else is an error, not an answer."""
+        return self.trace(trace_id) is not None
+
+    def _pages(self, path: str, params: dict[str, str], *, what: str, limit: int = 100) -> Iterator[dict]:
+        """Every row of a paged list endpoint ({"data", "meta": {"page", "totalPages"}}; limit at most 100)."""
+        page = 1
+        while True:
+            body = self._call("GET", path, what=what, params={**params, "page": str(page), "limit": str(limit)}).json()
+            yield from body.get("data") or []
+            if page >= int((body.get("meta") or {}).get("totalPages") or 0):
+                return
+            page += 1
+
+    def observations(self, trace_id: str) -> list[dict]:
+        """GET /api/public/observations?traceId=: every observation of the trace (ClickHouse)."""
+        return list(self._pages("/api/public/observations", {"traceId": trace_id},
+                                what=f"list observations of trace {trace_id}"))
+
+    def scores(self, trace_id: str) -> list[dict]:
+        """GET /api/public/v2/scores?traceId=: every score of the trace (ClickHouse). The v1 list
+        (/api/public/scores) has no traceId filter in 3.150; v2 has."""
+        return list(self._pages("/api/public/v2/scores", {"traceId": trace_id}, what=f"list scores of trace {trace_id}"))
 
     # ---- datasets and prompts (stored in PostgreSQL) ------------------------------------------
 
@@ -134,6 +183,21 @@ class Api:
     def get_dataset_item(self, item_id: str) -> dict:
         return self._call("GET", f"/api/public/dataset-items/{quote(item_id, safe='')}",
                           what=f"read dataset item {item_id}").json()
+
+    def create_dataset_run_item(self, run_name: str, item_id: str, trace_id: str) -> dict:
+        """POST /api/public/dataset-run-items: links a dataset item to a trace in run `run_name` (the run,
+        PostgreSQL, is created on first use). The server picks the run item's id and answers it at once;
+        the item itself reaches ClickHouse through the ingestion queue. 404 for an unknown item."""
+        return self._call("POST", "/api/public/dataset-run-items", what=f"link item {item_id} to trace {trace_id} "
+                          f"in run {run_name}", json_body={"runName": run_name, "datasetItemId": item_id,
+                                                           "traceId": trace_id}).json()
+
+    def dataset_run(self, dataset: str, run_name: str) -> dict | None:
+        """GET /api/public/datasets/{datasetName}/runs/{runName}: the run (PostgreSQL) with its
+        `datasetRunItems` (ClickHouse in 3.150); None on 404."""
+        path = f"/api/public/datasets/{quote(dataset, safe='')}/runs/{quote(run_name, safe='')}"
+        resp = self._call("GET", path, what=f"read run {run_name} of dataset {dataset}", ok=(200, 404))
+        return resp.json() if resp.status_code == 200 else None
 
     def create_prompt(self, name: str, text: str) -> dict:
         return self._call("POST", "/api/public/v2/prompts", what=f"create prompt {name}",
@@ -187,3 +251,236 @@ def read_markers(api: Api, markers: Markers) -> dict[str, bool]:
         "prompt": matches(lambda: api.get_prompt(markers.prompt, markers.prompt_version),
                           lambda p: p.get("prompt") == markers.prompt_text),
     }
+
+
+# ---- an evaluation: what Langfuse 3.150 keeps in ClickHouse (decision 24) -----------------------
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts of a generation, as Langfuse stores them (usageDetails input / output / total)."""
+
+    input: int
+    output: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One observation of the evaluation's trace: its id, type ("SPAN", "GENERATION"), name, parent and,
+    for a generation, model and usage."""
+
+    id: str
+    type: str
+    name: str | None
+    trace_id: str | None
+    parent_observation_id: str | None
+    model: str | None = None
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True)
+class Score:
+    """A score on the trace (numeric: value is the number)."""
+
+    id: str
+    name: str
+    value: float
+    data_type: str
+    trace_id: str | None
+    observation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class DatasetRunItem:
+    """The evaluation result: a dataset item linked to the trace in a run."""
+
+    id: str
+    run_name: str
+    dataset_item_id: str
+    trace_id: str
+    observation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What an evaluation wrote, or what reads back of it: the same type, so a test compares them equal.
+
+    trace_name is None when the trace does not read back (404); the tuples are sorted by id and
+    hold exactly what the list endpoints answer for this trace and run, no more, no less.
+    dataset and run_name say where to look (PostgreSQL); the run items are ClickHouse's.
+    """
+
+    trace_id: str
+    trace_name: str | None
+    observations: tuple[Observation, ...]
+    scores: tuple[Score, ...]
+    dataset: str
+    run_name: str
+    run_items: tuple[DatasetRunItem, ...]
+
+    def counts(self) -> dict[str, int]:
+        """How many of each kind: {"traces", "observations", "scores", "dataset run items"}."""
+        return {"traces": int(self.trace_name is not None), "observations": len(self.observations),
+                "scores": len(self.scores), "dataset run items": len(self.run_items)}
+
+    def describe(self) -> str:
+        return (f"trace {self.trace_id} with {len(self.observations)} observation(s) and {len(self.scores)} "
+                f"score(s), {len(self.run_items)} item(s) in run {self.run_name} of dataset {self.dataset}")
+
+    def differences(self, read: Evaluation) -> list[str]:
+        """What `read` lacks or holds otherwise than this (as written), one line per kind; [] when equal."""
+        lines = []
+        if read.trace_name != self.trace_name:
+            lines.append(f"trace {self.trace_id}: " + ("not readable" if read.trace_name is None else
+                                                        f"named {read.trace_name!r}, written {self.trace_name!r}"))
+        kinds: tuple[tuple[str, tuple[Any, ...], tuple[Any, ...]], ...] = (
+            ("observations", self.observations, read.observations), ("scores", self.scores, read.scores),
+            ("dataset run items", self.run_items, read.run_items))
+        for kind, written, got in kinds:
+            if written != got:
+                otherwise = [x.id for x in written if x not in got]
+                unexpected = [x.id for x in got if x not in written]
+                lines.append(f"{kind}: {len(got)} read, {len(written)} written"
+                             + (f"; missing or changed: {', '.join(otherwise)}" if otherwise else "")
+                             + (f"; not written: {', '.join(unexpected)}" if unexpected else ""))
+        return lines
+
+
+@dataclass(frozen=True)
+class _Progress:
+    """One read while waiting; its repr (in the wait's log lines) says what is still missing."""
+
+    read: Evaluation
+    written: Evaluation
+
+    def __repr__(self) -> str:
+        # Short: the wait's log lines keep the first 120 characters.
+        read, written = self.read.counts(), self.written.counts()
+        counts = ", ".join(f"{read[kind]}/{written[kind]} {kind}" for kind in written)
+        return f"read {counts}" if self.read != self.written else "as written"
+
+
+EVALUATION_MODEL = "e2e-model"  # no model Langfuse prices: the usage read back is exactly the usage sent
+_CREATE_EVENT = {"SPAN": "span-create", "GENERATION": "generation-create"}
+
+
+def evaluation_batch(trace_id: str, trace_name: str, observations: tuple[Observation, ...],
+                     scores: tuple[Score, ...], started: float | None = None) -> dict:
+    """One ingestion batch: trace-create, then an <type>-create per observation (parents first, as
+    given), then a score-create per score, each with its own event id.
+
+    Times: the trace at `started`, each observation within the next two seconds, so that Langfuse's
+    trace view (observations from the trace's timestamp on) holds every one of them.
+    """
+    started = time.time() if started is None else started
+    events = [{"id": str(uuid.uuid4()), "type": "trace-create", "timestamp": iso_timestamp(started),
+               "body": {"id": trace_id, "name": trace_name, "timestamp": iso_timestamp(started)}}]
+    for n, obs in enumerate(observations):
+        body: dict[str, Any] = {"id": obs.id, "traceId": trace_id, "name": obs.name,
+                                "parentObservationId": obs.parent_observation_id,
+                                "startTime": iso_timestamp(started + 0.1 * (n + 1)),
+                                "endTime": iso_timestamp(started + 2 - 0.1 * (n + 1))}
+        if obs.model is not None:
+            body["model"] = obs.model
+        if obs.usage is not None:
+            body["usage"] = {"input": obs.usage.input, "output": obs.usage.output, "total": obs.usage.total,
+                             "unit": "TOKENS"}
+        events.append({"id": str(uuid.uuid4()), "type": _CREATE_EVENT[obs.type],
+                       "timestamp": iso_timestamp(started + 0.1 * (n + 1)), "body": body})
+    for score in scores:
+        events.append({"id": str(uuid.uuid4()), "type": "score-create", "timestamp": iso_timestamp(started + 2),
+                       "body": {"id": score.id, "traceId": score.trace_id, "observationId": score.observation_id,
+                                "name": score.name, "value": score.value, "dataType": score.data_type}})
+    return {"batch": events}
+
+
+def write_evaluation(api: Api, run_id: str) -> Evaluation:
+    """Writes through the public API what an evaluation produces, named after run_id; returns it.
+
+    One ingestion batch: a trace, a span under it, a generation under the span (model, usage 21 + 34
+    = 55 tokens) and a numeric score on the trace; then a dataset with one item and a dataset run
+    item linking that item to the trace in run e2e-run-<run_id>. Ids are fresh UUIDs: nothing another
+    run wrote can read back as this. Everything but the dataset, its item and the run lands in ClickHouse.
+    """
+    trace_id, span_id, generation_id, score_id = (str(uuid.uuid4()) for _ in range(4))
+    observations = (
+        Observation(span_id, "SPAN", f"e2e-retrieve-{run_id}", trace_id, None),
+        Observation(generation_id, "GENERATION", f"e2e-answer-{run_id}", trace_id, span_id, EVALUATION_MODEL,
+                    Usage(input=21, output=34, total=55)),
+    )
+    scores = (Score(score_id, "e2e-correctness", 0.875, "NUMERIC", trace_id),)
+    trace_name = f"e2e-evaluation-{run_id}"
+    api.ingest(evaluation_batch(trace_id, trace_name, observations, scores),
+               what=f"ingest evaluation trace {trace_id} (span, generation, score)")
+    dataset, item_id, run_name = f"e2e-eval-{run_id}", f"e2e-eval-item-{run_id}", f"e2e-run-{run_id}"
+    api.create_dataset(dataset, "evaluation written by the e2e suite before a pause or rebuild")
+    api.create_dataset_item(dataset, item_id, {"question": f"kept with ClickHouse's volume? {run_id}"},
+                            {"answer": "yes"})
+    linked = api.create_dataset_run_item(run_name, item_id, trace_id)
+    run_item = DatasetRunItem(str(linked["id"]), run_name, item_id, trace_id)
+    written = Evaluation(trace_id, trace_name, tuple(sorted(observations, key=lambda o: o.id)), scores, dataset,
+                         run_name, (run_item,))
+    LOG.info("evaluation written: %s", written.describe())
+    return written
+
+
+def _usage(details: dict) -> Usage | None:
+    # usageDetails is {} for a span; a generation's holds what was sent (Langfuse adds total if absent).
+    if not details:
+        return None
+    return Usage(int(details.get("input", 0)), int(details.get("output", 0)), int(details.get("total", 0)))
+
+
+def _observation(row: dict) -> Observation:
+    return Observation(row["id"], row["type"], row.get("name"), row.get("traceId"), row.get("parentObservationId"),
+                       row.get("model"), _usage(row.get("usageDetails") or {}))
+
+
+def _score(row: dict) -> Score:
+    return Score(row["id"], row["name"], float(row["value"]), row["dataType"], row.get("traceId"),
+                 row.get("observationId"))
+
+
+def _run_item(row: dict) -> DatasetRunItem:
+    return DatasetRunItem(row["id"], row["datasetRunName"], row["datasetItemId"], row["traceId"],
+                          row.get("observationId"))
+
+
+def read_evaluation(api: Api, written: Evaluation) -> Evaluation:
+    """What reads back now of `written`, through Langfuse 3.150's read endpoints:
+
+    GET /api/public/traces/{id} (the trace; 404 -> trace_name None), GET /api/public/observations?traceId=,
+    GET /api/public/v2/scores?traceId= and GET /api/public/datasets/{dataset}/runs/{run} (its
+    datasetRunItems; a run that is gone reads as no items). One snapshot, no waiting: see wait_for_evaluation.
+    """
+    trace = api.trace(written.trace_id)
+    run = api.dataset_run(written.dataset, written.run_name)
+    return Evaluation(
+        trace_id=written.trace_id,
+        trace_name=trace.get("name") if trace is not None else None,
+        observations=tuple(sorted(map(_observation, api.observations(written.trace_id)), key=lambda o: o.id)),
+        scores=tuple(sorted(map(_score, api.scores(written.trace_id)), key=lambda s: s.id)),
+        dataset=written.dataset,
+        run_name=written.run_name,
+        run_items=tuple(sorted(map(_run_item, (run or {}).get("datasetRunItems") or []), key=lambda i: i.id)),
+    )
+
+
+def wait_for_evaluation(api: Api, written: Evaluation, *, timeout: float = 300, interval: float = 10) -> Evaluation:
+    """Reads `written` back until it reads back exactly (ingestion is asynchronous: the worker writes
+    to ClickHouse seconds after the API accepted), for at most `timeout` seconds.
+
+    Returns the last read either way: equal to `written` when complete, otherwise what is there, so
+    the caller's `assert read == written` fails with the difference (the timeout is logged as a warning
+    naming what was awaited). Server errors and refused connections count as "not yet".
+    """
+    what = f"evaluation read back as written: {written.describe()}"
+    try:
+        return retry(lambda: _Progress(read_evaluation(api, written), written), timeout=timeout, interval=interval,
+                     what=what, validator=lambda progress: progress.read == written,
+                     retry_on=(LangfuseApiError, requests.RequestException)).read
+    except WaitTimeout as exc:
+        LOG.warning("%s", exc)
+        read = read_evaluation(api, written)
+        LOG.warning("read back instead: %s", "; ".join(written.differences(read)) or "as written (just now)")
+        return read

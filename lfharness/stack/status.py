@@ -10,6 +10,7 @@ resources is partial. The monthly cost prices what the states hold with the cost
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections import Counter
@@ -20,7 +21,7 @@ from typing import Any
 
 from lfharness.core import redact
 from lfharness.core.tfc import TfcClient
-from lfharness.stack import cost, pause, workspaces
+from lfharness.stack import clickhouse, cost, pause, workspaces
 from lfharness.stack.workspaces import ORDER
 
 LOG = logging.getLogger("lfharness.stack.status")
@@ -111,6 +112,16 @@ class Status:
     detail: str
     workspaces: dict[str, WorkspaceView]
     estimate: cost.Estimate
+    # ClickHouse's placement: the line when no node runs in its volume's zone (decision 24).
+    placement: str | None = None
+
+    def clickhouse_volume(self) -> str | None:
+        """ClickHouse's volume as 02-deps' outputs give it (decision 24), in one line."""
+        deps = self.workspaces[workspaces.DATA_WORKSPACE].outputs
+        if not deps.get("clickhouse_volume_id"):
+            return None
+        return (f"ClickHouse's data: EBS volume {deps['clickhouse_volume_id']} ({deps.get('clickhouse_volume_size_gib')} "
+                f"GiB, {deps.get('clickhouse_volume_zone')}), kept by pause and rebuild, deleted only by teardown")
 
 
 def assess(views: Mapping[str, WorkspaceView], rates: Mapping[str, Any]) -> Status:
@@ -135,7 +146,23 @@ def learn_secrets(redactor: redact.Redactor, views: Mapping[str, WorkspaceView])
                                              "root_module": cost.state_as_plan(view.state)["planned_values"]["root_module"]}})
 
 
+def with_placement(status: Status, session: Any) -> Status:
+    """A running stack whose node group has no running instance in the zone of ClickHouse's
+    volume gets the line saying so (ClickHouse cannot start anywhere else); read from EC2."""
+    network = status.workspaces[workspaces.CLUSTER_WORKSPACE].outputs
+    zone = status.workspaces[workspaces.DATA_WORKSPACE].outputs.get("clickhouse_volume_zone")
+    if status.kind != "running" or not network.get("cluster_name") or not zone:
+        return status
+    zones = clickhouse.node_instance_zones(session, network["cluster_name"])
+    return dataclasses.replace(status, placement=clickhouse.zone_problem(zones, zone, "running node instance"))
+
+
 def render(status: Status, rates: Mapping[str, Any], source: str) -> str:
     rows = [f"stack: {status.kind} ({status.detail})", f"read from {source}"]
     rows += [f"  {view.workspace:<11} {view.describe()}" for view in status.workspaces.values()]
+    volume = status.clickhouse_volume()
+    if volume:
+        rows.append(volume)
+    if status.placement:
+        rows.append(f"WARNING: {status.placement}")
     return "\n".join(rows) + "\n\n" + cost.render("Monthly cost of what the states hold", status.estimate, rates)

@@ -11,6 +11,8 @@ resource "aws_ebs_volume" "clickhouse" {
   availability_zone = data.aws_subnet.clickhouse.availability_zone
   size              = var.clickhouse_volume_size_gib
   type              = "gp3"
+  # Only for moving the data of a stack deployed before this volume existed (docs/operations.md).
+  snapshot_id = var.clickhouse_volume_snapshot_id
   # The AWS-managed aws/ebs key: the EBS CSI driver's role may attach volumes encrypted with it,
   # and it outlives every workspace (01-network's KMS key goes with the cluster).
   encrypted = true
@@ -22,7 +24,8 @@ resource "aws_ebs_volume" "clickhouse" {
 
   lifecycle {
     # Replacing the volume would delete every trace and evaluation result: once made, its zone
-    # stays (03-app reads it from this resource, not from the subnet).
-    ignore_changes = [availability_zone]
+    # and its origin stay (03-app reads the zone from this resource, not from the subnet), so
+    # dropping the snapshot id after a move changes nothing.
+    ignore_changes = [availability_zone, snapshot_id]
   }
 }

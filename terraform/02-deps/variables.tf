@@ -38,3 +38,14 @@ variable "clickhouse_volume_size_gib" {
     error_message = "clickhouse_volume_size_gib must be a whole number of GiB from 8 (chart 1.5.19's ClickHouse volume) to 16384 (gp3's maximum)."
   }
 }
+
+variable "clickhouse_volume_snapshot_id" {
+  description = "EBS snapshot to make ClickHouse's volume from (moving the data of a stack deployed before 02-deps owned the volume, see docs/operations.md); read only when the volume is made: null makes an empty volume"
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.clickhouse_volume_snapshot_id == null || can(regex("^snap-[0-9a-f]{8,17}$", var.clickhouse_volume_snapshot_id))
+    error_message = "clickhouse_volume_snapshot_id must be an EBS snapshot id (snap- and 8 or 17 hex digits), or null."
+  }
+}

@@ -1,4 +1,4 @@
-"""The ordered e2e suite: apply, verify, rebuild with data intact, teardown (stories 4.1-5.2).
+"""The ordered e2e suite: apply, verify, pause / resume and rebuild with data intact, teardown (stories 4.1-5.2).
 
 Real AWS + Terraform Cloud when .env is complete; otherwise the embedded local default runs
 what the local stand-ins can honestly serve and every other stage skips naming the missing keys.
@@ -111,6 +111,29 @@ def _api(stack, port: int) -> langfuse_api.Api:
 def _healthy(port: int) -> None:
     retry(lambda: langfuse_api.health(f"http://127.0.0.1:{port}"), timeout=300, interval=5,
           what="Langfuse health 200", validator=lambda r: r.status_code == 200)
+
+
+def _cluster(target, run_dir, redactor, stage: str) -> commands.ClusterAccess:
+    """The cluster as pause, resume and rebuild reach it (their own kubeconfig under the run folder,
+    written from 01-network's outputs when used): the quiesce, the health and the zone check."""
+    return commands.ClusterAccess(target.settings, run_dir / stage, redactor)
+
+
+def _write_evaluation_read_back(api: langfuse_api.Api, run_id: str) -> langfuse_api.Evaluation:
+    """Decision 24: an evaluation (trace, span, generation, score, dataset run item) written and waited
+    for until it reads back complete, so that a loss found later is the pause's or the rebuild's,
+    not ingestion still under way."""
+    written = langfuse_api.write_evaluation(api, run_id)
+    read = langfuse_api.wait_for_evaluation(api, written, timeout=300, interval=10)
+    assert read == written, "not readable before the destroy: " + "; ".join(written.differences(read))
+    return written
+
+
+def _assert_evaluation_reads_back(api: langfuse_api.Api, written: langfuse_api.Evaluation) -> None:
+    """The same ids, types, parents, model, usage, score value and run item, and as many of each."""
+    read = langfuse_api.wait_for_evaluation(api, written, timeout=300, interval=10)
+    assert read.counts() == written.counts(), "; ".join(written.differences(read))
+    assert read == written, "; ".join(written.differences(read))
 
 
 # --- 0. Terraform Cloud ---------------------------------------------------------------------
@@ -427,41 +450,50 @@ def test_second_plan_shows_no_changes(stack, workspace):
     assert not stack.plan_has_changes(workspace), f"{workspace} plans changes after apply"
 
 
-# --- 7. pause / resume (Journey 3, decision 18) ----------------------------------------------
+# --- 7. pause / resume (Journey 3, decisions 18 and 24) ------------------------------------------
 
 @pytest.fixture(scope="session")
 def pause_data() -> dict[str, object]:
-    """What the pause stage wrote before pausing, for the resume stage to read back."""
+    """What the pause stage wrote before pausing (markers, evaluation, S3 object, key digests), for the
+    resume stages to read back."""
     return {}
 
 
 @pytest.mark.order(17)
 @pytest.mark.dependency(name="paused", depends=["rds", "trace"])
-def test_pause_removes_the_cluster_and_keeps_rds_and_the_bucket(kube, stack, session_aws, pause_data, diagnostics):
-    """Journey 3, NFR8, decision 18: with data written that only RDS and S3 keep (a dataset, its item
-    and a prompt through the public API; an S3 object), `pause` applies 03 -> 02 -> 01 with
+def test_pause_removes_the_cluster_and_keeps_rds_and_the_bucket(kube, stack, target, run_dir, redactor, session_aws,
+                                                                pause_data, diagnostics):
+    """Journey 3, NFR8, decisions 18 and 24: with data written that RDS, S3 and ClickHouse's volume
+    keep (a dataset, its item and a prompt; an evaluation: a trace with a span, a generation under it
+    and a score, and a dataset run item, read back complete; an S3 object), `pause` quiesces Langfuse
+    (web stopped, queues drained, worker and ClickHouse stopped), applies 03 -> 02 -> 01 with
     cluster_enabled=false and ends with no EKS cluster and no node instance, RDS available and the
     bucket present."""
     run_id = uuid.uuid4().hex[:12]
     with kube.port_forward(NAMESPACE, "langfuse-web", 3000) as port:
-        pause_data["markers"] = langfuse_api.write_markers(_api(stack, port), run_id)
+        api = _api(stack, port)
+        pause_data["markers"] = langfuse_api.write_markers(api, run_id)
+        pause_data["evaluation"] = _write_evaluation_read_back(api, run_id)
     bucket = stack.outputs("02-deps")["s3_bucket_name"]
     pause_data["s3"] = (bucket, f"e2e/pause-{run_id}.txt", f"written before the pause {run_id}".encode())
     aws_checks.s3_round_trip(session_aws, *pause_data["s3"])
     pause_data["keys"] = (stack.outputs("03-app")["project_public_key"], stack.outputs("03-app")["project_secret_key"])
     pause_data["data_keys"] = datakeys.digests(stack.outputs("02-deps"))  # sha256 only, never the values
-    pause.pause(stack, session_aws)  # ends with the paused check against AWS (it raises otherwise)
+    # Decision 24: the quiesce runs before 03-app goes; then the paused check against AWS (it raises otherwise).
+    pause.pause(stack, session_aws, _cluster(target, run_dir, redactor, "pause").quiesce(stack))
     assert pause.read_state(stack).kind == "paused"
 
 
 @pytest.mark.order(18)
 @pytest.mark.dependency(name="resumed", depends=["paused"])
-def test_resume_brings_langfuse_back_with_its_data_and_the_same_api_keys(kube, stack, target, run_dir, session_aws,
-                                                                         pause_data, diagnostics):
-    """Journey 3, decision 18: `resume` applies 01 -> 02 -> 03 with cluster_enabled=true and Langfuse
-    answers health 200; the dataset, item, prompt and S3 object written before the pause read back,
-    and the project API keys from before the pause still ingest a trace (SALT kept)."""
-    pause.resume(stack, session_aws, commands.port_forward_health(target.settings, run_dir / "resume"))
+def test_resume_brings_langfuse_back_with_its_data_and_the_same_api_keys(kube, stack, target, run_dir, redactor,
+                                                                         session_aws, pause_data, diagnostics):
+    """Journey 3, decisions 18 and 24: `resume` applies 01 -> 02 -> 03 with cluster_enabled=true (stopping
+    before 03-app when no Ready node is in the zone of ClickHouse's volume) and Langfuse answers health
+    200; the dataset, item, prompt and S3 object written before the pause read back, and the project
+    API keys from before the pause still ingest a trace (SALT kept). The evaluation: the next stage."""
+    cluster = _cluster(target, run_dir, redactor, "resume")
+    pause.resume(stack, session_aws, cluster.health, zone_check=cluster.zone_check)
     # A resumed cluster has a new endpoint and CA: every later stage's kubectl must use them.
     net = stack.outputs("01-network")
     k8s.write_exec_kubeconfig(kube.kubeconfig, net["cluster_endpoint"], net["cluster_ca_data"], net["cluster_name"],
@@ -484,21 +516,37 @@ def test_resume_brings_langfuse_back_with_its_data_and_the_same_api_keys(kube, s
               validator=bool)
 
 
-# --- 8. destroy and rebuild 03-app: PostgreSQL and S3 data kept, ClickHouse traces not ----------
-
 @pytest.mark.order(19)
+@pytest.mark.dependency(depends=["resumed"])
+def test_traces_scores_and_evaluation_results_written_before_the_pause_read_back(kube, stack, pause_data,
+                                                                                 diagnostics):
+    """Journey 3, FR28, decision 24 (it replaces the half of decision 18 that called ClickHouse ephemeral): the trace,
+    its span and the generation under it (model, token usage), the score and the dataset run item
+    written before the pause read back through the public API with the same ids and values, and as
+    many of each (1 trace, 2 observations, 1 score, 1 run item): ClickHouse's volume outlived the cluster."""
+    with kube.port_forward(NAMESPACE, "langfuse-web", 3000) as port:
+        _assert_evaluation_reads_back(_api(stack, port), pause_data["evaluation"])
+
+
+# --- 8. destroy and rebuild 03-app: PostgreSQL, S3 and ClickHouse data kept (decisions 4, 24) ---------
+
+@pytest.mark.order(20)
 @pytest.mark.dependency(name="rebuild", depends=["rds", "trace", "resumed"])
-def test_app_rebuild_after_writing_data_comes_back_healthy(kube, stack, session_aws, rebuild_data, diagnostics):
-    """FR28, decision 4: with data written that only survives in RDS and S3 (a dataset, its item and a
-    prompt through the public API; the raw event Langfuse itself wrote to S3 for a readable trace),
-    03-app is destroyed and re-applied and answers health 200 again, with the same salt, encryption
-    key and project key pair (decision 20, compared by sha256 digest). The stages below read the data back."""
+def test_app_rebuild_after_writing_data_comes_back_healthy(kube, stack, target, run_dir, redactor, session_aws,
+                                                           rebuild_data, diagnostics):
+    """FR28, decisions 4 and 24: with data written that survives only in RDS, S3 and ClickHouse's volume
+    (a dataset, its item and a prompt; an evaluation: trace, span, generation, score and dataset run
+    item, read back complete; the raw event Langfuse itself wrote to S3 for a readable trace), 03-app
+    is quiesced (web stopped, queues drained, worker and ClickHouse stopped), destroyed and re-applied
+    and answers health 200 again, with the same salt, encryption key and project key pair (decision
+    20, compared by sha256 digest). The stages below read the data back."""
     run_id = uuid.uuid4().hex[:12]
     bucket = stack.outputs("02-deps")["s3_bucket_name"]
     with kube.port_forward(NAMESPACE, "langfuse-web", 3000) as port:
         api = _api(stack, port)
         rebuild_data["markers"] = langfuse_api.write_markers(api, run_id)
-        rebuild_data["trace_id"] = trace_id = str(uuid.uuid4())
+        rebuild_data["evaluation"] = _write_evaluation_read_back(api, run_id)
+        trace_id = str(uuid.uuid4())
         event_id = api.ingest_trace(trace_id)
         retry(lambda: api.trace_exists(trace_id), timeout=300, interval=10, what=f"trace {trace_id} readable",
               validator=bool)
@@ -507,7 +555,8 @@ def test_app_rebuild_after_writing_data_comes_back_healthy(kube, stack, session_
     rebuild_data["s3"] = (bucket, key, aws_checks.s3_get(session_aws, bucket, key))
     before = datakeys.digests(stack.outputs("02-deps"))  # sha256 only, never the values
     before_app = datakeys.digests(stack.outputs("03-app"), ("project_public_key", "project_secret_key"))
-    stack.rebuild("03-app")
+    # Decision 24: the quiesce runs before the destroy, so ClickHouse's volume holds all Langfuse accepted.
+    stack.rebuild("03-app", _cluster(target, run_dir, redactor, "rebuild").quiesce(stack))
     with kube.port_forward(NAMESPACE, "langfuse-web", 3000) as port:
         _healthy(port)
     # Decision 20, FR28: the rebuild rotated none of the secrets that protect stored data.
@@ -515,7 +564,7 @@ def test_app_rebuild_after_writing_data_comes_back_healthy(kube, stack, session_
     assert datakeys.digests(stack.outputs("03-app"), ("project_public_key", "project_secret_key")) == before_app
 
 
-@pytest.mark.order(20)
+@pytest.mark.order(21)
 @pytest.mark.dependency(depends=["rebuild"])
 def test_postgres_data_written_before_the_rebuild_reads_back(kube, stack, rebuild_data, diagnostics):
     """FR9, FR28, decision 4: the dataset, its item and the prompt written before the rebuild read back
@@ -525,27 +574,31 @@ def test_postgres_data_written_before_the_rebuild_reads_back(kube, stack, rebuil
     assert survived == {"dataset": True, "dataset item": True, "prompt": True}
 
 
-@pytest.mark.order(21)
+@pytest.mark.order(22)
 @pytest.mark.dependency(depends=["rebuild"])
 def test_s3_event_langfuse_wrote_before_the_rebuild_reads_back(session_aws, rebuild_data):
     """FR9, FR28, decision 4, issue 15 defect 8: the raw event Langfuse wrote under events/ for the
-    pre-rebuild trace is still there, byte for byte (the trace itself is gone with ClickHouse)."""
+    pre-rebuild trace is still there, byte for byte."""
     bucket, key, body = rebuild_data["s3"]
     assert aws_checks.s3_get(session_aws, bucket, key) == body
 
 
-@pytest.mark.order(22)
+@pytest.mark.order(23)
 @pytest.mark.dependency(depends=["rebuild"])
-def test_clickhouse_traces_do_not_survive_the_rebuild(kube, stack, rebuild_data, diagnostics):
-    """FR28, decision 4 (and 18): ClickHouse is in-cluster and ephemeral. Its volume goes with the
-    namespace, so the trace readable before the rebuild answers 404 after it: the docs' claim, proven."""
+def test_traces_scores_and_evaluation_results_written_before_the_rebuild_read_back(kube, stack, rebuild_data,
+                                                                                   diagnostics):
+    """FR28, decision 24 (it replaces the half of decision 18 that called ClickHouse ephemeral): ClickHouse's
+    data lives on the volume 02-deps owns, so the trace, its span and the generation under it (model,
+    token usage), the score and the dataset run item written before the rebuild read back through the
+    public API with the same ids and values, and as many of each (1 trace, 2 observations, 1 score,
+    1 run item)."""
     with kube.port_forward(NAMESPACE, "langfuse-web", 3000) as port:
-        assert _api(stack, port).trace_exists(rebuild_data["trace_id"]) is False
+        _assert_evaluation_reads_back(_api(stack, port), rebuild_data["evaluation"])
 
 
 # --- 9. teardown ----------------------------------------------------------------------------
 
-@pytest.mark.order(23)
+@pytest.mark.order(24)
 @pytest.mark.dependency(depends=["app"])
 def test_teardown_in_reverse_order_leaves_nothing_but_kms_keys_pending_deletion(stack):
     """FR27, NFR8: destroy 03 -> 02 -> 01, each with the cluster_enabled it is in (each tried, failures

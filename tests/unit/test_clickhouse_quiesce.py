@@ -44,6 +44,7 @@ class Cluster:
                      "langfuse-clickhouse-shard0": ["langfuse-clickhouse-shard0-0"],
                      "langfuse-redis-primary": ["langfuse-redis-primary-0"]}
         self.stuck = stuck
+        self.claims = ["langfuse-clickhouse-data", "valkey-data-langfuse-redis-primary-0"]
 
     def scale(self, namespace: str, kind: str, name: str, replicas: int) -> None:
         self.calls.append((kind, name, replicas))
@@ -52,6 +53,9 @@ class Cluster:
 
     def pod_names(self, namespace: str) -> list[str]:
         return [p for pods in self.pods.values() for p in pods]
+
+    def claim_names(self, namespace: str) -> list[str]:
+        return list(self.claims)
 
 
 def _jobs(client: redis.Redis, queue: str, state: str, n: int) -> None:
@@ -192,3 +196,22 @@ def test_placement_without_a_node_in_the_zone_returns_the_line_after_the_wait():
     problem = clickhouse.placement_problem(lambda: [_node("b", "us-east-1b")], "us-east-1a", timeout=0.2,
                                            interval=0.05)
     assert problem is not None and problem.startswith("no Ready node in us-east-1a")
+
+
+def test_a_release_from_before_clickhouses_own_volume_is_refused_before_anything_stops(client):
+    """Decision 24, issue 23 item 4: ClickHouse still on the chart's own claim (a stack deployed
+    before this change) would lose its data with 03-app: the quiesce refuses, naming the claim,
+    the data and the way to move it, and scales nothing."""
+    cluster = Cluster()
+    cluster.claims = ["data-langfuse-clickhouse-shard0-0", "valkey-data-langfuse-redis-primary-0"]
+
+    @contextmanager
+    def redis_client():
+        yield client
+
+    with pytest.raises(clickhouse.QuiesceError) as caught:
+        clickhouse.Quiesce(cluster, redis_client, drain_timeout=1, stop_timeout=1, interval=0.1)()
+    message = str(caught.value)
+    assert "langfuse/data-langfuse-clickhouse-shard0-0" in message and "evaluation results" in message
+    assert "Nothing was destroyed" in message and "snapshot" in message
+    assert cluster.calls == []

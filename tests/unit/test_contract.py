@@ -117,10 +117,12 @@ def test_deps_reads_vpc_subnets_node_sg_and_oidc_from_network():
 @pytest.mark.parametrize("workspace", ["01-network", "02-deps", "03-app"])
 def test_variables_are_only_what_the_operator_configures(workspace):
     """NFR11, FR23: variables exist only for values that come from .env, and the operator's three
-    knobs with defaults: cluster_enabled (the pause, Journey 3), node_capacity_type (cost, NFR6)
-    and clickhouse_volume_size_gib (how much trace history fits, decision 24)."""
+    knobs with defaults: cluster_enabled (the pause, Journey 3), node_capacity_type (cost, NFR6),
+    clickhouse_volume_size_gib (how much trace history fits, decision 24) and
+    clickhouse_volume_snapshot_id (moving an older stack's ClickHouse data, decision 24)."""
     allowed = {"aws_region", "tfc_organization", "langfuse_admin_email", "langfuse_admin_name",
-               "langfuse_admin_password", "cluster_enabled", "node_capacity_type", "clickhouse_volume_size_gib"}
+               "langfuse_admin_password", "cluster_enabled", "node_capacity_type", "clickhouse_volume_size_gib",
+               "clickhouse_volume_snapshot_id"}
     names = {name for block in _load(workspace, "variables.tf")["variable"] for name in block}
     assert {"aws_region", "tfc_organization"} <= names <= allowed
 

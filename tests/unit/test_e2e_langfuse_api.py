@@ -1,9 +1,10 @@
 """The e2e suite's Langfuse API calls: ingestion read by its 207 body, and the data that proves a
-rebuild kept PostgreSQL (issue 10 items 3 and 5; static tier).
+rebuild kept PostgreSQL (issue 10 items 3 and 5; static tier). ClickHouse's part (an evaluation's
+trace, observations, score and dataset run item; decision 24) is in test_e2e_langfuse_api_clickhouse.py.
 
 Stand-in: lfharness.testing.langfuse_fake.LangfuseFake, a local HTTP server with the response
-shapes of Langfuse's public API (207 {successes, errors}; v2 datasets, dataset items, v2
-prompts; 404 "Trace not found") that records every request.
+shapes of Langfuse 3.150's public API (207 {successes, errors}; v2 datasets, dataset items, v2
+prompts; 404 "Trace <id> not found within authorized project") that records every request.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def test_refused_keys_fail_with_the_status_and_message(fake):
         wrong.ingest_trace(str(uuid.uuid4()))
 
 
-# --- item 3: data that survives only if PostgreSQL kept it, and traces that do not survive ------------
+# --- item 3: data that survives only if PostgreSQL kept it; a trace lost with ClickHouse -----------------
 
 def test_markers_are_written_through_the_public_api_with_the_project_keys(api, fake):
     """FR28, decision 4, issue 10 item 3: a dataset, its item and a prompt are created through

@@ -79,6 +79,20 @@ def test_a_clickhouse_volume_size_out_of_range_is_rejected_before_anything_is_cr
         workbench.plan("02-deps", tmp_path / "deps", {"clickhouse_volume_size_gib": size})
 
 
+def test_clickhouse_volume_is_empty_unless_a_snapshot_is_given(deps_plan, workbench, tmp_path):
+    """Decision 24, issue 23 item 4: by default the volume starts empty; an older stack's data
+    moves in through clickhouse_volume_snapshot_id (docs/operations.md)."""
+    assert deps_plan.after(VOLUME).get("snapshot_id") is None
+    moved = workbench.plan("02-deps", tmp_path / "deps", {"clickhouse_volume_snapshot_id": "snap-0123456789abcdef0"})
+    assert moved.after(VOLUME)["snapshot_id"] == "snap-0123456789abcdef0"
+
+
+def test_a_malformed_snapshot_id_is_rejected_before_anything_is_created(workbench, tmp_path):
+    """FR23: anything but an EBS snapshot id fails the plan naming the variable."""
+    with pytest.raises(tftest.TerraformTestError, match="clickhouse_volume_snapshot_id must be an EBS snapshot id"):
+        workbench.plan("02-deps", tmp_path / "deps", {"clickhouse_volume_snapshot_id": "vol-0123456789abcdef0"})
+
+
 def test_a_larger_clickhouse_volume_is_planned_at_the_size_asked(workbench, tmp_path):
     """Decision 24: the size variable reaches the volume."""
     assert workbench.plan("02-deps", tmp_path / "deps", {"clickhouse_volume_size_gib": 20}).after(VOLUME)["size"] == 20

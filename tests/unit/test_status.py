@@ -66,9 +66,13 @@ DEPS = _state([
               {"identifier": "langfuse", "instance_class": "db.t4g.micro", "engine": "postgres", "multi_az": False,
                "storage_type": "gp3", "allocated_storage": 20, "publicly_accessible": True, "password": RDS_PASSWORD}),
     _resource("module.s3.aws_s3_bucket.this", {"bucket": "langfuse-bucket"}),
+    _resource("aws_ebs_volume.clickhouse", {"id": "vol-0c1c2c3c4c5c6c7c8", "size": 8, "type": "gp3",
+                                            "availability_zone": "us-east-1a",
+                                            "tags": {"Name": "langfuse-clickhouse-data"}}),
     _resource("random_password.rds", {"result": RDS_PASSWORD})],
     {"rds_endpoint": "langfuse.abc.us-east-1.rds.amazonaws.com:5432", "rds_password": RDS_PASSWORD,
-     "s3_bucket_name": "langfuse-bucket", "s3_bucket_region": "us-east-1"}, sensitive=("rds_password",))
+     "s3_bucket_name": "langfuse-bucket", "s3_bucket_region": "us-east-1", "clickhouse_volume_id": "vol-0c1c2c3c4c5c6c7c8",
+     "clickhouse_volume_zone": "us-east-1a", "clickhouse_volume_size_gib": 8}, sensitive=("rds_password",))
 APP_RUNNING = _state([
     _resource("helm_release.langfuse", {"name": "langfuse", "chart": "langfuse", "values": ["{}"]}),
     _resource("kubernetes_namespace.langfuse", {"id": "langfuse"}),
@@ -133,15 +137,18 @@ def test_status_counts_what_each_workspace_holds(fake):
     result = _assess(fake, "paused")
     assert {ws: dict(view.resources()) for ws, view in result.workspaces.items()} == {
         "01-network": {"aws_vpc": 1, "aws_subnet": 2},
-        "02-deps": {"aws_db_instance": 1, "aws_s3_bucket": 1, "random_password": 1},
+        "02-deps": {"aws_db_instance": 1, "aws_s3_bucket": 1, "aws_ebs_volume": 1, "random_password": 1},
         "03-app": {"random_password": 1}}
 
 
 def test_paused_stack_is_billed_for_rds_s3_and_no_cluster(fake):
-    """NFR8, Journey 3, issue 15: the paused state's monthly cost has RDS, its storage and address and
-    S3 and nothing of EKS, its nodes or its KMS key (local Terraform Cloud fake; the committed rate table)."""
-    priced = {line.rate_key for line in _assess(fake, "paused").estimate.lines}
-    assert priced == {"rds_postgres_single_az_db.t4g.micro", "rds_storage_gp3", "public_ipv4", "s3_standard"}
+    """NFR8, Journey 3, issue 15, decision 24: the paused state's monthly cost has RDS, its storage and
+    address, S3 and ClickHouse's kept volume, and nothing of EKS, its nodes or its KMS key (local
+    Terraform Cloud fake; the committed rate table)."""
+    estimate = _assess(fake, "paused").estimate
+    priced = {line.rate_key for line in estimate.lines}
+    assert priced == {"rds_postgres_single_az_db.t4g.micro", "rds_storage_gp3", "public_ipv4", "s3_standard", "ebs_gp3"}
+    assert estimate.by_rate("ebs_gp3") == pytest.approx(8 * cost.load_rates()["rates"]["ebs_gp3"]["usd"])
 
 
 def test_running_stack_adds_the_cluster_nodes_and_kms_key_to_the_bill(fake):
@@ -164,8 +171,46 @@ def test_status_report_names_kind_counts_and_total_but_no_secret(fake, capsys):
     _seed(server, "paused")
     code = commands.status_command(ROOT / "absent.env", None, client)
     out = capsys.readouterr().out
-    assert (code, out.splitlines()[0].startswith("stack: paused"), "3 resources: 1 aws_db_instance" in out,
+    assert (code, out.splitlines()[0].startswith("stack: paused"), "4 resources: 1 aws_db_instance" in out,
             "total" in out, RDS_PASSWORD in out) == (0, True, True, True, False)
+
+
+def test_status_report_names_clickhouses_volume_and_that_only_teardown_deletes_it(fake, capsys):
+    """Decision 24: the report says where ClickHouse's data is (volume id, size, zone) and what keeps
+    or deletes it (local Terraform Cloud fake)."""
+    server, client = fake
+    _seed(server, "paused")
+    commands.status_command(ROOT / "absent.env", None, client)
+    assert ("ClickHouse's data: EBS volume vol-0c1c2c3c4c5c6c7c8 (8 GiB, us-east-1a), kept by pause and rebuild, "
+            "deleted only by teardown") in capsys.readouterr().out
+
+
+def _node(session, cluster: str, zone: str) -> None:
+    ec2 = session.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/20", AvailabilityZone=zone)["Subnet"]["SubnetId"]
+    ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=subnet, TagSpecifications=[
+        {"ResourceType": "instance", "Tags": [{"Key": "eks:cluster-name", "Value": cluster}]}])
+
+
+@pytest.mark.parametrize(("node_zone", "warned"), [("us-east-1b", True), ("us-east-1a", False)])
+def test_status_warns_when_no_node_runs_in_the_zone_of_clickhouses_volume(fake, moto, node_zone, warned):
+    """Decision 24: ClickHouse can start only on a node in its volume's zone; a running stack whose
+    node instances are all elsewhere gets one line saying so with the way out (local Terraform
+    Cloud fake; moto holding the node instance)."""
+    server, client = fake
+    cluster = "lf-" + os.urandom(4).hex()
+    for workspace, state in CASES["running"].items():
+        outputs = {k: v["value"] for k, v in state["outputs"].items()}
+        if workspace == "01-network":
+            outputs["cluster_name"] = cluster
+        server.add_workspace(NAMES[workspace], {"execution-mode": "local"})
+        server.set_state(NAMES[workspace], _state(state["resources"], outputs, sensitive=("rds_password",)))
+    session = moto.session("us-east-1")
+    _node(session, cluster, node_zone)
+    assessed = status.with_placement(status.assess(status.from_terraform_cloud(client), cost.load_rates()), session)
+    line = status.render(assessed, cost.load_rates(), "test")
+    assert ("WARNING: no running node instance in us-east-1a" in line) is warned
 
 
 def test_status_command_reads_local_backend_states(tmp_path):
