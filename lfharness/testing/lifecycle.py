@@ -1,7 +1,8 @@
 """The lifecycle rehearsal's rig: the harness's own Stack on the three real workspaces, offline.
 
 The sequences under test (Stack.apply / destroy / rebuild / teardown, pause.pause, pause.resume,
-stack.teardown_workspaces) run unchanged. Around them, each piece of the cloud is a stand-in:
+stack.teardown_workspaces, and clickhouse.Quiesce before pause's and rebuild's 03-app) run
+unchanged. Around them, each piece of the cloud is a stand-in:
 
 * Terraform: the real binary; aws, helm, kubernetes and null from the provider stand-in (the
   session's long-lived servers, shared with the plan tier); modules from LFK8S_MODULE_MIRROR.
@@ -16,11 +17,19 @@ stack.teardown_workspaces) run unchanged. Around them, each piece of the cloud i
   control-plane log group EKS writes again after 01-network's destroy (terraform-aws-eks issue 2763).
   The pause's end check, the teardown's PVC wait and leftover sweep and the pre-apply log group
   check all ask it.
-* Kubernetes: release_health stands in for Langfuse's health endpoint behind a port-forward; it
-  answers 200 while 03-app's state holds the release and 01-network outputs a cluster endpoint.
+* Kubernetes: two small stand-ins, no other (no API server, no kubelet, no chart install).
+  release_health stands in for Langfuse's health endpoint behind a port-forward; it answers 200
+  while 03-app's state holds the release and 01-network outputs a cluster endpoint. KubeStandIn is
+  what the quiesce scales: the release's web, worker and ClickHouse with one pod each while 03-app's
+  state holds the release; an owner scaled to 0 has no pod at the next listing.
+* Langfuse's Redis: Debian's redis-server (conftest's `local_redis`, opened by redis_opener), its
+  BullMQ queues as the quiesce reads them; nothing plays the worker, so the queues are what a test
+  puts there (empty: the quiesce goes straight on).
 
 What this cannot see: anything AWS, EKS or Helm do themselves (API errors, eventual consistency,
-the time a cluster or RDS takes, whether the chart installs), since every provider is the stand-in.
+the time a cluster or RDS takes, whether the chart installs), since every provider is the stand-in;
+nor whether Langfuse's worker really empties its queues and ClickHouse stops cleanly (the kube
+tier's part).
 """
 
 from __future__ import annotations
@@ -37,10 +46,11 @@ from typing import Any, Self
 
 from lfharness.core import envfile, tf
 from lfharness.core.tfc import TfcClient
-from lfharness.stack import workspaces
+from lfharness.stack import clickhouse, workspaces
+from lfharness.stack.k8s import KubectlError
 from lfharness.stack.stack import CLUSTER_LOG_GROUP, CLUSTER_NAME, ORDER, Stack
 from lfharness.testing import plan
-from lfharness.testing.localsvc import ClientCache, MotoServer
+from lfharness.testing.localsvc import ClientCache, LocalRedis, MotoServer
 from lfharness.testing.tfc_fake import TfcFake
 
 LOG = logging.getLogger("lfharness.testing.lifecycle")
@@ -142,18 +152,82 @@ class AwsFollower:
                 "logs": [g["logGroupName"] for g in logs]}
 
 
+# --- Kubernetes and Redis: what the quiesce acts on ----------------------------------------------
+
+# The owners the quiesce scales, as chart 1.5.19 names them (one replica each as deployed).
+RELEASE_OWNERS: dict[str, str] = {clickhouse.WEB: "deployment", clickhouse.WORKER: "deployment",
+                                  clickhouse.CLICKHOUSE: "statefulset"}
+
+
+class KubeStandIn:
+    """The cluster as clickhouse.Quiesce sees it (kube.scale / pod_names / claim_names), the tier's
+    only Kubernetes stand-in besides release_health: while 03-app's state holds the release, its web,
+    worker and ClickHouse run one pod per replica; `scale` records every call and sets the replicas
+    (an owner scaled to 0 has no pod at the next listing); a release installed again (pause then
+    resume, rebuild) starts at one replica each, as the chart deploys it. The namespace's claims
+    are those 03-app's state holds (the chart's own, such as Valkey's, are not modelled)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, str, int]] = []  # (namespace, kind, name, replicas)
+        self.replicas: dict[str, int] = {}  # owner -> replicas; empty while there is no release
+        self.claims: list[str] = []
+
+    def follow(self, released: bool, claims: list[str]) -> None:
+        """03-app's state holds the release (or not) and these claims: pods come with a new
+        release, go with it."""
+        self.claims = list(claims)
+        if not released:
+            self.replicas = {}
+        elif not self.replicas:
+            self.replicas = dict.fromkeys(RELEASE_OWNERS, 1)
+
+    def scale(self, namespace: str, kind: str, name: str, replicas: int) -> None:
+        self.calls.append((namespace, kind, name, replicas))
+        if namespace != workspaces.NAMESPACE or RELEASE_OWNERS.get(name) != kind or name not in self.replicas:
+            # What k8s.Kube.scale raises for the API server's 404: scaling nothing is a bug, not a no-op.
+            raise KubectlError(f"scale {kind} {name} in {namespace} to {replicas}: 404 Not Found")
+        self.replicas[name] = replicas
+
+    def pod_names(self, namespace: str) -> list[str]:
+        if namespace != workspaces.NAMESPACE:
+            return []
+        # Named as the quiesce tells pods to owners: Deployment <name>-<hash>-<suffix>, StatefulSet <name>-<ordinal>.
+        return [f"{name}-{i}" if RELEASE_OWNERS[name] == "statefulset" else f"{name}-5d9c7f8b-{i:05d}"
+                for name, n in self.replicas.items() for i in range(n)]
+
+    def claim_names(self, namespace: str) -> list[str]:
+        return list(self.claims) if namespace == workspaces.NAMESPACE else []
+
+
+def redis_opener(service: LocalRedis) -> Callable[[], Any]:
+    """Opens a client on the local redis-server standing in for Langfuse's Redis (the quiesce's
+    `redis`: a context manager that closes the client)."""
+    import redis  # noqa: PLC0415 (optional: only the tiers with a local Redis need it)
+
+    def open_client() -> Any:
+        return redis.Redis(host=service.host, port=service.port, password=service.password, socket_timeout=10,
+                           socket_connect_timeout=10)
+    return open_client
+
+
 # --- Terraform Cloud's half of the cloud backend -------------------------------------------------
+
+QUIESCE = "quiesce"  # Step.command of the quiesce LocalStack.quiesce records
+
 
 @dataclass(frozen=True)
 class Step:
     """One terraform apply or destroy a sequence ran: workspace and the cluster_enabled it passed
-    (None: not passed, the variable's default true)."""
+    (None: not passed, the variable's default true); or command "quiesce": the quiesce before
+    03-app goes (cluster_enabled None, it runs no Terraform)."""
 
     command: str
     workspace: str
     cluster_enabled: str | None
 
     def __str__(self) -> str:
+        if self.command == QUIESCE:
+            return f"{self.command} {self.workspace}"
         return f"{self.command} {self.workspace} cluster_enabled={self.cluster_enabled or 'default'}"
 
 
@@ -166,15 +240,17 @@ def _flag(args: tuple[str, ...]) -> str | None:
 
 class LocalStack(Stack):
     """Stack on local-backend copies, publishing each written state's outputs to the local Terraform
-    Cloud fake (and moto following them); records every apply/destroy with its cluster_enabled,
-    plans again after every apply (`replans`: True where that plan had changes) and keeps a
-    snapshot of the three states after every state write."""
+    Cloud fake (and moto and the Kubernetes stand-in following them); records every apply/destroy
+    with its cluster_enabled, and every quiesce made by `quiesce`, in `steps`; plans again after
+    every apply (`replans`: True where that plan had changes) and keeps a snapshot of the three
+    states after every state write."""
 
     def __init__(self, settings: envfile.Settings, run_dir: Path, terraform_dir: Path, extra_env: dict[str, str], *,
                  fake: TfcFake, follower: AwsFollower, replan: bool = True, **kwargs: Any) -> None:
         super().__init__(settings, run_dir, terraform_dir, extra_env, aws=follower.session, **kwargs)
         self.fake = fake
         self.follower = follower
+        self.kube = KubeStandIn()
         self.replan = replan
         self.steps: list[Step] = []
         self.replans: list[tuple[Step, bool]] = []
@@ -209,10 +285,33 @@ class LocalStack(Stack):
         return {name: (o["value"], bool(o.get("sensitive"))) for name, o in outputs.items()}
 
     def publish(self, workspace: str) -> None:
-        """The upload the cloud backend would do: the fake serves the state's outputs, moto follows."""
-        outputs = self.state_outputs(workspace)
-        self.fake.set_outputs(workspaces.get(workspace).tfc_name, outputs)
+        """The upload the cloud backend would do: the fake serves the state's outputs, moto (and for
+        03-app the Kubernetes stand-in) follows."""
+        entry, outputs = workspaces.get(workspace), self.state_outputs(workspace)
+        self.fake.set_outputs(entry.tfc_name, outputs)
         self.follower.follow(workspace, {k: v for k, (v, _) in outputs.items()})
+        if entry.in_cluster:
+            self.kube.follow(entry.cluster_side_output in outputs, self.claims(workspace))
+
+    def claims(self, workspace: str) -> list[str]:
+        """The names of the PersistentVolumeClaims a workspace's state holds."""
+        path = self.terraform_dir / workspace / STATE_FILE
+        state = json.loads(path.read_text()) if path.exists() else {}
+        return [i["attributes"]["metadata"][0]["name"] for r in state.get("resources", [])
+                if r["mode"] == "managed" and r["type"] == "kubernetes_persistent_volume_claim_v1"
+                for i in r.get("instances", [])]
+
+    def quiesce(self, redis: Callable[[], Any], **options: Any) -> Callable[[], None]:
+        """The quiesce pause.pause and Stack.rebuild take: the harness's clickhouse.Quiesce on the
+        Kubernetes stand-in and `redis` (redis_opener), recorded in `steps` as ("quiesce", "03-app",
+        None) before it runs, so a failed one shows too and its place among the applies is visible.
+        `options`: Quiesce's timeouts; its poll interval is short here, the stand-ins answer at once."""
+        run = clickhouse.Quiesce(self.kube, redis, namespace=workspaces.NAMESPACE, **{"interval": 0.2, **options})
+
+        def recorded() -> None:
+            self.steps.append(Step(QUIESCE, workspaces.APP_WORKSPACE, None))
+            run()
+        return recorded
 
     def _state_written(self, workspace: str) -> None:
         self.publish(workspace)

@@ -2,18 +2,23 @@
 offline, from every state the stack can be in to empty states.
 
 What runs is the harness's code, unchanged: Stack.apply / rebuild / teardown, pause.pause,
-pause.resume and stack.teardown_workspaces, on the three real workspaces. The stand-ins
-(lfharness/testing/lifecycle.py): the provider stand-in for aws, helm, kubernetes and null, with
-the real random, tls, time, cloudinit and tfe providers and the real modules from
-LFK8S_MODULE_MIRROR; a local backend per workspace whose outputs the local Terraform Cloud fake
-serves to the downstream tfe_outputs after every state write (null outputs absent, as in
-Terraform Cloud); moto, in an account of its own per stack, following the applied outputs (EKS
-cluster, RDS, bucket, the log group EKS re-creates after a destroy); for Kubernetes,
-LocalStack.release_health (Langfuse "healthy" while 03-app's state holds the release).
+pause.resume, stack.teardown_workspaces and clickhouse.Quiesce (decision 24), on the three real
+workspaces. The stand-ins (lfharness/testing/lifecycle.py): the provider stand-in for aws, helm,
+kubernetes and null, with the real random, tls, time, cloudinit and tfe providers and the real
+modules from LFK8S_MODULE_MIRROR; a local backend per workspace whose outputs the local Terraform
+Cloud fake serves to the downstream tfe_outputs after every state write (null outputs absent, as
+in Terraform Cloud); moto, in an account of its own per stack, following the applied outputs (EKS
+cluster, RDS, bucket, the log group EKS re-creates after a destroy); for Kubernetes, only
+LocalStack.release_health (Langfuse "healthy" while 03-app's state holds the release) and the
+quiesce's KubeStandIn (web, worker and ClickHouse pods that go when scaled to 0); for Langfuse's
+Redis, Debian's redis-server (conftest's `local_redis`), its BullMQ queues empty unless a test
+fills them.
 
-It proves Terraform-level sequencing, the cluster_enabled each step passes, null upstream outputs
-and what Terraform evaluates at destroy time. It cannot see AWS-, EKS- or Helm-side behaviour
-(API errors, dependency violations, eventual consistency) or timing.
+It proves Terraform-level sequencing, the cluster_enabled each step passes, where the quiesce
+runs, null upstream outputs, that ClickHouse's volume stays in 02-deps' state through a pause and
+a rebuild, and what Terraform evaluates at destroy time. It cannot see AWS-, EKS- or Helm-side
+behaviour (API errors, dependency violations, eventual consistency), Langfuse's worker or
+ClickHouse themselves, or timing.
 
 The journey runs once per module; the teardown-from-state tests restore the three states the
 journey's own sequences wrote at that point (the state an interruption there leaves) and tear down.
@@ -21,13 +26,18 @@ journey's own sequences wrote at that point (the state an interruption there lea
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
+import redis
 
 from lfharness.core import tf
-from lfharness.stack import pause
+from lfharness.stack import clickhouse, pause
 from lfharness.stack.stack import ORDER, TeardownError, teardown_workspaces
 from lfharness.testing import lifecycle, plan
 
@@ -41,12 +51,25 @@ if _UNAVAILABLE:
 EMPTY = {workspace: [] for workspace in ORDER}
 QUICK_CHECKS = {"check_timeout": 5, "check_interval": 0.5}
 QUICK_HEALTH = {"health_timeout": 5, "health_interval": 0.5}
+QUICK_QUIESCE = {"drain_timeout": 10, "stop_timeout": 10}
+QUIESCE = ("quiesce", "03-app", None)
 
 
 @dataclass
 class Journey:
     stack: lifecycle.LocalStack
     aws_at_end: dict[str, list[str]]
+    # phase ("deployed", "paused", "resumed", "rebuilt", "torn down") -> how many snapshots the
+    # stack had taken when it ended: its last state write is stack.snapshots[n - 1].
+    phases: dict[str, int]
+
+    def after(self, phase: str) -> lifecycle.Snapshot:
+        """The three states as `phase` left them."""
+        return self.stack.snapshots[self.phases[phase] - 1][1]
+
+    def through(self, first: str, last: str) -> list[tuple[str, lifecycle.Snapshot]]:
+        """Every (step, states) from the end of phase `first` to the end of phase `last`."""
+        return self.stack.snapshots[self.phases[first] - 1:self.phases[last]]
 
     def state_after(self, step: str) -> lifecycle.Snapshot:
         """The three states as the journey left them right after `step` (first occurrence)."""
@@ -67,32 +90,97 @@ def rig(workbench, moto, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def journey(rig, tmp_path_factory) -> Journey:
+def redis_opener(local_redis) -> Callable[[], Any]:
+    """Opens a client on the session's redis-server, Langfuse's Redis for the quiesce."""
+    return lifecycle.redis_opener(local_redis)
+
+
+@pytest.fixture(scope="module")
+def journey(rig, redis_opener, tmp_path_factory) -> Journey:
     """Deploy 01 -> 02 -> 03 (as the e2e suite: no variables), pause, resume, rebuild 03-app,
-    then `python -m lfharness teardown`'s sequence (teardown_workspaces)."""
+    then `python -m lfharness teardown`'s sequence (teardown_workspaces); pause and rebuild take
+    the quiesce on the Kubernetes stand-in and the local Redis (its queues empty)."""
     stack = rig.stack(tmp_path_factory.mktemp("journey-run"))
+    # Short waits: the queues are empty and the stand-in's pods go at once; a job another test
+    # left in Redis fails the journey in seconds, not after the operator's ten minutes.
+    quiesce = stack.quiesce(redis_opener, **QUICK_QUIESCE)
+    phases: dict[str, int] = {}
     for workspace in ORDER:
         stack.apply(workspace)
-    pause.pause(stack, stack.aws, **QUICK_CHECKS)
+    phases["deployed"] = len(stack.snapshots)
+    pause.pause(stack, stack.aws, quiesce, **QUICK_CHECKS)
+    phases["paused"] = len(stack.snapshots)
     pause.resume(stack, stack.aws, stack.release_health(), **QUICK_HEALTH)
-    stack.rebuild("03-app")
+    phases["resumed"] = len(stack.snapshots)
+    stack.rebuild("03-app", quiesce)
+    phases["rebuilt"] = len(stack.snapshots)
     teardown_workspaces(rig.tfc(), stack)
-    return Journey(stack, stack.follower.holds())
+    phases["torn down"] = len(stack.snapshots)
+    return Journey(stack, stack.follower.holds(), phases)
 
 
 # --- the journey ---------------------------------------------------------------------------------
 
 def test_the_journey_passes_each_step_the_cluster_enabled_its_sequence_says(journey):
-    """Journey 3, decisions 18 and 22, FR27, FR28: deploy without variables, pause with false
-    (03 -> 02 -> 01), resume with true (01 -> 02 -> 03), rebuild 03-app, then every destroy with
-    the cluster_enabled its workspace is in (true: all running)."""
+    """Journey 3, decisions 18, 22 and 24, FR27, FR28: deploy without variables, quiesce then pause
+    with false (03 -> 02 -> 01), resume with true (01 -> 02 -> 03), quiesce then rebuild 03-app, then
+    every destroy with the cluster_enabled its workspace is in (true: all running)."""
     default, on, off = None, "true", "false"
     expected = ([("apply", ws, default) for ws in ORDER]
-                + [("apply", ws, off) for ws in pause.PAUSE_ORDER]
+                + [QUIESCE] + [("apply", ws, off) for ws in pause.PAUSE_ORDER]
                 + [("apply", ws, on) for ws in pause.RESUME_ORDER]
-                + [("destroy", "03-app", on), ("apply", "03-app", default)]
+                + [QUIESCE, ("destroy", "03-app", on), ("apply", "03-app", default)]
                 + [("destroy", ws, on) for ws in reversed(ORDER)])
     assert [(s.command, s.workspace, s.cluster_enabled) for s in journey.stack.steps] == expected
+
+
+def test_the_quiesce_runs_right_before_03_app_goes_in_the_pause_and_the_rebuild_and_nowhere_else(journey):
+    """Decision 24, FR28, Journey 3: Langfuse finishes what it accepted and ClickHouse stops right
+    before the step that removes the release: pause's 03-app apply and the rebuild's 03-app destroy.
+    The deploy, the resume and the teardown (which deletes the volume anyway) run none. Stand-ins:
+    the Kubernetes stand-in and the local Redis."""
+    steps = journey.stack.steps
+    followed_by = [str(steps[i + 1]) if i + 1 < len(steps) else "nothing"
+                   for i, step in enumerate(steps) if step.command == lifecycle.QUIESCE]
+    assert followed_by == ["apply 03-app cluster_enabled=false", "destroy 03-app cluster_enabled=true"]
+
+
+def test_each_quiesce_of_the_journey_stops_web_then_worker_then_clickhouse_of_the_release_it_finds(journey):
+    """Decision 24: each quiesce is the harness's clickhouse.Quiesce acting on the release as it
+    stands (the resumed release is a new one, at one replica each again): web, worker, ClickHouse
+    to 0, in that order. Stand-ins: the Kubernetes stand-in (it refuses to scale what is not
+    there) and the local Redis."""
+    once = [("langfuse", kind, name, 0) for name, kind in lifecycle.RELEASE_OWNERS.items()]
+    assert journey.stack.kube.calls == once + once
+
+
+def _clickhouse_volume(snapshot: lifecycle.Snapshot) -> tuple[str | None, bool]:
+    """02-deps' state at a snapshot: its output clickhouse_volume_id, and whether it holds
+    aws_ebs_volume.clickhouse."""
+    state = json.loads(snapshot["02-deps"] or b"{}")
+    volume_id = state.get("outputs", {}).get("clickhouse_volume_id", {}).get("value")
+    held = any(r["mode"] == "managed" and r["type"] == "aws_ebs_volume" and r["name"] == "clickhouse"
+               and r.get("instances") for r in state.get("resources", []))
+    return volume_id, held
+
+
+def test_clickhouses_volume_is_the_same_one_after_the_deploy_the_pause_the_resume_and_the_rebuild(journey):
+    """Decision 24, FR28, Journey 3: traces live on the EBS volume 02-deps owns; the pause (02-deps
+    applied with cluster_enabled=false), the resume and the rebuild of 03-app keep it: after every
+    state write from the deploy's end to the rebuild's, 02-deps' state holds aws_ebs_volume.clickhouse
+    and outputs the clickhouse_volume_id it had after the deploy. The provider stand-in plans no
+    replacement and derives ids from the configuration, so a volume re-created alike would keep its
+    id: what shows it going is a state write without it, hence every write is checked."""
+    deployed_id, _ = _clickhouse_volume(journey.after("deployed"))
+    changed = [(step, volume) for step, states in journey.through("deployed", "rebuilt")
+               if (volume := _clickhouse_volume(states)) != (deployed_id, True)]
+    assert (bool(deployed_id), changed) == (True, [])
+
+
+def test_the_teardown_deletes_clickhouses_volume(journey):
+    """Decision 24, FR27, NFR8: the teardown's 02-deps destroy deletes ClickHouse's volume with
+    RDS and S3; 02-deps' state holds neither the volume nor its id afterwards."""
+    assert _clickhouse_volume(journey.after("torn down")) == (None, False)
 
 
 def test_every_apply_of_the_journey_is_followed_by_a_plan_without_changes(journey):
@@ -190,12 +278,13 @@ def test_the_kubernetes_side_of_an_app_whose_cluster_is_gone_is_forgotten_saying
 
 # --- refusals ----------------------------------------------------------------------------------
 
-def test_pause_is_refused_on_a_paused_stack_before_any_apply(journey, rig, tmp_path):
-    """Journey 3: pausing the paused stack the journey left stops with "already paused" and applies nothing."""
+def test_pause_is_refused_on_a_paused_stack_before_any_apply(journey, rig, redis_opener, tmp_path):
+    """Journey 3: pausing the paused stack the journey left stops with "already paused" and
+    quiesces and applies nothing."""
     stack = rig.stack(tmp_path / "run")
     stack.restore(journey.state_after("apply 01-network cluster_enabled=false"))
     with pytest.raises(pause.PauseError, match="already paused"):
-        pause.pause(stack, stack.aws, **QUICK_CHECKS)
+        pause.pause(stack, stack.aws, stack.quiesce(redis_opener), **QUICK_CHECKS)
     assert stack.steps == []
 
 
@@ -209,11 +298,46 @@ def test_resume_is_refused_on_a_running_stack_before_any_apply(journey, rig, tmp
 
 
 @pytest.mark.parametrize("action", ["pause", "resume"])
-def test_pause_and_resume_are_refused_on_an_absent_stack(action, rig, tmp_path):
-    """Journey 3: with empty states there is nothing to pause or resume; nothing is applied."""
+def test_pause_and_resume_are_refused_on_an_absent_stack(action, rig, redis_opener, tmp_path):
+    """Journey 3: with empty states there is nothing to pause or resume; nothing is quiesced or applied."""
     stack = rig.stack(tmp_path / "run")
-    run = {"pause": lambda: pause.pause(stack, stack.aws, **QUICK_CHECKS),
+    run = {"pause": lambda: pause.pause(stack, stack.aws, stack.quiesce(redis_opener), **QUICK_CHECKS),
            "resume": lambda: pause.resume(stack, stack.aws, stack.release_health(), **QUICK_HEALTH)}[action]
     with pytest.raises(pause.PauseError, match="nothing to"):
         run()
     assert stack.steps == []
+
+
+# --- the quiesce stops the pause -----------------------------------------------------------------
+
+STUCK_KEY = f"{clickhouse.BULLMQ_PREFIX}:ingestion-queue:wait"
+
+
+@pytest.fixture
+def stuck_queue(local_redis) -> Iterator[str]:
+    """One job waiting in Langfuse's ingestion queue, in BullMQ's layout, that no worker takes.
+    The session's Redis is shared: only this key is removed afterwards, and it must not exist
+    before (another test's job would make the count in the message wrong)."""
+    with redis.Redis(host=local_redis.host, port=local_redis.port, password=local_redis.password) as client:
+        assert not client.exists(STUCK_KEY), f"{STUCK_KEY} left behind by another test"
+        try:  # the removal is in place before the job is written
+            client.lpush(STUCK_KEY, "job-1")
+            yield STUCK_KEY
+        finally:
+            client.delete(STUCK_KEY)
+
+
+def test_a_queue_that_never_empties_stops_the_pause_before_anything_is_applied(journey, rig, redis_opener,
+                                                                               stuck_queue, tmp_path):
+    """Decision 24, Journey 3: on the running stack the journey deployed, a pause whose quiesce
+    finds a job that never leaves the queue stops with QuiesceError naming the queue and its count,
+    and nothing is applied or destroyed: the quiesce is the only step and the three states are
+    byte for byte as before. Stand-ins: the local Redis (the job), the Kubernetes stand-in; the
+    rig resets states and moto for the next stack, so no teardown is needed here."""
+    stack = rig.stack(tmp_path / "run")
+    stack.restore(journey.after("deployed"))
+    before = stack.snapshot()
+    with pytest.raises(clickhouse.QuiesceError, match=re.escape("(ingestion-queue: 1)")):
+        pause.pause(stack, stack.aws, stack.quiesce(redis_opener, **{**QUICK_QUIESCE, "drain_timeout": 0.5}),
+                    **QUICK_CHECKS)
+    assert ([str(s) for s in stack.steps], stack.snapshot() == before) == (["quiesce 03-app"], True)
