@@ -5,10 +5,47 @@
 #        LFK8S_MODULE_MIRROR=<folder of module clones> bash setup.sh
 #                                 also builds the providers only the registry modules need (tls,
 #                                 cloudinit); without it they are built on first use by such a plan.
+#        LFK8S_SETUP=operator bash setup.sh
+#                                 only what the operator's commands need (python -m lfharness up,
+#                                 connect, keys, pause, resume, status, teardown): the Python
+#                                 packages, terraform, kubectl, helm. No Go, PostgreSQL or Redis.
+# Without LFK8S_SETUP, the offline test tiers are set up too when Go is on PATH; without Go, the
+# operator's part only, saying so in one line.
 set -euo pipefail
 cd "$(dirname "$0")"
 start=$SECONDS
 say() { printf '[setup %4ds] %s\n' "$((SECONDS - start))" "$*"; }
+
+if [ "${LFK8S_SETUP:-}" = operator ]; then
+  tiers=no
+  say "LFK8S_SETUP=operator: the operator's commands only; the offline test tiers (Go builds, PostgreSQL, Redis, checkov) are skipped"
+elif ! command -v go >/dev/null; then
+  tiers=no
+  say "no Go on PATH: set up for the operator's commands only; the offline test tiers need Go >= 1.26 (the providers, the provider stand-in and kwok are built from Go sources), PostgreSQL and Redis: install Go, then run bash setup.sh again"
+else
+  tiers=yes
+fi
+
+operator_setup() {
+  if [ ! -x .venv/bin/python ]; then
+    say "creating .venv"
+    python3 -m venv .venv
+  fi
+  stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+  if [ ! -e "$stamp" ]; then
+    say "installing the harness and its dependencies"
+    .venv/bin/pip install -q --disable-pip-version-check --no-compile -e .
+    rm -f .venv/.installed-*
+    touch "$stamp"
+  fi
+  say "terraform, kubectl and helm"
+  .venv/bin/python -m lfharness.testing.toolchain --tools-only
+  say "set-up complete (operator's commands: .venv/bin/python -m lfharness --help)"
+}
+if [ "$tiers" = no ]; then
+  operator_setup
+  exit 0
+fi
 
 # Local stand-ins for the tests: PostgreSQL and Redis from Debian (real software).
 if ! command -v redis-server >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then

@@ -27,7 +27,7 @@ from typing import Any
 
 from lfharness.core import envfile, redact, tf
 from lfharness.core.tfc import TfcClient, TfcError
-from lfharness.stack import budget, clickhouse, cost, pause, status, workspaces
+from lfharness.stack import appkeys, budget, clickhouse, connect, cost, deploy, pause, status, workspaces
 from lfharness.stack.k8s import KubectlError
 from lfharness.stack.stack import Stack, TeardownError, teardown_workspaces
 
@@ -123,11 +123,13 @@ def teardown_command(env_file: Path, runs_dir: Path) -> int:
     """`python -m lfharness teardown`: the e2e suite's teardown as a command, reading .env like the suite.
 
     Exit 0 when everything is destroyed (or .env names no target), 1 when a workspace could not
-    be destroyed, 2 when .env is malformed.
+    be destroyed, 2 when .env is malformed or its temporary credentials expire before a teardown
+    could end (budget.TEARDOWN; checked before anything is read, so nothing is left half-destroyed
+    with a held lock: run it again with fresh credentials).
     """
     def body() -> int:
         no_target = NoTarget(0, "so there is no AWS / Terraform Cloud target: nothing to tear down")
-        with operator_run("teardown", env_file, runs_dir, no_target) as run:
+        with operator_run("teardown", env_file, runs_dir, no_target, budget.TEARDOWN) as run:
             assert run.run_dir is not None
             try:
                 report = teardown_workspaces(run.tfc, Stack(run.settings, run.run_dir, redactor=run.redactor,
@@ -231,6 +233,96 @@ def resume_command(env_file: Path, runs_dir: Path) -> int:
     return _pause_or_resume("resume", env_file, runs_dir)
 
 
+def up_command(env_file: Path, runs_dir: Path) -> int:
+    """`python -m lfharness up`: from whatever state the stack is in to running, and kept (issue 27).
+    Exit 0 running and healthy (also when nothing had to change), 1 refused or failed, 2 .env
+    unusable (or temporary credentials that expire before a deploy could end)."""
+    def body() -> int:
+        no_target = NoTarget(2, "up deploys to AWS and Terraform Cloud: fill .env (see .env.example)")
+        with operator_run("up", env_file, None, no_target, budget.RESUME) as run:
+            # Local execution mode and state sharing first: `terraform init` would otherwise create
+            # missing workspaces in remote mode, where the runs lack the .env keys.
+            run.tfc.ensure_all(workspaces.state_readers())
+            run_dir = run_folder(runs_dir, "up")
+            session = run.settings.boto3_session()
+            stack = Stack(run.settings, run_dir, redactor=run.redactor, aws=session)
+            try:
+                cluster = ClusterAccess(run.settings, run_dir, run.redactor)
+                outcome = deploy.up(stack, session, cluster.health, zone_check=cluster.zone_check)
+            except (deploy.DeployError, pause.PauseError, KubectlError, tf.TerraformError) as exc:
+                LOG.error("up: %s", exc)
+                return 1
+            LOG.info("up: %s", {"unchanged": "the stack was already running: nothing changed",
+                                "resumed": "resumed", "deployed": "deployed"}[outcome.action])
+            print(deploy.next_steps(stack.outputs(workspaces.APP_WORKSPACE)))
+            return 0
+
+    return _exit_code(body)
+
+
+def _cluster_outputs(client: TfcClient) -> dict[str, Any]:
+    """01-network's cluster outputs as Terraform Cloud serves them (none of them is sensitive)."""
+    outputs = client.outputs(workspaces.get(workspaces.CLUSTER_WORKSPACE).tfc_name)
+    return {name: out.value for name, out in outputs.items()}
+
+
+def connect_command(env_file: Path, runs_dir: Path, ports: dict[str, int] | None = None) -> int:
+    """`python -m lfharness connect`: the three port-forwards held until Ctrl-C (issue 27). Exit 0
+    after Ctrl-C, 1 when the stack has no cluster, 2 for .env or a local port already taken."""
+    def body() -> int:
+        no_target = NoTarget(2, "connect reaches the deployed cluster through AWS and Terraform Cloud")
+        try:
+            forwards = connect.with_ports(connect.FORWARDS, ports or {})
+            connect.check_free(forwards)
+        except (ValueError, connect.PortTaken) as exc:
+            LOG.error("connect: %s", exc)
+            return 2
+        with operator_run("connect", env_file, None, no_target) as run:
+            network = _cluster_outputs(run.tfc)
+            if not network.get("cluster_endpoint"):
+                LOG.error("connect: no cluster (the stack is paused or absent): `python -m lfharness up` first")
+                return 1
+            run_dir = run_folder(runs_dir, "connect")
+            kube = ClusterAccess(run.settings, run_dir, run.redactor).kube(network)
+            LOG.info("connect: kubeconfig %s (its exec plugin mints EKS tokens from .env's credentials)",
+                     kube.kubeconfig)
+            with connect.Holder(kube, workspaces.NAMESPACE, forwards):
+                print(connect.summary(forwards), flush=True)
+                try:
+                    while True:
+                        time.sleep(3600)
+                except KeyboardInterrupt:
+                    LOG.info("connect: Ctrl-C: ending the forwards")
+            return 0
+
+    return _exit_code(body)
+
+
+def keys_command(env_file: Path, out: Path | None, show_secret: bool) -> int:
+    """`python -m lfharness keys`: LANGFUSE_HOST and the project keys for an application (issue 27);
+    the secret key only into --out (0600) or with --show-secret. Exit 0, 1 when there are no keys,
+    2 for .env."""
+    def body() -> int:
+        no_target = NoTarget(2, "the keys are read from Terraform Cloud")
+        with operator_run("keys", env_file, None, no_target) as run:
+            try:
+                keys = appkeys.read(run.tfc, reveal=show_secret or out is not None)
+            except appkeys.KeysUnavailable as exc:
+                LOG.error("keys: %s", exc)
+                return 1
+            except TfcError as exc:
+                LOG.error("keys: %s (not deployed yet? `python -m lfharness up`)", run.redactor.mask(str(exc)))
+                return 1
+            if out is not None:
+                appkeys.write_env_file(out, keys)
+                LOG.info("keys: wrote LANGFUSE_HOST, LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY to %s (mode 0600)", out)
+            if out is None or show_secret:
+                print(appkeys.exports(keys, show_secret=show_secret))
+            return 0
+
+    return _exit_code(body)
+
+
 def status_command(env_file: Path, state_dir: Path | None, client: TfcClient | None = None,
                    redactor: redact.Redactor | None = None) -> int:
     """`python -m lfharness status`: exit 0 with the report, 1 when Terraform Cloud cannot be read,
@@ -307,6 +399,13 @@ def _env_args(parser: argparse.ArgumentParser, *, runs: bool = True) -> None:
                             help="where the run folder with the terraform logs goes (default: .runs/)")
 
 
+def _service_port(text: str) -> tuple[str, int]:
+    service, _, port = text.partition("=")
+    if not service or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not SERVICE=PORT (e.g. langfuse-web=13000)")
+    return service, int(port)
+
+
 def add_command(commands: argparse._SubParsersAction, name: str, help_text: str,
                 handler: Handler) -> argparse.ArgumentParser:
     """One subcommand: its parser entry and the function it runs."""
@@ -324,12 +423,31 @@ def add_operator_commands(commands: argparse._SubParsersAction, planner: Planner
                           "suite (idempotent)", lambda a: teardown_command(a.env_file, a.runs_dir)))
     _env_args(add_command(commands, "pause",
                           f"pause the stack to save money (Journey 3): {order} with cluster_enabled=false; EKS "
-                          "and its nodes go, RDS, S3 and the secrets stay; ends with a check",
+                          "and its nodes go, RDS, S3, ClickHouse's volume and the secrets stay; ends with a check",
                           lambda a: pause_command(a.env_file, a.runs_dir)))
     _env_args(add_command(commands, "resume",
                           f"resume a paused stack: {' -> '.join(workspaces.ORDER)} with cluster_enabled=true; "
                           "ends when Langfuse's health endpoint answers 200 through a port-forward",
                           lambda a: resume_command(a.env_file, a.runs_dir)))
+    _env_args(add_command(commands, "up",
+                          f"deploy and keep: from whatever state the stack is in (absent, paused, half-way) to running, "
+                          f"{' -> '.join(workspaces.ORDER)}; ends with health 200 through a port-forward; changes nothing "
+                          "on a running stack", lambda a: up_command(a.env_file, a.runs_dir)))
+    reach = add_command(commands, "connect",
+                        "hold the port-forwards to the UI and API (3000), ClickHouse HTTP (8123) and Redis (6379) "
+                        "until Ctrl-C, re-established when a pod restarts",
+                        lambda a: connect_command(a.env_file, a.runs_dir, dict(a.port or [])))
+    _env_args(reach)
+    reach.add_argument("--port", action="append", type=_service_port, metavar="SERVICE=PORT",
+                       help="another local port for a service (langfuse-web, langfuse-clickhouse, "
+                            "langfuse-redis-primary); repeatable")
+    keys = add_command(commands, "keys",
+                       "LANGFUSE_HOST and the project's public and secret keys for an application (the secret only "
+                       "with --show-secret, or into --out FILE written 0600)",
+                       lambda a: keys_command(a.env_file, a.out, a.show_secret))
+    _env_args(keys, runs=False)
+    keys.add_argument("--out", type=Path, help="write the three as a .env-style file (mode 0600)")
+    keys.add_argument("--show-secret", action="store_true", help="print the secret key too")
     shown = add_command(commands, "status",
                         "whether the stack is absent, running, paused or partial, what each workspace's state "
                         "holds, and the monthly cost of that (read only; Terraform Cloud from .env, or --state-dir)",

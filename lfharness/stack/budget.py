@@ -8,7 +8,11 @@ stack nobody can tear down until new credentials arrive.
 
 from __future__ import annotations
 
+import inspect
+
+from lfharness.core import tf
 from lfharness.stack import clickhouse
+from lfharness.stack.stack import Stack
 from lfharness.stack.workspaces import REGISTRY
 
 # One apply per workspace, each entry's apply_budget (the registry says what each waits for).
@@ -27,6 +31,25 @@ PAUSE: float = QUIESCE + 5 * 60 + 600 + 5 * 60 + 20 * 60 + 600
 # (pause.resume: up to 900 s).
 RESUME: float = sum(APPLY.values()) + 300 + 900
 
-# The ordered e2e suite, deploy to teardown: the e2e workflow's test step stops at 200 minutes
-# (.github/workflows/e2e.yml), the suite's own estimate is 2.5-3.5 h.
-E2E_SUITE: float = 200 * 60
+# The e2e workflow's job (.github/workflows/e2e.yml), whole: the suite's session fixture refuses
+# temporary credentials that would not outlive it (issue 24 item 6), not only its test step. Every
+# step has its own timeout-minutes and the job's is their sum plus 5 for the post-job steps:
+# checkout and the Python and Go set-up actions 5 each, the .env step 1, setup.sh 30, the test step
+# 200 (the ordered suite, deploy to its own teardown, is 2.5-3.5 h by the stage estimates), then the
+# steps a cancel leaves 5 minutes for: the .runs/ upload and the status report, 2 each. The real
+# teardown after a failed or cancelled run is the e2e-teardown workflow's, with its own check
+# (TEARDOWN). tests/unit/test_credentials_lifetime.py reads the figures back from the workflow.
+E2E_JOB_MINUTES: int = 5 + 5 + 5 + 1 + 30 + 200 + 2 + 2 + 5
+E2E_SUITE: float = E2E_JOB_MINUTES * 60
+
+# `python -m lfharness teardown` (stack.teardown_workspaces), everything it may wait for, in order:
+# a Terraform a killed run left behind in this checkout (tf.LIVE_WAIT, then one SIGINT and
+# tf.LIVE_GRACE before it is killed), the init, output and state reads of the three workspaces (5 min
+# for all), one destroy per workspace taking at most as long as its apply (the registry's apply
+# budgets: EKS and its nodes, RDS, the Helm release's timeout), the wait for the PVC volumes after
+# 03-app and the leftover sweep (Stack's pvc_timeout and sweep_timeout, the ones the command uses).
+# The command refuses temporary credentials that would expire before it could end; the
+# e2e-teardown workflow's teardown step gives it at least this long (tests/unit/test_credentials_lifetime.py).
+_STACK_WAITS = inspect.signature(Stack).parameters
+TEARDOWN: float = (tf.LIVE_WAIT + tf.LIVE_GRACE + 5 * 60 + sum(APPLY.values())
+                   + _STACK_WAITS["pvc_timeout"].default + _STACK_WAITS["sweep_timeout"].default)

@@ -232,6 +232,10 @@ class Kube:
     def _argv(self, *args: str) -> list[str]:
         return [str(self.binary), "--kubeconfig", str(self.kubeconfig), *args]
 
+    def port_forward_argv(self, namespace: str, service: str, local_port: int, remote_port: int) -> list[str]:
+        """The kubectl command line of one port-forward (connect holds it, restarting it when it exits)."""
+        return self._argv("-n", namespace, "port-forward", f"svc/{service}", f"{local_port}:{remote_port}")
+
     def run(self, *args: str, timeout: float = 120, stdin: str | None = None) -> str:
         proc = subprocess.run(self._argv(*args), input=stdin, capture_output=True, text=True, timeout=timeout,
                               check=False, env=None if self.env is None else dict(self.env))
@@ -285,6 +289,16 @@ class Kube:
 
     def pod_names(self, namespace: str) -> list[str]:
         return [p.metadata.name for p in self.pods(namespace)]
+
+    def service_pods(self, namespace: str, service: str) -> list[str]:
+        """The running, not terminating pods a Service selects (what a port-forward to it can use)."""
+        core = self._core()
+        selector = core.read_namespaced_service(service, namespace).spec.selector or {}
+        if not selector:
+            return []
+        pods = core.list_namespaced_pod(namespace, label_selector=",".join(f"{k}={v}" for k, v in selector.items()))
+        return [p.metadata.name for p in pods.items
+                if p.status.phase == "Running" and p.metadata.deletion_timestamp is None]
 
     def claim_names(self, namespace: str) -> list[str]:
         from kubernetes.client.exceptions import ApiException  # noqa: PLC0415

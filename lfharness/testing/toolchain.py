@@ -585,12 +585,19 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m lfharness.testing.toolchain", description=__doc__.split("\n")[0])
     parser.add_argument("--build-only", action="store_true",
                         help="only the Go builds into the cache and kubectl/helm (needs no installed package)")
+    parser.add_argument("--tools-only", action="store_true",
+                        help="only terraform, kubectl and helm: what the operator's commands need (no Go, no providers)")
     parser.add_argument("--bin-dir", type=Path, default=Path(sys.executable).parent,
                         help="where terraform, kubectl and helm go (default: beside this python)")
     args = parser.parse_args(argv)
     # Prefixed: setup.sh prints the background builds' lines between its own.
     logging.basicConfig(level=logging.INFO, format=f"toolchain{' (Go)' if args.build_only else ''} %(message)s")
     args.bin_dir.mkdir(parents=True, exist_ok=True)
+    if args.tools_only:
+        # Against AWS, terraform init downloads the real providers and modules itself.
+        logging.getLogger().info("terraform installed into %s", install_terraform(args.bin_dir))
+        logging.getLogger().info("kubectl and helm installed: %s", ", ".join(map(str, install_kubectl_helm(args.bin_dir))))
+        return
     setup(args.bin_dir, cache_dir(), build_only=args.build_only)
 
 

@@ -1,5 +1,7 @@
-"""Temporary AWS credentials that would expire mid-run stop pause, resume and the e2e deploy before
-anything is created; teardown always tries (issue 15 defect 6; static tier).
+"""Temporary AWS credentials that would expire mid-run stop pause, resume, teardown and the e2e
+deploy before anything is read or created (issue 15 defect 6); the budgets they are checked against
+are the workflows' timeouts, the e2e job's whole and the e2e-teardown workflow's teardown step
+(issue 24 item 6; static tier).
 
 Stand-in: none is reached. Terraform Cloud's client is replaced by one that fails the test when it
 is constructed, so a refusal is proven to come before the first call.
@@ -8,14 +10,15 @@ is constructed, so a refusal is proven to come before the first call.
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 from pathlib import Path
 
 import pytest
 import yaml
 
 from lfharness import commands
-from lfharness.core import tfc
-from lfharness.stack import budget
+from lfharness.core import tf, tfc
+from lfharness.stack import budget, stack
 
 pytestmark = pytest.mark.static
 
@@ -54,9 +57,61 @@ def test_pause_and_resume_refuse_credentials_that_expire_before_they_could_end(
     assert (code, "AWS_SESSION_EXPIRATION" in caplog.text, (tmp_path / "runs").exists()) == (2, True, False)
 
 
-def test_the_deploy_budget_is_the_e2e_workflows_test_step_timeout():
-    """FR23, issue 15 defect 6: the e2e suite is refused when its credentials would not outlive the
-    time the workflow gives its test step, the longest a deploy-to-teardown run can take there."""
-    steps = yaml.safe_load((ROOT / ".github" / "workflows" / "e2e.yml").read_text())["jobs"]["e2e"]["steps"]
-    test_step = next(s for s in steps if "pytest -m e2e" in s.get("run", ""))
-    assert test_step["timeout-minutes"] * 60 == budget.E2E_SUITE
+WORKFLOWS = ROOT / ".github" / "workflows"
+
+
+def _job(workflow: Path, name: str) -> dict:
+    return yaml.safe_load(workflow.read_text())["jobs"][name]
+
+
+def test_the_deploy_budget_is_the_e2e_workflows_whole_job(workflows=WORKFLOWS):
+    """FR23, issue 24 item 6: the e2e suite is refused when its credentials would not outlive the e2e
+    job, set-up, test step and the steps after it: budget.E2E_SUITE is the job's timeout-minutes, and
+    that covers every step's own timeout (each step has one, so none can take the job's whole time)."""
+    job = _job(workflows / "e2e.yml", "e2e")
+    steps = job["steps"]
+    assert [s.get("name") or s.get("uses") or s.get("run") for s in steps if "timeout-minutes" not in s] == []
+    assert (job["timeout-minutes"] * 60, job["timeout-minutes"] >= sum(s["timeout-minutes"] for s in steps)) == (
+        budget.E2E_SUITE, True)
+
+
+def test_the_teardown_workflow_gives_the_teardown_its_whole_budget(workflows=WORKFLOWS):
+    """Issue 24 item 6: the e2e-teardown workflow's teardown step may take at least budget.TEARDOWN
+    (what the command requires temporary credentials to outlive), and its job's timeout covers every
+    step's own."""
+    job = _job(workflows / "e2e-teardown.yml", "teardown")
+    step = next(s for s in job["steps"] if "-m lfharness teardown" in s.get("run", ""))
+    assert (step["timeout-minutes"] * 60 >= budget.TEARDOWN,
+            job["timeout-minutes"] >= sum(s.get("timeout-minutes", job["timeout-minutes"]) for s in job["steps"])) == (
+        True, True)
+
+
+def test_the_teardown_budget_covers_what_the_teardown_waits_for():
+    """Issue 24 item 6: budget.TEARDOWN holds a Terraform left running (its wait and grace), one destroy
+    per workspace as long as its apply, and the PVC and sweep waits of the Stack the command builds."""
+    defaults = inspect.signature(stack.Stack).parameters
+    waits = (tf.LIVE_WAIT + tf.LIVE_GRACE + sum(budget.APPLY.values()) + defaults["pvc_timeout"].default
+             + defaults["sweep_timeout"].default)
+    assert waits <= budget.TEARDOWN <= waits + 15 * 60
+
+
+def test_teardown_refuses_credentials_that_expire_before_it_could_end(tmp_path, no_terraform_cloud, caplog):
+    """Issue 24 item 6: with temporary keys expiring a minute before budget.TEARDOWN ends, `teardown` exits
+    2 naming AWS_SESSION_EXPIRATION, before any Terraform Cloud call and before a run folder exists:
+    expiring mid-destroy would leave a held lock and a half-written state."""
+    code = commands.teardown_command(_env_expiring_in(tmp_path, budget.TEARDOWN / 60 - 1), tmp_path / "runs")
+    assert (code, "AWS_SESSION_EXPIRATION" in caplog.text, (tmp_path / "runs").exists()) == (2, True, False)
+
+
+class _Reached(Exception):
+    """Raised where Terraform Cloud would first be contacted: the lifetime check let the command on."""
+
+
+def test_teardown_starts_with_credentials_that_outlive_its_budget(tmp_path, monkeypatch):
+    """Issue 24 item 6: credentials lasting past budget.TEARDOWN pass the check; the command goes on to
+    Terraform Cloud (stopped there by the stand-in client)."""
+    def reached(self, *args, **kwargs):
+        raise _Reached
+    monkeypatch.setattr(tfc.TfcClient, "__init__", reached)
+    with pytest.raises(_Reached):
+        commands.teardown_command(_env_expiring_in(tmp_path, budget.TEARDOWN / 60 + 10), tmp_path / "runs")

@@ -234,3 +234,27 @@ def test_the_client_gets_its_credential_from_the_kubeconfigs_exec_plugin(local_k
     nodes = client.CoreV1Api(k8s.Kube(path, env=settings.child_env()).api).list_node().items
     names = {n.metadata.name for n in nodes}
     assert names == {name for name, _, _ in NODES}
+
+
+def test_connect_establishes_a_forward_again_after_its_pod_is_deleted(kubectl, web, local_kube):
+    """FR19, issue 27: `connect`'s forward on a fixed local port reaches the service; when the pod
+    behind it is deleted (a restart), kubectl exits and the harness starts it again: the same local
+    port answers from the new pod (real kubectl and API server; kwok's pods)."""
+    from lfharness.core.procs import free_port
+    from lfharness.stack import connect
+
+    port = free_port()
+    forward = connect.Forward("Langfuse UI and API", "langfuse-web", 3000, port)
+    with connect.Holder(kubectl, NAMESPACE, [forward], restart_delay=0.5) as holder:
+        url = f"http://127.0.0.1:{port}"
+        retry(lambda: langfuse_api.health(url).status_code, timeout=30, interval=0.5, what="health through connect",
+              validator=lambda s: s == 200, retry_on=(requests.RequestException,))
+        old = _web_pod(kubectl)
+        kubectl.run("-n", NAMESPACE, "delete", "pod", old, "--wait=true", timeout=60)
+        retry(lambda: holder.restarts["langfuse-web"], timeout=60, interval=0.5,
+              what="the forward re-established after its pod went", validator=lambda n: n >= 1)
+        kubectl.wait_all_ready(NAMESPACE, timeout=30)
+        status = retry(lambda: langfuse_api.health(url).status_code, timeout=60, interval=0.5,
+                       what="health through the re-established forward", validator=lambda s: s == 200,
+                       retry_on=(requests.RequestException,))
+    assert (status, _web_pod(kubectl) != old) == (200, True)

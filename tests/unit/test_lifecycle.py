@@ -55,10 +55,28 @@ QUICK_QUIESCE = {"drain_timeout": 10, "stop_timeout": 10}
 QUIESCE = ("quiesce", "03-app", None)
 
 
+def _up(stack: lifecycle.LocalStack) -> tuple[str, list[str | None], list[tuple[str, str, str | None]]]:
+    """deploy.up through real Terraform: what it did, the zones its zone check was asked about
+    (the check itself is the kube tier's), the steps it took."""
+    from lfharness.stack import deploy
+
+    asked: list[str | None] = []
+
+    def zone_check(network: dict, zone: str | None) -> None:
+        asked.append(zone)
+
+    before = len(stack.steps)
+    outcome = deploy.up(stack, stack.aws, stack.release_health(), zone_check=zone_check, **QUICK_HEALTH)
+    assert outcome.state.kind == "running"
+    return outcome.action, asked, [(s.command, s.workspace, s.cluster_enabled) for s in stack.steps[before:]]
+
+
 @dataclass
 class Journey:
     stack: lifecycle.LocalStack
     aws_at_end: dict[str, list[str]]
+    # `up` on empty states, then `up` again on the running stack: (action, zones asked, steps taken).
+    ups: list[tuple[str, list[str | None], list[tuple[str, str, str | None]]]]
     # phase ("deployed", "paused", "resumed", "rebuilt", "torn down") -> how many snapshots the
     # stack had taken when it ended: its last state write is stack.snapshots[n - 1].
     phases: dict[str, int]
@@ -71,9 +89,11 @@ class Journey:
         """Every (step, states) from the end of phase `first` to the end of phase `last`."""
         return self.stack.snapshots[self.phases[first] - 1:self.phases[last]]
 
-    def state_after(self, step: str) -> lifecycle.Snapshot:
-        """The three states as the journey left them right after `step` (first occurrence)."""
-        for label, snapshot in self.stack.snapshots:
+    def state_after(self, step: str, since: str | None = None) -> lifecycle.Snapshot:
+        """The three states as the journey left them right after `step` (its first occurrence, or
+        the first after phase `since` ended)."""
+        start = self.phases[since] if since else 0
+        for label, snapshot in self.stack.snapshots[start:]:
             if label == step:
                 return snapshot
         raise KeyError(f"the journey has no step {step!r}; steps: {[str(s) for s in self.stack.steps]}")
@@ -97,17 +117,18 @@ def redis_opener(local_redis) -> Callable[[], Any]:
 
 @pytest.fixture(scope="module")
 def journey(rig, redis_opener, tmp_path_factory) -> Journey:
-    """Deploy 01 -> 02 -> 03 (as the e2e suite: no variables), pause, resume, rebuild 03-app,
-    then `python -m lfharness teardown`'s sequence (teardown_workspaces); pause and rebuild take
-    the quiesce on the Kubernetes stand-in and the local Redis (its queues empty)."""
+    """Deploy with `python -m lfharness up`'s sequence (01 -> 02 -> 03, as the e2e suite's deploy
+    stage applies them), `up` again, pause, resume, rebuild 03-app, then `python -m lfharness
+    teardown`'s sequence (teardown_workspaces); pause and rebuild take the quiesce on the Kubernetes
+    stand-in and the local Redis (its queues empty)."""
     stack = rig.stack(tmp_path_factory.mktemp("journey-run"))
     # Short waits: the queues are empty and the stand-in's pods go at once; a job another test
     # left in Redis fails the journey in seconds, not after the operator's ten minutes.
     quiesce = stack.quiesce(redis_opener, **QUICK_QUIESCE)
     phases: dict[str, int] = {}
-    for workspace in ORDER:
-        stack.apply(workspace)
+    ups = [_up(stack)]
     phases["deployed"] = len(stack.snapshots)
+    ups.append(_up(stack))
     pause.pause(stack, stack.aws, quiesce, **QUICK_CHECKS)
     phases["paused"] = len(stack.snapshots)
     pause.resume(stack, stack.aws, stack.release_health(), **QUICK_HEALTH)
@@ -116,17 +137,18 @@ def journey(rig, redis_opener, tmp_path_factory) -> Journey:
     phases["rebuilt"] = len(stack.snapshots)
     teardown_workspaces(rig.tfc(), stack)
     phases["torn down"] = len(stack.snapshots)
-    return Journey(stack, stack.follower.holds(), phases)
+    return Journey(stack, stack.follower.holds(), ups, phases)
 
 
 # --- the journey ---------------------------------------------------------------------------------
 
 def test_the_journey_passes_each_step_the_cluster_enabled_its_sequence_says(journey):
-    """Journey 3, decisions 18, 22 and 24, FR27, FR28: deploy without variables, quiesce then pause
-    with false (03 -> 02 -> 01), resume with true (01 -> 02 -> 03), quiesce then rebuild 03-app, then
-    every destroy with the cluster_enabled its workspace is in (true: all running)."""
+    """Journey 3, decisions 18, 22 and 24, FR27, FR28: deploy with true (`up`), a second `up` that
+    applies nothing, quiesce then pause with false (03 -> 02 -> 01), resume with true (01 -> 02 -> 03),
+    quiesce then rebuild 03-app, then every destroy with the cluster_enabled its workspace is in
+    (true: all running; the rebuild's apply passes none, the default)."""
     default, on, off = None, "true", "false"
-    expected = ([("apply", ws, default) for ws in ORDER]
+    expected = ([("apply", ws, on) for ws in ORDER]
                 + [QUIESCE] + [("apply", ws, off) for ws in pause.PAUSE_ORDER]
                 + [("apply", ws, on) for ws in pause.RESUME_ORDER]
                 + [QUIESCE, ("destroy", "03-app", on), ("apply", "03-app", default)]
@@ -212,6 +234,8 @@ FROM = {
     "half-paused after 02-deps": ("apply 02-deps cluster_enabled=false", ["false", "false", "true"]),
     "half-resumed after 01-network": ("apply 01-network cluster_enabled=true", ["false", "false", "true"]),
 }
+# The resume's applies carry the same labels as the deploy's (`up` passes true): look after the pause.
+SINCE = {"half-resumed after 01-network": "paused"}
 
 
 @pytest.mark.parametrize("state", list(FROM))
@@ -221,7 +245,7 @@ def test_teardown_from_any_state_ends_with_empty_states(state, journey, rig, tmp
     workspace with the cluster_enabled it is in and leaves every state empty."""
     step, flags = FROM[state]
     stack = rig.stack(tmp_path / "run", replan=False)
-    stack.restore(journey.state_after(step))
+    stack.restore(journey.state_after(step, SINCE.get(state)))
     teardown_workspaces(rig.tfc(), stack)
     assert (stack.resources(), [s.cluster_enabled for s in stack.steps]) == (EMPTY, flags)
 
@@ -240,7 +264,7 @@ def after_failed_app_destroy(journey, rig, tmp_path_factory) -> SecondTeardown:
     failed destroy raises) and went on, destroying 02-deps and 01-network while 03-app kept its
     release, namespace and secrets; then the next teardown, its log lines kept."""
     stack = rig.stack(tmp_path_factory.mktemp("left-behind-run"), replan=False)
-    stack.restore(journey.state_after("apply 03-app cluster_enabled=default"))
+    stack.restore(journey.after("deployed"))
     stack.faults[("destroy", "03-app")] = tf.TerraformError("helm uninstall timed out (injected)")
     with pytest.raises(TeardownError, match="03-app"):
         teardown_workspaces(rig.tfc(), stack)
@@ -291,7 +315,7 @@ def test_pause_is_refused_on_a_paused_stack_before_any_apply(journey, rig, redis
 def test_resume_is_refused_on_a_running_stack_before_any_apply(journey, rig, tmp_path):
     """Journey 3: resuming the running stack the journey deployed stops with "not paused" and applies nothing."""
     stack = rig.stack(tmp_path / "run")
-    stack.restore(journey.state_after("apply 03-app cluster_enabled=default"))
+    stack.restore(journey.after("deployed"))
     with pytest.raises(pause.PauseError, match="not paused"):
         pause.resume(stack, stack.aws, stack.release_health(), **QUICK_HEALTH)
     assert stack.steps == []
@@ -341,3 +365,40 @@ def test_a_queue_that_never_empties_stops_the_pause_before_anything_is_applied(j
         pause.pause(stack, stack.aws, stack.quiesce(redis_opener, **{**QUICK_QUIESCE, "drain_timeout": 0.5}),
                     **QUICK_CHECKS)
     assert ([str(s) for s in stack.steps], stack.snapshot() == before) == (["quiesce 03-app"], True)
+
+
+# --- `python -m lfharness up` (issue 27): from whatever state to running --------------------------
+
+# --- `python -m lfharness up` (issue 27): from whatever state to running --------------------------
+
+def test_up_from_nothing_deploys_01_02_03_and_checks_the_zone_before_03_app(journey):
+    """Issue 27, FR27, decision 24: on empty states `up` applies 01 -> 02 -> 03 with
+    cluster_enabled=true, asking the zone check about ClickHouse's volume zone (02-deps' output)
+    before 03-app; the stack ends running (Langfuse's health stand-in answers 200)."""
+    action, asked, steps = journey.ups[0]
+    zone = json.loads(journey.after("deployed")["02-deps"])["outputs"]["clickhouse_volume_zone"]["value"]
+    assert (action, steps, asked) == ("deployed", [("apply", ws, "true") for ws in ORDER], [zone])
+
+
+def test_up_on_a_running_stack_changes_nothing_and_says_so(journey):
+    """Issue 27, FR29: a second `up` applies and destroys nothing and reports "unchanged"."""
+    action, _, steps = journey.ups[1]
+    assert (action, steps) == ("unchanged", [])
+
+
+def test_up_from_a_paused_stack_resumes_it(rig, journey, tmp_path):
+    """Issue 27, Journey 3: from the journey's paused states `up` is the resume: 01 -> 02 -> 03 with
+    cluster_enabled=true, ending running."""
+    stack = rig.stack(tmp_path, replan=False)
+    stack.restore(journey.after("paused"))
+    action, _, steps = _up(stack)
+    assert (action, steps) == ("resumed", [("apply", ws, "true") for ws in pause.RESUME_ORDER])
+
+
+def test_up_from_a_half_done_first_deploy_finishes_it(rig, journey, tmp_path):
+    """Issue 27, decision 22: an interrupted first deploy (only 01-network applied) is finished by
+    `up`: it applies the three in order (01-network's apply changes nothing) and ends running."""
+    stack = rig.stack(tmp_path, replan=False)
+    stack.restore(journey.state_after("apply 01-network cluster_enabled=true"))
+    action, _, steps = _up(stack)
+    assert (action, steps) == ("deployed", [("apply", ws, "true") for ws in ORDER])
