@@ -239,7 +239,7 @@ def up_command(env_file: Path, runs_dir: Path) -> int:
     unusable (or temporary credentials that expire before a deploy could end)."""
     def body() -> int:
         no_target = NoTarget(2, "up deploys to AWS and Terraform Cloud: fill .env (see .env.example)")
-        with operator_run("up", env_file, None, no_target, budget.RESUME) as run:
+        with operator_run("up", env_file, None, no_target, budget.UP) as run:
             # Local execution mode and state sharing first: `terraform init` would otherwise create
             # missing workspaces in remote mode, where the runs lack the .env keys.
             run.tfc.ensure_all(workspaces.state_readers())

@@ -31,6 +31,9 @@ PAUSE: float = QUIESCE + 5 * 60 + 600 + 5 * 60 + 20 * 60 + 600
 # (pause.resume: up to 900 s).
 RESUME: float = sum(APPLY.values()) + 300 + 900
 
+# `up` from nothing: the three applies, the zone wait and the health check, as a resume.
+UP: float = RESUME
+
 # The e2e workflow's job (.github/workflows/e2e.yml), whole: the suite's session fixture refuses
 # temporary credentials that would not outlive it (issue 24 item 6), not only its test step. Every
 # step has its own timeout-minutes and the job's is their sum plus 5 for the post-job steps:

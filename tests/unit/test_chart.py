@@ -291,6 +291,16 @@ def test_services_the_readme_outputs_and_e2e_forward_to_exist(objects):
     assert absent == dict.fromkeys(sources, [])
 
 
+def test_every_forward_connect_holds_names_a_rendered_service_port(objects):
+    """FR19-FR21, issue 27: `python -m lfharness connect` forwards to Services the chart renders,
+    on ports they expose (a renamed Service would leave the operator's port dead)."""
+    from lfharness.stack import connect
+
+    missing = [f"svc/{f.service}:{f.remote_port}" for f in connect.FORWARDS
+               if f.remote_port not in query.service_ports(objects, f.service)]
+    assert missing == []
+
+
 def test_redis_password_readme_and_e2e_read_is_in_the_secret_of_03_app(planned_secret, expected):
     """FR21, decision 20: the Secret README and the e2e suite read the Redis password from is 03-app's
     (the chart renders none), it holds the key README reads, and that key is the generated password."""

@@ -41,10 +41,29 @@ def test_every_aws_service_the_operator_code_calls_is_in_the_readme_permission_l
     assert [PERMISSION[c] for c in sorted(clients) if PERMISSION[c] not in line] == []
 
 
-@pytest.mark.parametrize("doc", ["README.md", "docs/operations.md"])
-def test_the_pause_and_resume_limits_in_the_docs_are_budget_py_s(doc):
-    """Issue 24 item 11: the limits the docs give for a pause and a resume (what temporary
-    credentials must outlive) are budget.PAUSE and budget.RESUME."""
+# What a limit is called in the docs -> the budget it must equal, in minutes.
+LIMITS = {"pause": budget.PAUSE, "resume": budget.RESUME, "deploy": budget.UP, "teardown": budget.TEARDOWN,
+          "e2e job": budget.E2E_SUITE}
+
+
+def _limits(doc: str) -> dict[str, int]:
     text = " ".join((ROOT / doc).read_text().split())
-    found = {kind: int(m) for kind, m in re.findall(r"\b(pause|resume) \(up to (\d+) min\)", text)}
-    assert found == {"pause": round(budget.PAUSE / 60), "resume": round(budget.RESUME / 60)}
+    return {kind: int(m) for kind, m in re.findall(r"\b(pause|resume|deploy|teardown|e2e job) \(up to (\d+) min\)", text)}
+
+
+@pytest.mark.parametrize(("doc", "kinds"), [("README.md", list(LIMITS)), ("docs/operations.md", ["pause", "resume"])])
+def test_every_limit_the_docs_give_is_budget_py_s(doc, kinds):
+    """Issue 24 item 11, issue 27: the limits the docs give for a deploy, a pause, a resume, a
+    teardown and the e2e job (what temporary credentials must outlive) are budget.py's figures."""
+    assert _limits(doc) == {kind: round(LIMITS[kind] / 60) for kind in kinds}
+
+
+def test_the_readme_fits_in_200_lines_and_names_the_operators_day_in_order():
+    """Issue 27: README is the operator's guide: at most 200 lines, its sections in the order the
+    operator lives them."""
+    readme = (ROOT / "README.md").read_text()
+    headings = re.findall(r"^## (.+)$", readme, re.MULTILINE)
+    order = ["What you get", "Prerequisites and `.env`", "Quick start", "Deploy and keep it", "Reach it",
+             "Send your first trace", "Pause and resume", "Teardown and what survives", "Cost", "Troubleshooting"]
+    assert len(readme.splitlines()) <= 200
+    assert [h for h in headings if h in order] == order
