@@ -26,7 +26,10 @@ else
   tiers=yes
 fi
 
-operator_setup() {
+# The venv and the Python packages. pip runs only when pyproject.toml changed since the last
+# install. --no-compile: Python compiles on first import only the modules the tests load, not all
+# of botocore, kubernetes and moto.
+python_setup() {
   if [ ! -x .venv/bin/python ]; then
     say "creating .venv"
     python3 -m venv .venv
@@ -38,6 +41,10 @@ operator_setup() {
     rm -f .venv/.installed-*
     touch "$stamp"
   fi
+}
+
+operator_setup() {
+  python_setup
   say "terraform, kubectl and helm"
   .venv/bin/python -m lfharness.testing.toolchain --tools-only
   say "set-up complete (operator's commands: .venv/bin/python -m lfharness --help)"
@@ -69,20 +76,7 @@ go_pid=$!
 set +m
 trap 'kill -- "-$go_pid" 2>/dev/null || true' EXIT
 
-if [ ! -x .venv/bin/python ]; then
-  say "creating .venv"
-  python3 -m venv .venv
-fi
-
-# pip runs only when pyproject.toml changed since the last install. --no-compile: Python compiles
-# on first import only the modules the tests load, not all of botocore, kubernetes and moto.
-stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
-if [ ! -e "$stamp" ]; then
-  say "installing the harness and test dependencies"
-  .venv/bin/pip install -q --disable-pip-version-check --no-compile -e .
-  rm -f .venv/.installed-*
-  touch "$stamp"
-fi
+python_setup
 
 # checkov pins its own dependency tree: it lives in its own environment inside .venv.
 checkov=3.3.30

@@ -165,6 +165,17 @@ def remove_record(path: Path, record: PidRecord | None) -> None:
         path.unlink(missing_ok=True)
 
 
+def end(proc: subprocess.Popen, grace: float = 10) -> None:
+    """Ends a child the harness started, by its PID: SIGTERM, then SIGKILL after `grace` seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=grace)
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now (the server binds it moments later)."""
     with socket.socket() as s:

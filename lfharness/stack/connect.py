@@ -76,16 +76,6 @@ def check_free(forwards: Iterable[Forward], host: str = "127.0.0.1") -> None:
                         "another with --port SERVICE=PORT")
 
 
-def _end(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
 class Holder:
     """Runs `kubectl port-forward` for each forward and starts it again whenever it exits, until
     stop(). `restarts` counts the re-establishments per service."""
@@ -134,9 +124,9 @@ class Holder:
                         now = self._backing(forward)
                         if now is not None and not backing & now:
                             replaced = True
-                            _end(proc)
+                            procs.end(proc)
                 if self._stop.is_set():
-                    _end(proc)  # started just as stop() ran: stop() may not have seen it
+                    procs.end(proc)  # started just as stop() ran: stop() may not have seen it
                     break
                 stderr.seek(0)
                 why = (["its pod was replaced"] if replaced
@@ -160,7 +150,7 @@ class Holder:
         with self._lock:
             running = list(self._procs.values())
         for proc in running:
-            _end(proc)
+            procs.end(proc)
         for thread in self._threads:
             thread.join(timeout=15)
 

@@ -272,12 +272,7 @@ class Kube:
                       retry_on=(OSError,))
                 yield port
             finally:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=10)
+                procs.end(proc)
 
     def pods(self, namespace: str) -> list[V1Pod]:
         from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
