@@ -143,6 +143,7 @@ def s3_get(session_or_client: Any, bucket: str, key: str) -> bytes:
 # --- the leftover sweep after teardown ------------------------------------------------------------
 
 GONE, PENDING_DELETION, DELETING, RECREATED, LEFTOVER = "gone", "pending-deletion", "deleting", "recreated", "leftover"
+UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,10 @@ class Finding:
     pending-deletion: a KMS key in its waiting period (no charge, deleted by AWS at the end);
     deleting: on its way out (an RDS instance or EKS cluster still deleting): wait;
     recreated: exists again without our tag (a log group EKS wrote to after Terraform deleted it);
-    leftover: still there, a real leftover.
+    leftover: still there, a real leftover;
+    unknown: a kind the harness has no judge for (none of the stack's own kinds, see _JUDGES): named
+    in the teardown's closing message for a look by hand, never waited on, since the tagging API
+    may list it long after it is gone.
     """
 
     arn: str
@@ -173,8 +177,14 @@ class Sweep:
 
     @property
     def clean(self) -> bool:
-        """Nothing left but deleted resources and KMS keys pending deletion."""
+        """Nothing left but deleted resources, KMS keys pending deletion and kinds the harness cannot
+        judge (UNKNOWN: reported by `unknown`, not waited for)."""
         return not self.having(DELETING, RECREATED, LEFTOVER)
+
+    @property
+    def unknown(self) -> list[Finding]:
+        """The ARNs of a kind the harness cannot judge: for the closing message, to check by hand."""
+        return self.having(UNKNOWN)
 
     def __str__(self) -> str:
         return "\n".join(str(f) for f in self.findings) or "nothing tagged"
@@ -265,20 +275,25 @@ def _rds(session: Any, arn: str, tag_key: str, tag_value: str) -> Finding:
         if status == "deleting":
             return Finding(arn, DELETING, "RDS instance still deleting")
         return Finding(arn, LEFTOVER, f"RDS instance in status {status}")
-    lookups: dict[str, tuple[Callable[[], Any], str]] = {
-        "subgrp": (lambda: rds.describe_db_subnet_groups(DBSubnetGroupName=name), "DBSubnetGroupNotFoundFault"),
-        "pg": (lambda: rds.describe_db_parameter_groups(DBParameterGroupName=name), "DBParameterGroupNotFound"),
-        "og": (lambda: rds.describe_option_groups(OptionGroupName=name), "OptionGroupNotFoundFault"),
+    # kind -> (the lookup, its list in the answer, the error code once it is gone)
+    lookups: dict[str, tuple[Callable[[], Any], str, str]] = {
+        "subgrp": (lambda: rds.describe_db_subnet_groups(DBSubnetGroupName=name), "DBSubnetGroups",
+                   "DBSubnetGroupNotFoundFault"),
+        "pg": (lambda: rds.describe_db_parameter_groups(DBParameterGroupName=name), "DBParameterGroups",
+               "DBParameterGroupNotFound"),
+        "og": (lambda: rds.describe_option_groups(OptionGroupName=name), "OptionGroupsList", "OptionGroupNotFoundFault"),
     }
     if kind not in lookups:
-        return Finding(arn, LEFTOVER, f"RDS {kind}: state not checked by the harness")
-    lookup, not_found = lookups[kind]
+        return Finding(arn, UNKNOWN, f"RDS {kind}: the harness has no judge for this kind")
+    lookup, listed, not_found = lookups[kind]
     try:
-        lookup()
+        found = lookup().get(listed)
     except ClientError as exc:
         if _error_code(exc) == not_found:
             return Finding(arn, GONE, f"RDS {kind} no longer exists")
         raise
+    if not found:  # AWS answers the error above; an empty list says the same
+        return Finding(arn, GONE, f"RDS {kind} no longer exists")
     return Finding(arn, LEFTOVER, f"RDS {kind} still exists")
 
 
@@ -327,7 +342,7 @@ def _eks(session: Any, arn: str, tag_key: str, tag_value: str) -> Finding:
                 return Finding(arn, GONE, f"no access entry of cluster {cluster} has this ARN any more")
             status = eks.describe_addon(clusterName=cluster, addonName=rest.split("/")[1])["addon"]["status"]
         else:
-            return Finding(arn, LEFTOVER, f"EKS {kind}: state not checked by the harness")
+            return Finding(arn, UNKNOWN, f"EKS {kind}: the harness has no judge for this kind")
     except ClientError as exc:
         if _error_code(exc) == "ResourceNotFoundException":
             return Finding(arn, GONE, f"EKS {kind} no longer exists" if kind in ("cluster", "nodegroup") else
@@ -337,11 +352,14 @@ def _eks(session: Any, arn: str, tag_key: str, tag_value: str) -> Finding:
 
 
 # ARN resource type -> (Describe* operation, its id list parameter, the response's list): the kinds
-# 01-network creates (and a NAT gateway or address, should one ever be added), each asked of EC2 itself.
+# 01-network and 02-deps create (and a NAT gateway or address, should one ever be added), each asked of
+# EC2 itself. A security-group-rule is an aws_vpc_security_group_ingress_rule / _egress_rule (02-deps'
+# RDS rules): taggable, so default_tags give it Project and the tagging API lists its sgr- ARN.
 _EC2_DESCRIBE: dict[str, tuple[str, str, str]] = {
     "vpc": ("describe_vpcs", "VpcIds", "Vpcs"),
     "subnet": ("describe_subnets", "SubnetIds", "Subnets"),
     "security-group": ("describe_security_groups", "GroupIds", "SecurityGroups"),
+    "security-group-rule": ("describe_security_group_rules", "SecurityGroupRuleIds", "SecurityGroupRules"),
     "internet-gateway": ("describe_internet_gateways", "InternetGatewayIds", "InternetGateways"),
     "route-table": ("describe_route_tables", "RouteTableIds", "RouteTables"),
     "network-acl": ("describe_network_acls", "NetworkAclIds", "NetworkAcls"),
@@ -361,8 +379,10 @@ def _ec2(session: Any, arn: str, tag_key: str, tag_value: str) -> Finding:
             verdict = {"terminated": GONE, "shutting-down": DELETING}.get(state, LEFTOVER)
             return Finding(arn, verdict, f"EC2 instance {state}")
         if kind == "volume":
+            # available (detached) and in-use both cost; "deleted" is listed for a moment before NotFound.
             state = ec2.describe_volumes(VolumeIds=[ident])["Volumes"][0]["State"]
-            return Finding(arn, DELETING if state == "deleting" else LEFTOVER, f"EBS volume {state}")
+            verdict = {"deleted": GONE, "deleting": DELETING}.get(state, LEFTOVER)
+            return Finding(arn, verdict, f"EBS volume {state}")
         if kind in _EC2_DESCRIBE:
             operation, ids_parameter, listed = _EC2_DESCRIBE[kind]
             items = getattr(ec2, operation)(**{ids_parameter: [ident]})[listed]
@@ -373,11 +393,12 @@ def _ec2(session: Any, arn: str, tag_key: str, tag_value: str) -> Finding:
                 return Finding(arn, DELETING, f"EC2 {kind} deleting")
             return Finding(arn, LEFTOVER, f"EC2 {kind} still exists" + (f" ({state})" if state else ""))
     except ClientError as exc:
-        # <Kind>ID.NotFound for most kinds; NatGatewayNotFound once a deleted NAT gateway is forgotten.
+        # <Kind>ID.NotFound for most kinds (InvalidSecurityGroupRuleId.NotFound for a rule);
+        # NatGatewayNotFound once a deleted NAT gateway is forgotten.
         if _error_code(exc).endswith(".NotFound") or _error_code(exc) == "NatGatewayNotFound":
             return Finding(arn, GONE, f"EC2 {kind} no longer exists")
         raise
-    return Finding(arn, LEFTOVER, f"EC2 {kind}: listed with the tag, state not checked by the harness")
+    return Finding(arn, UNKNOWN, f"EC2 {kind}: the harness has no judge for this kind")
 
 
 def _s3_bucket(session: Any, arn: str, tag_key: str, tag_value: str) -> Finding:
@@ -391,9 +412,27 @@ def _s3_bucket(session: Any, arn: str, tag_key: str, tag_value: str) -> Finding:
     return Finding(arn, LEFTOVER, "S3 bucket still exists")
 
 
+# IAM ARN resource type -> the Get* call that answers NoSuchEntity once it is gone. The tagging API
+# (us-east-1) lists OIDC providers and policies, deleted ones too; iam_tagged() finds roles.
+_IAM_GET: dict[str, Callable[[Any, str], Any]] = {
+    # A role's ARN may carry a path (role/path/name); GetRole wants the bare name.
+    "role": lambda iam, arn: iam.get_role(RoleName=arn.rsplit("/", 1)[1]),
+    "oidc-provider": lambda iam, arn: iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn),
+    "policy": lambda iam, arn: iam.get_policy(PolicyArn=arn),
+}
+
+
 def _iam(session: Any, arn: str, tag_key: str, tag_value: str) -> Finding:
-    # Found by listing IAM itself, so it exists now.
-    return Finding(arn, LEFTOVER, "IAM " + arn.split(":", 5)[5].split("/")[0] + " still exists with the project tag")
+    kind = arn.split(":", 5)[5].split("/")[0]
+    if kind not in _IAM_GET:
+        return Finding(arn, UNKNOWN, f"IAM {kind}: the harness has no judge for this kind")
+    try:
+        _IAM_GET[kind](session.client("iam"), arn)
+    except ClientError as exc:
+        if _error_code(exc) == "NoSuchEntity":
+            return Finding(arn, GONE, f"IAM {kind} no longer exists")
+        raise
+    return Finding(arn, LEFTOVER, f"IAM {kind} still exists")
 
 
 _JUDGES: dict[str, Callable[[Any, str, str, str], Finding]] = {
@@ -401,17 +440,27 @@ _JUDGES: dict[str, Callable[[Any, str, str, str], Finding]] = {
 }
 
 
+def _service(arn: str) -> str:
+    return arn.split(":")[2]
+
+
+_UNCHECKED = "could not check its state"  # a judge's error: LEFTOVER, never taken for an answer
+
+
 def judge(session: Any, arn: str, tag_key: str, tag_value: str) -> Finding:
-    """The resource behind an ARN the sweep found, by its real state (see Finding)."""
-    service = arn.split(":")[2]
+    """The resource behind an ARN the sweep found, by its real state (see Finding); a service or
+    kind without a judge is UNKNOWN. A judge that cannot get an answer (AccessDenied, an
+    unexpected response) says LEFTOVER with the error: the wait asks again, and a lasting error is
+    named when it gives up, rather than a resource passing unseen."""
+    service = _service(arn)
     check = _JUDGES.get(service)
     if check is None:
-        return Finding(arn, LEFTOVER, f"{service}: listed with the tag, state not checked by the harness")
+        return Finding(arn, UNKNOWN, f"{service}: the harness has no judge for this service")
     try:
         return check(session, arn, tag_key, tag_value)
     except (ClientError, BotoCoreError, KeyError, IndexError) as exc:
         # e.g. AccessDenied, or a response without the expected field: report the ARN, keep the sweep.
-        return Finding(arn, LEFTOVER, f"could not check its state: {type(exc).__name__}: {exc}")
+        return Finding(arn, LEFTOVER, f"{_UNCHECKED}: {type(exc).__name__}: {exc}")
 
 
 def _existing_log_groups(session: Any, names: tuple[str, ...]) -> list[str]:
@@ -432,21 +481,38 @@ def sweep(session: Any, tag_key: str, tag_value: str, log_groups: tuple[str, ...
     without tags when it writes after Terraform deleted it; the tagging API may not list that one.
     iam_tags: further tags an IAM resource must carry to count (stack_tags()): IAM is account-wide,
     and another deployment of the project in the same account carries the same Project tag.
+    The tagging API lists IAM OIDC providers and policies too, deleted ones included, without those
+    further tags: each is judged by IAM itself (gone once deleted); one that still exists but that
+    iam_tagged() did not find lacks this deployment's tags, so it is not counted.
     """
-    arns = list(dict.fromkeys(tagged_resources(session, tag_key, tag_value)
-                              + iam_tagged(session, tag_key, tag_value, iam_tags)
+    ours_in_iam = iam_tagged(session, tag_key, tag_value, iam_tags)
+    arns = list(dict.fromkeys(tagged_resources(session, tag_key, tag_value) + ours_in_iam
                               + _existing_log_groups(session, log_groups)))
-    result = Sweep(tuple(judge(session, arn, tag_key, tag_value) for arn in arns))
+    findings = []
+    for arn in arns:
+        finding = judge(session, arn, tag_key, tag_value)
+        if (finding.verdict == LEFTOVER and _service(arn) == "iam" and arn not in ours_in_iam
+                and not finding.detail.startswith(_UNCHECKED)):
+            LOG.info("sweep: %s exists but lacks this deployment's tags %s: another deployment's, not counted",
+                     arn, dict(iam_tags or {}))
+            continue
+        findings.append(finding)
+    result = Sweep(tuple(findings))
     LOG.info("sweep %s=%s: %d found, %s", tag_key, tag_value, len(result.findings),
              "clean" if result.clean else "not clean:\n" + str(result))
+    if result.unknown:
+        LOG.warning("sweep: %d resource(s) of a kind the harness cannot judge, check them by hand:\n%s",
+                    len(result.unknown), "\n".join(str(f) for f in result.unknown))
     return result
 
 
 def wait_for_clean_sweep(session: Any, tag_key: str, tag_value: str, *, log_groups: tuple[str, ...] = (),
                          iam_tags: Mapping[str, str] | None = None, remove_recreated: bool = False,
                          timeout: float = 600, interval: float = 30) -> Sweep:
-    """Sweeps until nothing but deleted resources and KMS keys pending deletion remain (RDS and EKS
-    may still be deleting); CheckError listing every remaining resource and its state otherwise.
+    """Sweeps until nothing but deleted resources, KMS keys pending deletion and kinds the harness
+    cannot judge remain (RDS and EKS may still be deleting); CheckError listing every remaining
+    resource and its state otherwise. The returned Sweep's `unknown` are for the closing message:
+    an unjudged kind never holds this wait, since the tagging API may list it long after it is gone.
 
     remove_recreated: delete log groups EKS re-created after destroy as they show up (they cost
     storage and break the next apply); they are then gone at the next sweep.
@@ -464,8 +530,11 @@ def wait_for_clean_sweep(session: Any, tag_key: str, tag_value: str, *, log_grou
                      what=f"no resource tagged {tag_key}={tag_value} left")
     except WaitTimeout:
         remaining = last[0].having(DELETING, RECREATED, LEFTOVER) if last else []
+        unknown = last[0].unknown if last else []
         raise CheckError(f"after {timeout:g}s, {len(remaining)} resource(s) tagged {tag_key}={tag_value} remain:\n"
-                         + "\n".join(str(f) for f in remaining)) from None
+                         + "\n".join(str(f) for f in remaining)
+                         + (f"\nand {len(unknown)} of a kind the harness cannot judge (check by hand):\n"
+                            + "\n".join(str(f) for f in unknown) if unknown else "")) from None
 
 
 def delete_recreated_log_groups(session: Any, result: Sweep) -> list[str]:
@@ -481,10 +550,51 @@ def delete_recreated_log_groups(session: Any, result: Sweep) -> list[str]:
 _PVC_NAMESPACE_TAG = "kubernetes.io/created-for/pvc/namespace"  # set by the EBS CSI driver on PVC volumes
 
 
-def pvc_volumes(session: Any, namespace: str = NAMESPACE) -> list[str]:
-    """EBS volumes the CSI driver made for the namespace's PVCs that still exist (a deleted PVC's
-    volume is removed asynchronously, and only while the driver runs)."""
+def _pvc_volume_states(session: Any, namespace: str) -> dict[str, str]:
+    """Volume id -> state of the EBS volumes the CSI driver made for the namespace's PVCs, tagged
+    for this stack (Project from the driver's extraVolumeTags). The EC2 API is regional and the
+    cluster's name is fixed, so in this region only this deployment's driver makes them.
+    ClickHouse's volume belongs to 02-deps: it carries no PVC tag and is never one of them."""
     pages = session.client("ec2").get_paginator("describe_volumes").paginate(Filters=[
         {"Name": f"tag:{PROJECT_TAG[0]}", "Values": [PROJECT_TAG[1]]},
         {"Name": f"tag:{_PVC_NAMESPACE_TAG}", "Values": [namespace]}])
-    return [v["VolumeId"] for page in pages for v in page["Volumes"] if v["State"] not in ("deleting", "deleted")]
+    return {v["VolumeId"]: v["State"] for page in pages for v in page["Volumes"]}
+
+
+def pvc_volumes(session: Any, namespace: str = NAMESPACE) -> list[str]:
+    """EBS volumes the CSI driver made for the namespace's PVCs that still exist (a deleted PVC's
+    volume is removed asynchronously, and only while the driver runs)."""
+    return [volume for volume, state in _pvc_volume_states(session, namespace).items()
+            if state not in ("deleting", "deleted")]
+
+
+@dataclass
+class VolumeRelease:
+    """What delete_detached_pvc_volumes did: the volumes it deleted, and the others named with why."""
+
+    deleted: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+
+
+def delete_detached_pvc_volumes(session: Any, namespace: str = NAMESPACE) -> VolumeRelease:
+    """Deletes the namespace's PVC volumes (see _pvc_volume_states) that are `available`, i.e.
+    attached to nothing. Only for after the cluster is gone: then no EBS CSI driver is left to
+    delete them, and nothing will attach them again. Any other state (in-use, creating, error) is
+    kept and named; a refused delete is named too, never raised, so the teardown goes on."""
+    ec2 = session.client("ec2")
+    release = VolumeRelease()
+    for volume, state in _pvc_volume_states(session, namespace).items():
+        if state in ("deleting", "deleted"):
+            continue
+        if state != "available":
+            release.kept.append(f"{volume} ({state})")
+            continue
+        try:
+            ec2.delete_volume(VolumeId=volume)
+        except ClientError as exc:
+            release.kept.append(f"{volume} (available; delete refused: {_error_code(exc)})")
+            continue
+        LOG.warning("deleted EBS volume %s of a PVC in namespace %s: the cluster and its EBS CSI driver are gone, "
+                    "so nothing else would", volume, namespace)
+        release.deleted.append(volume)
+    return release

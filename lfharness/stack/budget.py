@@ -13,7 +13,7 @@ import inspect
 from lfharness.core import tf
 from lfharness.stack import clickhouse
 from lfharness.stack.stack import Stack
-from lfharness.stack.workspaces import REGISTRY
+from lfharness.stack.workspaces import CLUSTER_WORKSPACE, REGISTRY
 
 # One apply per workspace, each entry's apply_budget (the registry says what each waits for).
 APPLY: dict[str, float] = {w.folder: w.apply_budget for w in REGISTRY}
@@ -50,9 +50,12 @@ E2E_SUITE: float = E2E_JOB_MINUTES * 60
 # tf.LIVE_GRACE before it is killed), the init, output and state reads of the three workspaces (5 min
 # for all), one destroy per workspace taking at most as long as its apply (the registry's apply
 # budgets: EKS and its nodes, RDS, the Helm release's timeout), the wait for the PVC volumes after
-# 03-app and the leftover sweep (Stack's pvc_timeout and sweep_timeout, the ones the command uses).
+# 03-app and the leftover sweep (Stack's pvc_timeout and sweep_timeout, the ones the command uses),
+# the wait for a cluster EKS still creates or updates (cluster_settle_timeout), and 01-network's
+# destroy once more after the detached VPC CNI interfaces that held its security group are deleted.
 # The command refuses temporary credentials that would expire before it could end; the
 # e2e-teardown workflow's teardown step gives it at least this long (tests/unit/test_credentials_lifetime.py).
 _STACK_WAITS = inspect.signature(Stack).parameters
 TEARDOWN: float = (tf.LIVE_WAIT + tf.LIVE_GRACE + 5 * 60 + sum(APPLY.values())
-                   + _STACK_WAITS["pvc_timeout"].default + _STACK_WAITS["sweep_timeout"].default)
+                   + _STACK_WAITS["pvc_timeout"].default + _STACK_WAITS["sweep_timeout"].default
+                   + _STACK_WAITS["cluster_settle_timeout"].default + APPLY[CLUSTER_WORKSPACE])

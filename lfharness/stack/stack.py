@@ -7,15 +7,18 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from lfharness.core import envfile, hcl, redact, tf
 from lfharness.core.tfc import TfcClient, TfcError
 from lfharness.core.wait import WaitTimeout, retry
-from lfharness.stack import aws_checks, workspaces
+from lfharness.stack import aws_checks, pause, workspaces
 from lfharness.stack.workspaces import CLUSTER_NAME, NAMESPACE, ORDER, PROJECT_TAG
 
 LOG = logging.getLogger("lfharness.stack.stack")
@@ -26,6 +29,9 @@ CLUSTER_LOG_GROUP = f"/aws/eks/{CLUSTER_NAME}/cluster"  # 01-network's logs.tf; 
 LOG_GROUP_ADDRESS = "aws_cloudwatch_log_group.eks"  # where 01-network's state holds it
 # Resources that live inside the cluster: once it is gone they cannot be deleted, only forgotten.
 KUBERNETES_SIDE_TYPES = ("helm_", "kubernetes_")
+# EKS statuses in which DeleteCluster is refused (ResourceInUseException) and the aws provider does
+# not retry: a teardown right after a run cancelled during the cluster's creation or an update.
+CLUSTER_SETTLING = ("CREATING", "UPDATING")
 
 
 class TeardownError(RuntimeError):
@@ -55,14 +61,17 @@ class Stack:
     the secrets of each workspace's state, and masks them in every run log and error (NFR1).
     `aws` (a boto3 session on the same account) is for the AWS side of a teardown and of applying
     01-network: the PVC volumes waited for after 03-app, the leftover sweep at the end, a control-plane
-    log group EKS re-created removed before 01-network is applied. Without one (throwaway local
-    workspaces) those steps are skipped with a log line.
+    log group EKS re-created removed before 01-network is applied; before 01-network's destroy, the
+    wait for a cluster EKS is still creating or updating (up to `cluster_settle_timeout`); when it
+    fails, the node security group's detached VPC CNI interfaces released; once it is gone, the
+    namespace's orphaned PVC volumes deleted (`cleaned_up` lists what the teardown deleted itself).
+    Without one (throwaway local workspaces) those steps are skipped with a log line.
     """
 
     def __init__(self, settings: envfile.Settings, run_dir: Path, terraform_dir: Path = tf.TERRAFORM_DIR,
                  extra_env: dict[str, str] | None = None, redactor: redact.Redactor | None = None, *,
                  aws: Any = None, pvc_timeout: float = 600, sweep_timeout: float = 900,
-                 poll_interval: float = 30) -> None:
+                 poll_interval: float = 30, cluster_settle_timeout: float = 1200) -> None:
         self.redactor = redactor if redactor is not None else redact.Redactor()
         self.redactor.add(*settings.secrets)
         # 03-app's helm and kubernetes providers run `aws eks get-token` (decision 21): the set-up's
@@ -79,6 +88,11 @@ class Stack:
         self.pvc_timeout = pvc_timeout
         self.sweep_timeout = sweep_timeout
         self.poll_interval = poll_interval
+        # EKS takes 10-15 min to create a cluster (a teardown after a cancel during 01-network's apply
+        # sees what is left of that); the stack makes no in-place updates that take longer.
+        self.cluster_settle_timeout = cluster_settle_timeout
+        self.cleaned_up: list[str] = []  # what the last teardown deleted on AWS itself (interfaces, volumes)
+        self._network: dict = {}  # 01-network's outputs as they were before its destroy in a teardown
         self._initialised: set[str] = set()
         self._learned: dict[str, str] = {}  # workspace -> digest of the local state file last learned from
 
@@ -294,8 +308,9 @@ class Stack:
         self.teardown()
 
     def _wait_for_pvc_volumes(self) -> str | None:
-        """After 03-app: its PVC volumes must be gone before 01-network removes the EBS CSI driver,
-        or nothing is left to delete them. Returns the failure, if any."""
+        """After 03-app: its PVC volumes should be gone before 01-network removes the EBS CSI driver,
+        which deletes them. Returns the failure, if any; a teardown that then destroys 01-network
+        deletes the detached ones itself and replaces it (_delete_orphaned_pvc_volumes)."""
         if self.aws is None:
             LOG.info("teardown: no AWS session (local workspaces): PVC volumes not checked")
             return None
@@ -304,10 +319,136 @@ class Stack:
                   what=f"EBS volumes of namespace {NAMESPACE}'s PVCs deleted by the EBS CSI driver",
                   validator=lambda left: not left)
         except WaitTimeout as exc:
-            LOG.error("teardown: PVC volumes still there after 03-app, continuing: %s", exc)
-            return (f"PVC volumes: {exc}; once the cluster is gone nothing deletes them: delete them by hand "
-                    "(EC2 console, Volumes, tag kubernetes.io/created-for/pvc/namespace=langfuse)")
+            LOG.error("teardown: PVC volumes still there after 03-app, continuing (deleted once 01-network is "
+                      "gone, if it is part of this teardown): %s", exc)
+            return (f"PVC volumes: {exc}; once the cluster is gone nothing deletes them: `python -m lfharness "
+                    "teardown` deletes the detached ones after 01-network, or delete them by hand "
+                    f"(EC2 console, Volumes, tag kubernetes.io/created-for/pvc/namespace={NAMESPACE})")
         return None
+
+    def _delete_orphaned_pvc_volumes(self) -> str | None:
+        """Once 01-network is destroyed: the namespace's PVC volumes that are still there have no EBS
+        CSI driver left to delete them (a failed or timed-out 03-app destroy, issue 24 item 5), so the
+        detached (`available`) ones are deleted here and listed in `cleaned_up`. Returns the problem
+        naming those it could not delete, if any. ClickHouse's volume is 02-deps' and never one of them."""
+        if self.aws is None:
+            return None
+        try:
+            status = self._cluster_status(self._cluster_name)
+            if status is not None:
+                # Terraform's destroy waits for the cluster to go; one still listed may still run the driver.
+                left = aws_checks.pvc_volumes(self.aws)
+                LOG.warning("teardown: 01-network is destroyed but EKS still lists cluster %s (%s): PVC volumes %s "
+                            "left for its EBS CSI driver or the next teardown", self._cluster_name, status,
+                            ", ".join(left) or "(none)")
+                if not left:
+                    return None
+                return (f"PVC volumes: {', '.join(left)} still there, and cluster {self._cluster_name} is still "
+                        f"{status}: re-run `python -m lfharness teardown` once it is gone")
+            release = aws_checks.delete_detached_pvc_volumes(self.aws)
+        except (ClientError, BotoCoreError) as exc:
+            LOG.error("teardown: could not look for orphaned PVC volumes: %s", exc)
+            return f"PVC volumes: could not look for or delete them after 01-network's destroy: {exc}"
+        self.cleaned_up += [f"EBS volume {v} (a PVC's in namespace {NAMESPACE})" for v in release.deleted]
+        if release.kept:
+            return (f"PVC volumes of namespace {NAMESPACE} left after 01-network's destroy and not deleted: "
+                    f"{', '.join(release.kept)}; delete them by hand once detached (EC2 console, Volumes, "
+                    f"tag kubernetes.io/created-for/pvc/namespace={NAMESPACE})")
+        return None
+
+    @property
+    def _cluster_name(self) -> str:
+        return self._network.get("cluster_name") or CLUSTER_NAME
+
+    def _cluster_status(self, name: str) -> str | None:
+        """EKS's status of the cluster; None when EKS does not know it."""
+        try:
+            return self.aws.client("eks").describe_cluster(name=name)["cluster"]["status"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return None
+            raise
+
+    def _wait_for_settled_cluster(self) -> None:
+        """Before 01-network's destroy: a cluster EKS reports CREATING or UPDATING (a run cancelled
+        during its creation) refuses DeleteCluster, and the aws provider retries only "in progress"
+        refusals; so the teardown waits for it to settle, logging its status and the time elapsed.
+        TeardownError naming the status when it does not settle within cluster_settle_timeout (the
+        destroy is then not tried: it could only fail on the cluster)."""
+        name = self._cluster_name
+        try:
+            status = self._cluster_status(name)
+        except (ClientError, BotoCoreError) as exc:
+            LOG.warning("teardown: could not ask EKS for cluster %s's status (%s); destroying 01-network without "
+                        "waiting", name, exc)
+            return
+        if status not in CLUSTER_SETTLING:
+            return
+        LOG.warning("teardown: EKS cluster %s is %s (a run stopped while EKS was creating or updating it), and EKS "
+                    "refuses to delete it until it settles: waiting up to %gs before destroying 01-network",
+                    name, status, self.cluster_settle_timeout)
+        started, seen = time.monotonic(), [status]
+
+        def current() -> str | None:
+            seen[0] = self._cluster_status(name)
+            LOG.info("teardown: EKS cluster %s is %s, %.0fs elapsed", name, seen[0] or "gone",
+                     time.monotonic() - started)
+            return seen[0]
+
+        try:
+            retry(current, timeout=self.cluster_settle_timeout, interval=self.poll_interval,
+                  what=f"EKS cluster {name} to leave {'/'.join(CLUSTER_SETTLING)}",
+                  validator=lambda now: now not in CLUSTER_SETTLING, retry_on=(ClientError, BotoCoreError))
+        except WaitTimeout as exc:
+            raise TeardownError(
+                f"EKS cluster {name} is still {seen[0]} after {self.cluster_settle_timeout:g}s of waiting, and EKS "
+                f"refuses to delete a cluster in that status, so 01-network was not destroyed; re-run `python -m "
+                f"lfharness teardown` once `aws eks describe-cluster --name {name}` shows ACTIVE or FAILED") from exc
+        LOG.info("teardown: EKS cluster %s is %s after %.0fs; destroying 01-network", name, seen[0] or "gone",
+                 time.monotonic() - started)
+
+    def _destroy_network(self) -> None:
+        """01-network's destroy in a teardown. With an AWS session: first the wait for a settling
+        cluster (issue 24 item 10); and when the destroy fails while the node security group id is
+        known from 01-network's outputs (read before: a failed destroy empties them), its detached
+        VPC CNI interfaces are deleted as the pause does (pause.release_node_security_group: AWS
+        refuses to delete a group an interface uses, DependencyViolation after the 15-minute delete
+        timeout), the other interfaces named, and 01-network destroyed once more (item 4)."""
+        if self.aws is None:
+            self.destroy(workspaces.CLUSTER_WORKSPACE)
+            return
+        try:
+            self._network = self._read(workspaces.CLUSTER_WORKSPACE)
+        except tf.TerraformError as exc:
+            LOG.warning("teardown: could not read 01-network's outputs before its destroy (%s); cluster %s assumed, "
+                        "node security group unknown", exc, CLUSTER_NAME)
+            self._network = {}
+        self._wait_for_settled_cluster()
+        try:
+            self.destroy(workspaces.CLUSTER_WORKSPACE)
+        except tf.TerraformError as exc:
+            group = self._network.get("node_security_group_id")
+            if not group:
+                raise
+            report = pause.release_node_security_group(self.aws, group, self._cluster_name)
+            self.cleaned_up += [f"network interface {eni} (a detached VPC CNI interface in the node security group "
+                                f"{group})" for eni in report.deleted]
+            others = (f"; the node security group {group} is also used by network interfaces that are not detached "
+                      f"VPC CNI leftovers, left alone: {report.describe_kept()} (delete them once detached, then "
+                      "re-run `python -m lfharness teardown`)") if report.kept else ""
+            if not report.deleted:
+                if others:
+                    raise TeardownError(f"{exc}{others}") from exc
+                raise
+            LOG.warning("teardown: 01-network's destroy failed; deleted %d detached VPC CNI interface(s) %s that held "
+                        "the node security group %s%s; destroying 01-network once more", len(report.deleted),
+                        ", ".join(report.deleted), group, others)
+            try:
+                self.destroy(workspaces.CLUSTER_WORKSPACE)
+            except tf.TerraformError as again:
+                if others:
+                    raise TeardownError(f"{again}{others}") from again
+                raise
 
     def _sweep(self) -> tuple[aws_checks.Sweep | None, str | None]:
         """The leftover sweep that ends a teardown; a log group EKS re-created is deleted on the way."""
@@ -315,19 +456,26 @@ class Stack:
             LOG.info("teardown: no AWS session (local workspaces): leftover sweep not run")
             return None, None
         try:
-            return aws_checks.wait_for_clean_sweep(self.aws, *PROJECT_TAG, log_groups=(CLUSTER_LOG_GROUP,),
-                                                   iam_tags=aws_checks.stack_tags(self.organization),
-                                                   remove_recreated=True, timeout=self.sweep_timeout,
-                                                   interval=self.poll_interval), None
+            found = aws_checks.wait_for_clean_sweep(self.aws, *PROJECT_TAG, log_groups=(CLUSTER_LOG_GROUP,),
+                                                    iam_tags=aws_checks.stack_tags(self.organization),
+                                                    remove_recreated=True, timeout=self.sweep_timeout,
+                                                    interval=self.poll_interval)
         except aws_checks.CheckError as exc:
             LOG.error("teardown: leftover sweep not clean: %s", exc)
             return None, f"leftover sweep: {exc}"
+        if found.unknown:
+            LOG.warning("teardown: the leftover sweep is clean but for %d resource(s) of a kind it cannot judge; "
+                        "check them by hand:\n%s", len(found.unknown), "\n".join(str(f) for f in found.unknown))
+        return found, None
 
     def teardown(self, only: tuple[str, ...] | None = None, *, sweep: bool | None = None) -> aws_checks.Sweep | None:
         """Destroys what this run applied (or `only`), downstream first (FR27), each with the
         cluster_enabled it is in; after 03-app waits for its PVC volumes, and ends with the leftover
         sweep (returned; None without an AWS session) when `sweep` says so, by default when
-        01-network was part of it.
+        01-network was part of it. With an AWS session, 01-network's destroy waits for a cluster EKS
+        is still creating or updating and releases the node security group when it fails
+        (_destroy_network); once 01-network is gone, the namespace's detached PVC volumes are deleted
+        (they outlive a failed 03-app destroy, and no CSI driver is left to delete them).
 
         Every workspace is tried even when one before it fails: a failed 03-app destroy must not
         leave RDS and EKS running. Each failure is logged as it happens and all are raised
@@ -336,39 +484,51 @@ class Stack:
         chosen = list(self.applied if only is None else only)
         whole = workspaces.CLUSTER_WORKSPACE in chosen if sweep is None else sweep
         failures: list[str] = []
+        self.cleaned_up = []
+        pvc_problem: str | None = None  # reported at the end: deleting them after 01-network may settle it
         for workspace in workspaces.REVERSE_ORDER:
             if workspace not in chosen:
                 continue
             LOG.info("teardown: destroying %s", workspace)
+            hosts_cluster = workspaces.get(workspace).hosts_cluster
             try:
-                self.destroy(workspace)
+                if hosts_cluster:
+                    self._destroy_network()
+                else:
+                    self.destroy(workspace)
             except Exception as exc:  # noqa: BLE001 (any failure: note it, go on with the next workspace)
                 LOG.error("teardown: destroying %s failed, continuing with the next workspace: %s", workspace, exc)
                 failures.append(f"{workspace}: {exc}")
+            else:
+                if hosts_cluster:
+                    pvc_problem = self._delete_orphaned_pvc_volumes()
             if workspaces.get(workspace).in_cluster:
-                problem = self._wait_for_pvc_volumes()
-                if problem:
-                    failures.append(problem)
+                pvc_problem = self._wait_for_pvc_volumes()
+        if pvc_problem:
+            failures.append(pvc_problem)
         found = None
         if whole:
             found, problem = self._sweep()
             if problem:
                 failures.append(problem)
         if failures:
+            deleted = f"\ndeleted on the way: {', '.join(self.cleaned_up)}" if self.cleaned_up else ""
             raise TeardownError(f"teardown left {len(failures)} problem(s) (logs in "
                                 f"{self.run_dir / 'terraform'}); destroy them by hand or re-run "
-                                "`python -m lfharness teardown`:\n" + "\n".join(failures))
+                                "`python -m lfharness teardown`:\n" + "\n".join(failures) + deleted)
         return found
 
 
 @dataclass
 class TeardownReport:
     """What `teardown_workspaces` did: the workspaces it destroyed, those Terraform Cloud does not
-    have (nothing to destroy), those it could not try and why, and whether the sweep ran."""
+    have (nothing to destroy), those it could not try and why, what it deleted on AWS itself (the
+    node security group's CNI interfaces, orphaned PVC volumes), and whether the sweep ran."""
 
     tried: list[str] = field(default_factory=list)
     absent: list[str] = field(default_factory=list)
     refused: dict[str, str] = field(default_factory=dict)
+    cleaned_up: list[str] = field(default_factory=list)
     sweep: aws_checks.Sweep | None = None
     sweep_note: str = ""
 
@@ -377,6 +537,8 @@ class TeardownReport:
         parts = [f"destroyed {', '.join(self.tried)}" if self.tried else "no workspace to destroy"]
         if self.absent:
             parts.append(f"not in Terraform Cloud: {', '.join(self.absent)}")
+        if self.cleaned_up:
+            parts.append(f"deleted what the cluster left: {', '.join(self.cleaned_up)}")
         parts.append(self.sweep_note)
         return "; ".join(parts)
 
@@ -426,9 +588,15 @@ def teardown_workspaces(tfc: TfcClient, stack: Stack) -> TeardownReport:
         report.sweep = stack.teardown(tuple(report.tried), sweep=run_sweep)
     except TeardownError as exc:
         raise TeardownError("\n".join(filter(None, [str(exc), refused]))) from exc
+    report.cleaned_up = list(stack.cleaned_up)
     if refused:
         raise TeardownError(f"teardown could not try {len(report.refused)} workspace(s); fix the cause and re-run "
                             f"`python -m lfharness teardown`:\n{refused}")
     if run_sweep:
         report.sweep_note = "leftover sweep clean"
+        unknown = report.sweep.unknown if report.sweep is not None else []
+        if unknown:
+            # Not waited on (the tagging API may list them long after they are gone), but named.
+            report.sweep_note += (f" but for {len(unknown)} resource(s) of a kind it cannot judge, to check by hand: "
+                                  + "; ".join(str(f) for f in unknown))
     return report

@@ -441,3 +441,228 @@ def test_a_nat_gateway_ec2_no_longer_knows_is_gone(moto):
         finding = aws_checks.judge(_StubbedSession(ec2), _ec2_arn("natgateway", "nat-0a1b2c3d4e5f60718"),
                                    "Project", "p")
     assert finding.verdict == aws_checks.GONE
+
+
+# --- issue 24 item 3: every kind the stack creates is asked of its own service ----------------------
+
+class _ListedByTaggingApi:
+    """A moto session whose Resource Groups Tagging API client lists `arns` (botocore's Stubber, with
+    GetResources' real response shape): moto's GetResources lists neither security-group-rule nor IAM
+    ARNs and forgets a deleted resource at once, while AWS's lists "previously tagged" resources for a
+    while. Every other client is moto's (or one of `clients`), so each ARN is judged by its own service."""
+
+    def __init__(self, session, tag: dict[str, str], arns: list[str], sweeps: int = 1, clients=None) -> None:
+        self._session = session
+        self._clients = dict(clients or {})
+        self.tagging = session.client("resourcegroupstaggingapi")
+        self.stub = Stubber(self.tagging)
+        for _ in range(sweeps):
+            self.stub.add_response("get_resources",
+                                   {"ResourceTagMappingList": [{"ResourceARN": arn, "Tags": [tag]} for arn in arns]},
+                                   {"TagFilters": [{"Key": tag["Key"], "Values": [tag["Value"]]}]})
+        self.stub.activate()
+
+    def client(self, service_name: str, **kwargs):
+        if service_name == "resourcegroupstaggingapi":
+            return self.tagging
+        return self._clients.get(service_name) or self._session.client(service_name, **kwargs)
+
+
+def _sg_rule(ec2, tag: dict[str, str]) -> str:
+    """02-deps' rds_from_anywhere as the aws provider makes an aws_vpc_security_group_ingress_rule:
+    AuthorizeSecurityGroupIngress with the rule's tags (default_tags' Project); returns its ARN."""
+    vpc = ec2.create_vpc(CidrBlock=f"10.{secrets.randbelow(200) + 20}.0.0/16")["Vpc"]["VpcId"]
+    group = ec2.create_security_group(GroupName=f"langfuse-rds-{secrets.token_hex(3)}", Description="d",
+                                      VpcId=vpc)["GroupId"]
+    rule = ec2.authorize_security_group_ingress(
+        GroupId=group, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432,
+                                       "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+        TagSpecifications=[{"ResourceType": "security-group-rule", "Tags": [tag]}])["SecurityGroupRules"][0]
+    return _ec2_arn("security-group-rule", rule["SecurityGroupRuleId"])
+
+
+def test_a_deleted_security_group_rule_the_tagging_api_still_lists_is_gone(moto):
+    """Issue 24 item 3, FR27, NFR8: 02-deps' ingress rules are taggable and carry Project; once revoked,
+    the sgr- ARN the tagging API still lists is judged by DescribeSecurityGroupRules
+    (InvalidSecurityGroupRuleId.NotFound): gone, not a leftover that holds the teardown (against moto)."""
+    session, tag = moto.session(), _tag()
+    ec2 = session.client("ec2")
+    arn = _sg_rule(ec2, tag)
+    rule = arn.rsplit("/", 1)[1]
+    group = ec2.describe_security_group_rules(SecurityGroupRuleIds=[rule])["SecurityGroupRules"][0]["GroupId"]
+    ec2.revoke_security_group_ingress(GroupId=group, SecurityGroupRuleIds=[rule])
+    assert aws_checks.judge(session, arn, tag["Key"], tag["Value"]).verdict == aws_checks.GONE
+
+
+def test_an_existing_security_group_rule_is_a_leftover(moto):
+    """Issue 24 item 3, FR27: a rule DescribeSecurityGroupRules still returns is a leftover (against moto)."""
+    session, tag = moto.session(), _tag()
+    finding = aws_checks.judge(session, _sg_rule(session.client("ec2"), tag), tag["Key"], tag["Value"])
+    assert (finding.verdict, finding.detail) == (aws_checks.LEFTOVER, "EC2 security-group-rule still exists")
+
+
+def _iam_resource(iam, kind: str, tag: dict[str, str]) -> str:
+    """One IAM resource of `kind` as the stack makes it (eks module, iam module), tagged; its ARN."""
+    name = f"langfuse-{secrets.token_hex(4)}"
+    if kind == "role":
+        return iam.create_role(RoleName=name, AssumeRolePolicyDocument="{}", Tags=[tag])["Role"]["Arn"]
+    if kind == "policy":
+        document = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"}]}'
+        return iam.create_policy(PolicyName=name, PolicyDocument=document, Tags=[tag])["Policy"]["Arn"]
+    return iam.create_open_id_connect_provider(
+        Url=f"https://oidc.eks.us-east-1.amazonaws.com/id/{name.upper()}", ClientIDList=["sts.amazonaws.com"],
+        ThumbprintList=["9" * 40], Tags=[tag])["OpenIDConnectProviderArn"]
+
+
+def _delete_iam(iam, arn: str) -> None:
+    kind = arn.split(":", 5)[5].split("/")[0]
+    if kind == "role":
+        iam.delete_role(RoleName=arn.rsplit("/", 1)[1])
+    elif kind == "policy":
+        iam.delete_policy(PolicyArn=arn)
+    else:
+        iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+
+
+@pytest.mark.parametrize("kind", ["role", "policy", "oidc-provider"])
+def test_a_deleted_iam_resource_the_tagging_api_still_lists_is_gone(moto, kind):
+    """Issue 24 item 3, FR27, NFR8: the tagging API (us-east-1) lists IAM OIDC providers and policies,
+    deleted ones too; each IAM ARN is judged by GetRole / GetPolicy / GetOpenIDConnectProvider, and
+    NoSuchEntity means gone (against moto)."""
+    session, tag = moto.session(), _tag()
+    iam = session.client("iam")
+    arn = _iam_resource(iam, kind, tag)
+    _delete_iam(iam, arn)
+    assert aws_checks.judge(session, arn, tag["Key"], tag["Value"]).verdict == aws_checks.GONE
+
+
+@pytest.mark.parametrize("kind", ["role", "policy", "oidc-provider"])
+def test_an_existing_iam_resource_is_a_leftover_named_by_kind(moto, kind):
+    """Issue 24 item 3, FR27: an IAM role, policy or OIDC provider IAM still knows is a leftover, asked
+    rather than assumed (against moto)."""
+    session, tag = moto.session(), _tag()
+    finding = aws_checks.judge(session, _iam_resource(session.client("iam"), kind, tag), tag["Key"], tag["Value"])
+    assert (finding.verdict, finding.detail) == (aws_checks.LEFTOVER, f"IAM {kind} still exists")
+
+
+def test_a_sweep_of_the_arns_the_tagging_api_keeps_listing_after_deletion_is_clean(moto):
+    """Issue 24 item 3, FR27, NFR8: the sweep after a teardown, fed what the tagging API really returns
+    for this stack's kinds once they are deleted (an sgr- rule, an IAM OIDC provider and policy), judges
+    each by its own service and comes back clean (tagging API through botocore's Stubber, the rest moto)."""
+    session, tag = moto.session(), _tag()
+    ec2, iam = session.client("ec2"), session.client("iam")
+    rule_arn = _sg_rule(ec2, tag)
+    rule = rule_arn.rsplit("/", 1)[1]
+    ec2.revoke_security_group_ingress(GroupId=ec2.describe_security_group_rules(
+        SecurityGroupRuleIds=[rule])["SecurityGroupRules"][0]["GroupId"], SecurityGroupRuleIds=[rule])
+    iam_arns = [_iam_resource(iam, kind, tag) for kind in ("oidc-provider", "policy")]
+    for arn in iam_arns:
+        _delete_iam(iam, arn)
+    result = aws_checks.sweep(_ListedByTaggingApi(session, tag, [rule_arn, *iam_arns]), tag["Key"], tag["Value"])
+    assert (_verdicts(result), result.clean) == ([aws_checks.GONE] * 3, True)
+
+
+def test_an_iam_policy_of_another_deployment_the_tagging_api_lists_is_not_counted(moto):
+    """Issue 24 item 3, FR27: the tagging API lists every policy with Project, another deployment's in the
+    same account too (IAM is global); one that exists without this deployment's Organization tag is
+    not ours, so the sweep stays clean (tagging API through botocore's Stubber, IAM in moto)."""
+    session, tag = moto.session(), _tag()
+    theirs = _iam_resource(session.client("iam"), "policy", tag)  # Project only: not our Organization
+    result = aws_checks.sweep(_ListedByTaggingApi(session, tag, [theirs]), tag["Key"], tag["Value"],
+                              iam_tags=aws_checks.stack_tags("our-org"))
+    assert result.findings == ()
+
+
+def test_an_iam_arn_iam_refuses_to_describe_stays_a_leftover(moto):
+    """Issue 24 item 3: an IAM policy the tagging API lists whose GetPolicy is refused (AccessDenied) is
+    not taken for another deployment's: it stays a leftover naming the error, so the wait asks again
+    and names it if it gives up (IAM's answers through botocore's Stubber: moto grants everything)."""
+    session, tag = moto.session(), _tag()
+    arn = f"arn:aws:iam::{ACCOUNT}:policy/langfuse-{secrets.token_hex(4)}"
+    iam = session.client("iam")
+    with Stubber(iam) as stub:
+        stub.add_response("list_roles", {"Roles": []}, {})
+        stub.add_response("list_open_id_connect_providers", {"OpenIDConnectProviderList": []}, {})
+        stub.add_response("list_policies", {"Policies": []}, {"Scope": "Local"})
+        stub.add_client_error("get_policy", "AccessDenied", http_status_code=403, expected_params={"PolicyArn": arn})
+        result = aws_checks.sweep(_ListedByTaggingApi(session, tag, [arn], clients={"iam": iam}), tag["Key"],
+                                  tag["Value"], iam_tags=aws_checks.stack_tags("our-org"))
+    assert [(f.arn, f.verdict, "AccessDenied" in f.detail) for f in result.findings] == [
+        (arn, aws_checks.LEFTOVER, True)]
+
+
+_UNJUDGED = f"arn:aws:sqs:us-east-1:{ACCOUNT}:langfuse-interruptions"  # no kind the stack creates
+
+
+def test_a_kind_without_a_judge_is_reported_unknown_without_holding_the_wait(moto):
+    """Issue 24 item 3, NFR8: an ARN of a kind the harness cannot judge is UNKNOWN: the wait returns at
+    once (not after 15 minutes as for a leftover) and the result names it for the closing message
+    (tagging API through botocore's Stubber listing an SQS queue, the rest moto)."""
+    session, tag = moto.session(), _tag()
+    result = aws_checks.wait_for_clean_sweep(_ListedByTaggingApi(session, tag, [_UNJUDGED]), tag["Key"],
+                                             tag["Value"], timeout=1, interval=0.2)
+    assert [(f.arn, f.verdict) for f in result.unknown] == [(_UNJUDGED, aws_checks.UNKNOWN)]
+
+
+def test_a_sweep_that_gives_up_names_the_unknown_kinds_too(moto):
+    """Issue 24 item 3: when a real leftover makes the wait give up, its message also lists what could
+    not be judged, so nothing listed goes unmentioned (tagging API through botocore's Stubber listing a
+    VPC that moto still holds and an SQS queue)."""
+    session, tag = moto.session(), _tag()
+    vpc = session.client("ec2").create_vpc(CidrBlock="10.6.0.0/16")["Vpc"]["VpcId"]
+    listed = _ListedByTaggingApi(session, tag, [_ec2_arn("vpc", vpc), _UNJUDGED], sweeps=20)
+    with pytest.raises(aws_checks.CheckError, match=rf"(?s)leftover: \S+vpc/{vpc}.*cannot judge.*unknown: {_UNJUDGED}"):
+        aws_checks.wait_for_clean_sweep(listed, tag["Key"], tag["Value"], timeout=0.3, interval=0.1)
+
+
+# ClickHouse's data volume as 02-deps tags it (Name, Component) plus default_tags' Project.
+def _clickhouse_tags(tag: dict[str, str]) -> list[dict[str, str]]:
+    return [tag, {"Key": "Name", "Value": "langfuse-clickhouse-data"}, {"Key": "Component", "Value": "clickhouse"}]
+
+
+def _clickhouse_volume(ec2, tag: dict[str, str]) -> str:
+    return ec2.create_volume(AvailabilityZone="us-east-1a", Size=10, VolumeType="gp3", Encrypted=True,
+                             TagSpecifications=[{"ResourceType": "volume", "Tags": _clickhouse_tags(tag)}])["VolumeId"]
+
+
+def test_clickhouses_volume_left_available_is_a_leftover(moto):
+    """Issue 24 item 3, decision 24: aws_ebs_volume.clickhouse gets Project from default_tags; while it
+    exists detached (available) it costs and is a leftover, judged by DescribeVolumes (against moto)."""
+    session, tag = moto.session(), _tag()
+    volume = _clickhouse_volume(session.client("ec2"), tag)
+    finding = aws_checks.judge(session, _ec2_arn("volume", volume), tag["Key"], tag["Value"])
+    assert (finding.verdict, finding.detail) == (aws_checks.LEFTOVER, "EBS volume available")
+
+
+def test_clickhouses_volume_attached_to_a_node_is_a_leftover(moto):
+    """Issue 24 item 3: an in-use volume (still attached to an instance) is a leftover too (against moto,
+    the volume attached to an instance there)."""
+    session, tag = moto.session(), _tag()
+    ec2 = session.client("ec2")
+    volume = _clickhouse_volume(ec2, tag)
+    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1,
+                                 Placement={"AvailabilityZone": "us-east-1a"})["Instances"][0]["InstanceId"]
+    ec2.attach_volume(VolumeId=volume, InstanceId=instance, Device="/dev/xvdf")
+    finding = aws_checks.judge(session, _ec2_arn("volume", volume), tag["Key"], tag["Value"])
+    assert (finding.verdict, finding.detail) == (aws_checks.LEFTOVER, "EBS volume in-use")
+
+
+def test_a_volume_being_deleted_keeps_the_sweep_waiting(moto):
+    """Issue 24 item 3: a volume in state deleting is on its way out: DELETING, waited for (recorded
+    DescribeVolumes response shape through botocore's Stubber: moto deletes a volume at once)."""
+    ec2 = moto.session().client("ec2")
+    with Stubber(ec2) as stub:
+        stub.add_response("describe_volumes", {"Volumes": [{"VolumeId": "vol-0a1b2c3d4e5f60718", "State": "deleting",
+                                                            "Size": 10, "AvailabilityZone": "us-east-1a"}]},
+                          {"VolumeIds": ["vol-0a1b2c3d4e5f60718"]})
+        finding = aws_checks.judge(_StubbedSession(ec2), _ec2_arn("volume", "vol-0a1b2c3d4e5f60718"), "Project", "p")
+    assert finding.verdict == aws_checks.DELETING
+
+
+def test_a_deleted_volume_the_tagging_api_still_lists_is_gone(moto):
+    """Issue 24 item 3: once deleted, DescribeVolumes answers InvalidVolume.NotFound: gone (against moto)."""
+    session, tag = moto.session(), _tag()
+    ec2 = session.client("ec2")
+    volume = _clickhouse_volume(ec2, tag)
+    ec2.delete_volume(VolumeId=volume)
+    assert aws_checks.judge(session, _ec2_arn("volume", volume), tag["Key"], tag["Value"]).verdict == aws_checks.GONE
