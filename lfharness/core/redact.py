@@ -68,13 +68,16 @@ class Secret(str):
 def _variants(value: str) -> set[str]:
     """The forms a secret takes in the texts the harness writes: as is, JSON-escaped (metadata.values,
     `-json` output), URL-encoded (connection URLs), base64 (Kubernetes Secret data), repr-escaped
-    (pytest's output), XML-escaped (junit)."""
+    (pytest's output), escaped as pytest escapes test ids, XML-escaped (junit)."""
     # Python's repr (pytest's assertion diffs and argument lists) escapes a backslash, the quote it
     # encloses with and control characters: a value holding `"` and `\` shows in another form.
     printed = repr(value)[1:-1]
-    forms = {value, json.dumps(value)[1:-1], quote(value, safe=""), printed,
+    # pytest's test ids (`test_login[<value>]`, its ascii_escaped) escape the backslash, control and
+    # non-ASCII characters but no quote: a value holding `'` and `"`, or an `é`, differs from its repr.
+    in_id = value.encode("unicode_escape").decode("ascii")
+    forms = {value, json.dumps(value)[1:-1], quote(value, safe=""), printed, in_id,
              base64.b64encode(value.encode()).decode()}
-    for form in (value, printed):  # junit XML's text and attributes
+    for form in (value, printed, in_id):  # junit XML's text and attributes
         forms |= {xml_escape(form), xml_escape(form, {'"': "&quot;"})}
     # Each line of a multi-line value too: a log may print it re-indented or with other line endings.
     lines = value.splitlines()
@@ -94,6 +97,7 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str] = (), *, announce: Callable[[str], None] | None = None) -> None:
         self._values: set[str] = set()
+        self._registered: set[str] = set()  # the values as added, for handover()
         self._pattern: re.Pattern[str] | None = None
         self._lock = threading.Lock()
         self.announce = announce if announce is not None else _announce_to_stdout
@@ -112,17 +116,27 @@ class Redactor:
     def add(self, *values: object) -> None:
         """Registers secret values; non-strings, empty and too short values are ignored."""
         new: set[str] = set()
+        registered: set[str] = set()
         for value in values:
             if isinstance(value, str) and len(value) >= MIN_LENGTH:
+                registered.add(str(value))
                 new |= _variants(str(value)) - self._values
         if not new:
             return
         with self._lock:
             self._values |= new
+            self._registered |= registered
             self._pattern = None
         if os.environ.get(GITHUB_ACTIONS_ENV) == "true":
             for value in sorted(new):
                 self.announce(value)
+
+    def handover(self) -> list[str]:
+        """The values as they were added (not their forms), for another process's Redactor to `add`:
+        pytest-xdist's workers hand theirs to the controller, which writes the junit XML. Only for
+        that: the list holds every secret in clear."""
+        with self._lock:
+            return sorted(self._registered)
 
     def secret(self, value: str) -> Secret:
         """value registered and wrapped: what a reader of a secret hands on."""
