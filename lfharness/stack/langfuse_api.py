@@ -11,11 +11,22 @@ Two kinds of data, two stores (decision 24): datasets, their items and runs, and
 PostgreSQL's (`Markers`); traces, observations, scores and dataset run items (what an evaluation
 produces) are ClickHouse's, written by the worker from Langfuse's queues, so they read back only
 after a while (`Evaluation`, `wait_for_evaluation`).
+
+What an application sends (decision 25): the official Python SDK, langfuse 3.x (`SDK_RANGE`), exports
+traces and observations as OpenTelemetry spans (OTLP/HTTP, protobuf) to /api/public/otel/v1/traces
+and scores as score-create events to /api/public/ingestion. `send_with_sdk` sends one trace that way
+and `follow_sdk_trace` follows it through Langfuse's pipeline stage by stage (accepted by the web,
+batch written to S3, processed by the worker, read back complete). langfuse 5.x posts scores as a
+JSON array to /api/public/scores, which 3.150 refuses with 400 (`newer_sdk_score_batch`).
 """
 
 from __future__ import annotations
 
+import importlib.metadata
+import json
 import logging
+import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -45,6 +56,8 @@ def health(base_url: str, timeout: float = 10) -> requests.Response:
 
 
 EVENT_PREFIX = "events/"  # s3.eventUpload.prefix in terraform/03-app/values.yaml.tpl
+OTEL_TRACES_PATH = "/api/public/otel/v1/traces"
+SCORES_PATH = "/api/public/scores"
 
 
 def event_object_key(project_id: str, trace_id: str, event_id: str, prefix: str = EVENT_PREFIX) -> str:
@@ -127,6 +140,17 @@ class Api:
         event_id = str(uuid.uuid4())
         self.ingest(ingestion_batch(trace_id, name, event_id), what=f"ingest trace {trace_id}")
         return event_id
+
+    def post(self, path: str, body: Any) -> requests.Response:
+        """POST a JSON body to `path` with the project's keys, status unchecked: for the checks that
+        expect a refusal (what another client would send)."""
+        return requests.post(f"{self.base_url}{path}", json=body, auth=(self.public_key, self.secret_key),
+                             timeout=self.timeout)
+
+    def create_score(self, body: dict) -> str:
+        """POST /api/public/scores with ONE score object (3.150's PostScoresBody); returns its id."""
+        return str(self._call("POST", SCORES_PATH, what=f"create score {body.get('name')}", json_body=body,
+                              ok=(200,)).json()["id"])
 
     def get_trace(self, trace_id: str) -> requests.Response:
         """GET /api/public/traces/{id}, status unchecked (200 readable, 404 not (yet/any more))."""
@@ -336,22 +360,28 @@ class Evaluation:
         kinds: tuple[tuple[str, tuple[Any, ...], tuple[Any, ...]], ...] = (
             ("observations", self.observations, read.observations), ("scores", self.scores, read.scores),
             ("dataset run items", self.run_items, read.run_items))
-        for kind, written, got in kinds:
-            if written != got:
-                otherwise = [x.id for x in written if x not in got]
-                unexpected = [x.id for x in got if x not in written]
-                lines.append(f"{kind}: {len(got)} read, {len(written)} written"
-                             + (f"; missing or changed: {', '.join(otherwise)}" if otherwise else "")
-                             + (f"; not written: {', '.join(unexpected)}" if unexpected else ""))
-        return lines
+        return lines + _kind_differences(kinds)
+
+
+def _kind_differences(kinds: tuple[tuple[str, tuple[Any, ...], tuple[Any, ...]], ...]) -> list[str]:
+    """One line per kind whose rows read back otherwise than written (each row has an `id`)."""
+    lines = []
+    for kind, written, got in kinds:
+        if written != got:
+            otherwise = [x.id for x in written if x not in got]
+            unexpected = [x.id for x in got if x not in written]
+            lines.append(f"{kind}: {len(got)} read, {len(written)} written"
+                         + (f"; missing or changed: {', '.join(otherwise)}" if otherwise else "")
+                         + (f"; not written: {', '.join(unexpected)}" if unexpected else ""))
+    return lines
 
 
 @dataclass(frozen=True)
 class _Progress:
     """One read while waiting; its repr (in the wait's log lines) says what is still missing."""
 
-    read: Evaluation
-    written: Evaluation
+    read: Evaluation | SdkTrace
+    written: Evaluation | SdkTrace
 
     def __repr__(self) -> str:
         # Short: the wait's log lines keep the first 120 characters.
@@ -484,3 +514,302 @@ def wait_for_evaluation(api: Api, written: Evaluation, *, timeout: float = 300, 
         read = read_evaluation(api, written)
         LOG.warning("read back instead: %s", "; ".join(written.differences(read)) or "as written (just now)")
         return read
+
+
+# ---- the official Python SDK: what an instrumented application sends (decision 25) --------------
+
+SDK_RANGE = ">=3.15,<4"  # the majors Langfuse 3.150 serves fully; pyproject.toml pins the one tested
+SDK_SCORE_NAME = "e2e-correctness"
+SDK_USAGE = Usage(input=21, output=34, total=55)
+# The stages an SDK trace passes in Langfuse 3.150, in order (follow_sdk_trace names the one that stopped).
+PIPELINE = ("accepted by the web", "batch written to S3", "processed by the worker", "read back complete")
+
+
+class PipelineStopped(LangfuseApiError):
+    """An SDK trace did not get through a stage of Langfuse's pipeline; `stage` is one of PIPELINE."""
+
+    def __init__(self, stage: str, detail: str) -> None:
+        super().__init__(f"stopped at '{stage}': {detail}")
+        self.stage = stage
+
+
+@dataclass(frozen=True)
+class SdkTrace:
+    """What the SDK sent, or what reads back of it: the same type, so a test compares them equal.
+
+    trace_name is None when the trace does not read back (404); the tuples are sorted by id and
+    hold exactly what the list endpoints answer for this trace.
+    """
+
+    trace_id: str
+    trace_name: str | None
+    observations: tuple[Observation, ...]
+    scores: tuple[Score, ...]
+
+    def counts(self) -> dict[str, int]:
+        """How many of each kind: {"traces", "observations", "scores"}."""
+        return {"traces": int(self.trace_name is not None), "observations": len(self.observations),
+                "scores": len(self.scores)}
+
+    def describe(self) -> str:
+        kinds = ", ".join(sorted(o.type for o in self.observations))
+        return (f"trace {self.trace_id} with {len(self.observations)} observation(s) ({kinds}) and "
+                f"{len(self.scores)} score(s)")
+
+    def differences(self, read: SdkTrace) -> list[str]:
+        """What `read` lacks or holds otherwise than this (as sent), one line per kind; [] when equal."""
+        lines = []
+        if read.trace_name != self.trace_name:
+            lines.append(f"trace {self.trace_id}: " + ("not readable" if read.trace_name is None else
+                                                        f"named {read.trace_name!r}, sent {self.trace_name!r}"))
+        return lines + _kind_differences((("observations", self.observations, read.observations),
+                                          ("scores", self.scores, read.scores)))
+
+
+@dataclass(frozen=True)
+class SdkSent:
+    """One SDK session's outcome: what it sent, when it started (epoch seconds: where to look for its
+    S3 object), the SDK's version and the problems it met. The SDK only logs a refused export or
+    score batch; `problems` collects those (the OTLP exporter's and the SDK's errors, and every
+    ingestion answer that was not a clean 2xx): () means the web accepted everything."""
+
+    written: SdkTrace
+    started: float
+    sdk_version: str
+    problems: tuple[str, ...] = ()
+
+
+class _ErrorLog(logging.Handler):
+    """Collects the error records of the SDK and its OpenTelemetry exporter while a session runs."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.name}: {record.getMessage()}"[:500])
+
+
+# The SDK keeps one resource manager per public key for the process' life (langfuse 3.x's
+# LangfuseResourceManager), and shutdown() does not drop it: a second client with the same key
+# would reuse the shut-down exporter and send nothing, without an error. So: one session per key.
+_SDK_SESSIONS: set[str] = set()
+_SDK_SESSIONS_LOCK = threading.Lock()
+# Environment settings that would make the SDK send elsewhere or not at all, whatever it is given.
+_SDK_REDIRECTS = ("LANGFUSE_OTEL_TRACES_EXPORT_PATH", "OTEL_SDK_DISABLED")
+
+
+def _sdk_environment_problems() -> list[str]:
+    problems = [f"{name} is set" for name in _SDK_REDIRECTS
+                if os.environ.get(name) and (name != "OTEL_SDK_DISABLED" or os.environ[name].lower() == "true")]
+    if os.environ.get("LANGFUSE_TRACING_ENABLED", "true").lower() == "false":
+        problems.append("LANGFUSE_TRACING_ENABLED=false")
+    return problems
+
+
+def _stop_sdk_threads(before: set[threading.Thread]) -> list[str]:
+    """Stops what the SDK's shutdown() leaves running: its prompt cache's refresh thread, which 3.x
+    stops only at interpreter exit (this session fetches no prompt, so it has nothing to do). Returns
+    the names of SDK threads still alive after that (none expected)."""
+    started = [t for t in threading.enumerate() if t not in before and type(t).__module__.startswith("langfuse")]
+    for thread in started:
+        pause = getattr(thread, "pause", None)  # the SDK's consumer threads stop with pause()
+        if callable(pause):
+            pause()
+    for thread in started:
+        thread.join(timeout=5)
+    return [f"{t.name} ({type(t).__name__})" for t in started if t.is_alive()]
+
+
+def send_with_sdk(base_url: str, public_key: str, secret_key: str, run_id: str, *, timeout: int = 20,
+                  flush_interval: float = 1.0) -> SdkSent:
+    """Sends through the official SDK what an instrumented agent sends, then flush() and shutdown():
+
+    a trace e2e-sdk-<run_id> whose root span e2e-agent-<run_id> holds a span e2e-retrieve-<run_id> and
+    a generation e2e-answer-<run_id> (model EVALUATION_MODEL, usage 21 + 34 = 55 tokens), and a NUMERIC
+    score e2e-correctness 0.875 on the trace. Returns what was sent (ids as the SDK made them) with
+    the problems the SDK met (see SdkSent).
+
+    Nothing but `base_url` is contacted: the host is given explicitly (LANGFUSE_HOST / LANGFUSE_BASE_URL
+    cannot redirect it), the tracer provider is this session's own (not the process-wide one, so its
+    export thread ends with it), the HTTP client is ours and closed here, and the SDK's threads are
+    stopped (its consumers by shutdown(), the prompt cache's refresh thread here).
+    """
+    # Imported here: the SDK loads OpenTelemetry, httpx and pydantic (about a second), and only the
+    # trace stages use it, not the operator commands that import this module.
+    import httpx  # noqa: PLC0415
+    from langfuse import Langfuse  # noqa: PLC0415
+    from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
+
+    refused = _sdk_environment_problems()
+    if refused:
+        raise LangfuseApiError("the SDK would not send to Langfuse: " + "; ".join(refused))
+    with _SDK_SESSIONS_LOCK:
+        if public_key in _SDK_SESSIONS:
+            raise LangfuseApiError(f"one SDK session per public key and process: {public_key} was used already "
+                                   "(langfuse 3.x keeps its shut-down exporter for that key)")
+        _SDK_SESSIONS.add(public_key)
+    problems: list[str] = []
+
+    def watch(response: httpx.Response) -> None:
+        # The SDK's own score client drops a 4xx answer without a word: the answer is read here.
+        if not response.request.url.path.endswith("/api/public/ingestion"):
+            return
+        response.read()
+        try:
+            rejected = (response.json().get("errors") or []) if response.status_code == 207 else []
+        except ValueError:
+            rejected = []
+        if response.status_code not in (200, 201, 207) or rejected:
+            problems.append(f"POST /api/public/ingestion answered {response.status_code}: {response.text[:300]}")
+
+    errors = _ErrorLog()
+    loggers = [logging.getLogger("langfuse"), logging.getLogger("opentelemetry")]
+    for logger in loggers:
+        logger.addHandler(errors)
+    before = set(threading.enumerate())
+    provider = TracerProvider()
+    # No proxy from the environment: the port-forward is local, and a proxy would be another host.
+    http = httpx.Client(timeout=timeout, event_hooks={"response": [watch]}, trust_env=False)
+    started = time.time()
+    trace_name = f"e2e-sdk-{run_id}"
+    score_id = str(uuid.uuid4())
+    try:
+        client = Langfuse(public_key=public_key, secret_key=secret_key, base_url=base_url, timeout=timeout,
+                          tracer_provider=provider, httpx_client=http, flush_interval=flush_interval,
+                          sample_rate=1.0)
+        try:
+            with client.start_as_current_observation(name=f"e2e-agent-{run_id}", as_type="span") as agent:
+                agent.update_trace(name=trace_name)
+                with agent.start_as_current_observation(name=f"e2e-retrieve-{run_id}", as_type="span") as retrieve:
+                    retrieve.update(input={"question": f"what does the SDK send? {run_id}"},
+                                    output={"documents": 2})
+                with agent.start_as_current_observation(
+                        name=f"e2e-answer-{run_id}", as_type="generation", model=EVALUATION_MODEL,
+                        usage_details={"input": SDK_USAGE.input, "output": SDK_USAGE.output,
+                                       "total": SDK_USAGE.total}) as generation:
+                    generation.update(output="spans over OTLP, scores through ingestion")
+                client.create_score(name=SDK_SCORE_NAME, value=0.875, trace_id=agent.trace_id, score_id=score_id,
+                                    data_type="NUMERIC")
+            client.flush()
+        finally:
+            client.shutdown()
+    finally:
+        provider.shutdown()  # ends the batch span processor's export thread
+        http.close()
+        for logger in loggers:
+            logger.removeHandler(errors)
+        left = _stop_sdk_threads(before)
+        if left:
+            LOG.warning("SDK threads still running after shutdown: %s", ", ".join(left))
+    trace_id = agent.trace_id
+    observations = (
+        Observation(agent.id, "SPAN", f"e2e-agent-{run_id}", trace_id, None),
+        Observation(retrieve.id, "SPAN", f"e2e-retrieve-{run_id}", trace_id, agent.id),
+        Observation(generation.id, "GENERATION", f"e2e-answer-{run_id}", trace_id, agent.id, EVALUATION_MODEL,
+                    SDK_USAGE),
+    )
+    written = SdkTrace(trace_id, trace_name, tuple(sorted(observations, key=lambda o: o.id)),
+                       (Score(score_id, SDK_SCORE_NAME, 0.875, "NUMERIC", trace_id),))
+    sent = SdkSent(written, started, importlib.metadata.version("langfuse"), tuple(problems + errors.lines))
+    LOG.info("sent with langfuse %s: %s%s", sent.sdk_version, written.describe(),
+             f"; problems: {'; '.join(sent.problems)}" if sent.problems else "")
+    return sent
+
+
+def read_sdk_trace(api: Api, written: SdkTrace) -> SdkTrace:
+    """What reads back now of `written`: GET /api/public/traces/{id} (404 -> trace_name None),
+    GET /api/public/observations?traceId=, GET /api/public/v2/scores?traceId=. No waiting."""
+    trace = api.trace(written.trace_id)
+    return SdkTrace(
+        trace_id=written.trace_id,
+        trace_name=trace.get("name") if trace is not None else None,
+        observations=tuple(sorted(map(_observation, api.observations(written.trace_id)), key=lambda o: o.id)),
+        scores=tuple(sorted(map(_score, api.scores(written.trace_id)), key=lambda s: s.id)),
+    )
+
+
+def otel_batch_prefixes(project_id: str, since: float, until: float, prefix: str = EVENT_PREFIX) -> list[str]:
+    """The S3 prefixes where Langfuse 3.150's web writes the OTel batches it accepted between `since`
+    and `until` (epoch seconds): <prefix>otel/<projectId>/<yyyy>/<mm>/<dd>/<hh>/ for each hour, UTC
+    (OtelIngestionProcessor.publishToOtelIngestionQueue; the container's clock is UTC)."""
+    hours = range(int(since - 60) // 3600, int(until) // 3600 + 1)
+    return [f"{prefix}otel/{project_id}/" + time.strftime("%Y/%m/%d/%H/", time.gmtime(hour * 3600)) for hour in hours]
+
+
+def otel_batch_trace_ids(body: bytes) -> set[str]:
+    """The trace ids (hex) of the spans in one stored OTel batch: the resourceSpans array as the web
+    wrote it (from protobuf: ids as {"type": "Buffer", "data": [...]}; from OTLP/JSON: hex strings).
+    An object that is not such a batch holds none."""
+    try:
+        resource_spans = json.loads(body)
+    except ValueError:
+        return set()
+    found: set[str] = set()
+    for resource_span in resource_spans if isinstance(resource_spans, list) else []:
+        for scope_span in (resource_span or {}).get("scopeSpans") or []:
+            for span in (scope_span or {}).get("spans") or []:
+                value = span.get("traceId")
+                value = value.get("data") if isinstance(value, dict) else value
+                if isinstance(value, str):
+                    found.add(value.lower())
+                elif isinstance(value, list) and all(isinstance(b, int) and 0 <= b < 256 for b in value):
+                    found.add(bytes(value).hex())
+    return found
+
+
+def wait_for_sdk_trace(api: Api, written: SdkTrace, *, timeout: float = 300, interval: float = 10) -> SdkTrace:
+    """Reads `written` back until it reads back exactly, for at most `timeout` seconds; returns the
+    last read either way (the caller's `assert read == written` shows the difference)."""
+    what = f"SDK trace read back as sent: {written.describe()}"
+    try:
+        return retry(lambda: _Progress(read_sdk_trace(api, written), written), timeout=timeout, interval=interval,
+                     what=what, validator=lambda progress: progress.read == written,
+                     retry_on=(LangfuseApiError, requests.RequestException)).read
+    except WaitTimeout as exc:
+        LOG.warning("%s", exc)
+        return read_sdk_trace(api, written)
+
+
+def follow_sdk_trace(api: Api, sent: SdkSent, otel_batches: Callable[[], dict[str, bytes]], *,
+                     timeout: float = 300, interval: float = 10) -> SdkTrace:
+    """Follows an SDK trace through Langfuse's pipeline, each wait naming its stage (PIPELINE):
+
+    1. accepted by the web: the SDK met no refusal (SdkSent.problems is empty);
+    2. batch written to S3: an object from `otel_batches()` (key -> body, the OTel batches stored
+       since the send) holds the trace's spans: the web uploads the batch before it queues it;
+    3. processed by the worker: GET /api/public/traces/{id} answers 200;
+    4. read back complete: the trace, its observations (ids, types, names, nesting, model, usage)
+       and its score read back exactly as sent.
+
+    Each wait has `timeout` seconds. Returns the read-back; raises PipelineStopped naming the stage
+    that stopped and what was last seen.
+    """
+    trace_id = sent.written.trace_id
+    if sent.problems:
+        raise PipelineStopped(PIPELINE[0], "; ".join(sent.problems))
+    try:
+        keys = retry(lambda: sorted(k for k, body in otel_batches().items() if trace_id in otel_batch_trace_ids(body)),
+                     timeout=timeout, interval=interval, validator=bool,
+                     what=f"an OTel batch holding trace {trace_id} in S3 (events/otel/)")
+        LOG.info("trace %s: OTel batch %s", trace_id, ", ".join(keys))
+    except WaitTimeout as exc:
+        raise PipelineStopped(PIPELINE[1], str(exc)) from None
+    try:
+        retry(lambda: api.trace_exists(trace_id), timeout=timeout, interval=interval, validator=bool,
+              what=f"the worker's processing of trace {trace_id} (GET /api/public/traces/{{id}} 200)",
+              retry_on=(LangfuseApiError, requests.RequestException))
+    except WaitTimeout as exc:
+        raise PipelineStopped(PIPELINE[2], str(exc)) from None
+    read = wait_for_sdk_trace(api, sent.written, timeout=timeout, interval=interval)
+    if read != sent.written:
+        raise PipelineStopped(PIPELINE[3], "; ".join(sent.written.differences(read)))
+    return read
+
+
+def newer_sdk_score_batch(trace_id: str) -> list[dict]:
+    """What langfuse 5.x's score consumer POSTs to /api/public/scores: a JSON ARRAY of score objects
+    (langfuse/_task_manager/score_consumer.py: api.scores.create(request=[...])). Langfuse 3.150 parses
+    one object there (PostScoresBody) and answers 400: that SDK's scores never arrive."""
+    return [{"id": str(uuid.uuid4()), "name": SDK_SCORE_NAME, "value": 0.875, "traceId": trace_id,
+             "dataType": "NUMERIC", "environment": "default"}]

@@ -9,10 +9,17 @@ registered before the first apply; Ctrl-C lets Terraform write its state, then t
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import os
+import secrets
+import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 import requests
@@ -22,7 +29,7 @@ from lfharness.core import envfile
 from lfharness.core.wait import retry
 from lfharness.stack import aws_checks, budget, k8s, langfuse_api, pause, workspaces
 from lfharness.stack.stack import KEEP_ENV, ORDER, Stack
-from lfharness.testing import datakeys, plan
+from lfharness.testing import datakeys, langfuse_fake, plan
 from lfharness.testing.chartrig import source
 from lfharness.testing.cluster import binaries
 from lfharness.testing.cluster.helm import Helm, PlannedRelease, apply_secrets, planned_release
@@ -312,6 +319,138 @@ def test_local_default_no_pod_restarted_after_the_release_became_ready(local_kub
     assert not restarts, "restarted after readiness:\n" + "\n".join(map(str, restarts))
 
 
+# --- 0d. embedded default: an application's traces, with the official SDK (decision 25) -------------
+# Each journey runs twice where it can: straight to the local Langfuse API stand-in (every CI run:
+# nothing but the stand-in is needed) and through port-forward svc/langfuse-web 3000 of the local
+# release with its generated project keys (when the kube tier's cluster and the chart are there).
+
+LOCAL_WORKER_LAG = 2.0  # seconds the stand-in's "worker" takes per queue hop: the reads must wait for it
+
+
+@dataclass(frozen=True)
+class LocalLangfuse:
+    """Where an embedded journey sends: the Langfuse API stand-in, the project's key pair, and how it
+    is reached (`reach()` yields the base URL while it is reachable)."""
+
+    fake: langfuse_fake.LangfuseFake
+    public_key: str
+    secret_key: str = field(repr=False)
+    reach: Callable[[], AbstractContextManager[str]] = field(repr=False)
+    route: str = "stand-in"
+
+
+def _web_project_keys(kube: k8s.Kube, redactor) -> tuple[str, str]:
+    """The project key pair the installed web container's headless initialization reads: the value of
+    LANGFUSE_INIT_PROJECT_PUBLIC_KEY and the Secret key LANGFUSE_INIT_PROJECT_SECRET_KEY refers to
+    (03-app's langfuse-secrets/project-secret-key); the secret joins the redactor."""
+    from kubernetes import client  # the typed apps API: only this helper reads a Deployment
+
+    deployment = client.AppsV1Api(kube.api).read_namespaced_deployment("langfuse-web", NAMESPACE)
+    env = {e.name: e for c in deployment.spec.template.spec.containers for e in c.env or []}
+    ref = env["LANGFUSE_INIT_PROJECT_SECRET_KEY"].value_from.secret_key_ref
+    secret = redactor.secret(kube.secret(NAMESPACE, ref.name)[ref.key])
+    return env["LANGFUSE_INIT_PROJECT_PUBLIC_KEY"].value, secret
+
+
+@pytest.fixture(scope="module")
+def standalone_langfuse(target, redactor) -> Iterator[LocalLangfuse]:
+    """The Langfuse API stand-in on its own, with a key pair generated here, processing asynchronously."""
+    if target.kind == "aws":
+        pytest.skip("embedded-default stage: the real AWS stages below cover this")
+    public_key, secret_key = "pk-lf-" + str(uuid.uuid4()), redactor.secret("sk-lf-" + secrets.token_hex(16))
+    with langfuse_fake.LangfuseFake(public_key, secret_key) as fake:
+        fake.set_ingestion_lag(LOCAL_WORKER_LAG)
+        yield LocalLangfuse(fake, public_key, secret_key, lambda: contextlib.nullcontext(fake.base_url))
+
+
+@pytest.fixture(scope="module")
+def released_langfuse(local_cluster, local_kubectl, redactor) -> LocalLangfuse:
+    """The stand-in behind the local release's svc/langfuse-web 3000, with the release's generated
+    project keys made its own (as headless initialization makes them the project's in the real web
+    container), processing asynchronously from here on."""
+    public_key, secret_key = _web_project_keys(local_kubectl, redactor)
+    fake = local_cluster.langfuse
+    fake.set_project_keys(public_key, secret_key)
+    fake.set_ingestion_lag(LOCAL_WORKER_LAG)
+
+    @contextlib.contextmanager
+    def reach() -> Iterator[str]:
+        with local_kubectl.port_forward(NAMESPACE, "langfuse-web", 3000, timeout=30) as port:
+            yield f"http://127.0.0.1:{port}"
+
+    return LocalLangfuse(fake, public_key, secret_key, reach, "port-forward svc/langfuse-web 3000")
+
+
+@pytest.fixture
+def local_langfuse(request) -> LocalLangfuse:
+    """`standalone_langfuse` or `released_langfuse` (the latter with the local cluster's diagnostics)."""
+    if request.param == "released":
+        request.getfixturevalue("local_diagnostics")
+    return request.getfixturevalue(f"{request.param}_langfuse")
+
+
+# The port-forward route needs the installed release; the stand-in alone needs nothing.
+LOCAL_ROUTES = [pytest.param("standalone", id="stand-in"),
+                pytest.param("released", id="port-forward",
+                             marks=pytest.mark.dependency(depends=["local_pods"]))]
+
+
+@pytest.mark.order(4)
+@pytest.mark.parametrize("local_langfuse", LOCAL_ROUTES, indirect=True)
+def test_local_default_sdk_trace_observations_and_score_read_back_through_otlp(local_langfuse):
+    """J2, J4, decision 25, issue 25 item 2: the official SDK (langfuse 3.x, pinned) sends with the
+    project keys a trace whose root span holds a span and a generation (model, 55 tokens), and a
+    score; flush(). Followed stage by stage: accepted by the web (the SDK met no refusal), the OTel
+    batch stored under events/otel/, processed by the worker (readable only after the stand-in's
+    asynchronous delay), then the trace, its three observations (types, nesting, usage) and the score
+    read back exactly. Real: the SDK (base URL, Basic auth, OTLP protobuf export, batching, score
+    consumer) and, on the port-forward route, kubectl, the API server and the release's generated
+    keys; answering: the local Langfuse API stand-in following Langfuse 3.150's OTLP route, span
+    conversion, ingestion and score endpoints."""
+    local = local_langfuse
+    otel_batches = f"{langfuse_fake.EVENT_PREFIX}otel/{langfuse_fake.PROJECT_ID}/"
+    with local.reach() as base_url:
+        api = langfuse_api.Api(base_url, local.public_key, local.secret_key)
+        sent = langfuse_api.send_with_sdk(base_url, local.public_key, local.secret_key, uuid.uuid4().hex[:12])
+        LOG.info("SDK trace %s sent via %s", sent.written.trace_id, local.route)
+        read = langfuse_api.follow_sdk_trace(api, sent, lambda: local.fake.event_objects(otel_batches),
+                                             timeout=60, interval=1)
+    assert read.counts() == {"traces": 1, "observations": 3, "scores": 1}
+    assert {r.body.content_type for r in local.fake.requests() if r.path == langfuse_api.OTEL_TRACES_PATH} == {
+        "application/x-protobuf"}
+
+
+@pytest.mark.order(4)
+@pytest.mark.parametrize("local_langfuse", LOCAL_ROUTES, indirect=True)
+def test_local_default_a_newer_sdks_score_array_is_refused(local_langfuse):
+    """Issue 25 item 3: what langfuse 5.x posts for scores, a JSON array on POST /api/public/scores, is
+    answered 400 "Invalid request data" (the local Langfuse API stand-in follows 3.150's
+    PostScoresBody: one object): why README's SDK range stops before 4."""
+    local = local_langfuse
+    with local.reach() as base_url:
+        api = langfuse_api.Api(base_url, local.public_key, local.secret_key)
+        response = api.post(langfuse_api.SCORES_PATH, langfuse_api.newer_sdk_score_batch(str(uuid.uuid4())))
+    assert (response.status_code, response.json()["message"]) == (400, "Invalid request data")
+
+
+@pytest.mark.order(4)
+@pytest.mark.parametrize("local_langfuse", LOCAL_ROUTES, indirect=True)
+def test_local_default_legacy_ingestion_trace_is_readable_and_its_event_stored(local_langfuse):
+    """J2, issue 25 item 1 (the path other SDKs use): a trace-create sent to /api/public/ingestion with
+    the project keys is accepted (our event among the 207's successes), readable after the
+    asynchronous delay, and its raw event is stored at events/<projectId>/trace/<traceId>/<eventId>.json
+    (local Langfuse API stand-in)."""
+    local = local_langfuse
+    trace_id = str(uuid.uuid4())
+    with local.reach() as base_url:
+        api = langfuse_api.Api(base_url, local.public_key, local.secret_key)
+        event_id = api.ingest_trace(trace_id)
+        retry(lambda: api.trace_exists(trace_id), timeout=60, interval=1, what=f"trace {trace_id} readable",
+              validator=bool)
+    key = langfuse_api.event_object_key(langfuse_fake.PROJECT_ID, trace_id, event_id)
+    assert trace_id.encode() in local.fake.event_objects()[key]
+
+
 # --- 1. apply -------------------------------------------------------------------------------
 
 @pytest.mark.order(5)
@@ -413,14 +552,51 @@ def test_pod_writes_to_s3_with_irsa_and_no_static_keys(kube, stack, session_aws,
     assert aws_checks.s3_get(session_aws, deps["s3_bucket_name"], key).strip() == b"irsa-ok"
 
 
-# --- 5. a trace end to end ------------------------------------------------------------------
+# --- 5. a trace end to end ---------------------------------------------------------------------
+
+def _s3_otel_batches(s3: Any, bucket: str, project_id: str, since: float) -> Callable[[], dict[str, bytes]]:
+    """The OTel batches Langfuse's web wrote to the bucket since `since` (listed under the hours' prefixes,
+    each object read once: Langfuse never rewrites one)."""
+    seen: dict[str, bytes] = {}
+
+    def batches() -> dict[str, bytes]:
+        for prefix in langfuse_api.otel_batch_prefixes(project_id, since, time.time()):
+            for key in aws_checks.s3_list_prefix(s3, bucket, prefix):
+                if key not in seen:
+                    seen[key] = aws_checks.s3_get(s3, bucket, key)
+        return dict(seen)
+
+    return batches
+
 
 @pytest.mark.order(14)
 @pytest.mark.dependency(name="trace", depends=["pods"])
-def test_trace_is_ingested_readable_and_its_event_lands_in_s3(kube, stack, session_aws, diagnostics):
-    """J2, J4: a trace sent with the generated project keys is accepted (our event among the 207's
-    successes, no errors: issue 10 item 5), readable via the API, and its raw event is the object
-    Langfuse writes at events/<projectId>/trace/<traceId>/<eventId>.json (issue 15 defect 8)."""
+def test_sdk_trace_observations_and_score_are_accepted_stored_processed_and_readable(kube, stack, session_aws,
+                                                                                    diagnostics):
+    """J2, J4, decision 25, issue 25 item 1: the official SDK (langfuse 3.x, pinned) sends with the
+    generated project keys, through port-forward svc/langfuse-web 3000, a trace whose root span holds a
+    span and a generation (model, 21 + 34 = 55 tokens), and a score; flush(). Then, each wait naming its
+    stage: accepted by the web (neither the OTLP exporter nor the score client met a refusal), the
+    OTel batch written to S3 under events/otel/<projectId>/ (holding our trace id), processed by the
+    worker (the trace readable), read back complete (three observations with their types, nesting,
+    model and usage; the score's name and value). A failure names the stage that stopped."""
+    app, bucket = stack.outputs("03-app"), stack.outputs("02-deps")["s3_bucket_name"]
+    with kube.port_forward(NAMESPACE, "langfuse-web", 3000) as port:
+        api = _api(stack, port)
+        sent = langfuse_api.send_with_sdk(api.base_url, api.public_key, api.secret_key, uuid.uuid4().hex[:12])
+        read = langfuse_api.follow_sdk_trace(
+            api, sent, _s3_otel_batches(session_aws.client("s3"), bucket, app["project_id"], sent.started),
+            timeout=300, interval=10)
+    assert read.counts() == {"traces": 1, "observations": 3, "scores": 1}
+
+
+@pytest.mark.order(14)
+@pytest.mark.dependency(depends=["pods"])
+def test_legacy_ingestion_trace_is_readable_and_its_event_lands_in_s3(kube, stack, session_aws, diagnostics):
+    """J2, J4 (the path other SDKs use): a trace-create sent with the generated project keys to
+    /api/public/ingestion is accepted (our event among the 207's successes, no errors: issue 10 item 5),
+    readable via the API, and its raw event is the object Langfuse writes at
+    events/<projectId>/trace/<traceId>/<eventId>.json (issue 15 defect 8)."""
     trace_id = str(uuid.uuid4())
     with kube.port_forward(NAMESPACE, "langfuse-web", 3000) as port:
         api = _api(stack, port)
