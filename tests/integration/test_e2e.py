@@ -27,7 +27,7 @@ import requests
 from lfharness import commands
 from lfharness.core import envfile
 from lfharness.core.wait import retry
-from lfharness.stack import aws_checks, budget, k8s, langfuse_api, pause, workspaces
+from lfharness.stack import aws_checks, budget, deploy, k8s, langfuse_api, pause, workspaces
 from lfharness.stack.stack import KEEP_ENV, ORDER, Stack
 from lfharness.testing import datakeys, langfuse_fake, plan
 from lfharness.testing.chartrig import source
@@ -456,24 +456,28 @@ def test_local_default_legacy_ingestion_trace_is_readable_and_its_event_stored(l
 @pytest.mark.order(5)
 @pytest.mark.dependency(name="network", depends=["tfc"])
 def test_apply_network(stack):
-    """FR1-FR4: 01-network applies (about 15 min: EKS)."""
-    stack.apply("01-network")
+    """FR1-FR4: 01-network applies (about 15 min: EKS), as `python -m lfharness up` applies it
+    (deploy.apply_workspace: the same step, the same variables)."""
+    deploy.apply_workspace(stack, "01-network")
 
 
 @pytest.mark.order(6)
 @pytest.mark.dependency(name="deps", depends=["network"])
 def test_apply_deps(stack):
-    """FR5-FR9: 02-deps applies (about 6 min: RDS)."""
-    stack.apply("02-deps")
+    """FR5-FR9: 02-deps applies (about 6 min: RDS), as `up` applies it."""
+    deploy.apply_workspace(stack, "02-deps")
 
 
 @pytest.mark.order(7)
 @pytest.mark.dependency(name="app", depends=["deps"])
-def test_apply_app(stack, kube, run_dir):
-    """FR10-FR15: 03-app applies; the helm release waits for first-boot migrations (5-10 min). If it
-    fails (most likely a Helm timeout), pods, events and logs are saved (issue 10 item 13)."""
+def test_apply_app(stack, kube, run_dir, target, redactor):
+    """FR10-FR15, decision 24: 03-app applies as `up` applies it, once a Ready node is in the zone
+    of ClickHouse's volume (else one line saying so, not a Helm timeout); the helm release waits for
+    first-boot migrations (5-10 min). If it fails (most likely a Helm timeout), pods, events and
+    logs are saved (issue 10 item 13)."""
+    cluster = commands.ClusterAccess(target.settings, run_dir / "deploy", redactor)
     with kube.diagnostics_on_failure(NAMESPACE, run_dir / "k8s" / "apply-03-app"):
-        stack.apply("03-app")
+        deploy.apply_workspace(stack, "03-app", cluster.zone_check)
 
 
 # --- 2. pods and port-forwards --------------------------------------------------------------
