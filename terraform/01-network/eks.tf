@@ -49,6 +49,15 @@ module "eks" {
   addons = {
     vpc-cni = {
       before_compute = true
+      # NetworkPolicy enforcement (issue 26 item 1, docs/security.md): the addon's node agent (the
+      # aws-eks-nodeagent container of aws-node, on by default) filters each pod's traffic with eBPF
+      # on its host-side veth, and EKS's network policy controller resolves the policies 03-app
+      # creates. A string, as the addon's schema wants. Standard mode (the default) is kept: a new
+      # pod is open for the moment until its policies are in place; strict mode would start every
+      # pod of the cluster, CoreDNS and the EBS CSI driver included, with nothing allowed.
+      configuration_values = jsonencode({
+        enableNetworkPolicy = "true"
+      })
     }
     kube-proxy = {}
     coredns    = {}

@@ -152,6 +152,10 @@ clickhouse:
   auth:
     existingSecret: ${jsonencode(secret_name)}
     existingSecretKey: clickhouse-password
+  # 03-app's own NetworkPolicies say who reaches ClickHouse (network_policy.tf). The subchart's
+  # would allow any source on all five ports and any egress, and NetworkPolicies add up.
+  networkPolicy:
+    enabled: false
 
 # Bundled Redis (Valkey in this chart: service langfuse-redis-primary) (FR13).
 redis:
@@ -160,6 +164,10 @@ redis:
   auth:
     existingSecret: ${jsonencode(secret_name)}
     existingSecretPasswordKey: redis-password
+  # 03-app's own NetworkPolicies say who reaches Valkey (network_policy.tf). The subchart's would
+  # allow any source on 6379 and any egress, and NetworkPolicies add up.
+  networkPolicy:
+    enabled: false
   primary:
     podAnnotations:
       checksum/langfuse-secrets: ${jsonencode(secret_checksum)}

@@ -367,7 +367,21 @@ def test_a_queue_that_never_empties_stops_the_pause_before_anything_is_applied(j
     assert ([str(s) for s in stack.steps], stack.snapshot() == before) == (["quiesce 03-app"], True)
 
 
-# --- `python -m lfharness up` (issue 27): from whatever state to running --------------------------
+def test_a_release_still_on_the_charts_own_clickhouse_claim_stops_the_pause_before_anything_goes(
+        journey, rig, redis_opener, tmp_path):
+    """Decision 24, issue 23 item 4: a stack deployed before ClickHouse had its own volume (its
+    claim data-langfuse-clickhouse-shard0-0 in the namespace) would lose its data with 03-app: the
+    pause's quiesce refuses, naming the claim, and nothing is scaled, applied or destroyed.
+    Stand-ins: the Kubernetes stand-in holding the old claim, the local Redis."""
+    stack = rig.stack(tmp_path / "run")
+    stack.restore(journey.after("deployed"))
+    stack.kube.claims.append(clickhouse.LEGACY_CLAIM)
+    before = stack.snapshot()
+    with pytest.raises(clickhouse.QuiesceError, match=re.escape(f"langfuse/{clickhouse.LEGACY_CLAIM}")):
+        pause.pause(stack, stack.aws, stack.quiesce(redis_opener, **QUICK_QUIESCE), **QUICK_CHECKS)
+    assert ([str(s) for s in stack.steps], stack.kube.calls, stack.snapshot() == before) == (
+        ["quiesce 03-app"], [], True)
+
 
 # --- `python -m lfharness up` (issue 27): from whatever state to running --------------------------
 

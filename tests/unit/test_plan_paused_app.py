@@ -29,7 +29,10 @@ APPLY_DEPS_FIRST = plan.error_pattern("apply", "02-deps", "with", "cluster_enabl
 # claim are only Kubernetes' handles on 02-deps' EBS volume, which stays, decision 24).
 IN_CLUSTER = {"helm_release.langfuse[0]", "kubernetes_namespace_v1.langfuse[0]", "kubernetes_secret_v1.langfuse[0]",
               "kubernetes_storage_class_v1.gp3_encrypted[0]", "kubernetes_persistent_volume_v1.clickhouse[0]",
-              "kubernetes_persistent_volume_claim_v1.clickhouse[0]"}
+              "kubernetes_persistent_volume_claim_v1.clickhouse[0]",
+              # Issue 26 item 1: the namespace's NetworkPolicies go and come back with it.
+              *(f"kubernetes_network_policy_v1.{name}[0]"
+                for name in ("default_deny", "dns", "langfuse_app", "clickhouse", "valkey", "jobs"))}
 
 
 def test_paused_app_keeps_only_the_generated_secrets(app_cycle):
