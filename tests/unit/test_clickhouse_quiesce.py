@@ -215,3 +215,164 @@ def test_a_release_from_before_clickhouses_own_volume_is_refused_before_anything
     assert "langfuse/data-langfuse-clickhouse-shard0-0" in message and "evaluation results" in message
     assert "Nothing was destroyed" in message and "snapshot" in message
     assert cluster.calls == []
+
+
+# --- what the operator sees and what the quiesce is bound to (issue 28: mutation score) -----------
+
+class OneNamespace(Cluster):
+    """The release lives in one namespace: scaling elsewhere fails like kubectl's NotFound, and
+    other namespaces have no pods and no claims."""
+
+    def __init__(self, namespace: str, stuck: tuple[str, ...] = ()) -> None:
+        super().__init__(stuck)
+        self.namespace = namespace
+
+    def scale(self, namespace: str, kind: str, name: str, replicas: int) -> None:
+        if namespace != self.namespace:
+            raise RuntimeError(f"{kind} {name} not found in namespace {namespace}")
+        super().scale(namespace, kind, name, replicas)
+
+    def pod_names(self, namespace: str) -> list[str]:
+        return super().pod_names(namespace) if namespace == self.namespace else []
+
+    def claim_names(self, namespace: str) -> list[str]:
+        return super().claim_names(namespace) if namespace == self.namespace else []
+
+
+def _redis_of(client):
+    @contextmanager
+    def redis_client():
+        yield client
+    return redis_client
+
+
+def test_the_quiesce_stops_the_release_in_its_own_namespace(client):
+    """Decision 24: a release outside the default namespace is stopped there; writers checked
+    elsewhere would read "no pods" and let 03-app be destroyed under a running ClickHouse."""
+    cluster = OneNamespace("lf-team")
+    clickhouse.Quiesce(cluster, _redis_of(client), namespace="lf-team", drain_timeout=1, stop_timeout=1,
+                       interval=0.1)()
+    assert cluster.pod_names("lf-team") == ["langfuse-redis-primary-0"]
+
+    stuck = OneNamespace("lf-team", stuck=("langfuse-clickhouse-shard0",))
+    with pytest.raises(clickhouse.QuiesceError, match="langfuse-clickhouse-shard0 was scaled to 0"):
+        clickhouse.Quiesce(stuck, _redis_of(client), namespace="lf-team", drain_timeout=1, stop_timeout=0.3,
+                           interval=0.1)()
+
+    legacy = OneNamespace("lf-team")
+    legacy.claims = ["data-langfuse-clickhouse-shard0-0"]
+    with pytest.raises(clickhouse.QuiesceError, match="lf-team/data-langfuse-clickhouse-shard0-0"):
+        clickhouse.Quiesce(legacy, _redis_of(client), namespace="lf-team", drain_timeout=1, stop_timeout=1,
+                           interval=0.1)()
+    assert legacy.calls == []
+
+
+@pytest.mark.parametrize("stuck", ["langfuse-worker", "langfuse-clickhouse-shard0"])
+def test_a_writer_that_does_not_stop_ends_the_quiesce_within_its_stop_timeout(client, stuck):
+    """Decision 24, pause's credential budget (budget.QUIESCE): the stop timeout the caller gives
+    bounds the wait for the worker's and ClickHouse's pods (not the 300 s default)."""
+    outcome: list[BaseException] = []
+
+    def quiesce():
+        try:
+            clickhouse.Quiesce(Cluster(stuck=(stuck,)), _redis_of(client), drain_timeout=1, stop_timeout=0.3,
+                               interval=0.1)()
+        except clickhouse.QuiesceError as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=quiesce, daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    assert not worker.is_alive(), "the quiesce still waits past its stop timeout"
+    assert len(outcome) == 1 and f"{stuck} was scaled to 0" in str(outcome[0])
+
+
+def test_the_quiesce_goes_on_as_soon_as_the_queues_are_empty(client):
+    """Decision 24: the drain is polled at the quiesce's interval, so a pause does not wait on after
+    the worker has emptied the queues."""
+    _jobs(client, "ingestion-queue", "wait", 2)
+    worker = threading.Timer(0.3, lambda: client.delete("bull:ingestion-queue:wait"))
+    worker.start()
+    stopwatch = clickhouse.time.monotonic()
+    try:
+        clickhouse.Quiesce(Cluster(), _redis_of(client), drain_timeout=10, stop_timeout=1, interval=0.1)()
+    finally:
+        worker.cancel()
+    assert clickhouse.time.monotonic() - stopwatch < 3
+
+
+def test_the_quiesce_reports_each_step_to_the_operator(client, caplog):
+    """Decision 24, docs/operations.md (pause): a pause spends minutes here; the log says when intake
+    stopped, when the queues were empty and when ClickHouse stopped with its volume detached, each
+    with the seconds since the quiesce began."""
+    caplog.set_level("INFO")
+    clickhouse.Quiesce(Cluster(), _redis_of(client), drain_timeout=1, stop_timeout=1, interval=0.1)()
+    lines = [r.getMessage() for r in caplog.records]
+    assert "ClickHouse's data: Langfuse finishes what it accepted, then ClickHouse stops ..." in lines
+    assert "quiesce: langfuse-web scaled to 0: no new events accepted" in lines
+    steps = {"quiesce: queues empty after ": "s", "quiesce: ClickHouse stopped after ": "s; its volume is detached"}
+    for start, end in steps.items():
+        [line] = [line for line in lines if line.startswith(start)]
+        seconds = line.removeprefix(start).removesuffix(end)
+        assert line.endswith(end) and 0 <= int(seconds) < 60, line
+
+
+def test_the_drain_wait_names_the_queues_it_waits_for(client, caplog):
+    """Decision 24: while the worker drains (up to 10 minutes) each progress line says what the
+    pause waits for."""
+    caplog.set_level("INFO")
+    _jobs(client, "ingestion-queue", "wait", 1)
+    with pytest.raises(clickhouse.QuiesceError):
+        clickhouse.wait_drained(client, timeout=0.2, interval=0.1)
+    waiting = "Langfuse's ingestion queues in Redis empty (ingestion-queue, secondary-ingestion-queue, "
+    assert any(r.getMessage().startswith(waiting) for r in caplog.records)
+
+
+def test_queues_that_never_empty_give_runnable_commands_and_every_count(client):
+    """Decision 24: the operator copies the commands from the message (the worker's logs, web back
+    to 1 replica) and reads each queue with its count."""
+    _jobs(client, "ingestion-queue", "delayed", 2)
+    _jobs(client, "otel-ingestion-queue", "active", 1)
+    with pytest.raises(clickhouse.QuiesceError) as caught:
+        clickhouse.wait_drained(client, timeout=0.2, interval=0.1)
+    message = str(caught.value)
+    assert "(ingestion-queue: 2, otel-ingestion-queue: 1)" in message
+    assert "`kubectl -n langfuse logs deploy/langfuse-worker`" in message
+    assert "`kubectl -n langfuse scale deploy/langfuse-web --replicas=1` brings it back" in message
+
+
+def test_a_pod_that_does_not_go_is_named_with_what_was_awaited_and_the_way_on():
+    """Decision 24: the error names the pods still there and what the wait was for, and says to
+    run the command again."""
+    cluster = Cluster(stuck=("langfuse-worker",))
+    with pytest.raises(clickhouse.QuiesceError) as caught:
+        clickhouse.scale_down(cluster, "langfuse", "deployment", "langfuse-worker", timeout=0.2, interval=0.1)
+    message = str(caught.value)
+    assert "deployment langfuse-worker's pods gone" in message and "langfuse-worker-7f8b-xyz12" in message
+    assert "`kubectl -n langfuse describe pod`" in message and "then run the command again" in message
+
+
+def test_the_legacy_claim_refusal_gives_both_ways_out():
+    """Decision 24, issue 23 item 4: move the data by snapshot, or delete the claim if its data may go."""
+    problem = clickhouse.legacy_problem(["data-langfuse-clickhouse-shard0-0"], "langfuse")
+    assert problem is not None
+    assert "snapshot the old volume, make 02-deps' volume from the snapshot, rebuild 03-app" in problem
+    assert "or delete the claim yourself if its data may go." in problem
+
+
+def test_no_node_in_the_volume_zone_lists_every_zone_and_node_elsewhere():
+    """Decision 24: the line lists each zone with its nodes (the operator picks one to terminate) and
+    says why ClickHouse stays Pending."""
+    problem = clickhouse.zone_problem({"us-east-1c": ["ip-3"], "us-east-1b": ["ip-2", "ip-1"]}, "us-east-1a")
+    assert problem is not None
+    assert "(Ready nodes: us-east-1b: ip-1, ip-2, us-east-1c: ip-3)" in problem
+    assert "ClickHouse cannot start anywhere else" in problem
+    assert "(`aws ec2 terminate-instances`)" in problem
+
+
+def test_the_wait_for_a_node_in_the_zone_says_which_zone(caplog):
+    """Decision 24: right after a resume the operator sees which zone the check waits for."""
+    caplog.set_level("INFO")
+    clickhouse.placement_problem(lambda: [_node("b", "us-east-1b")], "us-east-1a", timeout=0.1, interval=0.05)
+    assert any(r.getMessage().startswith("a Ready node in us-east-1a for ClickHouse's volume: not yet")
+               for r in caplog.records)
