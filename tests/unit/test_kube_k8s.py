@@ -253,7 +253,9 @@ def test_connect_establishes_a_forward_again_after_its_pod_is_deleted(kubectl, w
         kubectl.run("-n", NAMESPACE, "delete", "pod", old, "--wait=true", timeout=60)
         retry(lambda: holder.restarts["langfuse-web"], timeout=60, interval=0.5,
               what="the forward re-established after its pod went", validator=lambda n: n >= 1)
-        kubectl.wait_all_ready(NAMESPACE, timeout=30)
+        # Only the web pod: the Jobs of the tests above leave completed pods in the namespace.
+        retry(lambda: [p for p in kubectl.pods(NAMESPACE) if p.metadata.name.startswith("web-")], timeout=30,
+              interval=0.5, what="the new web pod Ready", validator=lambda pods: bool(pods) and k8s.all_ready(pods))
         status = retry(lambda: langfuse_api.health(url).status_code, timeout=60, interval=0.5,
                        what="health through the re-established forward", validator=lambda s: s == 200,
                        retry_on=(requests.RequestException,))
