@@ -502,11 +502,25 @@ def port_forward(kubeconfig: Path, namespace: str, service: str, remote_port: in
 
 
 def job_manifest(namespace: str, name: str, service_account: str, image: str, script: str) -> dict:
-    """A one-shot Job that runs `sh -c script` as the given service account."""
+    """A one-shot Job that runs `sh -c script` as the given service account, shaped to pass Pod
+    Security `restricted` (03-app's namespace enforces it): non-root uid, RuntimeDefault seccomp, no
+    privilege escalation, every capability dropped. HOME is an emptyDir at /tmp: the uid has no
+    passwd entry (HOME would be `/`, not writable) and aws-cli writes the web-identity credentials
+    it gets through IRSA to ~/.aws/cli/cache, failing when it cannot. fsGroup keeps the projected
+    IRSA token readable by that uid. No credential in env: IRSA."""
+    uid = 1000  # the aws-cli image declares no user (root); any non-root uid runs its `aws` and `sh`
+    container = {"name": "check", "image": image, "command": ["sh", "-c", script],
+                 "env": [{"name": "HOME", "value": "/tmp"}],
+                 "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                 "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+                                     "runAsNonRoot": True, "runAsUser": uid, "runAsGroup": uid}}
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": namespace},
             "spec": {"backoffLimit": 0, "ttlSecondsAfterFinished": 300, "template": {"spec": {
                 "serviceAccountName": service_account, "restartPolicy": "Never",
-                "containers": [{"name": "check", "image": image, "command": ["sh", "-c", script]}]}}}}
+                "securityContext": {"runAsNonRoot": True, "runAsUser": uid, "runAsGroup": uid, "fsGroup": uid,
+                                    "seccompProfile": {"type": "RuntimeDefault"}},
+                "volumes": [{"name": "tmp", "emptyDir": {}}],
+                "containers": [container]}}}}
 
 
 def main(argv: list[str]) -> int:

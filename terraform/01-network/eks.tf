@@ -63,13 +63,15 @@ module "eks" {
     coredns    = {}
     aws-ebs-csi-driver = {
       service_account_role_arn = module.ebs_csi_irsa.arn
-      # EKS >= 1.30 ships no default StorageClass: the addon creates a default gp3 one for PVCs naming
-      # none (it sets no encryption: ClickHouse's and Valkey's PVCs use 03-app's encrypted class).
+      # EKS >= 1.30 ships no default StorageClass, and the addon's own (ebs-csi-default-sc) stays off:
+      # the chart's class takes no parameters (defaultStorageClass has only `enabled`), so it would be
+      # an unencrypted default. 03-app's encrypted gp3-encrypted class is the only default (issue 26
+      # item 6); while 03-app is paused there is none, and nothing else asks for a volume then.
       # The volumes it creates carry the Project tag (default_tags do not reach them), so the pause and
       # the teardown sweep can see a volume left behind.
       configuration_values = jsonencode({
         defaultStorageClass = {
-          enabled = true
+          enabled = false
         }
         controller = {
           extraVolumeTags = {

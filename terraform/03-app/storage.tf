@@ -1,11 +1,17 @@
-# Encrypted EBS volumes for the ClickHouse (trace content) and Valkey PVCs at no extra cost: the
-# AWS-managed aws/ebs key. The EBS CSI addon's default class (01-network) sets no encryption, so
-# the chart's global.defaultStorageClass names this one. Exists while the cluster does.
+# Encrypted EBS volumes for the Valkey PVC (and any claim naming no class) at no extra cost: the
+# AWS-managed aws/ebs key. The cluster's only default class (issue 26 item 6): 01-network turns
+# the EBS CSI addon's unencrypted ebs-csi-default-sc off, so a claim naming no class lands here,
+# and the chart's global.defaultStorageClass names it explicitly. Exists while 03-app is applied
+# (paused: no default class, and nothing asks for a volume). ClickHouse's claim names its own
+# static class, so the default is never filled into it.
 resource "kubernetes_storage_class_v1" "gp3_encrypted" {
   count = var.cluster_enabled ? 1 : 0
 
   metadata {
     name = "gp3-encrypted"
+    annotations = {
+      "storageclass.kubernetes.io/is-default-class" = "true"
+    }
   }
 
   storage_provisioner    = "ebs.csi.aws.com"

@@ -256,14 +256,6 @@ def test_a_changed_secret_changes_every_pod_template_so_helm_rolls_the_pods(work
     assert None not in after and len(set(after)) == 1 and after != before
 
 
-def test_namespace_enforces_pod_security_baseline_and_warns_restricted(app_plan):
-    """Decision 20 hardening: Pod Security Admission refuses privileged pods in langfuse and warns
-    about anything short of restricted."""
-    labels = app_plan.after("kubernetes_namespace_v1.langfuse[0]")["metadata"][0]["labels"]
-    assert (labels.get("pod-security.kubernetes.io/enforce"), labels.get("pod-security.kubernetes.io/warn")) == \
-        ("baseline", "restricted")
-
-
 def test_chart_volumes_go_to_an_encrypted_gp3_class(app_plan, values):
     """Hardening at no cost: ClickHouse's and Valkey's PVCs land on an EBS CSI gp3 class with
     encrypted=true, named by global.defaultStorageClass."""

@@ -123,12 +123,6 @@ def test_addons_are_vpc_cni_before_compute_kube_proxy_coredns_and_ebs_csi(networ
     assert all(".this[" in addons[name] for name in ("kube-proxy", "coredns", "aws-ebs-csi-driver"))
 
 
-def test_ebs_csi_addon_creates_the_default_storage_class(network_plan):
-    """Decision 10, FR13: EKS >= 1.30 has no default StorageClass; the addon makes gp3 the default one."""
-    addon = network_plan.after('module.eks.aws_eks_addon.this["aws-ebs-csi-driver"]')
-    assert json.loads(addon["configuration_values"])["defaultStorageClass"]["enabled"] is True
-
-
 def test_ebs_csi_volumes_carry_the_project_tag(network_plan):
     """NFR8, Journey 3: volumes the EBS CSI driver creates for PVCs get the Project tag of
     default_tags (which never reaches them), so the pause and the teardown sweep can see a leftover."""

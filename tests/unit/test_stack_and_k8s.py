@@ -131,11 +131,12 @@ def test_pods_count_as_ready_only_when_every_container_is(pods, expected):
 
 
 def test_irsa_job_runs_as_the_langfuse_service_account():
-    """FR8, NFR4: the IRSA check Job uses the chart's service account, never a key."""
+    """FR8, NFR4: the IRSA check Job uses the chart's service account, never a key (its only
+    environment is a writable HOME for aws-cli's credential cache, issue 26 item 6)."""
     manifest = k8s.job_manifest("langfuse", "irsa-check", "langfuse", k8s.IRSA_CHECK_IMAGE, "true")
     spec = manifest["spec"]["template"]["spec"]
     assert spec["serviceAccountName"] == "langfuse"
-    assert "env" not in spec["containers"][0]
+    assert [e["name"] for e in spec["containers"][0].get("env", [])] == ["HOME"]
 
 
 def test_run_logs_never_hold_the_sensitive_outputs_they_read(stack):

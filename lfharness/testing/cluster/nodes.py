@@ -1,6 +1,7 @@
 """What the cluster holds before any test: two nodes shaped like 01-network's node group
-(2x t3.medium on AL2023), the EKS addon pods they carry with the real addons' requests, and the
-aws-ebs-csi-driver addon's default StorageClass, as manifests.
+(2x t3.medium on AL2023), the EKS addon pods they carry with the real addons' requests, and an
+EBS StorageClass by the aws-ebs-csi-driver addon's name (not default: 01-network turns the addon's
+default class off), as manifests.
 
 The figures are the scheduler's inputs: the chart tier's fit arithmetic (chartrig.fit) and the
 kube tier's scheduling tests state their expectations against the same numbers.
@@ -42,7 +43,7 @@ ADDON_DEPLOYMENTS: dict[str, tuple[int, list[tuple[str, str, str | None]]]] = {
 }
 ADDON_IMAGE = "stand-in.invalid/eks-addon:never-pulled"  # kwok never pulls; the name says so
 
-# The aws-ebs-csi-driver addon's default class (01-network eks.tf: defaultStorageClass.enabled).
+# The aws-ebs-csi-driver addon's class name (01-network eks.tf turns it off: storage_class_manifest).
 STORAGE_CLASS = "ebs-csi-default-sc"
 EBS_PROVISIONER = "ebs.csi.aws.com"
 
@@ -100,7 +101,10 @@ def node_manifests() -> list[dict]:
 
 
 def storage_class_manifest() -> dict:
+    """An EBS class, not the default one: 01-network turns the addon's default class off (issue 26
+    item 6), so on EKS the only default is 03-app's gp3-encrypted, which apply_secrets creates from
+    the plan. The rig keeps this non-default class by the addon's name as PvStandIn's fallback."""
     return {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-            "metadata": {"name": STORAGE_CLASS, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+            "metadata": {"name": STORAGE_CLASS},
             "provisioner": EBS_PROVISIONER, "volumeBindingMode": "WaitForFirstConsumer",
             "reclaimPolicy": "Delete", "allowVolumeExpansion": True}
