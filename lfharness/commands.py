@@ -29,7 +29,7 @@ from lfharness.core import envfile, redact, tf
 from lfharness.core.tfc import TfcClient, TfcError
 from lfharness.stack import appkeys, budget, clickhouse, connect, cost, deploy, pause, status, workspaces
 from lfharness.stack.k8s import KubectlError
-from lfharness.stack.stack import Stack, TeardownError, teardown_workspaces
+from lfharness.stack.stack import Stack, TeardownError, teardown_workspaces, unlock_workspaces
 
 LOG = logging.getLogger("lfharness.commands")
 
@@ -138,6 +138,42 @@ def teardown_command(env_file: Path, runs_dir: Path) -> int:
                 LOG.error("%s", exc)
                 return 1
             LOG.info("teardown: done; %s", report.describe())
+            return 0
+
+    return _exit_code(body)
+
+
+def unlock_command(env_file: Path, terraform_dir: Path = tf.TERRAFORM_DIR, client: TfcClient | None = None) -> int:
+    """`python -m lfharness unlock`: releases the Terraform Cloud locks of the stack's three workspaces
+    without destroying anything (force-unlock, only those locked), e.g. after a cancelled or killed
+    run, or a Helm install Terraform could not stop, where the operator wants to keep the stack.
+
+    Refuses while a Terraform of this machine still runs on one of them (its pid record in
+    `<workspace>/.terraform/lfharness-terraform.pid`, checked alive), naming its pid and workspace:
+    releasing that lock would let two Terraforms write one state. `client`: another Terraform Cloud
+    (tests); by default the one `.env` names.
+
+    Exit 0 when none of the three is locked any more (released, not locked, or not in Terraform Cloud)
+    or `.env` names no target (nothing to unlock); 1 when a Terraform of this machine still runs on one
+    of them (nothing released) or Terraform Cloud refused a workspace (the others are still tried);
+    2 when `.env` is malformed.
+    """
+    def body() -> int:
+        no_target = NoTarget(0, "so there is no Terraform Cloud target: nothing to unlock")
+        with operator_run("unlock", env_file, None, no_target) as run:
+            report = unlock_workspaces(client if client is not None else run.tfc, terraform_dir)
+            if report.running:
+                LOG.error("unlock: refused: %s", "; ".join(f"pid {record.pid} ({record.what}) runs on {ws}"
+                                                           for ws, record in report.running.items()))
+                return 1
+            if report.refused:
+                LOG.error("unlock: Terraform Cloud refused %s; fix the cause (a token without the lock/unlock "
+                          "permission: unlock it in Terraform Cloud, Settings -> Locking) and run unlock again",
+                          ", ".join(report.refused))
+                return 1
+            LOG.info("unlock: done, nothing destroyed; released: %s; not locked: %s; not in Terraform Cloud: %s",
+                     ", ".join(report.released) or "none", ", ".join(report.free) or "none",
+                     ", ".join(report.absent) or "none")
             return 0
 
     return _exit_code(body)
@@ -421,6 +457,10 @@ def add_operator_commands(commands: argparse._SubParsersAction, planner: Planner
     _env_args(add_command(commands, "teardown",
                           f"destroy what the workspaces' states still hold, {order}, reading .env like the e2e "
                           "suite (idempotent)", lambda a: teardown_command(a.env_file, a.runs_dir)))
+    _env_args(add_command(commands, "unlock",
+                          "release the Terraform Cloud locks of the three workspaces without destroying anything "
+                          "(refused while a Terraform of this machine still runs on one)",
+                          lambda a: unlock_command(a.env_file)), runs=False)
     _env_args(add_command(commands, "pause",
                           f"pause the stack to save money (Journey 3): {order} with cluster_enabled=false; EKS "
                           "and its nodes go, RDS, S3, ClickHouse's volume and the secrets stay; ends with a check",

@@ -25,6 +25,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,3 +182,59 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# --- what the harness did to a Terraform it started (issue 24 items 2 and 8) ----------------------
+
+def on_interrupt(callback: Callable[[str], None]) -> Callable[[], None]:
+    """Calls `callback(signal name)` each time SIGINT or SIGTERM makes this process raise
+    KeyboardInterrupt (the one run_supervised forwards to its child as SIGINT), before the exception
+    goes on; a SIGTERM that `handle_termination` ignores calls nothing. Wraps the handlers in place
+    (main thread only; elsewhere, or for a signal left to its default action, nothing is wrapped) and
+    returns what puts them back. The callback's own errors are logged, never raised."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    wrapped: dict[int, tuple[Any, Any]] = {}
+
+    def wrap(previous: Callable[[int, FrameType | None], Any]) -> Callable[[int, FrameType | None], None]:
+        def handler(signum: int, frame: FrameType | None) -> None:
+            try:
+                previous(signum, frame)
+            except KeyboardInterrupt:
+                try:
+                    callback(signal.Signals(signum).name)
+                except Exception:  # a record that cannot be written must not stop the interrupt
+                    LOG.exception("could not record the interrupt")
+                raise
+        return handler
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(sig)
+        if callable(previous):
+            mine = wrap(previous)
+            signal.signal(sig, mine)
+            wrapped[sig] = (previous, mine)
+
+    def undo() -> None:
+        for sig, (previous, mine) in wrapped.items():
+            if signal.getsignal(sig) is mine:  # not someone else's handler installed meanwhile
+                signal.signal(sig, previous)
+
+    return undo
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Writes a small JSON record whole (a temporary file renamed over it): a reader never sees half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    partial.write_text(json.dumps(data))
+    os.replace(partial, path)
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """The JSON object in `path`, or None when there is none or it cannot be read."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

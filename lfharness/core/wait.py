@@ -124,25 +124,38 @@ class Supervised:
     killed: bool = False
 
 
-def _stop(proc: subprocess.Popen, grace: float, what: str, logger: logging.Logger) -> bool:
+def _stop(proc: subprocess.Popen, grace: float, what: str, logger: logging.Logger,
+          operator_interrupted: bool = True) -> tuple[bool, bool]:
     """SIGINT to the child, then SIGKILL to its process group if it has not exited within grace.
 
     SIGINT first: Terraform then stops starting operations, writes its state and releases the
-    lock; SIGKILL would lose both. Returns True if the child had to be killed.
+    lock; SIGKILL would lose both. A Ctrl-C (or SIGTERM) during the grace kills at once when the
+    operator had already interrupted (a second one means "now"); when the SIGINT was the timeout's,
+    it is the operator's first: the grace is waited out (issue 24 item 8). Returns (killed, whether
+    the operator interrupted during the grace).
     """
     logger.warning("%s: sending SIGINT, waiting up to %gs for it to write its state and exit", what, grace)
     proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=grace)
-        return False
-    except subprocess.TimeoutExpired:
-        logger.error("%s: still running %gs after SIGINT; killing it", what, grace)
-    except KeyboardInterrupt:
-        # A second Ctrl-C means "now": the operator accepts losing what is in flight.
-        logger.error("%s: second interrupt; killing it", what)
+    deadline = time.monotonic() + grace
+    interrupted_now = False
+    while True:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            return False, interrupted_now
+        except subprocess.TimeoutExpired:
+            logger.error("%s: still running %gs after SIGINT; killing it", what, grace)
+            break
+        except KeyboardInterrupt:
+            if operator_interrupted or interrupted_now:
+                # A second Ctrl-C means "now": the operator accepts losing what is in flight.
+                logger.error("%s: second interrupt; killing it", what)
+                break
+            interrupted_now = True
+            logger.warning("%s: interrupted while it stops after its timeout: still waiting for it to write its "
+                           "state (a second Ctrl-C kills it)", what)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    return True
+    return True, interrupted_now
 
 
 POLL_MAX_SECONDS = 2_000_000.0  # poll() takes a C int of milliseconds: 2**31 - 1 is ~24.8 days
@@ -216,11 +229,11 @@ def run_supervised(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], ti
         except subprocess.TimeoutExpired:
             timed_out = True
             logger.error("%s: no result after its timeout of %gs", what, timeout)
-            killed = _stop(proc, grace, what, logger)
+            killed, interrupted = _stop(proc, grace, what, logger, operator_interrupted=False)
         except KeyboardInterrupt:
             interrupted = True
             logger.warning("%s: interrupted (Ctrl-C or SIGTERM)", what)
-            killed = _stop(proc, grace, what, logger)
+            killed, _ = _stop(proc, grace, what, logger)
         finally:
             if pid_file is not None and proc.poll() is not None:
                 # Also when the interrupt came before `record` was returned, if the file names this child.

@@ -56,6 +56,8 @@ E2E_SUITE: float = E2E_JOB_MINUTES * 60
 # The command refuses temporary credentials that would expire before it could end; the
 # e2e-teardown workflow's teardown step gives it at least this long (tests/unit/test_credentials_lifetime.py).
 _STACK_WAITS = inspect.signature(Stack).parameters
-TEARDOWN: float = (tf.LIVE_WAIT + tf.LIVE_GRACE + 5 * 60 + sum(APPLY.values())
+# The live-wait's grace is the longest a workspace gets (03-app's covers the Helm release's timeout).
+_LIVE_GRACE = max(tf.LIVE_GRACE, *(tf.grace_for(sub, ws) for ws in APPLY for sub in ("apply", "destroy")))
+TEARDOWN: float = (tf.LIVE_WAIT + _LIVE_GRACE + 5 * 60 + sum(APPLY.values())
                    + _STACK_WAITS["pvc_timeout"].default + _STACK_WAITS["sweep_timeout"].default
                    + _STACK_WAITS["cluster_settle_timeout"].default + APPLY[CLUSTER_WORKSPACE])

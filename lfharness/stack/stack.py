@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lfharness.core import envfile, hcl, redact, tf
+from lfharness.core import envfile, hcl, procs, redact, tf
 from lfharness.core.tfc import TfcClient, TfcError
 from lfharness.core.wait import WaitTimeout, retry
 from lfharness.stack import aws_checks, pause, workspaces
@@ -71,8 +71,13 @@ class Stack:
     def __init__(self, settings: envfile.Settings, run_dir: Path, terraform_dir: Path = tf.TERRAFORM_DIR,
                  extra_env: dict[str, str] | None = None, redactor: redact.Redactor | None = None, *,
                  aws: Any = None, pvc_timeout: float = 600, sweep_timeout: float = 900,
-                 poll_interval: float = 30, cluster_settle_timeout: float = 1200) -> None:
+                 poll_interval: float = 30, cluster_settle_timeout: float = 1200,
+                 tfc: TfcClient | None = None) -> None:
         self.redactor = redactor if redactor is not None else redact.Redactor()
+        # Releases a workspace's lock the harness left held by killing its Terraform (tf.KILLED_FILE);
+        # None: made from the settings for a workspace whose backend is Terraform Cloud (_lock_client).
+        self.tfc = tfc
+        self._settings = settings
         self.redactor.add(*settings.secrets)
         # 03-app's helm and kubernetes providers run `aws eks get-token` (decision 21): the set-up's
         # `aws` sits next to this Python, which need not be on the caller's PATH.
@@ -468,6 +473,62 @@ class Stack:
                         "check them by hand:\n%s", len(found.unknown), "\n".join(str(f) for f in found.unknown))
         return found, None
 
+    def _lock_client(self, workspace: str) -> TfcClient | None:
+        """The Terraform Cloud client that holds `workspace`'s lock: `tfc` when given; else one made from
+        the settings when the workspace's backend is Terraform Cloud (its `.terraform` says "cloud", or,
+        not initialised, its configuration has a cloud block and no backend override); None for a
+        local backend, whose lock went with the killed process."""
+        if self.tfc is not None:
+            return self.tfc
+        folder = self.terraform_dir / workspace
+        try:
+            backend = (json.loads((folder / ".terraform" / "terraform.tfstate").read_text()).get("backend") or {}) \
+                .get("type") if (folder / ".terraform" / "terraform.tfstate").exists() else None
+            declared = hcl.blocks(folder, "terraform") if backend is None else {}
+        except (OSError, ValueError) as exc:
+            LOG.warning("%s: could not tell its backend (%s): no Terraform Cloud lock released", workspace, exc)
+            return None
+        if backend in ("cloud", "remote") or (backend is None and "cloud" in declared and "backend" not in declared):
+            self.tfc = TfcClient(self._settings.tfe_token, self._settings.tfc_organization)
+            return self.tfc
+        return None
+
+    def release_lock_left_by_kill(self, workspace: str) -> bool:
+        """When the harness had to kill a Terraform in `workspace` (tf.KILLED_FILE; issue 24 item 2), its
+        Terraform Cloud lock is released here (force-unlock), saying so, and the mark removed. Not while
+        a Terraform of this machine still runs there (its pid record: that one holds the lock rightly).
+        True when a lock was released. A refusal is logged, the mark kept for `python -m lfharness
+        unlock` or the teardown command; the destroy then waits on the lock (LOCK_TIMEOUT) and reports."""
+        folder = self.terraform_dir / workspace
+        killed = tf.killed_marker(folder)
+        if killed is None:
+            return False
+        live = tf.live_terraform(folder)
+        if live is not None:
+            LOG.warning("teardown: %s: the harness killed terraform %s there earlier, but %s (pid %d) runs there now "
+                        "and holds the lock: not released", workspace, killed.get("subcommand"), live.what, live.pid)
+            return False
+        client = self._lock_client(workspace)
+        if client is None:
+            LOG.info("teardown: %s: the harness killed terraform %s there (%s); its backend is local, so its lock went "
+                     "with the process: nothing to release", workspace, killed.get("subcommand"), killed.get("why"))
+            tf.clear_killed_marker(folder)
+            return False
+        name = workspaces.get(workspace).tfc_name
+        try:
+            released = client.get_workspace(name) is not None and client.force_unlock_if_locked(name)
+        except TfcError as exc:
+            LOG.error("teardown: %s: the harness killed terraform %s there (%s), and Terraform Cloud refused to "
+                      "release %s's lock: %s; `python -m lfharness unlock` tries again", workspace,
+                      killed.get("subcommand"), killed.get("why"), name, exc)
+            return False
+        tf.clear_killed_marker(folder)
+        LOG.warning("teardown: %s: the harness killed terraform %s there at %s (%s), so its lock may have stayed "
+                    "held in Terraform Cloud: %s", workspace, killed.get("subcommand"), killed.get("killed_at"),
+                    killed.get("why"), f"released the lock on {name} before destroying" if released
+                    else f"{name} was not locked")
+        return released
+
     def teardown(self, only: tuple[str, ...] | None = None, *, sweep: bool | None = None) -> aws_checks.Sweep | None:
         """Destroys what this run applied (or `only`), downstream first (FR27), each with the
         cluster_enabled it is in; after 03-app waits for its PVC volumes, and ends with the leftover
@@ -480,8 +541,14 @@ class Stack:
         Every workspace is tried even when one before it fails: a failed 03-app destroy must not
         leave RDS and EKS running. Each failure is logged as it happens and all are raised
         together at the end (TeardownError). Ctrl-C is not a failure: it ends the teardown.
+        First, a workspace where the harness had to kill Terraform (timeout or interrupt past its
+        grace) has its Terraform Cloud lock released (release_lock_left_by_kill), so its destroy
+        does not wait 20 minutes on a lock nobody holds.
         """
         chosen = list(self.applied if only is None else only)
+        for workspace in workspaces.REVERSE_ORDER:
+            if workspace in chosen:
+                self.release_lock_left_by_kill(workspace)
         whole = workspaces.CLUSTER_WORKSPACE in chosen if sweep is None else sweep
         failures: list[str] = []
         self.cleaned_up = []
@@ -569,9 +636,13 @@ def teardown_workspaces(tfc: TfcClient, stack: Stack) -> TeardownReport:
                 report.absent.append(workspace)
                 continue
             tfc.ensure_workspace(name)
+            killed = tf.killed_marker(stack.terraform_dir / workspace)
             if tfc.force_unlock_if_locked(name):
                 LOG.warning("teardown: %s was locked by an interrupted run (a cancelled job kills Terraform "
-                            "mid-apply); lock released so its state can be destroyed", name)
+                            "mid-apply%s); lock released so its state can be destroyed", name,
+                            f"; the harness killed terraform {killed.get('subcommand')} there: {killed.get('why')}"
+                            if killed else "")
+            tf.clear_killed_marker(stack.terraform_dir / workspace)
         except TfcError as exc:
             LOG.error("teardown: Terraform Cloud refused %s (%s), so it is left out; continuing with the others: %s",
                       workspace, name, exc)
@@ -599,4 +670,59 @@ def teardown_workspaces(tfc: TfcClient, stack: Stack) -> TeardownReport:
             # Not waited on (the tagging API may list them long after they are gone), but named.
             report.sweep_note += (f" but for {len(unknown)} resource(s) of a kind it cannot judge, to check by hand: "
                                   + "; ".join(str(f) for f in unknown))
+    return report
+
+
+@dataclass
+class UnlockReport:
+    """What `unlock_workspaces` found: the Terraform of this machine still running per workspace (then
+    nothing was released), the locks released, the workspaces not locked or not in Terraform Cloud,
+    and what Terraform Cloud refused."""
+
+    running: dict[str, procs.PidRecord] = field(default_factory=dict)
+    released: list[str] = field(default_factory=list)
+    free: list[str] = field(default_factory=list)
+    absent: list[str] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)
+
+
+def unlock_workspaces(tfc: TfcClient, terraform_dir: Path = tf.TERRAFORM_DIR) -> UnlockReport:
+    """Releases the stack's Terraform Cloud locks without destroying anything (`python -m lfharness
+    unlock`): force-unlock for each workspace that is locked, none other touched. Refuses, releasing
+    nothing, while a Terraform of this machine still runs on one of them (its pid record, checked alive:
+    two Terraforms would write one state); a stale record is removed. Every workspace is tried even when
+    Terraform Cloud refuses one. A released workspace loses its tf.KILLED_FILE mark."""
+    report = UnlockReport()
+    for workspace in ORDER:
+        folder = terraform_dir / workspace
+        live = tf.live_terraform(folder)
+        if live is not None:
+            LOG.error("unlock: %s (pid %d) still runs on %s: not releasing any lock; wait for it to end (or stop it: "
+                      "`kill -INT %d`, once), then run unlock again", live.what, live.pid, workspace, live.pid)
+            report.running[workspace] = live
+    if report.running:
+        return report
+    for workspace in ORDER:
+        folder = terraform_dir / workspace
+        (folder / tf.PID_FILE).unlink(missing_ok=True)  # stale: its process has ended
+        (folder / tf.SIGINT_FILE).unlink(missing_ok=True)
+        name = workspaces.get(workspace).tfc_name
+        killed = tf.killed_marker(folder)
+        try:
+            if tfc.get_workspace(name) is None:
+                LOG.info("unlock: %s (%s) does not exist in Terraform Cloud: no lock", workspace, name)
+                report.absent.append(workspace)
+            elif tfc.force_unlock_if_locked(name):
+                LOG.warning("unlock: %s (%s) was locked: lock released (force-unlock)%s; nothing destroyed", workspace,
+                            name, f"; the harness had killed terraform {killed.get('subcommand')} there at "
+                            f"{killed.get('killed_at')}" if killed else "")
+                report.released.append(workspace)
+            else:
+                LOG.info("unlock: %s (%s) is not locked", workspace, name)
+                report.free.append(workspace)
+        except TfcError as exc:
+            LOG.error("unlock: Terraform Cloud refused %s (%s): %s", workspace, name, exc)
+            report.refused[workspace] = str(exc)
+            continue
+        tf.clear_killed_marker(folder)
     return report

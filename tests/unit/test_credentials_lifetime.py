@@ -91,7 +91,8 @@ def test_the_teardown_budget_covers_what_the_teardown_waits_for():
     grace), one destroy per workspace as long as its apply plus 01-network's second one after the
     leftover interfaces go, and the PVC, sweep and cluster-settle waits of the Stack the command builds."""
     defaults = inspect.signature(stack.Stack).parameters
-    waits = (tf.LIVE_WAIT + tf.LIVE_GRACE + sum(budget.APPLY.values()) + budget.APPLY["01-network"]
+    grace = max(tf.LIVE_GRACE, tf.grace_for("apply", "03-app"), tf.grace_for("destroy", "03-app"))
+    waits = (tf.LIVE_WAIT + grace + sum(budget.APPLY.values()) + budget.APPLY["01-network"]
              + defaults["pvc_timeout"].default + defaults["sweep_timeout"].default
              + defaults["cluster_settle_timeout"].default)
     assert waits <= budget.TEARDOWN <= waits + 15 * 60

@@ -47,10 +47,12 @@ def test_without_env_the_embedded_default_runs_and_names_the_missing_keys(tmp_pa
     result = _e2e(tmp_path / "absent.env", "-rs")
     assert result.returncode == 0, result.stdout[-3000:]
     assert "e2e target: embedded local default" in result.stdout
-    # The TFC stage and the apply / re-plan / destroy of 03-app's local part; with the kube tier's
-    # cluster built and a chart, also the 5 stages on the local control plane (else one skip line each).
+    # The TFC stage, the apply / re-plan / destroy of 03-app's local part and the SDK journey, the
+    # refused 5.x score array and the legacy ingestion against the Langfuse stand-in (7); with the
+    # kube tier's cluster built and a chart, also the stages on the local control plane and the
+    # three Langfuse stages through its port-forward (15; else one skip line each).
     cluster = binaries.unavailable_reason() is None and source.locate(source.release_pin(), probe=False) is not None
-    assert f"{9 if cluster else 4} passed" in result.stdout
+    assert f"{15 if cluster else 7} passed" in result.stdout
     if not cluster:
         assert (binaries.SWITCH_HINT in result.stdout) or ("chart" in result.stdout)
     assert ".env lacks AWS_ACCESS_KEY_ID" in result.stdout
