@@ -55,8 +55,10 @@ MODULES: dict[str, tuple[str, ...]] = {
     "lfharness/core/envfile.py": ("tests/unit/test_envfile.py",),
     "lfharness/stack/pause.py": ("tests/unit/test_pause.py",),
     "lfharness/core/tfc.py": ("tests/unit/test_tfc.py",),
-    "lfharness/stack/appkeys.py": ("tests/unit/test_keys.py",),
+    "lfharness/stack/appkeys.py": ("tests/unit/test_keys.py", "tests/unit/test_appkeys.py"),
     "lfharness/stack/connect.py": ("tests/unit/test_connect.py",),
+    # up: the lifecycle tier applies it for real; these are its static tests with a fake stack.
+    "lfharness/stack/deploy.py": ("tests/unit/test_mutation_deploy.py",),
 }
 
 KILLED = {"killed", "timeout", "caught by type check", "segfault"}

@@ -266,3 +266,115 @@ def test_local_state_views_hold_no_sensitive_output_value(tmp_path):
     views = status.from_state_dir(tmp_path)
     assert (RDS_PASSWORD in json.dumps(views["02-deps"].state), RDS_PASSWORD in repr(views),
             "rds_endpoint" in views["02-deps"].outputs) == (True, False, True)
+
+
+def _write_states(folder: Path, states: dict[str, dict | None]) -> Path:
+    """Local backends: <folder>/<workspace>/terraform.tfstate; None is a workspace folder with no state file."""
+    for workspace, state in states.items():
+        (folder / workspace).mkdir(parents=True, exist_ok=True)
+        if state is not None:
+            (folder / workspace / "terraform.tfstate").write_text(json.dumps(state))
+    return folder
+
+
+_TEARDOWN = "still hold resources: run `python -m lfharness teardown` (or re-apply what is missing)"
+KIND_AND_DETAIL = {
+    "running": CASES["running"], "paused": CASES["paused"], "cluster without release": CASES["cluster without release"],
+    "03-app left behind": CASES["03-app left behind"], "never applied": CASES["never applied"],
+    "destroyed": CASES["destroyed"],
+    # Outputs gone (an interrupted teardown) while 01-network and 02-deps still hold resources.
+    "outputs gone, resources left": {"01-network": _state(_VPC, {}), "02-deps": _state(DEPS["resources"], {}),
+                                     "03-app": EMPTY},
+}
+EXPECTED_FIRST_LINE = {
+    "running": "stack: running (cluster langfuse and the Langfuse release exist)",
+    "paused": "stack: paused (no cluster, no release; RDS and S3 kept)",
+    "cluster without release": "stack: partial (cluster langfuse exists without the Langfuse release)",
+    "03-app left behind": f"stack: partial (01-network, 02-deps not applied, but 03-app {_TEARDOWN})",
+    "never applied": "stack: absent (no workspace holds any resource)",
+    "destroyed": "stack: absent (no workspace holds any resource)",
+    "outputs gone, resources left": f"stack: partial (01-network, 02-deps not applied, but 01-network, 02-deps {_TEARDOWN})",
+}
+
+
+@pytest.mark.parametrize("source", ["Terraform Cloud", "local states"])
+@pytest.mark.parametrize("case", list(KIND_AND_DETAIL))
+def test_status_report_opens_with_the_kind_and_why_and_the_way_out_of_a_partial_stack(fake, tmp_path, source, case):
+    """Journey 3, FR23, issue 15: the report's first line is the kind with its reason, read the same from
+    Terraform Cloud as from the local states of an offline run; a partial stack's line names every
+    workspace still holding resources and the teardown command that removes them (local Terraform Cloud
+    fake; local state files)."""
+    rates = cost.load_rates()
+    if source == "Terraform Cloud":
+        server, client = fake
+        for workspace, state in KIND_AND_DETAIL[case].items():
+            server.add_workspace(NAMES[workspace], {"execution-mode": "local"})
+            if state is not None:
+                server.set_state(NAMES[workspace], state)
+        views = status.from_terraform_cloud(client)
+    else:
+        views = status.from_state_dir(_write_states(tmp_path / "states", KIND_AND_DETAIL[case]))
+    report = status.render(status.assess(views, rates), rates, source)
+    assert report.splitlines()[0] == EXPECTED_FIRST_LINE[case]
+
+
+@pytest.mark.parametrize(("states", "rows"), [
+    ({"01-network": _state(_VPC + [_resource("module.vpc.aws_subnet.private", {"id": "subnet-3"}, count=2)], {}),
+      "02-deps": None},
+     ["  01-network  5 resources: 4 aws_subnet, 1 aws_vpc", "  02-deps     never applied: no state",
+      "  03-app      no such workspace: holds nothing"]),
+    ({"01-network": EMPTY, "02-deps": EMPTY, "03-app": EMPTY},
+     ["  01-network  0 resources", "  02-deps     0 resources", "  03-app      0 resources"]),
+], ids=["applied, never applied, no workspace", "destroyed"])
+def test_status_report_says_what_each_workspace_holds_then_the_monthly_cost(tmp_path, states, rows):
+    """Issue 15, NFR8: after the kind and where it was read, one row per workspace: its resource
+    instances by type (every instance of a type counted, wherever in the modules it is), or that it
+    was never applied, or that there is no such workspace, or that it holds nothing; then, after a
+    blank line, the monthly cost of what the states hold (local state files)."""
+    rates = cost.load_rates()
+    folder = _write_states(tmp_path, states)
+    report = status.render(status.assess(status.from_state_dir(folder), rates), rates, f"the local states under {folder}")
+    title = f"Monthly cost of what the states hold ({rates['hours_per_month']} h/month, {rates['region']} list prices)"
+    assert report.splitlines()[1:7] == [f"read from the local states under {folder}", *rows, "", title]
+
+
+def test_status_report_names_every_workspace_missing_from_terraform_cloud(fake):
+    """NFR8, issue 15: with no workspace in Terraform Cloud the report names each of the three as
+    holding nothing (local Terraform Cloud fake)."""
+    _, client = fake
+    rates = cost.load_rates()
+    report = status.render(status.assess(status.from_terraform_cloud(client), rates), rates, "test")
+    assert report.splitlines()[2:5] == ["  01-network  no such workspace: holds nothing",
+                                        "  02-deps     no such workspace: holds nothing",
+                                        "  03-app      no such workspace: holds nothing"]
+
+
+def test_status_registers_secrets_only_marked_sensitive_and_secret_attributes_not_exported(tmp_path):
+    """NFR1, issue 15: a value the states hold only as a sensitive output, and one held only as a secret
+    attribute (a random_password's result) that no output exports, are both registered with the
+    redactor by status, so no log line can show either (local state files; lfharness.core.redact)."""
+    from lfharness.core import redact
+
+    output_only = "output-only-secret-" + os.urandom(6).hex()
+    attribute_only = "attribute-only-secret-" + os.urandom(6).hex()
+    deps = _state([_resource("random_password.salt", {"result": attribute_only})],
+                  {"rds_endpoint": "langfuse.abc.us-east-1.rds.amazonaws.com:5432", "langfuse_salt": output_only},
+                  sensitive=("langfuse_salt",))
+    folder = _write_states(tmp_path, {"01-network": NETWORK_PAUSED, "02-deps": deps, "03-app": EMPTY})
+    redactor = redact.Redactor()
+    status.learn_secrets(redactor, status.from_state_dir(folder))
+    masked = redactor.mask(f"salt {output_only}, password {attribute_only}")
+    assert (output_only in masked, attribute_only in masked) == (False, False)
+
+
+def test_status_warns_about_clickhouses_zone_only_for_a_running_stack(tmp_path, moto):
+    """Decision 24: the placement line is for a running stack; a partial one (a cluster without the
+    release) gets none, even with no node in the volume's zone (local state files; moto holding no node
+    of the cluster)."""
+    cluster = "lf-" + os.urandom(4).hex()
+    network = _state(NETWORK_RUNNING["resources"], {**_NETWORK, **_CLUSTER, "cluster_name": cluster})
+    folder = _write_states(tmp_path, {"01-network": network, "02-deps": DEPS, "03-app": EMPTY})
+    rates = cost.load_rates()
+    assessed = status.with_placement(status.assess(status.from_state_dir(folder), rates), moto.session("us-east-1"))
+    report = status.render(assessed, rates, "test")
+    assert (assessed.kind, "WARNING" in report) == ("partial", False)
