@@ -16,6 +16,7 @@ import urllib.parse
 import pytest
 
 from lfharness.testing.chartrig import query, render, source
+from lfharness.testing.cluster.helm import label_selector_of
 
 pytestmark = pytest.mark.chart
 
@@ -38,17 +39,7 @@ POD_TEMPLATE_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "J
 
 def _selector(blocks: list | None) -> dict | None:
     """A planned pod_selector block as a LabelSelector (None when absent)."""
-    if not blocks:
-        return None
-    (block,) = blocks
-    selector: dict = {}
-    if block.get("match_labels"):
-        selector["matchLabels"] = dict(block["match_labels"])
-    expressions = [{"key": e["key"], "operator": e["operator"], "values": sorted(e.get("values") or [])}
-                   for e in block.get("match_expressions") or []]
-    if expressions:
-        selector["matchExpressions"] = expressions
-    return selector
+    return label_selector_of(blocks)
 
 
 def _ports(rule: dict) -> set[tuple[str, int]]:
@@ -99,8 +90,8 @@ def matches(selector: dict, labels: dict[str, str]) -> bool:
     if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
         return False
     for e in selector.get("matchExpressions") or []:
-        present, value = e["key"] in labels, labels.get(e["key"])
-        ok = {"In": present and value in e["values"], "NotIn": not present or value not in e["values"],
+        present, value, values = e["key"] in labels, labels.get(e["key"]), e.get("values") or []
+        ok = {"In": present and value in values, "NotIn": not present or value not in values,
               "Exists": present, "DoesNotExist": not present}[e["operator"]]
         if not ok:
             return False

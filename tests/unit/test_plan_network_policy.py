@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from lfharness.testing import plan
+from lfharness.testing.cluster.helm import network_policy_manifest
 
 pytestmark = pytest.mark.plan
 
@@ -46,57 +47,9 @@ RDS_PORT = {"port": 5432, "protocol": "TCP"}
 
 # --- the planned kubernetes_network_policy_v1 as the NetworkPolicy the provider creates ------------
 
-def _selector(blocks: list | None) -> dict | None:
-    """A planned pod_selector / namespace_selector block as a LabelSelector (None when absent)."""
-    if not blocks:
-        return None
-    (block,) = blocks
-    selector: dict = {}
-    if block.get("match_labels"):
-        selector["matchLabels"] = dict(block["match_labels"])
-    expressions = [{"key": e["key"], "operator": e["operator"], **({"values": sorted(e["values"])} if e.get("values") else {})}
-                   for e in block.get("match_expressions") or []]
-    if expressions:
-        selector["matchExpressions"] = expressions
-    return selector
-
-
-def _peer(block: dict) -> dict:
-    peer: dict = {}
-    for key, name in (("pod_selector", "podSelector"), ("namespace_selector", "namespaceSelector")):
-        if block.get(key):
-            peer[name] = _selector(block[key])
-    for ip in block.get("ip_block") or []:
-        peer["ipBlock"] = {"cidr": ip["cidr"], **({"except": list(ip["except"])} if ip.get("except") else {})}
-    return peer
-
-
-def _port(block: dict) -> dict:
-    port: dict = {"protocol": block.get("protocol") or "TCP"}
-    if block.get("port"):
-        port["port"] = int(block["port"]) if str(block["port"]).isdigit() else block["port"]
-    if block.get("end_port"):
-        port["endPort"] = int(block["end_port"])
-    return port
-
-
-def _rules(rules: list | None, peers: str, name: str) -> list[dict]:
-    # An absent peers or ports list means "all" to Kubernetes: kept absent, never made empty.
-    return [{**({name: [_peer(p) for p in r[peers]]} if r.get(peers) else {}),
-             **({"ports": [_port(p) for p in r["ports"]]} if r.get("ports") else {})} for r in rules or []]
-
-
 def manifest(after: dict) -> dict:
     """A planned kubernetes_network_policy_v1 as the NetworkPolicy object the provider sends."""
-    meta, spec = after["metadata"][0], after["spec"][0]
-    body: dict = {"podSelector": _selector(spec["pod_selector"]) or {}, "policyTypes": list(spec["policy_types"])}
-    if spec.get("ingress"):
-        body["ingress"] = _rules(spec["ingress"], "from", "from")
-    if spec.get("egress"):
-        body["egress"] = _rules(spec["egress"], "to", "to")
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-            "metadata": {"name": meta["name"], "namespace": meta["namespace"], "labels": dict(meta.get("labels") or {})},
-            "spec": body}
+    return network_policy_manifest(after)
 
 
 @pytest.fixture(scope="module")
