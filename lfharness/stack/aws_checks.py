@@ -109,6 +109,24 @@ def redis_ping(host: str, port: int, password: str | None, timeout: float = 5) -
         client.close()
 
 
+def redis_server_version(host: str, port: int, password: str | None, timeout: float = 5) -> str:
+    """The running server's version from `INFO server` (Valkey reports valkey_version, Redis
+    redis_version); CheckError as redis_ping."""
+    import redis  # noqa: PLC0415
+    from redis.backoff import NoBackoff  # noqa: PLC0415
+    from redis.retry import Retry  # noqa: PLC0415
+
+    client = redis.Redis(host=host, port=port, password=password, socket_timeout=timeout,
+                         socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
+    try:
+        info = client.info("server")
+    except redis.exceptions.RedisError as exc:
+        raise CheckError(f"Redis {host}:{port}: INFO server failed ({exc})") from exc
+    finally:
+        client.close()
+    return str(info.get("valkey_version") or info.get("redis_version") or "")
+
+
 def _s3(session_or_client: Any) -> Any:
     # A boto3 client has the S3 operations itself; a session (or stand-in wrapper) makes one.
     return session_or_client if hasattr(session_or_client, "put_object") else session_or_client.client("s3")

@@ -524,6 +524,22 @@ def test_redis_answers_ping_on_6379_through_port_forward(kube, redactor, diagnos
         assert aws_checks.redis_ping("127.0.0.1", port, password)
 
 
+@pytest.mark.order(11)
+@pytest.mark.dependency(depends=["pods"])
+def test_valkey_runs_the_version_its_image_names_and_says_which(kube, redactor, diagnostics):
+    """Issue 26 item 2: the running Valkey's `INFO server` version is the one its image tag names
+    (docs/security.md: 8.0.2, CVE-2025-49844, mitigated by the NetworkPolicies); it is logged so
+    every run reports what runs."""
+    sts = json.loads(kube.run("-n", NAMESPACE, "get", "statefulset", "langfuse-redis-primary", "-o", "json"))
+    (image,) = {c["image"] for c in sts["spec"]["template"]["spec"]["containers"] if c["name"] == "valkey"}
+    data = json.loads(kube.run("-n", NAMESPACE, "get", "secret", "langfuse-secrets", "-o", "json"))["data"]
+    password = redactor.secret(base64.b64decode(data["redis-password"]).decode())
+    with kube.port_forward(NAMESPACE, "langfuse-redis-primary", 6379) as port:
+        version = aws_checks.redis_server_version("127.0.0.1", port, password)
+    LOG.info("Valkey %s runs from %s (docs/security.md: its Lua CVEs and their mitigation)", version, image)
+    assert version and image.rsplit(":", 1)[1].startswith(f"{version}-")
+
+
 # --- 3. RDS ---------------------------------------------------------------------------------
 
 @pytest.mark.order(12)

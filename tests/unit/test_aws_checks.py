@@ -666,3 +666,22 @@ def test_a_deleted_volume_the_tagging_api_still_lists_is_gone(moto):
     volume = _clickhouse_volume(ec2, tag)
     ec2.delete_volume(VolumeId=volume)
     assert aws_checks.judge(session, _ec2_arn("volume", volume), tag["Key"], tag["Value"]).verdict == aws_checks.GONE
+
+
+def test_the_redis_server_version_is_read_from_info_server(local_redis):
+    """Issue 26 item 2: the e2e suite reports the running Valkey's version; against Debian's
+    redis-server (the stand-in) the same call returns that server's own version."""
+    import subprocess
+
+    from lfharness.testing import localsvc
+
+    version = aws_checks.redis_server_version(local_redis.host, local_redis.port, local_redis.password)
+    banner = subprocess.run([str(localsvc.redis_server_bin()), "--version"], capture_output=True, text=True,
+                            check=True).stdout
+    assert version and f"v={version}" in banner
+
+
+def test_a_wrong_password_for_the_version_read_is_a_check_error(local_redis):
+    """Issue 26 item 2: a refused password is a CheckError naming the server, not a traceback."""
+    with pytest.raises(aws_checks.CheckError, match="INFO server failed"):
+        aws_checks.redis_server_version(local_redis.host, local_redis.port, "not-the-password-" + "x" * 8)

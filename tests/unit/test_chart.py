@@ -301,6 +301,15 @@ def test_every_forward_connect_holds_names_a_rendered_service_port(objects):
     assert missing == []
 
 
+def test_the_rendered_valkey_image_is_the_one_security_md_names(objects):
+    """Issue 26 item 2: Valkey 8.0.2 carries CVE-2025-49844; docs/security.md names the image the
+    release runs, the CVE and its mitigations. A changed image fails here until the page follows."""
+    (image,) = {c["image"] for path, c in query.containers(objects).items() if path.startswith("StatefulSet/langfuse-redis")}
+    named = image.removeprefix("docker.io/")
+    security = (tf.REPO_ROOT / "docs" / "security.md").read_text()
+    assert f"`{named}`" in security and "CVE-2025-49844" in security
+
+
 def test_redis_password_readme_and_e2e_read_is_in_the_secret_of_03_app(planned_secret, expected):
     """FR21, decision 20: the Secret README and the e2e suite read the Redis password from is 03-app's
     (the chart renders none), it holds the key README reads, and that key is the generated password."""
