@@ -501,6 +501,32 @@ def port_forward(kubeconfig: Path, namespace: str, service: str, remote_port: in
         yield port
 
 
+# What a probe's TCP connect ended in (bash's /dev/tcp under coreutils' timeout): 0 connected,
+# 124 timed out (a NetworkPolicy drops the packets), anything else refused or unresolved.
+CONNECTED, TIMED_OUT = 0, 124
+
+
+def reachability_script(targets: list[tuple[str, int]], settle: int = 10) -> str:
+    """A shell script for a probe Job: after `settle` seconds (a new pod's policies load within
+    seconds), one TCP connect per target with a 5 s limit, printing `host:port=<exit code>`. It
+    always exits 0: the verdict is read from its log (parse_reachability)."""
+    probes = "; ".join(f"p {host} {port}" for host, port in targets)
+    return (f"sleep {settle}; "
+            "p() { timeout 5 bash -c \"exec 3<>/dev/tcp/$1/$2\" 2>/dev/null; echo \"$1:$2=$?\"; }; "
+            f"{probes}; exit 0")
+
+
+def parse_reachability(log: str) -> dict[tuple[str, int], int]:
+    """`host:port=<code>` lines of a reachability_script log."""
+    found = {}
+    for line in log.splitlines():
+        target, sep, code = line.strip().rpartition("=")
+        host, _, port = target.rpartition(":")
+        if sep and host and port.isdigit() and code.lstrip("-").isdigit():
+            found[(host, int(port))] = int(code)
+    return found
+
+
 def job_manifest(namespace: str, name: str, service_account: str, image: str, script: str) -> dict:
     """A one-shot Job that runs `sh -c script` as the given service account, shaped to pass Pod
     Security `restricted` (03-app's namespace enforces it): non-root uid, RuntimeDefault seccomp, no

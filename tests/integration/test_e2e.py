@@ -572,6 +572,26 @@ def test_pod_writes_to_s3_with_irsa_and_no_static_keys(kube, stack, session_aws,
     assert aws_checks.s3_get(session_aws, deps["s3_bucket_name"], key).strip() == b"irsa-ok"
 
 
+@pytest.mark.order(13)
+@pytest.mark.dependency(depends=["irsa"])
+def test_a_pod_other_than_web_and_worker_cannot_reach_valkey_or_clickhouse(kube, target, diagnostics):
+    """Issue 26 item 1 (docs/security.md): with the VPC CNI enforcing the NetworkPolicies, a
+    throwaway Job pod in namespace langfuse (a pod with an owner, as EKS filters) has DNS and HTTPS
+    out (STS answers) but its connects to Valkey and ClickHouse time out (dropped, not refused);
+    then Langfuse still answers health 200 (web and worker still reach their stores)."""
+    stores = [("langfuse-redis-primary", 6379), ("langfuse-clickhouse", 8123), ("langfuse-clickhouse", 9000)]
+    sts = (f"sts.{target.settings.aws_region}.amazonaws.com", 443)
+    job = f"np-probe-{uuid.uuid4().hex[:6]}"
+    log = kube.run_job(NAMESPACE, job, "langfuse", k8s.IRSA_CHECK_IMAGE,
+                       k8s.reachability_script([*stores, sts]), timeout=300)
+    verdicts = k8s.parse_reachability(log)
+    LOG.info("reachability from a Job pod in %s: %s", NAMESPACE, verdicts)
+    assert verdicts.get(sts) == k8s.CONNECTED, f"the probe pod has no network at all: {verdicts}"
+    assert {t: verdicts.get(t) for t in stores} == dict.fromkeys(stores, k8s.TIMED_OUT)
+    with kube.port_forward(NAMESPACE, "langfuse-web", 3000) as port:
+        _healthy(port)
+
+
 # --- 5. a trace end to end ---------------------------------------------------------------------
 
 def _s3_otel_batches(s3: Any, bucket: str, project_id: str, since: float) -> Callable[[], dict[str, bytes]]:

@@ -174,3 +174,22 @@ def test_with_tf_data_dir_every_command_reads_the_state_again(stack, tmp_path):
     stack.plan_has_changes("01-network")
     stack.destroy("01-network", variables={})
     assert _shows(stack) == 4
+
+
+def test_a_reachability_probe_reports_connected_dropped_and_refused_per_target(tmp_path):
+    """Issue 26 item 1: the probe the e2e suite runs as a Job inside namespace langfuse, run here by
+    bash against loopback: a listening port connects (0), a refused one is neither 0 nor 124, and
+    the verdicts are read back per target from its log."""
+    import socket
+    import subprocess
+
+    with socket.create_server(("127.0.0.1", 0)) as open_port:
+        listening = open_port.getsockname()[1]
+        closed = socket.create_server(("127.0.0.1", 0))
+        refused = closed.getsockname()[1]
+        closed.close()
+        script = k8s.reachability_script([("127.0.0.1", listening), ("127.0.0.1", refused)], settle=0)
+        log = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30, check=True).stdout
+    verdicts = k8s.parse_reachability(log)
+    assert verdicts[("127.0.0.1", listening)] == k8s.CONNECTED
+    assert verdicts[("127.0.0.1", refused)] not in (k8s.CONNECTED, k8s.TIMED_OUT)
