@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import ipaddress
+import json
 import os
 import re
 import threading
@@ -28,6 +30,13 @@ TOKEN_ALIAS = "TFC_TOKEN"  # the stories' name; the tfe provider reads TFE_TOKEN
 SESSION_TOKEN = "AWS_SESSION_TOKEN"  # optional: required with temporary (ASIA...) keys, refused with AKIA keys
 # Optional, likewise: when the temporary keys expire (ISO 8601, as `aws sts assume-role` prints it).
 SESSION_EXPIRATION = "AWS_SESSION_EXPIRATION"
+# Optional, comma-separated IPv4 CIDRs that narrow who reaches the EKS public endpoint (NFR5) and
+# RDS on 5432 (NFR3); absent or empty, Terraform's default 0.0.0.0/0 stays. Key -> the variable it sets.
+EKS_PUBLIC_ACCESS_CIDRS = "LFK8S_EKS_PUBLIC_ACCESS_CIDRS"
+RDS_INGRESS_CIDRS = "LFK8S_RDS_INGRESS_CIDRS"
+CIDR_VARIABLES = {EKS_PUBLIC_ACCESS_CIDRS: "cluster_endpoint_public_access_cidrs",
+                  RDS_INGRESS_CIDRS: "rds_ingress_cidrs"}
+_CIDR_SHAPE = re.compile(r"\d{1,3}(\.\d{1,3}){3}/\d{1,2}")
 
 # AWS partitions' region names: <area>-[gov-|iso-]<direction>-<digit>, e.g. us-east-1, us-gov-west-1.
 # Same rule as the aws_region validation in terraform/*/variables.tf (China partition not supported).
@@ -69,6 +78,25 @@ def _expiration(value: str) -> dt.datetime | None:
         return None
 
 
+def cidr_list(value: str) -> tuple[str, ...]:
+    """The CIDRs of a comma-separated .env value. ValueError says which entries (by position,
+    never by value) are not IPv4 network CIDRs: the same rule as the Terraform variables'
+    validation (a.b.c.d/n with no host bit set), so a bad list stops before Terraform starts."""
+    entries = [entry.strip() for entry in value.split(",")]
+    bad = []
+    for number, entry in enumerate(entries, 1):
+        try:
+            # strict: 10.0.0.1/8 has host bits set; EKS and EC2 want the network address.
+            if not _CIDR_SHAPE.fullmatch(entry) or str(ipaddress.IPv4Network(entry, strict=True)) != entry:
+                bad.append(number)
+        except ValueError:
+            bad.append(number)
+    if bad:
+        raise ValueError(f"entry {bad[0]} of {len(entries)} is not one" if len(bad) == 1 else
+                         f"entries {', '.join(map(str, bad))} of {len(entries)} are not")
+    return tuple(entries)
+
+
 def _duration(seconds: float) -> str:
     minutes = max(0, round(seconds / 60))
     return f"{minutes // 60}h{minutes % 60:02d}m"
@@ -101,6 +129,8 @@ class Settings:
     admin_password: str = field(repr=False)
     aws_session_token: str = field(default="", repr=False)  # only with temporary (ASIA...) keys
     aws_session_expiration: dt.datetime | None = None  # UTC; only with temporary keys
+    eks_public_access_cidrs: tuple[str, ...] = ()  # empty: 01-network's default (0.0.0.0/0, NFR5)
+    rds_ingress_cidrs: tuple[str, ...] = ()  # empty: 02-deps' default (0.0.0.0/0, NFR3)
 
     def require_lifetime(self, action: str, seconds: float, now: dt.datetime | None = None) -> None:
         """Refuses (CredentialsExpireTooSoon) to start `action`, which may take up to `seconds`,
@@ -151,7 +181,12 @@ class Settings:
                                 self.aws_region)
 
     def terraform_env(self) -> dict[str, str]:
-        """What Terraform, its providers and the cloud block read (decision 2)."""
+        """What Terraform, its providers and the cloud block read (decision 2). The CIDR lists go
+        to every workspace as TF_VAR_ (a JSON list is an HCL list); a workspace that does not
+        declare the variable ignores it."""
+        narrowed = {f"TF_VAR_{CIDR_VARIABLES[key]}": json.dumps(list(cidrs))
+                    for key, cidrs in ((EKS_PUBLIC_ACCESS_CIDRS, self.eks_public_access_cidrs),
+                                       (RDS_INGRESS_CIDRS, self.rds_ingress_cidrs)) if cidrs}
         return {
             **self.aws_env(),
             "TFE_TOKEN": self.tfe_token,
@@ -163,6 +198,7 @@ class Settings:
             "TF_VAR_langfuse_admin_email": self.admin_email,
             "TF_VAR_langfuse_admin_name": self.admin_name,
             "TF_VAR_langfuse_admin_password": self.admin_password,
+            **narrowed,
         }
 
 
@@ -280,6 +316,14 @@ def malformed_keys(values: dict[str, str]) -> dict[str, str]:
     elif key_id.startswith("AKIA") and expiration:
         found[SESSION_EXPIRATION] = ("no expiration next to the long-term key (AKIA...) in AWS_ACCESS_KEY_ID: "
                                      "remove the line")
+    for key, variable in CIDR_VARIABLES.items():
+        if not values.get(key):
+            continue
+        try:
+            cidr_list(values[key])
+        except ValueError as exc:
+            found[key] = (f"comma-separated IPv4 network CIDRs such as 203.0.113.0/24,198.51.100.7/32 (no host "
+                          f"bits set; Terraform's {variable}), or the line removed for 0.0.0.0/0: {exc}")
     return found
 
 
@@ -305,7 +349,14 @@ def load(path: Path) -> Settings:
                     values["TFE_TOKEN"], values["TFC_ORGANIZATION"], values["LANGFUSE_ADMIN_EMAIL"],
                     values["LANGFUSE_ADMIN_NAME"], values["LANGFUSE_ADMIN_PASSWORD"],
                     values.get(SESSION_TOKEN, ""),
-                    _expiration(values[SESSION_EXPIRATION]) if values.get(SESSION_EXPIRATION) else None)
+                    _expiration(values[SESSION_EXPIRATION]) if values.get(SESSION_EXPIRATION) else None,
+                    eks_public_access_cidrs=_optional_cidrs(values, EKS_PUBLIC_ACCESS_CIDRS),
+                    rds_ingress_cidrs=_optional_cidrs(values, RDS_INGRESS_CIDRS))
+
+
+def _optional_cidrs(values: dict[str, str], key: str) -> tuple[str, ...]:
+    """A validated CIDR key's list; () when absent or empty (Terraform's default stays)."""
+    return cidr_list(values[key]) if values.get(key) else ()
 
 
 def missing_for_cloud(path: Path) -> list[str]:

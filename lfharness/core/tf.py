@@ -208,6 +208,14 @@ def wait_for_live_terraform(workspace_dir: Path, *, wait: float | None = None, g
     return True
 
 
+# Terraform's own title when it could not take the state lock within its -lock-timeout (a Terraform
+# Cloud workspace answers 409 to every lock while another holds it); the error then says what to do.
+LOCK_ERROR = "Error acquiring the state lock"
+LOCK_HINT = ("the workspace's state lock is held: by another Terraform still running on it (let it end), or left "
+             "by one that was killed, e.g. by a cancelled run (once no Terraform runs on it, `python -m lfharness "
+             "unlock` releases it without destroying anything; `teardown` releases it too). Terraform said:\n")
+
+
 class TerraformTimeout(TerraformError):
     """A terraform command outlived its timeout and was stopped (SIGINT, then SIGKILL); `killed`
     when it had to be killed (then KILLED_FILE marks the workspace for a lock release)."""
@@ -288,7 +296,7 @@ def run(args: list[str], cwd: Path, env: dict[str, str] | None = None,
     if done.returncode not in ok_codes:
         raise TerraformError(mask(
             f"terraform {' '.join(args)} in {cwd} exited {done.returncode}, expected {ok_codes}{where}:\n"
-            + done.stderr[-4000:]
+            + (LOCK_HINT if LOCK_ERROR in done.stderr else "") + done.stderr[-4000:]
         ))
     return Result(args, done.returncode, done.stdout, done.stderr, done.seconds)
 

@@ -324,7 +324,7 @@ def _logs(session: Any, arn: str, tag_key: str, tag_value: str) -> Finding:
     tags = logs.list_tags_for_resource(resourceArn=groups[0]["logGroupArn"].removesuffix(":*")).get("tags", {})
     if tags.get(tag_key) == tag_value:
         return Finding(arn, LEFTOVER, "log group still exists with the project tag: Terraform did not delete it")
-    return Finding(arn, RECREATED, "log group exists again without the project tag: the EKS control plane wrote "
+    return Finding(arn, RECREATED, "log group exists again without the project tag: EKS or RDS wrote "
                    "to it after Terraform deleted it; it stores logs (cost) and makes the next apply fail "
                    f"(ResourceAlreadyExistsException): delete it (aws logs delete-log-group --log-group-name {name})")
 

@@ -265,6 +265,16 @@ def _rds_lines(workspace: str, db: Mapping[str, Any], rates: Mapping[str, Any]) 
     if db.get("publicly_accessible"):
         lines.append(Line(workspace, "public IPv4 (publicly accessible RDS)", _hours(rates), "address-h",
                           "public_ipv4", _rate(rates, "public_ipv4")))
+    exports = db.get("enabled_cloudwatch_logs_exports") or []
+    if exports:
+        assumed = rates["assumptions"]["rds_log_gb_per_month"]["values"]
+        unknown = [t for t in exports if t not in assumed]
+        if unknown:
+            raise CostError(f"no assumed log volume for RDS log exports {unknown}: add them to "
+                            "assumptions.rds_log_gb_per_month in the rate table")
+        gb = sum(float(assumed[t]) for t in exports)
+        lines.append(Line(workspace, f"RDS logs exported to CloudWatch ({', '.join(sorted(exports))}; assumed volume)",
+                          gb, "GB", "cloudwatch_logs_ingestion", _rate(rates, "cloudwatch_logs_ingestion")))
     return lines
 
 

@@ -27,6 +27,10 @@ KEEP_ENV = "LFK8S_KEEP_STACK"  # "1": keep the stack after the run, for debuggin
 
 CLUSTER_LOG_GROUP = f"/aws/eks/{CLUSTER_NAME}/cluster"  # 01-network's logs.tf; EKS re-creates it after a destroy
 LOG_GROUP_ADDRESS = "aws_cloudwatch_log_group.eks"  # where 01-network's state holds it
+# 02-deps' rds module makes /aws/rds/instance/<identifier>/postgresql and deletes it after the
+# instance; RDS creates the group itself, untagged, if it publishes a last line after that.
+RDS_LOG_GROUP = "/aws/rds/instance/langfuse/postgresql"
+SWEPT_LOG_GROUPS = (CLUSTER_LOG_GROUP, RDS_LOG_GROUP)  # looked up by name at the teardown's end, tagged or not
 # Resources that live inside the cluster: once it is gone they cannot be deleted, only forgotten.
 KUBERNETES_SIDE_TYPES = ("helm_", "kubernetes_")
 # EKS statuses in which DeleteCluster is refused (ResourceInUseException) and the aws provider does
@@ -47,11 +51,29 @@ def _var_args(variables: dict[str, str] | None) -> list[str]:
 # for, not failed on at once.
 LOCK_TIMEOUT = "-lock-timeout=20m"
 
+# Resource types whose secret values the configuration now sends write-only (issue 26: 03-app's
+# Secret takes data_wo). A state written before keeps the values in the computed attribute, which
+# the provider never clears once a revision is set (terraform-provider-kubernetes: Read skips
+# `data` while data_wo_revision > 0); replacing the resource once drops them.
+WRITE_ONLY_SECRET_ATTRIBUTE = {"kubernetes_secret_v1": "data"}
+
+
+def stale_secret_addresses(state: dict[str, Any]) -> list[str]:
+    """Addresses, in a `terraform show -json` state, of resources still holding secret values in
+    the attribute their configuration now sets write-only (WRITE_ONLY_SECRET_ATTRIBUTE)."""
+    root = (state.get("values") or {}).get("root_module") or {}
+    return sorted(r["address"] for r in root.get("resources", [])
+                  if r.get("mode") == "managed" and r.get("type") in WRITE_ONLY_SECRET_ATTRIBUTE
+                  and (r.get("values") or {}).get(WRITE_ONLY_SECRET_ATTRIBUTE[r["type"]]))
+
 
 # Subcommands that print values of the current state (a plan's or destroy's old values, among them
 # helm_release.metadata.values, which the helm provider does not mark sensitive): the state's
 # secrets are learned before they run. An apply also creates secrets: learned again after it.
 PRINTS_STATE = ("plan", "apply", "destroy", "refresh")
+# What the cloud block's `terraform output` says for a workspace that has no state version yet
+# (Terraform Cloud's 404 on its current outputs): no outputs, not a failure.
+NO_STATE_OUTPUTS = "could not read state version outputs: resource not found"
 
 
 class Stack:
@@ -100,10 +122,12 @@ class Stack:
         self._network: dict = {}  # 01-network's outputs as they were before its destroy in a teardown
         self._initialised: set[str] = set()
         self._learned: dict[str, str] = {}  # workspace -> digest of the local state file last learned from
+        self._stale_secrets: dict[str, list[str]] = {}  # workspace -> stale_secret_addresses at the last learning
 
     def _cmd(self, workspace: str, *args: str, ok: tuple[int, ...] = (0,)) -> tf.Result:
         if args[0] in PRINTS_STATE:
             self._learn_state(workspace)
+            self._learn_upstream_secrets(workspace)
 
         def learn_new_secrets() -> None:
             self._learn_state(workspace)
@@ -146,7 +170,9 @@ class Stack:
         try:
             shown = tf.run(["show", "-json", "-no-color"], self.terraform_dir / workspace, self.env,
                            self.run_dir / "terraform", redactor=self.redactor)
-            found = self.redactor.learn_state(json.loads(shown.stdout or "{}"))
+            document = json.loads(shown.stdout or "{}")
+            found = self.redactor.learn_state(document)
+            self._stale_secrets[workspace] = stale_secret_addresses(document)
         except (tf.TerraformError, json.JSONDecodeError) as exc:
             LOG.warning("could not read the %s state to learn its secrets, so the next run log may hold some "
                         "the harness has not seen yet: %s", workspace, exc)
@@ -154,6 +180,34 @@ class Stack:
         if digest is not None:
             self._learned[workspace] = digest
         LOG.debug("%s: %d secret value(s) known from the state", workspace, found)
+
+    def _learn_upstream_secrets(self, workspace: str) -> None:
+        """Registers the secrets `workspace` reads from its upstream workspaces. 03-app's state holds
+        none (issue 26: it takes 02-deps' secrets through the ephemeral tfe_outputs), so learning its
+        own state no longer finds what its providers are given; a provider error that echoed one
+        would reach the run log in clear. They are learned from the upstream itself: its local state
+        where it has one (the rehearsals' copies), else its outputs through Terraform Cloud."""
+        for folder in workspaces.get(workspace).upstream:
+            upstream = workspaces.get(folder)
+            if not any(sensitive for _, sensitive in upstream.sample_outputs.values()):
+                continue
+            local = self._local_state(folder) if (self.terraform_dir / folder).is_dir() else None
+            if local is not None and local.exists():
+                self._learn_state(folder)
+                continue
+            client = self.tfc if self.tfc is not None else self._lock_client(folder) \
+                if (self.terraform_dir / folder).is_dir() else None
+            if client is None:
+                continue
+            try:
+                outputs = client.outputs(upstream.tfc_name, reveal_sensitive=True)
+            except TfcError as exc:
+                LOG.warning("could not read %s's outputs to learn their secrets, so a run log of %s may hold "
+                            "some the harness has not seen: %s", upstream.tfc_name, workspace, exc)
+                continue
+            for output in outputs.values():
+                if output.sensitive and output.value is not None:
+                    self.redactor.learn(output.value)
 
     def _state_written(self, workspace: str) -> None:
         """Called after every command that writes a workspace's state (apply, destroy, state rm),
@@ -184,9 +238,17 @@ class Stack:
             self.applied.append(workspace)
         if workspaces.get(workspace).hosts_cluster:
             self._remove_unheld_log_group()
+        replace: list[str] = []
+        if workspaces.get(workspace).in_cluster and (variables or {}).get("cluster_enabled") != "false":
+            self._learn_state(workspace)
+            replace = self._stale_secrets.get(workspace, [])
+            if replace:
+                LOG.info("%s: %s still holds secret values in its state from before they went write-only: "
+                         "replaced once by this apply (the pods keep running; the new one has the same values)",
+                         workspace, ", ".join(replace))
         try:
             self._cmd(workspace, "apply", "-auto-approve", "-input=false", "-no-color", LOCK_TIMEOUT,
-                      *_var_args(variables))
+                      *_var_args(variables), *(f"-replace={a}" for a in replace))
         finally:
             self._state_written(workspace)
 
@@ -221,8 +283,18 @@ class Stack:
 
     def outputs(self, workspace: str) -> dict:
         """The workspace's outputs; each sensitive one is registered with the redactor as it is
-        read, and its strings come back as redact.Secret (masked in reprs)."""
-        raw = json.loads(self._cmd(workspace, "output", "-json").stdout)
+        read, and its strings come back as redact.Secret (masked in reprs). Empty for a workspace
+        without a state: Terraform Cloud answers 404 for the outputs of a workspace that has no
+        state version yet, and the cloud block's `terraform output` fails on it (a local state
+        without outputs prints {})."""
+        result = self._cmd(workspace, "output", "-json", ok=(0, 1))
+        if result.returncode == 1:
+            if NO_STATE_OUTPUTS in " ".join(result.stderr.split()):
+                LOG.debug("%s has no state in Terraform Cloud yet: no outputs", workspace)
+                return {}
+            raise tf.TerraformError(self.redactor.mask(f"terraform output -json in {workspace} failed:\n"
+                                                       f"{result.stderr[-2000:]}"))
+        raw = json.loads(result.stdout)
         return {k: self.redactor.learn(v["value"]) if v.get("sensitive") else v["value"] for k, v in raw.items()}
 
     def state_addresses(self, workspace: str) -> list[str]:
@@ -456,12 +528,12 @@ class Stack:
                 raise
 
     def _sweep(self) -> tuple[aws_checks.Sweep | None, str | None]:
-        """The leftover sweep that ends a teardown; a log group EKS re-created is deleted on the way."""
+        """The leftover sweep that ends a teardown; a log group EKS or RDS re-created is deleted on the way."""
         if self.aws is None:
             LOG.info("teardown: no AWS session (local workspaces): leftover sweep not run")
             return None, None
         try:
-            found = aws_checks.wait_for_clean_sweep(self.aws, *PROJECT_TAG, log_groups=(CLUSTER_LOG_GROUP,),
+            found = aws_checks.wait_for_clean_sweep(self.aws, *PROJECT_TAG, log_groups=SWEPT_LOG_GROUPS,
                                                     iam_tags=aws_checks.stack_tags(self.organization),
                                                     remove_recreated=True, timeout=self.sweep_timeout,
                                                     interval=self.poll_interval)

@@ -14,6 +14,7 @@ outputs); see docs/development.md.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,7 +67,25 @@ _DEPS_SAMPLE: Sample = {
     "clickhouse_volume_id": ("vol-0c1c2c3c4c5c6c7c8", False),
     "clickhouse_volume_zone": ("us-east-1a", False),
     "clickhouse_volume_size_gib": (8, False),
+    # The in-cluster secrets and the revision 03-app's Secret follows (issue 26: one state holds them).
+    "nextauth_secret": ("Sample0Nextauth0Secret0For0Plans0Only0" + "n" * 26, True),
+    "clickhouse_password": ("Sample0Clickhouse0Password0Plans0", True),
+    "redis_password": ("Sample0Redis0Password0For0Plans00", True),
+    "app_secrets_revision": (123456789012345, False),
 }
+
+# 02-deps publishes its non-sensitive outputs as this variable of its workspace (02-deps/contract.tf),
+# which 03-app reads instead of the outputs: the tfe_outputs data source would store the sensitive
+# ones in 03-app's state too.
+DEPS_CONTRACT_VARIABLE = "LFK8S_DEPS_CONTRACT"
+
+
+def deps_contract(outputs: Sample) -> str | None:
+    """The contract variable's value 02-deps writes for these outputs (None: 02-deps has no state)."""
+    if not outputs:
+        return None
+    return json.dumps({name: value for name, (value, sensitive) in outputs.items() if not sensitive},
+                      separators=(",", ":"))
 
 # Apply budgets: 01-network creates EKS and its nodes (15-20 min), 02-deps RDS (6-10 min), 03-app
 # waits for the Helm release's own timeout (helm_release.timeout = 1200 s in 03-app/helm.tf) + 5 min.

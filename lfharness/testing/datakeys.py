@@ -52,6 +52,19 @@ def destroy(folder: Path, env: Mapping[str, str], variables: Mapping[str, Any]) 
     tf.run(args + [f"-var={k}={v}" for k, v in variables.items()], folder, dict(env))
 
 
+def labels_found(text: str, secrets: Mapping[str, str]) -> list[str]:
+    """Labels of the secrets present in `text` as they are, base64-encoded or JSON-escaped (the
+    forms a state or a plan would hold them in). Labels only: a failure shows no value."""
+    import base64  # noqa: PLC0415
+
+    found = []
+    for label, value in secrets.items():
+        forms = {value, base64.b64encode(value.encode()).decode(), json.dumps(value)[1:-1]}
+        if any(form in text for form in forms):
+            found.append(label)
+    return sorted(found)
+
+
 def secret_digests(state: Mapping[str, Any], address: str) -> dict[str, str]:
     """Digest of each key of a Kubernetes Secret in a `terraform show -json` state."""
     root = state.get("values", {}).get("root_module", {})

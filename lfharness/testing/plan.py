@@ -27,7 +27,7 @@ import tftest
 
 from lfharness.core import envfile, hcl, tf
 from lfharness.stack import workspaces
-from lfharness.testing import localca, plancache, registry, standin, tfworker, toolchain
+from lfharness.testing import localca, plancache, registry, standin, tfworker, toolchain, writeonly
 from lfharness.testing.tfc_fake import TfcFake
 
 LOG = logging.getLogger("lfharness.testing.plan")
@@ -51,8 +51,32 @@ SAMPLE_ADMIN = {"langfuse_admin_email": "ops@example.com", "langfuse_admin_name"
 LOCAL_BACKEND = 'terraform {\n  backend "local" {}\n}\n'
 # Test-only wiring per workspace (decision 7): a stand-in apply has no cluster to wait for, so the
 # eks module's 30 s pause before the node groups (a real time_sleep) is skipped.
+# 02-deps applied here publishes its contract variable on a workspace of its own, so that what it
+# writes never collides with the contract the fake serves to 03-app's plans (`_serve`): a real
+# 02-deps and the samples side by side in one fake. Terraform's override files replace the local.
+PUBLISHED_CONTRACT_WORKSPACE = "langfuse-deps-published-here"
+# Only for Workbench.plan's copies: the lifecycle rig's copies (prepare) publish on the real name.
+PLAN_OVERRIDES = {
+    "02-deps": {"contract_override.tf": f'locals {{\n  contract_workspace = "{PUBLISHED_CONTRACT_WORKSPACE}"\n}}\n'},
+}
 STANDIN_OVERRIDES = {
     "01-network": {"standin_override.tf": 'module "eks" {\n  dataplane_wait_duration = "0s"\n}\n'},
+}
+
+
+# For the chart and kube tiers only: 03-app with the Secret's data visible in the plan. The real
+# 03-app sends it through the write-only data_wo (issue 26), so no plan holds it; these files make
+# the same local.secret_data (the real mapping of kubernetes_secret.tf) non-ephemeral and set it as
+# `data` instead of `data_wo` (the real provider refuses both), so the rendered chart can be resolved against the Secret and the local cluster can
+# be given it. Only the values' source and visibility change: the release's values are the same
+# (tests/unit/test_chart.py checks it). Never used for a test of what 03-app stores.
+SECRET_EXPOSED_EDIT = {
+    "exposed_deps.tf": ('data "tfe_outputs" "deps_exposed_for_tests" {\n'
+                        '  organization = var.tfc_organization\n  workspace    = "langfuse-deps"\n}\n'),
+    "exposed_override.tf": ('locals {\n  deps_secrets = data.tfe_outputs.deps_exposed_for_tests.values\n}\n\n'
+                            'variable "langfuse_admin_password" {\n  ephemeral = false\n}\n\n'
+                            'resource "kubernetes_secret_v1" "langfuse" {\n  data    = local.secret_data\n'
+                            '  data_wo = null\n}\n'),
 }
 
 
@@ -216,6 +240,8 @@ class Workbench:
         ca = self.ca = localca.make_ca(self.folder / "ca")
         token = "plan-" + os.urandom(12).hex()
         self.fake = self._stack.enter_context(TfcFake(ca, token))
+        self.fake.add_workspace(PUBLISHED_CONTRACT_WORKSPACE)
+        self.fake.accept_repeated_variable_keys(PUBLISHED_CONTRACT_WORKSPACE)
         self._serve(NETWORK_SAMPLE, DEPS_SAMPLE)
         registry_url = None
         if self.mirror is not None and not self.online:
@@ -301,7 +327,7 @@ class Workbench:
         reason = self.unavailable(workspace)
         if reason:
             raise PlanUnavailable(reason)
-        folder = self.prepare(workspace, dest, edit)
+        folder = self.prepare(workspace, dest, {**PLAN_OVERRIDES.get(workspace, {}), **(edit or {})})
         tf_vars = {**self.default_variables(workspace), **(variables or {})}
         if self.plan_cache is None:
             return Plan(workspace, self._make_plan(folder, tf_vars, known_secrets).raw, folder, tf_vars)
@@ -379,22 +405,33 @@ class Workbench:
         return sorted(resources)
 
     @contextlib.contextmanager
-    def upstream(self, network: dict[str, tuple[Any, bool]], deps: dict[str, tuple[Any, bool]]) -> Iterator[None]:
-        """The fake serves these upstream outputs for the block, then the running samples again."""
-        self._serve(network, deps)
+    def upstream(self, network: dict[str, tuple[Any, bool]], deps: dict[str, tuple[Any, bool]],
+                 contract: str | None = None) -> Iterator[None]:
+        """The fake serves these upstream outputs for the block, then the running samples again.
+        `contract`: 02-deps' contract variable as given instead of the one its outputs make (a
+        variable and outputs out of step, as right after a 02-deps apply)."""
+        self._serve(network, deps, contract)
         try:
             yield
         finally:
             self._serve(NETWORK_SAMPLE, DEPS_SAMPLE)
 
-    def _serve(self, network: dict[str, tuple[Any, bool]], deps: dict[str, tuple[Any, bool]]) -> None:
+    def _serve(self, network: dict[str, tuple[Any, bool]], deps: dict[str, tuple[Any, bool]],
+               contract: str | None = None) -> None:
         if self.fake is None:
             raise RuntimeError("Workbench not entered")
         served = {workspaces.get(workspaces.CLUSTER_WORKSPACE).tfc_name: network,
                   workspaces.get(workspaces.DATA_WORKSPACE).tfc_name: deps}
         for name, outputs in served.items():
             self.fake.set_outputs(name, outputs)
-        self._upstream = served
+        # What 02-deps' tfe_variable.contract holds when it has these outputs (03-app reads that).
+        deps_name = workspaces.get(workspaces.DATA_WORKSPACE).tfc_name
+        self.fake.clear_variables(deps_name)
+        contract = contract if contract is not None else workspaces.deps_contract(deps)
+        if contract is not None:
+            self.fake.set_variable(deps_name, workspaces.DEPS_CONTRACT_VARIABLE, contract)
+        # What the fake serves is part of every plan's cache key: the contract variable with it.
+        self._upstream = {**served, workspaces.DEPS_CONTRACT_VARIABLE: contract}
 
     def replan(self, plan: Plan, variables: dict[str, Any]) -> Plan:
         """Plans an applied copy again with other variables (its state is the previous apply's)."""
@@ -402,12 +439,13 @@ class Workbench:
         raw = self.terraform(plan.folder).plan(output=True, tf_vars=tf_vars)._raw  # noqa: SLF001 (tftest)
         return Plan(plan.workspace, raw, plan.folder, tf_vars)
 
-    def apply(self, plan: Plan) -> None:
-        """Applies a planned copy into its local state with the stand-in."""
+    def apply(self, plan: Plan, cached: bool = True) -> None:
+        """Applies a planned copy into its local state with the stand-in. `cached=False` always runs
+        the apply (a test that reads what the providers were sent, `write_only`, needs it run)."""
         args = ["apply", "-auto-approve", "-input=false", "-no-color"]
         args += [f"-var={k}={v}" for k, v in plan.variables.items()]
         key, plan.cache_key = plan.cache_key, None  # applied: the folder no longer holds the planned state
-        if self.plan_cache is None or key is None:
+        if self.plan_cache is None or key is None or not cached:
             tfworker.run(self.worker, args, plan.folder, self.env)
             return
         # The first apply of a fresh plan (the plan tier's, the pause tier's running stage) is
@@ -424,6 +462,17 @@ class Workbench:
         if hit:
             state.write_bytes(stored.files[state.name])
             LOG.info("%s applied from the run's plan cache", plan.workspace)
+
+    def write_only(self, type_name: str, attribute: str) -> writeonly.Sent | None:
+        """What the last apply of this session sent in a write-only attribute (digests only)."""
+        provider = type_name.split("_", 1)[0]
+        return writeonly.last_sent(self.folder / "standin" / f"{provider}.log", type_name, attribute)
+
+    def published_contract(self) -> str | None:
+        """The contract variable the last 02-deps applied here wrote (None: none is there)."""
+        if self.fake is None:
+            raise RuntimeError("Workbench not entered")
+        return self.fake.variables(PUBLISHED_CONTRACT_WORKSPACE).get(workspaces.DEPS_CONTRACT_VARIABLE)
 
     def state(self, plan: Plan) -> dict[str, Any]:
         """The applied state as `terraform show -json` has it (placeholders where only AWS knows)."""

@@ -1,19 +1,33 @@
 """A small HTTPS fake of the Terraform Cloud API, for tests that must not reach the real one.
 
-Why one file of ~800 lines: its sixteen routes share one store and one JSON:API document shape;
+Why one file of ~1000 lines: its routes share one store and one JSON:API document shape;
 split, each piece would import the others. The route table (`ROUTES`) is the index to read first.
 
 It serves the documented JSON:API endpoints (content type application/vnd.api+json)
-that two clients use:
+that three clients use:
 
 * the `tfe` provider (go-tfe) behind `data "tfe_outputs"` in terraform-provider-tfe
   v0.79.0: service discovery (`tfe.v2.2`), `GET /api/v2/ping` (go-tfe reads the
   rate-limit and version headers from it), `GET /api/v2/organizations/{org}/workspaces/{name}?include=outputs`
   (included `workspace-outputs`, sensitive values null), then
   `GET /api/v2/state-version-outputs/{id}` for each sensitive output;
-* `lfharness.core.tfc.TfcClient`: workspaces (read, create, update), remote state
-  consumers, current state version and its outputs, and the raw state behind the
-  version's `hosted-state-download-url` (served like a signed URL: no token needed).
+* `lfharness.core.tfc.TfcClient`: workspaces (read, create, update), force-unlock, remote
+  state consumers, current state version and its outputs, and the raw state behind the
+  version's `hosted-state-download-url` (served like a signed URL: no token needed);
+* Terraform's own `cloud` block (go-tfe inside Terraform, read in internal/cloud of Terraform
+  1.11 to 1.15), for a workspace in local execution mode: init reads service discovery (`tfe.v2`),
+  `GET /api/v2/organizations/{org}/entitlement-set` and the workspace by name; every command
+  that takes the state lock `POST .../workspaces/{id}/actions/lock` (409 while locked: go-tfe's
+  "workspace already locked", which Terraform retries until `-lock-timeout`, then fails with
+  "Error acquiring the state lock") and `.../actions/unlock` at its end (409 when not locked);
+  state is read as the current state version and its download URL, and written as
+  `POST /api/v2/workspaces/{id}/state-versions` (only while the workspace is locked, as the API
+  requires) answered with `hosted-state-upload-url` / `hosted-json-state-upload-url`, to which
+  Terraform PUTs the raw state without a token; once the raw state is there (its MD5 checked
+  against the one declared) it becomes the current state version, and its outputs, typed as the
+  state types them, what `terraform output` and downstream `tfe_outputs` read (sensitive values
+  only through `GET /api/v2/state-version-outputs/{id}`). A state version created with the state
+  inline (go-tfe's fallback for servers without upload URLs) is accepted too.
 
 State sharing is modelled the way Terraform Cloud enforces it for run tokens: a
 token from `run_token(name)` acts as that workspace and sees another workspace's
@@ -22,16 +36,22 @@ is one of its remote-state-consumers). Otherwise the included outputs are silent
 empty, which is what makes `tfe_outputs` return an empty object (decision 12).
 The operator's token (the one given to the constructor) sees everything.
 
+Locks are workspace-wide, as in Terraform Cloud: whoever holds the workspace's lock may unlock it;
+`force-unlock` (the harness's client, `terraform force-unlock`) releases it whoever holds it.
+
 Layout: `_Store` holds the state; the endpoints are a route table (`ROUTES`: method and path
 pattern -> a small handler function), the handlers grouped by resource (organizations, workspaces,
 locks, remote-state consumers, state versions, outputs); `_dispatch` authenticates and routes one
-call; the HTTP side is `httpserver.LocalServer` with one request handler.
+call; the HTTP side is `httpserver.LocalServer` with one request handler, which also serves the
+unauthenticated "archivist" URLs the state is uploaded to and downloaded from.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import datetime as dt
+import hashlib
 import hmac
 import json
 import logging
@@ -164,6 +184,20 @@ class _Output:
     name: str
     value: Any
     sensitive: bool
+    # The Terraform type the state gives the output (e.g. ["list", "string"]); None: derived from
+    # the value (`_terraform_type`), for outputs seeded without a state.
+    detailed_type: Any = None
+
+
+@dataclass
+class _PendingVersion:
+    """A state version created without its state: it waits for the raw state's upload (PUT)."""
+
+    id: str
+    workspace_id: str
+    serial: int
+    md5: str
+    lineage: str | None
 
 
 @dataclass
@@ -178,6 +212,9 @@ class _Workspace:
     outputs_processing: int = 0  # reads of the current outputs still to answer 503 (async processing)
     unlock_refused: int | None = None  # force-unlock answers this status (e.g. 403: the token may not)
     raw_state: dict[str, Any] | None = None  # the terraform.tfstate document behind the current version
+    lock_reason: str | None = None  # what the lock's holder said when it took it
+    variables: list[dict[str, Any]] = field(default_factory=list)  # workspace variables: their `attributes` + id
+    one_variable_per_apply: bool = False  # a sink for many copies' applies: a key may repeat (see TfcFake)
 
     @property
     def name(self) -> str:
@@ -238,6 +275,8 @@ class _Store:
         self.lock = threading.Lock()
         self.workspaces: dict[str, _Workspace] = {}
         self.run_tokens: dict[str, str] = {}  # token -> workspace id
+        self.pending: dict[str, _PendingVersion] = {}  # state versions waiting for their upload
+        self.uploaded: set[str] = set()  # versions whose raw state came: their JSON rendering may follow
         self.calls: list[tuple[str, str]] = []
         self.base_url = ""  # set when the server starts: absolute download URLs need it
 
@@ -303,6 +342,46 @@ class _Store:
             ws = self.by_state_version(sv_id)
             return copy.deepcopy(ws.raw_state) if ws is not None else None
 
+    def install_state(self, ws: _Workspace, state: Mapping[str, Any], sv_id: str | None = None) -> None:
+        """Makes a terraform.tfstate document (format 4) the workspace's current state version: its
+        outputs (typed as the state types them; Terraform stores no null output) become the
+        version's, the document what its download URL serves."""
+        ws.serial = int(state.get("serial") or ws.serial + 1)
+        ws.state_version = sv_id or _new_id("sv")
+        ws.outputs = [_Output(_new_id("wsout"), name, copy.deepcopy(out.get("value")), bool(out.get("sensitive")),
+                              copy.deepcopy(out.get("type")))
+                      for name, out in (state.get("outputs") or {}).items()]
+        ws.raw_state = copy.deepcopy(dict(state))
+        ws.attributes["resource-count"] = sum(len(r.get("instances", [])) for r in state.get("resources", [])
+                                              if r.get("mode") == "managed")
+        ws.attributes["updated-at"] = _now()
+
+    def receive_upload(self, sv_id: str, body: bytes) -> HTTPStatus:
+        """The raw state PUT to a pending version's upload URL: checked against the MD5 declared at
+        creation, then the workspace's current state version. 404 for an unknown or finished upload."""
+        with self.lock:
+            pending = self.pending.get(sv_id)
+            if pending is None:
+                return HTTPStatus.NOT_FOUND
+            if hashlib.md5(body, usedforsecurity=False).hexdigest() != pending.md5:
+                log.warning("TFC fake: upload for %s does not match its declared MD5", sv_id)
+                return HTTPStatus.BAD_REQUEST
+            try:
+                state = json.loads(body)
+            except json.JSONDecodeError:
+                return HTTPStatus.BAD_REQUEST
+            ws = self.workspaces[pending.workspace_id]
+            del self.pending[sv_id]
+            self.uploaded.add(sv_id)
+            self.install_state(ws, state, sv_id)
+        log.info("TFC fake: %s has a new state version %s (serial %s)", ws.name, sv_id, ws.serial)
+        return HTTPStatus.OK
+
+    def expects_json_upload(self, sv_id: str) -> bool:
+        """go-tfe PUTs the raw state and its JSON rendering at the same time: either may come first."""
+        with self.lock:
+            return sv_id in self.pending or sv_id in self.uploaded
+
 
 # ---- documents ------------------------------------------------------------------------------
 
@@ -348,7 +427,7 @@ def _output_doc(out: _Output, reveal: bool = False) -> dict[str, Any]:
     return _output_resource(out, "state-version-outputs", {
         "type": _json_type(out.value),
         "value": out.value if (reveal or not out.sensitive) else None,
-        "detailed-type": _terraform_type(out.value),
+        "detailed-type": out.detailed_type if out.detailed_type is not None else _terraform_type(out.value),
     })
 
 
@@ -368,6 +447,27 @@ def _state_version_doc(ws: _Workspace) -> dict[str, Any]:
             "workspace": {"data": {"id": ws.id, "type": "workspaces"}},
         },
         "links": {"self": f"{API}/state-versions/{ws.state_version}"},
+    }
+
+
+def _pending_version_doc(store: _Store, pending: _PendingVersion) -> dict[str, Any]:
+    """A created state version still waiting for its state: where to PUT it (no token: the URL's
+    random id plays the signature of Terraform Cloud's signed upload URLs)."""
+    return {
+        "id": pending.id,
+        "type": "state-versions",
+        "attributes": {
+            "created-at": _now(),
+            "serial": pending.serial,
+            "status": "pending",
+            "resources-processed": False,
+            "state-version": 4,
+            "hosted-state-upload-url": f"{store.base_url}/_archivist/upload/{pending.id}",
+            "hosted-json-state-upload-url": f"{store.base_url}/_archivist/upload-json/{pending.id}",
+        },
+        "relationships": {"outputs": {"data": []},
+                          "workspace": {"data": {"id": pending.workspace_id, "type": "workspaces"}}},
+        "links": {"self": f"{API}/state-versions/{pending.id}"},
     }
 
 
@@ -412,6 +512,19 @@ def _get_org(store: _Store, req: _Request) -> _Response:
         "type": "organizations",
         "attributes": {"name": name, "external-id": f"org-{name}", "default-execution-mode": "remote"},
         "links": {"self": f"{API}/organizations/{name}"},
+    }})
+
+
+def _get_entitlements(store: _Store, req: _Request) -> _Response:
+    # Terraform's cloud block reads this at init to check the organization exists; `operations`
+    # false would force every run local (it is true on every current plan, the free one included).
+    name = store.org(req.params["org"])
+    return _Response(HTTPStatus.OK, {"data": {
+        "id": f"org-{name}",
+        "type": "entitlement-sets",
+        "attributes": {"operations": True, "state-storage": True, "private-module-registry": True,
+                       "sentinel": False, "teams": False, "vcs-integrations": True},
+        "links": {"self": f"{API}/entitlement-sets/org-{name}"},
     }})
 
 
@@ -474,6 +587,35 @@ def _patch_workspace(store: _Store, req: _Request) -> _Response:
 
 # locks
 
+def _lock(store: _Store, req: _Request) -> _Response:
+    # As the API documents: 409 when the workspace is already locked (go-tfe: "workspace already
+    # locked"; Terraform retries that until its -lock-timeout), else the locked workspace.
+    ws = store.workspace(req.params)
+    if ws.attributes.get("locked"):
+        raise _ApiError(HTTPStatus.CONFLICT, "conflict", "Unable to lock workspace. The workspace is already locked.")
+    data = (req.doc or {}).get("data")
+    reason = (data.get("attributes") or {}).get("reason") if isinstance(data, dict) else None
+    ws.attributes["locked"] = True
+    ws.lock_reason = str(reason) if reason else None
+    log.info("TFC fake: %s locked (%s)", ws.name, ws.lock_reason or "no reason given")
+    return _Response(HTTPStatus.OK, {"data": _workspace_doc(ws, req.caller)})
+
+
+def _release(ws: _Workspace) -> None:
+    ws.attributes["locked"] = False
+    ws.lock_reason = None
+
+
+def _unlock(store: _Store, req: _Request) -> _Response:
+    # The holder's unlock: 409 when the workspace is not locked (go-tfe: "workspace already unlocked").
+    ws = store.workspace(req.params)
+    if not ws.attributes.get("locked"):
+        raise _ApiError(HTTPStatus.CONFLICT, "conflict", "Unable to unlock workspace. The workspace is not locked.")
+    _release(ws)
+    log.info("TFC fake: %s unlocked", ws.name)
+    return _Response(HTTPStatus.OK, {"data": _workspace_doc(ws, req.caller)})
+
+
 def _force_unlock(store: _Store, req: _Request) -> _Response:
     # As the API documents: 409 when the workspace is not locked, else the unlocked workspace.
     ws = store.workspace(req.params)
@@ -481,7 +623,8 @@ def _force_unlock(store: _Store, req: _Request) -> _Response:
         raise _ApiError(HTTPStatus(ws.unlock_refused), "refused", "force-unlock refused (the fake was told to)")
     if not ws.attributes.get("locked"):
         raise _ApiError(HTTPStatus.CONFLICT, "conflict", "Unable to unlock workspace. The workspace is not locked.")
-    ws.attributes["locked"] = False
+    _release(ws)
+    log.warning("TFC fake: %s force-unlocked", ws.name)
     return _Response(HTTPStatus.OK, {"data": _workspace_doc(ws, req.caller)})
 
 
@@ -546,7 +689,44 @@ def _current_state_version(store: _Store, req: _Request) -> _Response:
 
 
 def _get_state_version(store: _Store, req: _Request) -> _Response:
+    pending = store.pending.get(req.params["sv_id"])
+    if pending is not None and req.caller.can_read_state(store.workspaces[pending.workspace_id]):
+        return _Response(HTTPStatus.OK, {"data": _pending_version_doc(store, pending)})
     return _Response(HTTPStatus.OK, {"data": _state_version_doc(_readable_version(store, req))})
+
+
+def _create_state_version(store: _Store, req: _Request) -> _Response:
+    """What Terraform's cloud backend does on every state write: the new version's serial and MD5
+    (and lineage), then the state itself, uploaded to the answered URL (or, go-tfe's fallback,
+    inline and base64-encoded as `state`). Terraform Cloud requires the writer to hold the
+    workspace's lock: 409 otherwise."""
+    ws = store.workspace(req.params)
+    data = (req.doc or {}).get("data")
+    if not isinstance(data, dict) or data.get("type") != "state-versions":
+        raise _ApiError(HTTPStatus.CONFLICT, "type mismatch", "expected type 'state-versions'", "/data/type")
+    attrs = data.get("attributes") or {}
+    serial, md5 = attrs.get("serial"), attrs.get("md5")
+    if not isinstance(serial, int) or isinstance(serial, bool):
+        raise _invalid("Serial is required", "serial")
+    if not isinstance(md5, str) or not re.fullmatch(r"[0-9a-f]{32}", md5):
+        raise _invalid("MD5 is required", "md5")
+    if not ws.attributes.get("locked"):
+        raise _ApiError(HTTPStatus.CONFLICT, "conflict",
+                        "The workspace must be locked by the user creating a state version")
+    pending = _PendingVersion(_new_id("sv"), ws.id, serial, md5, attrs.get("lineage"))
+    inline = attrs.get("state")
+    if inline is None:
+        store.pending[pending.id] = pending
+        return _Response(HTTPStatus.CREATED, {"data": _pending_version_doc(store, pending)})
+    try:
+        raw = base64.b64decode(str(inline), validate=True)
+        state = json.loads(raw)
+    except (ValueError, json.JSONDecodeError) as exc:
+        raise _invalid(f"State is not a base64-encoded state document: {exc}", "state") from exc
+    if hashlib.md5(raw, usedforsecurity=False).hexdigest() != md5:
+        raise _invalid("MD5 does not match the state", "md5")
+    store.install_state(ws, state, pending.id)
+    return _Response(HTTPStatus.CREATED, {"data": _state_version_doc(ws)})
 
 
 # outputs
@@ -590,6 +770,78 @@ def _routes(*table: tuple[str, str, _Endpoint]) -> tuple[_Route, ...]:
     return tuple(_Route(method, re.compile(f"{API}/{path}"), handler) for method, path, handler in table)
 
 
+# variables (02-deps publishes its non-secret contract as one; go-tfe's Variables client)
+
+_VAR_CATEGORIES = ("terraform", "env")
+
+
+def _var_doc(ws: _Workspace, var: dict[str, Any]) -> dict[str, Any]:
+    # As the API: a sensitive variable's value is never returned.
+    attributes = {k: v for k, v in var.items() if k != "id"}
+    if attributes.get("sensitive"):
+        attributes["value"] = None
+    return {"id": var["id"], "type": "vars", "attributes": attributes,
+            "relationships": {"configurable": {"data": {"id": ws.id, "type": "workspaces"}}},
+            "links": {"self": f"{API}/workspaces/{ws.id}/vars/{var['id']}"}}
+
+
+def _var_attributes(doc: dict[str, Any] | None, current: dict[str, Any] | None) -> dict[str, Any]:
+    data = (doc or {}).get("data")
+    if not isinstance(data, dict) or data.get("type") != "vars":
+        raise _malformed("data.type must be 'vars'")
+    given = data.get("attributes") or {}
+    merged = {"key": None, "value": "", "description": "", "category": None, "hcl": False, "sensitive": False,
+              **(current or {}), **{k: v for k, v in given.items() if k in
+                                    ("key", "value", "description", "category", "hcl", "sensitive")}}
+    if not merged["key"]:
+        raise _invalid("Key can't be blank", "key")
+    if merged["category"] not in _VAR_CATEGORIES:
+        raise _invalid(f"Category must be one of {', '.join(_VAR_CATEGORIES)}", "category")
+    return merged
+
+
+def _variable(ws: _Workspace, var_id: str) -> dict[str, Any]:
+    found = next((v for v in ws.variables if v["id"] == var_id), None)
+    if found is None:
+        raise _not_found()
+    return found
+
+
+def _list_vars(store: _Store, req: _Request) -> _Response:
+    ws = store.workspace(req.params)
+    return _Response(HTTPStatus.OK, _page([_var_doc(ws, v) for v in ws.variables], req.query))
+
+
+def _create_var(store: _Store, req: _Request) -> _Response:
+    ws = store.workspace(req.params)
+    attrs = _var_attributes(req.doc, None)
+    if not ws.one_variable_per_apply and any(v["key"] == attrs["key"] and v["category"] == attrs["category"]
+                                             for v in ws.variables):
+        raise _invalid("Key has already been taken", "key")
+    var = {"id": _new_id("var"), **attrs, "version-id": _new_id("v")}
+    ws.variables.append(var)
+    return _Response(HTTPStatus.CREATED, {"data": _var_doc(ws, var)})
+
+
+def _get_var(store: _Store, req: _Request) -> _Response:
+    ws = store.workspace(req.params)
+    return _Response(HTTPStatus.OK, {"data": _var_doc(ws, _variable(ws, req.params["var_id"]))})
+
+
+def _patch_var(store: _Store, req: _Request) -> _Response:
+    ws = store.workspace(req.params)
+    var = _variable(ws, req.params["var_id"])
+    var.update(_var_attributes(req.doc, {k: v for k, v in var.items() if k not in ("id", "version-id")}))
+    var["version-id"] = _new_id("v")
+    return _Response(HTTPStatus.OK, {"data": _var_doc(ws, var)})
+
+
+def _delete_var(store: _Store, req: _Request) -> _Response:
+    ws = store.workspace(req.params)
+    ws.variables.remove(_variable(ws, req.params["var_id"]))
+    return _Response(HTTPStatus.NO_CONTENT)
+
+
 _ORG = "organizations/(?P<org>[^/]+)"
 _BY_NAME = f"{_ORG}/workspaces/(?P<name>[^/]+)"
 _BY_ID = "workspaces/(?P<ws_id>[^/]+)"
@@ -599,20 +851,29 @@ _STATE_VERSION = "state-versions/(?P<sv_id>[^/]+)"
 ROUTES: tuple[_Route, ...] = _routes(
     ("GET", "ping", _ping),
     ("GET", _ORG, _get_org),
+    ("GET", f"{_ORG}/entitlement-set", _get_entitlements),
     ("POST", f"{_ORG}/workspaces", _create_workspace),
     ("GET", _BY_NAME, _get_workspace),
     ("PATCH", _BY_NAME, _patch_workspace),
     ("GET", _BY_ID, _get_workspace),
     ("PATCH", _BY_ID, _patch_workspace),
+    ("POST", f"{_BY_ID}/actions/lock", _lock),
+    ("POST", f"{_BY_ID}/actions/unlock", _unlock),
     ("POST", f"{_BY_ID}/actions/force-unlock", _force_unlock),
     ("GET", _CONSUMERS, _list_consumers),
     ("POST", _CONSUMERS, _add_consumers),
     ("DELETE", _CONSUMERS, _remove_consumers),
     ("GET", f"{_BY_ID}/current-state-version", _current_state_version),
+    ("POST", f"{_BY_ID}/state-versions", _create_state_version),
     ("GET", _STATE_VERSION, _get_state_version),
     ("GET", f"{_BY_ID}/current-state-version-outputs", _current_outputs),
     ("GET", f"{_STATE_VERSION}/outputs", _state_version_outputs),
     ("GET", "state-version-outputs/(?P<out_id>[^/]+)", _get_output),
+    ("GET", f"{_BY_ID}/vars", _list_vars),
+    ("POST", f"{_BY_ID}/vars", _create_var),
+    ("GET", f"{_BY_ID}/vars/(?P<var_id>[^/]+)", _get_var),
+    ("PATCH", f"{_BY_ID}/vars/(?P<var_id>[^/]+)", _patch_var),
+    ("DELETE", f"{_BY_ID}/vars/(?P<var_id>[^/]+)", _delete_var),
 )
 
 
@@ -672,6 +933,9 @@ class _HttpHandler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._handle()
 
+    def do_PUT(self) -> None:  # the state uploads (archivist URLs)
+        self._handle()
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's signature)
         # The request line holds no secrets (the token travels in a header, never logged).
         log.debug("TFC fake %s: %s", self.address_string(), format % args)
@@ -690,6 +954,13 @@ class _HttpHandler(BaseHTTPRequestHandler):
             if raw is not None:
                 return httpserver.send_json(self, HTTPStatus.OK, raw)
             # An unknown version is the plain 404 below (no /api/ prefix).
+        if url.path.startswith("/_archivist/upload") and self.command == "PUT":
+            # Like the download URLs: no token (go-tfe sends none to a "foreign" URL).
+            kind, _, sv_id = url.path.removeprefix("/_archivist/").partition("/")
+            if kind == "upload":
+                return httpserver.send_bytes(self, store.receive_upload(sv_id, body), b"")
+            if kind == "upload-json" and store.expects_json_upload(sv_id):
+                return httpserver.send_bytes(self, HTTPStatus.OK, b"")  # the JSON rendering: not served back
         if not url.path.startswith("/api/"):
             return httpserver.send_json(self, HTTPStatus.NOT_FOUND, _not_found().document(), JSONAPI)
         try:
@@ -784,13 +1055,26 @@ class TfcFake:
         """Make a terraform.tfstate document (format 4) the workspace's current state version: its
         outputs become the version's outputs (null ones are absent, as Terraform stores none) and
         the document is served at the version's hosted-state-download-url."""
-        self.set_outputs(workspace_name, {name: (out.get("value"), bool(out.get("sensitive")))
-                                          for name, out in (state.get("outputs") or {}).items()})
         with self._store.lock:
-            ws = self._seeded(workspace_name)  # set_outputs created it
-            ws.raw_state = copy.deepcopy(dict(state))
-            ws.attributes["resource-count"] = sum(len(r.get("instances", [])) for r in state.get("resources", [])
-                                                  if r.get("mode") == "managed")
+            ws = self._store.by_name(self.organization, workspace_name)
+            if ws is None:
+                ws = self._store.create_workspace(self.organization, {"name": workspace_name})
+            self._store.install_state(ws, state)
+        log.info("TFC fake: %s now has a state with outputs %s", workspace_name, sorted(state.get("outputs") or {}))
+
+    def clear_state(self, workspace_name: str) -> None:
+        """The workspace as before its first apply: no state version, no outputs (kept: the workspace,
+        its settings and its lock)."""
+        with self._store.lock:
+            ws = self._seeded(workspace_name)
+            ws.state_version, ws.outputs, ws.raw_state = None, [], None
+            ws.attributes["resource-count"] = 0
+
+    def state(self, workspace_name: str) -> dict[str, Any] | None:
+        """A copy of the terraform.tfstate document of the workspace's current state version (None
+        before its first state)."""
+        with self._store.lock:
+            return copy.deepcopy(self._seeded(workspace_name).raw_state)
 
     def outputs_still_processing(self, workspace_name: str, reads: int) -> None:
         """Answer the next `reads` reads of the workspace's current outputs with 503, as Terraform
@@ -803,11 +1087,29 @@ class TfcFake:
         with self._store.lock:
             self._seeded(name).attributes["locked"] = True
 
+    def unlock_workspace(self, name: str) -> None:
+        """Release the workspace's lock, whoever holds it (a test resetting the fake between cases)."""
+        with self._store.lock:
+            _release(self._seeded(name))
+
+    def locked(self, name: str) -> bool:
+        with self._store.lock:
+            return bool(self._seeded(name).attributes.get("locked"))
+
     def refuse_force_unlock(self, name: str, status: int = 403) -> None:
         """Answer every force-unlock of the workspace with `status`, as Terraform Cloud does for a
         token without the "lock/unlock" permission (403) or in an outage (5xx)."""
         with self._store.lock:
             self._seeded(name).unlock_refused = status
+
+    def accept_force_unlock(self, name: str) -> None:
+        """Undo `refuse_force_unlock`: force-unlock answers as the API does again."""
+        with self._store.lock:
+            self._seeded(name).unlock_refused = None
+
+    def exists(self, name: str) -> bool:
+        with self._store.lock:
+            return self._store.by_name(self.organization, name) is not None
 
     def workspace(self, name: str) -> dict[str, Any]:
         """A copy of a workspace's attributes plus `id` and `remote-state-consumers` (names)."""
@@ -827,3 +1129,38 @@ class TfcFake:
         """Every (method, path) the fake received, in order: shows which endpoints a client used."""
         with self._store.lock:
             return list(self._store.calls)
+
+    def set_variable(self, workspace_name: str, key: str, value: str, category: str = "env") -> None:
+        """A workspace variable as a Terraform run with the tfe provider would have created it."""
+        with self._store.lock:
+            ws = self._seeded(workspace_name)
+            ws.variables = [v for v in ws.variables if not (v["key"] == key and v["category"] == category)]
+            ws.variables.append({"id": _new_id("var"), "key": key, "value": value, "description": "",
+                                 "category": category, "hcl": False, "sensitive": False, "version-id": _new_id("v")})
+
+    def accept_repeated_variable_keys(self, workspace_name: str) -> None:
+        """Lets many copies of one configuration each create their own variable of the same key on
+        this workspace, each with its own id (Terraform Cloud refuses the second: there each copy
+        would be a stack of its own). For the plan tier's sink of 02-deps' contract variable."""
+        with self._store.lock:
+            self._seeded(workspace_name).one_variable_per_apply = True
+
+    def variable_records(self, workspace_name: str) -> list[dict[str, Any]]:
+        """The workspace's variables as stored (ids included): what a snapshot of the fake keeps."""
+        with self._store.lock:
+            return copy.deepcopy(self._seeded(workspace_name).variables)
+
+    def set_variable_records(self, workspace_name: str, records: list[dict[str, Any]]) -> None:
+        """Puts back what variable_records returned, ids included (a restored state refers to them)."""
+        with self._store.lock:
+            self._seeded(workspace_name).variables = copy.deepcopy(records)
+
+    def clear_variables(self, workspace_name: str) -> None:
+        with self._store.lock:
+            self._seeded(workspace_name).variables = []
+
+    def variables(self, workspace_name: str) -> dict[str, str]:
+        """The workspace's variables as key -> value, the latest of a repeated key (sensitive ones
+        included: the fake's view)."""
+        with self._store.lock:
+            return {v["key"]: v["value"] for v in self._seeded(workspace_name).variables}

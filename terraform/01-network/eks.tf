@@ -35,8 +35,11 @@ module "eks" {
   vpc_id     = module.vpc.vpc_id
   subnet_ids = module.vpc.public_subnets
 
-  endpoint_public_access = true
-  enable_irsa            = true
+  # The public endpoint is how the operator's machine reaches the cluster (local execution, NFR5);
+  # the nodes use the private endpoint (the module's default), so narrowing the CIDRs spares them.
+  endpoint_public_access       = true
+  endpoint_public_access_cidrs = var.cluster_endpoint_public_access_cidrs
+  enable_irsa                  = true
 
   # The operator who applies gets cluster-admin, so kubectl works with the same .env keys.
   enable_cluster_creator_admin_permissions = true

@@ -20,8 +20,10 @@ data "tfe_outputs" "network" {
 locals {
   network = data.tfe_outputs.network.nonsensitive_values
 
-  vpc_id            = local.network.vpc_id
-  public_subnet_ids = local.network.public_subnet_ids
+  # Null-safe too: after a teardown that failed on 02-deps and then destroyed 01-network, the
+  # next teardown destroys 02-deps with none of 01-network's outputs left (issue 24 item 5).
+  vpc_id            = try(local.network.vpc_id, null)
+  public_subnet_ids = try(local.network.public_subnet_ids, [])
 
   # Null while 01-network is paused; Terraform does not store null outputs, so the keys are absent.
   node_security_group_id = try(local.network.node_security_group_id, null)

@@ -68,3 +68,29 @@ output "clickhouse_volume_size_gib" {
   description = "Size in GiB of ClickHouse's EBS volume (the PersistentVolume's capacity)"
   value       = aws_ebs_volume.clickhouse.size
 }
+
+# Added by issue 26: the in-cluster secrets, generated here so that 03-app's state holds none, and
+# the revision 03-app's Secret follows. 03-app reads the secrets through the ephemeral tfe_outputs.
+
+output "nextauth_secret" {
+  description = "NEXTAUTH_SECRET of Langfuse web (signs session cookies)"
+  value       = random_password.nextauth_secret.result
+  sensitive   = true
+}
+
+output "clickhouse_password" {
+  description = "Password of ClickHouse's default user"
+  value       = random_password.clickhouse.result
+  sensitive   = true
+}
+
+output "redis_password" {
+  description = "Password of Valkey (Langfuse's Redis)"
+  value       = random_password.redis.result
+  sensitive   = true
+}
+
+output "app_secrets_revision" {
+  description = "Number that changes exactly when one of the secrets 03-app's Kubernetes Secret takes from here changes"
+  value       = local.app_secrets_revision
+}

@@ -36,13 +36,23 @@ resource "aws_vpc_security_group_ingress_rule" "rds_from_nodes" {
   referenced_security_group_id = local.node_security_group_id
 }
 
-resource "aws_vpc_security_group_ingress_rule" "rds_from_anywhere" {
+# One rule per CIDR of rds_ingress_cidrs (0.0.0.0/0 unless the operator narrows it, NFR3), keyed by
+# the CIDR so adding or removing one leaves the others in place.
+resource "aws_vpc_security_group_ingress_rule" "rds_from_cidrs" {
+  for_each = toset(var.rds_ingress_cidrs)
+
   security_group_id = aws_security_group.rds.id
   description       = "PostgreSQL from the operator's machine (public by design, NFR3)"
   ip_protocol       = "tcp"
   from_port         = 5432
   to_port           = 5432
-  cidr_ipv4         = "0.0.0.0/0"
+  cidr_ipv4         = each.value
+}
+
+# The single 0.0.0.0/0 rule of stacks applied before the variable: kept when the default stays.
+moved {
+  from = aws_vpc_security_group_ingress_rule.rds_from_anywhere
+  to   = aws_vpc_security_group_ingress_rule.rds_from_cidrs["0.0.0.0/0"]
 }
 
 # PostgreSQL 16 on db.t4g.micro, public, deletable (FR5, FR6, FR9).
@@ -82,11 +92,27 @@ module "rds" {
   backup_retention_period = 1
 
   # RDS is public (NFR3): the server itself refuses connections without TLS, whatever a client
-  # asks for (decision 15; sslmode=require is the client's side). Dynamic, no reboot, no cost.
+  # asks for (decision 15; sslmode=require is the client's side), and every attempt on 5432,
+  # refused or not, becomes a line of the postgresql log, each session's end another with its
+  # length (issue 26 item 6). All three are dynamic: no reboot.
   parameters = [
     {
       name  = "rds.force_ssl"
       value = "1"
     },
+    {
+      name  = "log_connections"
+      value = "1"
+    },
+    {
+      name  = "log_disconnections"
+      value = "1"
+    },
   ]
+
+  # The postgresql log goes to /aws/rds/instance/langfuse/postgresql, a group the module creates
+  # before the instance and deletes after it (full teardown, NFR8), with 01-network's 90 days.
+  enabled_cloudwatch_logs_exports        = ["postgresql"]
+  create_cloudwatch_log_group            = true
+  cloudwatch_log_group_retention_in_days = 90
 }

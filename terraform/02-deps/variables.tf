@@ -49,3 +49,21 @@ variable "clickhouse_volume_snapshot_id" {
     error_message = "clickhouse_volume_snapshot_id must be an EBS snapshot id (snap- and 8 or 17 hex digits), or null."
   }
 }
+
+variable "rds_ingress_cidrs" {
+  description = "IPv4 CIDRs allowed to reach RDS on 5432 (NFR3: anywhere by default); the EKS nodes are allowed by their own security-group rule whatever this says"
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+  nullable    = false
+
+  validation {
+    condition     = length(var.rds_ingress_cidrs) > 0
+    error_message = "rds_ingress_cidrs must name at least one CIDR (the operator's machine reaches RDS through it, FR6). Leave it unset for 0.0.0.0/0 (NFR3)."
+  }
+
+  validation {
+    # cidrsubnet(c, 0, 0) is c's network address: equal only when no host bit is set, as EC2 wants it.
+    condition     = alltrue([for c in var.rds_ingress_cidrs : can(regex("^[0-9.]+/[0-9]+$", c)) && try(cidrsubnet(c, 0, 0) == c, false)])
+    error_message = "rds_ingress_cidrs must hold IPv4 network CIDRs such as 203.0.113.0/24 or 198.51.100.7/32 (no host bits set); not: ${join(", ", [for c in var.rds_ingress_cidrs : jsonencode(c) if !(can(regex("^[0-9.]+/[0-9]+$", c)) && try(cidrsubnet(c, 0, 0) == c, false))])}."
+  }
+}

@@ -17,27 +17,45 @@ data "tfe_outputs" "network" {
   }
 }
 
-data "tfe_outputs" "deps" {
+# 02-deps, in two halves (issue 26): this workspace's state holds no secret. The tfe_outputs data
+# source stores every output of the workspace it reads in state, sensitive ones included, so 02-deps
+# is never read with it: the non-secret values come from the contract variable 02-deps publishes on
+# its workspace (02-deps/contract.tf), the secrets from the ephemeral tfe_outputs below, which
+# Terraform never writes to state or plan. Both workspaces outlive every destroy, so both reads
+# work from any state of the stack; without the variable (02-deps gone, or applied before this
+# change) every value is null.
+data "tfe_workspace" "deps" {
   organization = var.tfc_organization
-  workspace    = "langfuse-deps"
+  name         = "langfuse-deps"
+}
+
+data "tfe_variables" "deps" {
+  workspace_id = data.tfe_workspace.deps.id
 
   lifecycle {
     # Without the IRSA role the pods would get no S3 credentials.
     postcondition {
-      condition     = !var.cluster_enabled || try(self.nonsensitive_values.irsa_role_arn, null) != null
-      error_message = "cluster_enabled is true but langfuse-deps has no irsa_role_arn: apply 02-deps with cluster_enabled = true first (resume order 01 -> 02 -> 03)."
+      condition     = !var.cluster_enabled || try(jsondecode(one([for v in self.env : v.value if v.name == "LFK8S_DEPS_CONTRACT"])).irsa_role_arn, null) != null
+      error_message = "cluster_enabled is true but langfuse-deps publishes no irsa_role_arn (its LFK8S_DEPS_CONTRACT variable is missing or paused): apply 02-deps with cluster_enabled = true first (resume order 01 -> 02 -> 03)."
     }
     # Without ClickHouse's volume the release would have nowhere to keep traces (decision 24).
     postcondition {
-      condition     = !var.cluster_enabled || try(self.nonsensitive_values.clickhouse_volume_id, null) != null
-      error_message = "cluster_enabled is true but langfuse-deps has no clickhouse_volume_id: apply 02-deps (its ClickHouse volume) first."
+      condition     = !var.cluster_enabled || try(jsondecode(one([for v in self.env : v.value if v.name == "LFK8S_DEPS_CONTRACT"])).clickhouse_volume_id, null) != null
+      error_message = "cluster_enabled is true but langfuse-deps publishes no clickhouse_volume_id: apply 02-deps (its ClickHouse volume and LFK8S_DEPS_CONTRACT variable) first."
     }
   }
 }
 
+ephemeral "tfe_outputs" "deps" {
+  organization = var.tfc_organization
+  workspace    = "langfuse-deps"
+}
+
 locals {
   network = data.tfe_outputs.network.nonsensitive_values
-  deps    = data.tfe_outputs.deps.nonsensitive_values
+  deps    = try(jsondecode(one([for v in data.tfe_variables.deps.env : v.value if v.name == "LFK8S_DEPS_CONTRACT"])), {})
+  # Ephemeral: usable only in write-only arguments (the Secret's data_wo) and other ephemeral values.
+  deps_secrets = ephemeral.tfe_outputs.deps.values
 
   # While 01-network is paused cluster_name is "" and the other two are null, which Terraform
   # does not store: the keys are absent.
@@ -50,7 +68,6 @@ locals {
   # evaluates these locals in that destroy too. The release that uses them exists only with
   # cluster_enabled, which the postconditions above guard.
   rds_host         = try(split(":", local.deps.rds_endpoint)[0], null)
-  rds_password     = try(data.tfe_outputs.deps.values.rds_password, null)
   s3_bucket_name   = try(local.deps.s3_bucket_name, null)
   s3_bucket_region = try(local.deps.s3_bucket_region, null)
   irsa_role_arn    = try(local.deps.irsa_role_arn, null)
@@ -60,10 +77,5 @@ locals {
   clickhouse_volume_zone     = try(local.deps.clickhouse_volume_zone, null)
   clickhouse_volume_size_gib = try(local.deps.clickhouse_volume_size_gib, null)
 
-  # The secrets that protect stored data come from 02-deps (decision 20); null when 02-deps
-  # has none (gone, or not yet applied), so a destroy still plans.
-  salt               = try(data.tfe_outputs.deps.values.salt, null)
-  encryption_key     = try(data.tfe_outputs.deps.values.encryption_key, null)
   project_public_key = try(local.deps.project_public_key, null)
-  project_secret_key = try(data.tfe_outputs.deps.values.project_secret_key, null)
 }

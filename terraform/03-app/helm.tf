@@ -63,9 +63,8 @@ resource "helm_release" "langfuse" {
       clickhouse_claim = kubernetes_persistent_volume_claim_v1.clickhouse[0].metadata[0].name
       app_uid          = local.app_uid
       # The pods read the Secret only when they start, and Kubernetes restarts nothing when it
-      # changes: its digest in the pod templates makes a changed secret roll them. A sha256 of
-      # 32+ random characters reveals none of them, so it may leave the sensitive marking.
-      secret_checksum = nonsensitive(sha256(jsonencode(kubernetes_secret_v1.langfuse[0].data)))
+      # changes: its revision in the pod templates makes a changed secret roll them.
+      secret_checksum = tostring(kubernetes_secret_v1.langfuse[0].data_wo_revision)
 
       db_host     = local.rds_host
       db_port     = local.db_port

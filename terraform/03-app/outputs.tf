@@ -22,12 +22,6 @@ output "project_public_key" {
   value       = local.project_public_key
 }
 
-output "project_secret_key" {
-  description = "Secret API key of the project created by headless init"
-  value       = local.project_secret_key
-  sensitive   = true
-}
-
 output "project_id" {
   description = "ID of the project created by headless init"
   value       = local.project_id

@@ -43,9 +43,11 @@ variable "langfuse_admin_name" {
 }
 
 variable "langfuse_admin_password" {
-  description = "Password of the user created by headless initialization"
+  description = "Password of the user created by headless initialization (used only when Langfuse first creates that user)"
   type        = string
   sensitive   = true
+  # Reaches only the Secret's write-only data_wo: never stored in a plan file or the state.
+  ephemeral = true
 
   validation {
     condition     = length(var.langfuse_admin_password) >= 12

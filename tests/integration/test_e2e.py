@@ -111,8 +111,9 @@ def _db(stack) -> aws_checks.DbConn:
 
 
 def _api(stack, port: int) -> langfuse_api.Api:
-    app = stack.outputs("03-app")
-    return langfuse_api.Api(f"http://127.0.0.1:{port}", app["project_public_key"], app["project_secret_key"])
+    # The key pair is 02-deps' (issue 26: 03-app outputs no secret); 03-app configured Langfuse with it.
+    deps = stack.outputs("02-deps")
+    return langfuse_api.Api(f"http://127.0.0.1:{port}", deps["project_public_key"], deps["project_secret_key"])
 
 
 def _healthy(port: int) -> None:
@@ -159,13 +160,28 @@ def test_terraform_cloud_workspaces_exist_in_local_mode_and_share_state(tfc):
 
 # --- 0b. embedded default: what the local stand-ins can honestly serve -----------------------
 
-LOCAL_FILES = ["variables.tf", "data.tf", "secrets.tf"]
+LOCAL_FILES = ["variables.tf", "data.tf"]
+# What 03-app's wiring reads, made visible without a cluster: the contract 02-deps publishes (not a
+# secret) kept in a terraform_data, and a precondition that the ephemeral tfe_outputs opened and
+# carries the secrets (a condition may read an ephemeral value; nothing of it is stored).
+LOCAL_WIRING = """resource "terraform_data" "deps_wiring" {
+  input = local.deps
+
+  lifecycle {
+    precondition {
+      condition     = try(local.deps_secrets.salt, null) != null && try(local.deps_secrets.redis_password, null) != null
+      error_message = "the ephemeral tfe_outputs of langfuse-deps carried no secrets"
+    }
+  }
+}
+"""
 
 
 @pytest.fixture(scope="module")
 def local_app(target, run_dir, tmp_path_factory, redactor):
-    """03-app's data, variables and secrets, applied for real (random + tfe providers from the
-    offline mirror) with upstream outputs from the local Terraform Cloud fake."""
+    """03-app's upstream wiring (its variables and data.tf: tfe_outputs of 01-network, 02-deps'
+    contract variable, the ephemeral tfe_outputs of 02-deps' secrets), applied for real (tfe
+    provider from the offline mirror) against the local Terraform Cloud fake serving the samples."""
     if target.kind == "aws":
         pytest.skip("embedded-default stage: the real AWS stages below cover this")
     missing = plan.missing_providers(["random", "tfe"])
@@ -174,7 +190,7 @@ def local_app(target, run_dir, tmp_path_factory, redactor):
     folder = tmp_path_factory.mktemp("local-app")
     with plan.Workbench(folder / "offline") as offline:
         workdir = plan.subset("03-app", LOCAL_FILES, ["random", "tfe"], folder / "terraform", offline.fake.hostname,
-                              {"backend_override.tf": plan.LOCAL_BACKEND})
+                              {"backend_override.tf": plan.LOCAL_BACKEND, "local_default_wiring.tf": LOCAL_WIRING})
         settings = envfile.Settings("AKIA" + "0" * 16, "0" * 40, "us-east-1", offline.env["TFE_TOKEN"],
                                     offline.fake.organization, "ops@example.com", "Ops", "local-default-password")
         yield Stack(settings, run_dir, workdir.parent, extra_env=offline.env, redactor=redactor)
@@ -183,13 +199,18 @@ def local_app(target, run_dir, tmp_path_factory, redactor):
 @pytest.mark.order(2)
 @pytest.mark.dependency(name="local_apply", depends=["tfc"])
 def test_local_default_applies_app_secrets_with_upstream_outputs(local_app):
-    """FR15, FR17: 03-app's secrets and tfe_outputs wiring apply for real, against the local
-    Terraform Cloud fake (no AWS: the aws, helm and kubernetes parts need the real target)."""
+    """FR15, FR17, issue 26: 03-app's upstream wiring applies for real against the local Terraform
+    Cloud fake (no AWS: the aws, helm and kubernetes parts need the real target): it reads 02-deps'
+    contract (the samples' non-secret outputs), the ephemeral tfe_outputs carries the secrets, and
+    the state holds none of them."""
     local_app.apply("03-app")
-    state = json.loads((local_app.terraform_dir / "03-app" / "terraform.tfstate").read_text())
-    types = {r["type"] for r in state["resources"] if r["mode"] == "managed"}
-    # Only random_password since decision 20: the salt, encryption key and key pair are 02-deps'.
-    assert types == {"random_password"}
+    text = (local_app.terraform_dir / "03-app" / "terraform.tfstate").read_text()
+    state = json.loads(text)
+    (wiring,) = [r for r in state["resources"] if r["mode"] == "managed"]
+    contract = wiring["instances"][0]["attributes"]["input"]["value"]
+    assert contract == {k: v for k, (v, sensitive) in plan.DEPS_SAMPLE.items() if not sensitive}
+    secrets = {k: v for k, (v, sensitive) in plan.DEPS_SAMPLE.items() if sensitive}
+    assert datakeys.labels_found(text, secrets) == []
 
 
 @pytest.mark.order(3)
@@ -237,7 +258,9 @@ def local_release(local_cluster, tmp_path_factory, redactor) -> PlannedRelease:
         reason = bench.unavailable("03-app")
         if reason:
             pytest.skip(reason)
-        release = planned_release(bench.plan("03-app", folder / "03-app"))
+        release = planned_release(bench.plan("03-app", folder / "03-app"),
+                                  secrets_from=bench.plan("03-app", folder / "03-app-exposed",
+                                                          edit=plan.SECRET_EXPOSED_EDIT))
     redactor.add(*release.secret_strings())
     return release
 
@@ -693,7 +716,7 @@ def test_pause_removes_the_cluster_and_keeps_rds_and_the_bucket(kube, stack, tar
     bucket = stack.outputs("02-deps")["s3_bucket_name"]
     pause_data["s3"] = (bucket, f"e2e/pause-{run_id}.txt", f"written before the pause {run_id}".encode())
     aws_checks.s3_round_trip(session_aws, *pause_data["s3"])
-    pause_data["keys"] = (stack.outputs("03-app")["project_public_key"], stack.outputs("03-app")["project_secret_key"])
+    pause_data["keys"] = (stack.outputs("03-app")["project_public_key"], stack.outputs("02-deps")["project_secret_key"])
     pause_data["data_keys"] = datakeys.digests(stack.outputs("02-deps"))  # sha256 only, never the values
     # Decision 24: the quiesce runs before 03-app goes; then the paused check against AWS (it raises otherwise).
     pause.pause(stack, session_aws, _cluster(target, run_dir, redactor, "pause").quiesce(stack))
@@ -716,7 +739,7 @@ def test_resume_brings_langfuse_back_with_its_data_and_the_same_api_keys(kube, s
                               target.settings.aws_region)
     kube.reload()
     app = stack.outputs("03-app")
-    same_keys = (app["project_public_key"], app["project_secret_key"]) == pause_data["keys"]
+    same_keys = (app["project_public_key"], stack.outputs("02-deps")["project_secret_key"]) == pause_data["keys"]
     assert same_keys, "the project API keys changed across pause and resume (values not shown: secret)"
     # Decision 20: salt, encryption key and key pair kept (02-deps' outputs, compared by sha256).
     assert datakeys.digests(stack.outputs("02-deps")) == pause_data["data_keys"]
@@ -770,14 +793,14 @@ def test_app_rebuild_after_writing_data_comes_back_healthy(kube, stack, target, 
     key = langfuse_api.event_object_key(stack.outputs("03-app")["project_id"], trace_id, event_id)
     rebuild_data["s3"] = (bucket, key, aws_checks.s3_get(session_aws, bucket, key))
     before = datakeys.digests(stack.outputs("02-deps"))  # sha256 only, never the values
-    before_app = datakeys.digests(stack.outputs("03-app"), ("project_public_key", "project_secret_key"))
+    before_app = datakeys.digests(stack.outputs("03-app"), ("project_public_key",))
     # Decision 24: the quiesce runs before the destroy, so ClickHouse's volume holds all Langfuse accepted.
     stack.rebuild("03-app", _cluster(target, run_dir, redactor, "rebuild").quiesce(stack))
     with kube.port_forward(NAMESPACE, "langfuse-web", 3000) as port:
         _healthy(port)
     # Decision 20, FR28: the rebuild rotated none of the secrets that protect stored data.
     assert None not in before.values() and datakeys.digests(stack.outputs("02-deps")) == before
-    assert datakeys.digests(stack.outputs("03-app"), ("project_public_key", "project_secret_key")) == before_app
+    assert datakeys.digests(stack.outputs("03-app"), ("project_public_key",)) == before_app
 
 
 @pytest.mark.order(21)

@@ -100,6 +100,14 @@ def app_plan(workbench, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def secret_exposed_plan(workbench, tmp_path_factory):
+    """03-app planned with plan.SECRET_EXPOSED_EDIT: its Secret's data visible (the real plan sends
+    it write-only), for the chart and kube tiers, which resolve and install the Secret."""
+    return workbench.plan("03-app", tmp_path_factory.mktemp("03-app-exposed") / "03-app",
+                          edit=plan.SECRET_EXPOSED_EDIT)
+
+
+@pytest.fixture(scope="session")
 def local_pg(tmp_path_factory):
     """A local PostgreSQL with Langfuse's migration, user, organization and project tables."""
     service = localsvc.LocalPostgres(tmp_path_factory.mktemp("pg"))

@@ -103,18 +103,26 @@ def release_values(chart_source, app_plan) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def planned_secret(app_plan) -> dict[str, dict[str, str]]:
-    """03-app's Kubernetes Secret as planned: name -> data. It exists beside the release, not in it,
-    so references to it are resolved from here."""
-    secret = app_plan.after(SECRET)
+def planned_secret(app_plan, secret_exposed_plan) -> dict[str, dict[str, str]]:
+    """03-app's Kubernetes Secret: name -> data. It exists beside the release, not in it, so
+    references to it are resolved from here. The real plan sends the data write-only (issue 26):
+    the data is the same mapping (local.secret_data) from the plan made with plan.SECRET_EXPOSED_EDIT."""
+    secret = secret_exposed_plan.after(SECRET)
+    assert secret["metadata"] == app_plan.after(SECRET)["metadata"]
     return {secret["metadata"][0]["name"]: secret["data"]}
+
+
+def test_the_secret_exposing_plan_renders_the_same_release_as_the_real_one(app_plan, secret_exposed_plan):
+    """Issue 26: the chart tier resolves the Secret from a plan whose Secret data is visible; that
+    plan's Helm release (values, chart, namespace) is exactly the real 03-app's, so what is rendered
+    here is what 03-app deploys."""
+    assert secret_exposed_plan.after("helm_release.langfuse[0]") == app_plan.after("helm_release.langfuse[0]")
 
 
 @pytest.fixture(scope="module")
 def expected(app_plan) -> dict[str, Any]:
-    """Upstream values from the fixed samples the plan uses (02-deps' secrets included); generated
-    secrets from 03-app's own random_* resources (applied before the plan), not from the values
-    under test."""
+    """Upstream values from the fixed samples the plan uses (02-deps' secrets included: issue 26,
+    every generated secret comes from there), not from the values under test."""
     deps = {name: value for name, (value, _sensitive) in plan.DEPS_SAMPLE.items()}
     helm_locals = {k: v for block in hcl.load(APP_DIR / "helm.tf")["locals"] for k, v in block.items()}
     init = {
@@ -136,10 +144,10 @@ def expected(app_plan) -> dict[str, Any]:
         "secrets": {
             "database password": deps["rds_password"],
             "salt": deps["salt"],
-            "NextAuth secret": app_plan.prior("random_password.nextauth_secret")["result"],
+            "NextAuth secret": deps["nextauth_secret"],
             "encryption key": deps["encryption_key"],
-            "ClickHouse password": app_plan.prior("random_password.clickhouse")["result"],
-            "Redis password": app_plan.prior("random_password.redis")["result"],
+            "ClickHouse password": deps["clickhouse_password"],
+            "Redis password": deps["redis_password"],
             "project secret key": deps["project_secret_key"],
             "admin password": app_plan.variables["langfuse_admin_password"],
         },

@@ -223,6 +223,22 @@ def test_a_publicly_accessible_rds_holds_one_public_ipv4(rates):
     assert (public, private) == (pytest.approx(rates["hours_per_month"] * _rate(rates, "public_ipv4")), 0)
 
 
+def test_rds_log_exports_cost_the_assumed_ingestion_of_each_exported_type(rates):
+    """NFR6, issue 26 item 6: the postgresql log RDS exports (connections logged) is priced at the log
+    ingestion rate for its assumed volume; an instance that exports nothing costs no ingestion."""
+    assumed = rates["assumptions"]["rds_log_gb_per_month"]["values"]["postgresql"]
+    exported = cost.estimate({"02-deps": _plan(_db(enabled_cloudwatch_logs_exports=["postgresql"]))}, rates)
+    silent = cost.estimate({"02-deps": _plan(_db(enabled_cloudwatch_logs_exports=[]))}, rates)
+    assert (exported.by_rate("cloudwatch_logs_ingestion"), silent.by_rate("cloudwatch_logs_ingestion")) == (
+        pytest.approx(assumed * _rate(rates, "cloudwatch_logs_ingestion")), 0)
+
+
+def test_an_rds_log_export_without_an_assumed_volume_is_refused_naming_it(rates):
+    """NFR6: an exported RDS log type the rate table has no volume for is not priced as zero."""
+    with pytest.raises(cost.CostError, match="upgrade"):
+        cost.estimate({"02-deps": _plan(_db(enabled_cloudwatch_logs_exports=["postgresql", "upgrade"]))}, rates)
+
+
 def test_each_kms_key_costs_one_key_month(rates):
     """NFR6: two keys in the plan, two key-months."""
     keys = [_resource("aws_kms_key", f"k{i}", {}, "module.eks.module.kms") for i in range(2)]

@@ -5,6 +5,7 @@ Each test writes its own .env into a temporary folder and reads it with python-d
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -408,3 +409,76 @@ def test_terraform_validates_the_admin_email_with_the_same_rule(tmp_path):
                          text=True, timeout=60, check=True, cwd=tmp_path).stdout
     verdicts = re.findall(r"\b(true|false)\b", out)
     assert verdicts == ["false"] * len(REFUSED_EMAILS) + ["true"] * len(ACCEPTED_EMAILS)
+
+
+# --- issue 26 item 6: optional CIDRs that narrow the EKS endpoint and RDS's 5432 ------------------
+
+CIDR_KEYS = [envfile.EKS_PUBLIC_ACCESS_CIDRS, envfile.RDS_INGRESS_CIDRS]
+# Values the .env check and the Terraform validation must both refuse (host bits set, no prefix,
+# a netmask instead of a prefix length, IPv6, a prefix over 32, an empty entry, a leading zero) ...
+REFUSED_CIDRS = ["10.0.0.1/8", "203.0.113.7", "10.0.0.0/255.0.0.0", "::/0", "1.2.3.0/33", "", "010.0.0.0/8",
+                 "256.0.0.0/8", "a.b.c.d/8"]
+# ... and values both accept.
+ACCEPTED_CIDRS = ["0.0.0.0/0", "203.0.113.0/24", "198.51.100.7/32", "10.0.0.0/8"]
+
+
+@pytest.mark.parametrize("key", CIDR_KEYS)
+def test_narrowed_cidrs_reach_terraform_as_a_list_variable(tmp_path, key):
+    """NFR3, NFR5, issue 26 item 6: a comma-separated CIDR key becomes TF_VAR_<its variable> as a
+    JSON list (an HCL list for Terraform), spaces around the commas dropped, order kept."""
+    env = envfile.load(_write(tmp_path, {**GOOD, key: "203.0.113.0/24, 198.51.100.7/32"})).terraform_env()
+    assert json.loads(env[f"TF_VAR_{envfile.CIDR_VARIABLES[key]}"]) == ["203.0.113.0/24", "198.51.100.7/32"]
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_without_a_cidr_key_terraform_keeps_its_anywhere_default(tmp_path, value):
+    """NFR3, NFR5: absent or empty, neither CIDR variable is passed, so 0.0.0.0/0 (the variables'
+    default) stays."""
+    values = {**GOOD, **({} if value is None else {key: value for key in CIDR_KEYS})}
+    env = envfile.load(_write(tmp_path, values)).terraform_env()
+    assert [k for k in env if k.removeprefix("TF_VAR_") in envfile.CIDR_VARIABLES.values()] == []
+
+
+@pytest.mark.parametrize("key", CIDR_KEYS)
+def test_a_bad_cidr_is_refused_before_anything_runs_by_key_and_position_never_by_value(tmp_path, key):
+    """FR23, issue 26 item 6: one bad entry stops the load with the key, the entry's position and
+    the shape expected; the bad value itself is not echoed (it could be something pasted by mistake)."""
+    message = _error(tmp_path, {**GOOD, key: "203.0.113.0/24,10.9.8.7/8,198.51.100.7/32"})
+    assert re.search(rf"{key}: malformed, expected comma-separated IPv4 network CIDRs.*entry 2 of 3 is not one",
+                     message)
+    assert "10.9.8.7" not in message
+
+
+def test_env_example_documents_the_optional_cidr_keys():
+    """FR24, issue 26 item 6: .env.example names both CIDR keys on commented, optional lines whose
+    example values pass the check."""
+    lines = _example().read_text().splitlines()
+    examples = {line[2:].split("=", 1)[0]: line.split("=", 1)[1] for line in lines
+                if line.startswith("# LFK8S_") and "CIDRS=" in line}
+    assert sorted(examples) == sorted(CIDR_KEYS)
+    assert all(envfile.cidr_list(value) for value in examples.values())
+
+
+@pytest.mark.parametrize("key", CIDR_KEYS)
+def test_terraform_validates_the_cidrs_with_the_same_rule(tmp_path, key):
+    """Issue 26 item 6: the variable's validation conditions, run by Terraform itself on each case
+    above as a one-entry list (and on an empty list), refuse exactly what the .env check refuses."""
+    variable = envfile.CIDR_VARIABLES[key]
+    workspace = "01-network" if key == envfile.EKS_PUBLIC_ACCESS_CIDRS else "02-deps"
+    conditions = [v["condition"].removeprefix("${").removesuffix("}")
+                  for v in hcl.blocks(tf.TERRAFORM_DIR / workspace, "variable")[variable]["validation"]]
+    cases = [[c] for c in REFUSED_CIDRS + ACCEPTED_CIDRS] + [[]]
+    expression = "[" + ", ".join(
+        "alltrue([" + ", ".join(c.replace(f"var.{variable}", json.dumps(case)) for c in conditions) + "])"
+        for case in cases) + "]"
+    out = subprocess.run([str(tf.terraform_bin()), "console"], input=expression + "\n", capture_output=True,
+                         text=True, timeout=60, check=True, cwd=tmp_path).stdout
+    terraform = re.findall(r"\b(true|false)\b", out)
+
+    def env_accepts(case: list[str]) -> bool:
+        try:
+            return bool(case) and bool(envfile.cidr_list(",".join(case)))
+        except ValueError:
+            return False
+    assert terraform == [str(env_accepts(case)).lower() for case in cases]
+    assert terraform.count("true") == len(ACCEPTED_CIDRS)

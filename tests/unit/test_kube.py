@@ -44,9 +44,9 @@ RELEASE_LABEL = "app.kubernetes.io/instance=langfuse"
 
 
 @pytest.fixture(scope="module")
-def release(app_plan) -> PlannedRelease:
+def release(app_plan, secret_exposed_plan) -> PlannedRelease:
     """helm_release.langfuse[0]'s values and 03-app's own Secrets, as the offline plan has them."""
-    return planned_release(app_plan)
+    return planned_release(app_plan, secrets_from=secret_exposed_plan)
 
 
 @pytest.fixture(scope="module")

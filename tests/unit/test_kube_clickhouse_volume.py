@@ -48,8 +48,8 @@ NODE_OF_ZONE = {zone: name for name, zone, _ in NODES}
 
 
 @pytest.fixture(scope="module")
-def release(app_plan) -> PlannedRelease:
-    return planned_release(app_plan)
+def release(app_plan, secret_exposed_plan) -> PlannedRelease:
+    return planned_release(app_plan, secrets_from=secret_exposed_plan)
 
 
 @pytest.fixture(scope="module")

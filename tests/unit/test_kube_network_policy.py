@@ -67,8 +67,8 @@ def policies(app_plan) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def release(app_plan) -> PlannedRelease:
-    return planned_release(app_plan)
+def release(app_plan, secret_exposed_plan) -> PlannedRelease:
+    return planned_release(app_plan, secrets_from=secret_exposed_plan)
 
 
 @pytest.fixture(scope="module")

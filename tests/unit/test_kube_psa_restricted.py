@@ -72,8 +72,8 @@ def _pod_of_job(api, name: str) -> list[str]:
 # --- fixtures -------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def release(app_plan) -> PlannedRelease:
-    return planned_release(app_plan)
+def release(app_plan, secret_exposed_plan) -> PlannedRelease:
+    return planned_release(app_plan, secrets_from=secret_exposed_plan)
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,11 @@ What runs is the harness's code, unchanged: Stack.apply / rebuild / teardown, pa
 pause.resume, stack.teardown_workspaces and clickhouse.Quiesce (decision 24), on the three real
 workspaces. The stand-ins (lfharness/testing/lifecycle.py): the provider stand-in for aws, helm,
 kubernetes and null, with the real random, tls, time, cloudinit and tfe providers and the real
-modules from LFK8S_MODULE_MIRROR; a local backend per workspace whose outputs the local Terraform
-Cloud fake serves to the downstream tfe_outputs after every state write (null outputs absent, as
-in Terraform Cloud); moto, in an account of its own per stack, following the applied outputs (EKS
-cluster, RDS, bucket, the log group EKS re-creates after a destroy); for Kubernetes, only
+modules from LFK8S_MODULE_MIRROR; each workspace's own `cloud` block against the local Terraform
+Cloud fake, which keeps the states Terraform uploads (and takes its locks) and serves their outputs
+to the downstream tfe_outputs (null outputs absent, as in Terraform Cloud); moto, in an account of
+its own per stack, following the applied outputs (EKS cluster, RDS, bucket, the log group EKS
+re-creates after a destroy); for Kubernetes, only
 LocalStack.release_health (Langfuse "healthy" while 03-app's state holds the release) and the
 quiesce's KubeStandIn (web, worker and ClickHouse pods that go when scaled to 0); for Langfuse's
 Redis, Debian's redis-server (conftest's `local_redis`), its BullMQ queues empty unless a test
@@ -39,7 +40,7 @@ import redis
 from lfharness.core import tf
 from lfharness.stack import clickhouse, pause
 from lfharness.stack.stack import ORDER, TeardownError, teardown_workspaces
-from lfharness.testing import lifecycle, plan
+from lfharness.testing import datakeys, lifecycle, plan
 
 pytestmark = pytest.mark.lifecycle
 
@@ -416,3 +417,22 @@ def test_up_from_a_half_done_first_deploy_finishes_it(rig, journey, tmp_path):
     stack.restore(journey.state_after("apply 01-network cluster_enabled=true"))
     action, _, steps = _up(stack)
     assert (action, steps) == ("deployed", [("apply", ws, "true") for ws in ORDER])
+
+
+def test_no_generated_secret_is_ever_in_03_apps_state_through_the_journey(journey):
+    """Issue 26: after every step of the journey (deploy, `up` again, pause, resume, rebuild,
+    teardown) 03-app's state file holds none of the secrets 02-deps generated, grepped with their
+    real values (raw, base64, JSON-escaped) read from 02-deps' own states along the way; 03-app
+    takes them through the ephemeral tfe_outputs and the Secret's write-only data_wo only. The real
+    random provider generated them; the real tfe provider read them from the local Terraform Cloud
+    fake."""
+    generated: dict[str, str] = {}
+    for _, snapshot in journey.stack.snapshots:
+        deps = json.loads(snapshot["02-deps"]) if snapshot.get("02-deps") else {}
+        for name, output in deps.get("outputs", {}).items():
+            if output.get("sensitive") and isinstance(output.get("value"), str):
+                generated[f"{name} ({datakeys.digest(output['value'])[:8]})"] = output["value"]
+    assert len(generated) >= 7, "the journey's 02-deps states held fewer generated secrets than it outputs"
+    found = {label: datakeys.labels_found(snapshot["03-app"].decode(), generated)
+             for label, snapshot in journey.stack.snapshots if snapshot.get("03-app")}
+    assert {label: hits for label, hits in found.items() if hits} == {}

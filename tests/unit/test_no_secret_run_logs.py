@@ -1,7 +1,7 @@
 """No secret in the run folder after an apply, update and destroy of 03-app (NFR1, issue 14 item 3).
 
 03-app goes through the e2e harness's own path (`Stack` -> `tf.run`, logs under the run folder):
-its generated secrets applied, the release installed, the release updated in place, a re-plan, its
+the release installed, the release updated in place, a re-plan, its
 outputs read, then everything destroyed. Then every file of the run folder is searched for every
 secret's real value, read from the applied state (random_* results, sensitive outputs) and from
 what the local Terraform Cloud fake serves as 02-deps' sensitive outputs, plus the .env-like
@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from lfharness.core import envfile
+from lfharness.core.tfc import TfcClient
 from lfharness.stack.stack import Stack
 from lfharness.testing import plan
 
@@ -75,7 +76,11 @@ def lifecycle(tmp_path_factory) -> dict[str, Any]:
                                     bench.env["TFE_TOKEN"], bench.organization, "ops@example.com", "Ops",
                                     "admin-" + secrets.token_urlsafe(16))
         run_dir = folder / "run"
-        stack = Stack(settings, run_dir, workdir.parent, extra_env=bench.env)
+        # Its client of the local Terraform Cloud fake: 03-app's Stack learns 02-deps' secrets there
+        # (its own state holds none since issue 26).
+        client = TfcClient(bench.env["TFE_TOKEN"], bench.organization, base_url=bench.fake.url,
+                           verify=bench.env["SSL_CERT_FILE"])
+        stack = Stack(settings, run_dir, workdir.parent, extra_env=bench.env, tfc=client)
         stack.apply("03-app", variables=plan.PAUSED)  # the generated secrets, no release yet
         known = {**_state_secrets(json.loads((workdir / "terraform.tfstate").read_text())),
                  **{f"02-deps output {k}": v for k, (v, sensitive) in plan.DEPS_SAMPLE.items()

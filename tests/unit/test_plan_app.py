@@ -2,8 +2,10 @@
 
 Stand-ins: the provider stand-in serving the real aws 6.47.0, helm 3.0.2 and kubernetes 2.38.0
 schemas; the real random and tfe providers; upstream outputs from the local Terraform Cloud fake
-(`plan.NETWORK_SAMPLE`, `plan.DEPS_SAMPLE`, whose sensitive outputs stand in for 02-deps' secrets). 03-app calls no registry module, so this file runs
-everywhere, CI included. Its random_* resources are applied first, so the values are known.
+(`plan.NETWORK_SAMPLE`, `plan.DEPS_SAMPLE`, whose sensitive outputs stand in for 02-deps' secrets,
+the non-sensitive ones also as 02-deps' contract variable). 03-app calls no registry module, so this
+file runs everywhere, CI included. What the Secret's write-only data_wo carried is read from the
+stand-in's record of an apply (digests only, lfharness/testing/writeonly.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import pytest
 import tftest
 import yaml
 
+from lfharness.stack import workspaces
 from lfharness.testing import plan
 from lfharness.testing.chartrig import render
 
@@ -22,12 +25,6 @@ pytestmark = pytest.mark.plan
 RELEASE = "helm_release.langfuse[0]"  # count: exists while the cluster does (Journey 3)
 SECRET = "kubernetes_secret_v1.langfuse[0]"
 STORAGE_CLASS = "kubernetes_storage_class_v1.gp3_encrypted[0]"
-# 03-app generates only what a rebuild may rotate (decision 20): address -> (attribute, length).
-SECRETS = {
-    "random_password.nextauth_secret": ("result", 64),
-    "random_password.clickhouse": ("result", 32),
-    "random_password.redis": ("result", 32),
-}
 # The 02-deps outputs that are secrets, as the local Terraform Cloud fake serves them.
 DEPS_SECRETS = {name: value for name, (value, sensitive) in plan.DEPS_SAMPLE.items() if sensitive}
 INIT_KEYS = ("ORG_ID", "ORG_NAME", "PROJECT_ID", "PROJECT_NAME", "PROJECT_PUBLIC_KEY", "PROJECT_SECRET_KEY",
@@ -46,24 +43,24 @@ def values(release) -> dict:
     return yaml.safe_load(release["values"][0])
 
 
-@pytest.fixture(scope="module")
-def secrets(app_plan) -> dict[str, str]:
-    """The generated secrets as applied before the plan (prior state)."""
-    return {address: app_plan.prior(address)[attribute] for address, (attribute, _) in SECRETS.items()}
-
 
 @pytest.fixture(scope="module")
-def every_secret(secrets) -> dict[str, str]:
-    """Every secret value the pods need: 03-app's random_* as applied, 02-deps' sensitive sample
-    outputs, the admin password from .env (label -> value)."""
-    return {**secrets, **{f"02-deps {k}": v for k, v in DEPS_SECRETS.items()},
+def every_secret() -> dict[str, str]:
+    """Every secret value the pods need: 02-deps' sensitive sample outputs (issue 26: every
+    generated secret lives there) and the admin password from .env (label -> value)."""
+    return {**{f"02-deps {k}": v for k, v in DEPS_SECRETS.items()},
             "admin password": plan.SAMPLE_ADMIN["langfuse_admin_password"]}
 
 
 @pytest.fixture(scope="module")
-def secret_data(app_plan) -> dict[str, str]:
-    """The data of the Kubernetes Secret 03-app creates, as planned."""
-    return app_plan.after(SECRET)["data"]
+def secret_data(workbench, tmp_path_factory):
+    """What the Kubernetes Secret's write-only data_wo carried when a copy of 03-app was applied
+    (not from the plan cache: the apply must run for the stand-in to see it). Digests only."""
+    applied = workbench.plan("03-app", tmp_path_factory.mktemp("secret-sent") / "03-app")
+    workbench.apply(applied, cached=False)
+    sent = workbench.write_only("kubernetes_secret_v1", "data_wo")
+    assert sent is not None, "the stand-in recorded no data_wo for kubernetes_secret_v1"
+    return sent
 
 
 def _web_env(values: dict) -> dict[str, dict]:
@@ -110,8 +107,8 @@ def test_direct_url_in_the_secret_targets_rds_with_tls_and_the_deps_password(sec
     host = plan.DEPS_SAMPLE["rds_endpoint"][0].split(":")[0]
     password = DEPS_SECRETS["rds_password"]
     url = f"postgresql://langfuse:{password}@{host}:5432/langfuse?sslmode=require"
-    same = (secret_data["direct-url"] == url, secret_data["database-password"] == password)  # shows no value
-    assert same == (True, True)
+    assert secret_data.matches({"direct-url": url, "database-password": password}) == {
+        "direct-url": True, "database-password": True}
 
 
 def test_values_use_the_s3_bucket_region_and_prefixes_without_path_style(values):
@@ -156,7 +153,7 @@ def test_headless_init_secrets_come_from_the_secret(values, secret_data):
                                                              "LANGFUSE_INIT_USER_PASSWORD")}
     want = {"LANGFUSE_INIT_PROJECT_SECRET_KEY": DEPS_SECRETS["project_secret_key"],
             "LANGFUSE_INIT_USER_PASSWORD": plan.SAMPLE_ADMIN["langfuse_admin_password"]}
-    same = {k: secret_data.get(r["key"]) == want[k] for k, r in refs.items()}  # a failure shows no value
+    same = {k: secret_data.matches({r["key"]: want[k]})[r["key"]] for k, r in refs.items()}  # shows no value
     assert same == dict.fromkeys(want, True)
 
 
@@ -170,17 +167,9 @@ def test_bundled_postgres_and_minio_are_off_clickhouse_and_redis_on(values):
     assert values["redis"]["deploy"] is True
 
 
-@pytest.mark.parametrize("address", sorted(SECRETS))
-def test_generated_secret_has_its_length_and_is_alphanumeric(secrets, address):
-    """FR15, NFR2, decision 9: >= 32 CSPRNG characters, no characters that break connection URLs."""
-    value = secrets[address]
-    shape = (len(value), value.isalnum())  # a failure shows the shape, never the value
-    assert shape == (SECRETS[address][1], True) and SECRETS[address][1] >= 32
-
-
 def test_no_secret_appears_anywhere_in_the_release_values(release, every_secret):
-    """NFR1, decision 20: none of 03-app's random_* values, 02-deps' secret outputs (served by the
-    local Terraform Cloud fake) or the admin password is in the Helm values, in any form."""
+    """NFR1, decision 20: none of 02-deps' secret outputs (served by the local Terraform Cloud fake)
+    or the admin password is in the Helm values, in any form."""
     text = "\n".join(release["values"])
     assert sorted(label for label, value in every_secret.items() if value in text) == []
 
@@ -197,39 +186,42 @@ def test_values_reference_only_the_secret_03_app_creates(app_plan, values):
 def test_the_secret_holds_every_key_the_values_reference(values, secret_data):
     """Decision 20: each key the chart and its subcharts read from the Secret exists in its data."""
     keys = {key for _, key in render.secret_refs(values)}
-    assert sorted(keys - set(secret_data)) == []
+    assert sorted(keys - set(secret_data.sha256)) == []
 
 
-def test_the_secret_holds_each_secret_under_its_key(secrets, secret_data):
-    """FR15, decision 20: the Secret carries 03-app's generated secrets and 02-deps' data-protecting
-    ones (salt, encryption key from 02-deps, not generated in 03-app)."""
-    want = {"nextauth-secret": secrets["random_password.nextauth_secret"],
-            "clickhouse-password": secrets["random_password.clickhouse"],
-            "redis-password": secrets["random_password.redis"],
-            "salt": DEPS_SECRETS["salt"], "encryption-key": DEPS_SECRETS["encryption_key"]}
-    assert {k: secret_data.get(k) == v for k, v in want.items()} == dict.fromkeys(want, True)
+def test_the_secret_holds_each_secret_02_deps_generated_under_its_key(secret_data):
+    """FR15, decision 20, issue 26: the Secret carries every secret 02-deps generated (the
+    data-protecting ones and the in-cluster passwords), each under the key the values read."""
+    want = {"nextauth-secret": DEPS_SECRETS["nextauth_secret"],
+            "clickhouse-password": DEPS_SECRETS["clickhouse_password"],
+            "redis-password": DEPS_SECRETS["redis_password"],
+            "salt": DEPS_SECRETS["salt"], "encryption-key": DEPS_SECRETS["encryption_key"],
+            "project-secret-key": DEPS_SECRETS["project_secret_key"]}
+    assert secret_data.matches(want) == dict.fromkeys(want, True)
+    assert secret_data.null == ()
 
 
-def test_the_secret_lives_in_namespace_langfuse_and_its_data_is_sensitive(app_plan):
-    """NFR1, decision 20: the Secret is in the release's namespace, and Terraform never prints its data."""
-    change = app_plan.changes[SECRET]["change"]
-    assert change["after"]["metadata"][0]["namespace"] == "langfuse"
-    assert change["after_sensitive"]["data"]
+def test_the_secret_lives_in_namespace_langfuse_and_its_data_is_write_only(app_plan):
+    """NFR1, issue 26: the Secret is in the release's namespace; its data goes through the
+    write-only data_wo, so the plan holds no value of it (data and data_wo both null), only the
+    revision that says when to send it again."""
+    after = app_plan.changes[SECRET]["change"]["after"]
+    assert after["metadata"][0]["namespace"] == "langfuse"
+    assert (after.get("data"), after.get("data_wo")) == (None, None)
+    assert isinstance(after["data_wo_revision"], int)
 
 
-def test_data_protecting_secrets_are_not_generated_in_03_app(app_plan):
-    """Decision 20, FR28: 03-app has no random_* for the salt, the encryption key or the project key
-    pair (02-deps has them), so destroying 03-app cannot rotate them."""
-    generated = {a.split("[")[0] for a in app_plan.changes if a.startswith("random_")}
-    assert generated == set(SECRETS)
+def test_03_app_generates_no_secret(app_plan):
+    """Issue 26, decision 20, FR28: 03-app has no random_* at all (02-deps generates every secret),
+    so its state holds none and destroying it rotates nothing."""
+    assert sorted(a for a in app_plan.changes if a.startswith("random_")) == []
 
 
-def test_generated_secrets_appear_in_the_secret_and_nowhere_else(app_plan, every_secret):
-    """FR15, NFR1: outside the random_* resources, only the Kubernetes Secret and the one sensitive
-    output hold a secret."""
-    allowed = {SECRET, *SECRETS}
-    elsewhere = {a: c["change"]["after"] for a, c in app_plan.changes.items() if a not in allowed}
-    text = json.dumps(elsewhere) + json.dumps({k: v for k, v in app_plan.outputs.items() if k != "project_secret_key"})
+def test_no_secret_appears_anywhere_in_03_apps_plan(app_plan, every_secret):
+    """FR15, NFR1, issue 26: the whole plan document (changes, prior state, outputs, variables,
+    configuration) holds none of 02-deps' secrets and not the admin password (an ephemeral
+    variable): they reach only the Secret's write-only data_wo."""
+    text = json.dumps(app_plan.raw)
     assert [label for label, s in every_secret.items() if s in text] == []
 
 
@@ -243,17 +235,21 @@ def _secret_checksums(values: dict) -> tuple:
 
 
 def test_a_changed_secret_changes_every_pod_template_so_helm_rolls_the_pods(workbench, app_plan, values):
-    """Decision 20: the pods read langfuse-secrets only when they start, and Kubernetes restarts
-    nothing when a Secret changes; without a trace in the values a rotated secret (here the admin
-    password) would reach each pod at its next restart, one at a time. The values carry a digest of
-    the Secret's data in the pod templates of web, worker, ClickHouse and Valkey, so a changed
-    secret changes the release and Helm rolls them all. Stand-in: a second plan of the same copy
-    with another admin password."""
-    other = workbench.replan(app_plan, {"langfuse_admin_password": "another-horse-battery"})
+    """Decision 20, issue 26: the pods read langfuse-secrets only when they start, and Kubernetes
+    restarts nothing when a Secret changes; without a trace in the values a rotated secret would
+    reach each pod at its next restart, one at a time. The values carry the Secret's revision in the
+    pod templates of web, worker, ClickHouse and Valkey, so a secret rotated in 02-deps (its
+    app_secrets_revision changes) changes the Secret's revision and the release, and Helm rolls
+    them all. Stand-in: the local Terraform Cloud fake serves 02-deps' contract with another
+    revision to a second plan of the same copy."""
+    rotated = {**plan.DEPS_SAMPLE, "app_secrets_revision": (plan.DEPS_SAMPLE["app_secrets_revision"][0] + 1, False)}
+    with workbench.upstream(plan.NETWORK_SAMPLE, rotated):
+        other = workbench.replan(app_plan, {})
     before = _secret_checksums(values)
     after = _secret_checksums(yaml.safe_load(other.after(RELEASE)["values"][0]))
     assert None not in before and len(set(before)) == 1
     assert None not in after and len(set(after)) == 1 and after != before
+    assert other.after(SECRET)["data_wo_revision"] != app_plan.after(SECRET)["data_wo_revision"]
 
 
 def test_chart_volumes_go_to_an_encrypted_gp3_class(app_plan, values):
@@ -290,14 +286,38 @@ def test_a_typo_in_the_upstream_workspace_name_fails_the_plan(workbench, tmp_pat
         workbench.plan("03-app", tmp_path / "app", edit={"data.tf": data}, known_secrets=False)
 
 
-def test_a_deps_workspace_without_the_data_protecting_secrets_fails_the_plan_naming_02_deps(workbench, tmp_path):
-    """Decision 20, FR23: served 02-deps' outputs without the salt, encryption key and key pair (a
-    02-deps applied before it made them), 03-app's plan fails saying to apply 02-deps first."""
-    secrets = ("salt", "encryption_key", "project_public_key", "project_secret_key")
-    without = {k: v for k, v in plan.DEPS_SAMPLE.items() if k not in secrets}
+def test_a_deps_workspace_from_before_the_contract_fails_the_plan_naming_02_deps(workbench, tmp_path):
+    """Issue 26, FR23: a 02-deps applied before it generated every secret publishes no
+    app_secrets_revision (nor the in-cluster secrets): 03-app's plan fails saying to apply 02-deps
+    first, before anything is created."""
+    newer = ("app_secrets_revision", "nextauth_secret", "clickhouse_password", "redis_password")
+    without = {k: v for k, v in plan.DEPS_SAMPLE.items() if k not in newer}
     with workbench.upstream(plan.NETWORK_SAMPLE, without), pytest.raises(
-            tftest.TerraformTestError, match=plan.error_pattern("apply", "02-deps", "(it", "generates", "them)")):
+            tftest.TerraformTestError, match=plan.error_pattern("apply", "02-deps", "(it", "generates", "every", "secret)")):
         workbench.plan("03-app", tmp_path / "app", known_secrets=False)
+
+
+def test_outputs_out_of_step_with_the_contract_fail_the_plan_before_the_secret_is_written(workbench, tmp_path):
+    """Issue 26: 02-deps writes its contract variable during its apply, Terraform Cloud processes
+    its outputs after it; read in between, the secrets could be the previous ones under the new
+    revision, which the provider would never send again. 03-app's plan refuses, saying to retry.
+    Stand-in: the local Terraform Cloud fake serving a contract whose revision is not the outputs'."""
+    newer = json.loads(workspaces.deps_contract(plan.DEPS_SAMPLE))
+    newer["app_secrets_revision"] += 1
+    with workbench.upstream(plan.NETWORK_SAMPLE, plan.DEPS_SAMPLE, contract=json.dumps(newer)), pytest.raises(
+            tftest.TerraformTestError, match=plan.error_pattern("do", "not", "match", "its", "LFK8S_DEPS_CONTRACT")):
+        workbench.plan("03-app", tmp_path / "app", known_secrets=False)
+
+
+def test_a_change_of_the_secrets_layout_changes_the_revision(workbench, app_plan, tmp_path):
+    """Issue 26: the provider sends data_wo again only when data_wo_revision changes, so a new key
+    in the Secret (here one more key filled from 02-deps) must change the revision, or it would
+    never reach the Secret and a pod reading it would not start."""
+    source = (plan.tf.TERRAFORM_DIR / "03-app" / "kubernetes_secret.tf").read_text()
+    edited = source.replace('"salt"                = "salt"', '"salt"                = "salt"\n    "salt-copy" = "salt"', 1)
+    assert edited != source
+    other = workbench.plan("03-app", tmp_path / "app", edit={"kubernetes_secret.tf": edited}, known_secrets=False)
+    assert other.after(SECRET)["data_wo_revision"] != app_plan.after(SECRET)["data_wo_revision"]
 
 
 def test_an_invalid_region_is_rejected_before_anything_is_created(workbench, tmp_path):

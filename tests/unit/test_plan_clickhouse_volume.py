@@ -25,7 +25,7 @@ if _UNAVAILABLE:
     pytest.skip(_UNAVAILABLE, allow_module_level=True)
 
 VOLUME = "aws_ebs_volume.clickhouse"
-SUBNET = "data.aws_subnet.clickhouse"
+SUBNET = "data.aws_subnet.clickhouse[0]"
 PV = "kubernetes_persistent_volume_v1.clickhouse[0]"
 PVC = "kubernetes_persistent_volume_claim_v1.clickhouse[0]"
 DEPS_VOLUME_ID = plan.DEPS_SAMPLE["clickhouse_volume_id"][0]

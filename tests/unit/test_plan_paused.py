@@ -182,7 +182,7 @@ def test_paused_deps_keeps_rds_the_bucket_and_the_public_5432_rule(deps_cycle):
     """Journey 3, NFR3, NFR11: RDS, the S3 bucket and 5432 from 0.0.0.0/0 stay through the pause."""
     remaining = deps_cycle["paused"].remaining()
     assert {"module.rds.module.db_instance.aws_db_instance.this[0]", "aws_s3_bucket.langfuse",
-            "aws_vpc_security_group_ingress_rule.rds_from_anywhere"} <= set(remaining)
+            'aws_vpc_security_group_ingress_rule.rds_from_cidrs["0.0.0.0/0"]'} <= set(remaining)
 
 
 def test_paused_deps_keeps_the_clickhouse_volume_and_its_outputs(deps_cycle):

@@ -23,9 +23,11 @@ def _cloud_name(folder: str) -> str:
 
 
 def _tfe_sources(folder: str) -> set[str]:
-    # Each `data` block separately: hcl.blocks merges by type, so two tfe_outputs would hide one.
+    # Each `data` or `ephemeral` block separately: hcl.blocks merges by type, so two tfe_outputs
+    # would hide one. The ephemeral tfe_outputs (03-app's secrets, issue 26) needs state sharing too.
     return {body["workspace"] for path in sorted((tf.TERRAFORM_DIR / folder).glob("*.tf"))
-            for block in hcl.load(path).get("data", []) for body in block.get("tfe_outputs", {}).values()}
+            for kind in ("data", "ephemeral")
+            for block in hcl.load(path).get(kind, []) for body in block.get("tfe_outputs", {}).values()}
 
 
 def _outputs(folder: str) -> dict[str, bool]:

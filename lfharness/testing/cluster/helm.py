@@ -83,13 +83,18 @@ class PlannedRelease:
         return found
 
 
-def planned_release(app_plan: Any) -> PlannedRelease:
+def planned_release(app_plan: Any, secrets_from: Any | None = None) -> PlannedRelease:
     """From a 03-app plan (plan.Plan): helm_release.langfuse[0]'s values and every planned
-    kubernetes_secret_v1 turned into a Secret manifest (data as stringData, as the provider sends it)."""
+    kubernetes_secret_v1 turned into a Secret manifest (data as stringData, as the provider sends it).
+    The real plan holds no Secret data (data_wo, issue 26): `secrets_from` is a plan of 03-app made
+    with plan.SECRET_EXPOSED_EDIT, whose Secret carries the same mapping in `data`."""
     release = app_plan.after("helm_release.langfuse[0]")
     namespace = release.get("namespace") or "langfuse"
     secrets = []
-    for after in app_plan.of_type("kubernetes_secret_v1").values():
+    for address, after in (secrets_from or app_plan).of_type("kubernetes_secret_v1").items():
+        if after.get("data") is None:
+            raise ValueError(f"{address} has no data in this plan (it is write-only): pass secrets_from, a plan "
+                             "of 03-app made with plan.SECRET_EXPOSED_EDIT")
         meta = (after.get("metadata") or [{}])[0]
         manifest = {"apiVersion": "v1", "kind": "Secret", "type": after.get("type") or "Opaque",
                     "metadata": {"name": meta["name"], "namespace": meta.get("namespace") or namespace},

@@ -4,11 +4,13 @@ package main
 //
 //	{"data_sources":        {TYPE: {ATTR: value, ...}},
 //	 "ephemeral_resources": {TYPE: {ATTR: value, ...}},
-//	 "resources":           {TYPE: {ATTR: value, ...}}}
+//	 "resources":           {TYPE: {ATTR: value, ...}},
+//	 "behaviours":          {"journal": PATH, "rules": [...]}}
 //
 // ATTR is a top-level attribute (not a nested block) of TYPE; value is JSON matching the attribute's
 // type (objects for objects and nested attributes, arrays for lists/sets/tuples). One file may hold
 // the types of several providers: each stand-in uses only the types of its own schema.
+// "behaviours" makes chosen applies slow, failing or deaf to cancellation (behaviours.go).
 
 import (
 	"bytes"
@@ -32,6 +34,8 @@ const (
 type Fixtures struct {
 	Path     string
 	sections map[string]map[string]map[string]json.RawMessage
+	// Behaviours is the "behaviours" section (behaviours.go); nil without one.
+	Behaviours *Behaviours
 }
 
 // LoadFixtures reads a fixtures file. An empty path means no fixtures.
@@ -51,9 +55,16 @@ func LoadFixtures(path string) (*Fixtures, error) {
 	for _, section := range sortedKeys(top) {
 		switch section {
 		case SectionDataSources, SectionEphemeralResources, SectionResources:
+		case SectionBehaviours:
+			b, err := parseBehaviours(path, top[section])
+			if err != nil {
+				return nil, err
+			}
+			fx.Behaviours = b
+			continue
 		default:
-			return nil, fmt.Errorf("fixtures file %s: unknown key %q (allowed: %s, %s, %s)", path, section,
-				SectionDataSources, SectionEphemeralResources, SectionResources)
+			return nil, fmt.Errorf("fixtures file %s: unknown key %q (allowed: %s, %s, %s, %s)", path, section,
+				SectionDataSources, SectionEphemeralResources, SectionResources, SectionBehaviours)
 		}
 		var m map[string]map[string]json.RawMessage
 		if err := json.Unmarshal(top[section], &m); err != nil {

@@ -27,6 +27,7 @@ type Provider struct {
 	fixturesStamp  fileStamp
 	fixtures       *Fixtures
 	fixturesErr    error
+	behaviours     behaviourState
 
 	protoOnce   sync.Once
 	protoSchema *tfprotov6.GetProviderSchemaResponse
@@ -310,27 +311,25 @@ func (p *Provider) ApplyResourceChange(ctx context.Context, req *tfprotov6.Apply
 	if err != nil {
 		return fail(err)
 	}
-	if planned.IsNull() {
-		dv, err := dyn(t, planned)
-		if err != nil {
-			return fail(err)
+	prior, err := undyn("the prior state", t, req.PriorState)
+	if err != nil {
+		return fail(err)
+	}
+	op := OpUpdate
+	switch {
+	case planned.IsNull():
+		op = OpDelete
+	case prior.IsNull():
+		op = OpCreate
+	}
+	apply := func() (tftypes.Value, error) {
+		if op == OpDelete {
+			return planned, nil
 		}
-		return &tfprotov6.ApplyResourceChangeResponse{NewState: dv}, nil
+		return p.applied(req, s.Block, planned)
 	}
-	config, err := undyn("the configuration", t, req.Config)
-	if err != nil {
-		return fail(err)
-	}
-	fixtures, err := p.fixturesFor(SectionResources, req.TypeName, s.Block)
-	if err != nil {
-		return fail(err)
-	}
-	seed, err := Seed(s.Block, config)
-	if err != nil {
-		return fail(err)
-	}
-	f := &Filler{TypeName: req.TypeName, Fixtures: fixtures, Seed: seed}
-	newState, err := f.Fill(s.Block, planned)
+	// A behaviour (behaviours.go) may delay the call, fail it or answer for an interrupted one.
+	newState, diags, err := p.behave(ctx, req.TypeName, op, s.Block, prior, planned, apply)
 	if err != nil {
 		return fail(err)
 	}
@@ -338,7 +337,34 @@ func (p *Provider) ApplyResourceChange(ctx context.Context, req *tfprotov6.Apply
 	if err != nil {
 		return fail(err)
 	}
-	return &tfprotov6.ApplyResourceChangeResponse{NewState: dv, Private: req.PlannedPrivate}, nil
+	var private []byte
+	if !newState.IsNull() {
+		private = req.PlannedPrivate
+	}
+	return &tfprotov6.ApplyResourceChangeResponse{NewState: dv, Private: private, Diagnostics: diags}, nil
+}
+
+// applied is the new state of a create or update: the planned state with every unknown filled
+// (resource fixture, else placeholder).
+func (p *Provider) applied(req *tfprotov6.ApplyResourceChangeRequest, b *Block, planned tftypes.Value) (tftypes.Value, error) {
+	config, err := undyn("the configuration", b.typ, req.Config)
+	if err != nil {
+		return tftypes.Value{}, err
+	}
+	// What a write-only argument carried, as digests on stderr (the server's log): see writeonly.go.
+	if err := WriteOnlyRecord(os.Stderr, req.TypeName, b, config); err != nil {
+		return tftypes.Value{}, err
+	}
+	fixtures, err := p.fixturesFor(SectionResources, req.TypeName, b)
+	if err != nil {
+		return tftypes.Value{}, err
+	}
+	seed, err := Seed(b, config)
+	if err != nil {
+		return tftypes.Value{}, err
+	}
+	f := &Filler{TypeName: req.TypeName, Fixtures: fixtures, Seed: seed}
+	return f.Fill(b, planned)
 }
 
 func (p *Provider) ImportResourceState(ctx context.Context, req *tfprotov6.ImportResourceStateRequest) (*tfprotov6.ImportResourceStateResponse, error) {
