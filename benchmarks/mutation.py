@@ -52,13 +52,24 @@ MODULES: dict[str, tuple[str, ...]] = {
     # status reads the node zones through clickhouse.node_instance_zones (moto's EC2).
     "lfharness/stack/clickhouse.py": ("tests/unit/test_clickhouse_quiesce.py", "tests/unit/test_status.py"),
     "lfharness/stack/status.py": ("tests/unit/test_status.py",),
-    "lfharness/core/envfile.py": ("tests/unit/test_envfile.py",),
+    # Without the tests that read files of the repository outside lfharness/ and tests/ (.env.example,
+    # .gitignore, terraform/): the mutants' folder holds no copy of them.
+    "lfharness/core/envfile.py": ("tests/unit/test_envfile.py", "tests/unit/test_envfile_boundaries.py",
+                                  "-k", "not env_example and not ignored_by_git and not terraform_validates "
+                                  "and not workspace_variable and not region_rule"),
     "lfharness/stack/pause.py": ("tests/unit/test_pause.py",),
     "lfharness/core/tfc.py": ("tests/unit/test_tfc.py",),
     "lfharness/stack/appkeys.py": ("tests/unit/test_keys.py", "tests/unit/test_appkeys.py"),
     "lfharness/stack/connect.py": ("tests/unit/test_connect.py",),
     # up: the lifecycle tier applies it for real; these are its static tests with a fake stack.
     "lfharness/stack/deploy.py": ("tests/unit/test_mutation_deploy.py",),
+    # The pricing over hand-made plan documents and the committed rate table.
+    "lfharness/stack/cost.py": ("tests/unit/test_cost.py",),
+    # The fast in-process tests of the Redactor; the test_no_secret_* files that run pytest in a
+    # child process cost seconds each and report no function hits to mutmut.
+    "lfharness/core/redact.py": ("tests/unit/test_no_secret_redact.py", "tests/unit/test_redact_boundaries.py"),
+    # run_supervised's tests run small Python children (timeouts of 0.5 s): about 5 s a mutant.
+    "lfharness/core/wait.py": ("tests/unit/test_wait.py", "tests/unit/test_wait_supervised.py"),
 }
 
 KILLED = {"killed", "timeout", "caught by type check", "segfault"}

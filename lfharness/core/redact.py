@@ -293,9 +293,10 @@ class RecordMasker(logging.Filter):
         # Merge args into the message first: a secret can be split across msg and args.
         try:
             message = record.getMessage()
-        except (TypeError, ValueError):
-            # Arguments that do not fit the format: logging reports such a call when it formats the
-            # record; here it must not raise at the call site. Kept unmerged, both masked.
+        except (TypeError, ValueError, KeyError):
+            # Arguments that do not fit the format (a mapping without a key the format names raises
+            # KeyError): logging reports such a call when it formats the record; here it must not
+            # raise at the call site. Kept unmerged, both masked.
             record.msg = self.redactor.mask(str(record.msg))
             record.args = tuple(self.redactor.mask(repr(arg)) for arg in (
                 record.args if isinstance(record.args, tuple) else (record.args,)))
