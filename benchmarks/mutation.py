@@ -64,12 +64,18 @@ MODULES: dict[str, tuple[str, ...]] = {
     # up: the lifecycle tier applies it for real; these are its static tests with a fake stack.
     "lfharness/stack/deploy.py": ("tests/unit/test_mutation_deploy.py",),
     # The pricing over hand-made plan documents and the committed rate table.
-    "lfharness/stack/cost.py": ("tests/unit/test_cost.py",),
+    "lfharness/stack/cost.py": ("tests/unit/test_cost.py", "tests/unit/test_cost_lines.py"),
     # The fast in-process tests of the Redactor; the test_no_secret_* files that run pytest in a
     # child process cost seconds each and report no function hits to mutmut.
     "lfharness/core/redact.py": ("tests/unit/test_no_secret_redact.py", "tests/unit/test_redact_boundaries.py"),
     # run_supervised's tests run small Python children (timeouts of 0.5 s): about 5 s a mutant.
     "lfharness/core/wait.py": ("tests/unit/test_wait.py", "tests/unit/test_wait_supervised.py"),
+    # The e2e suite's Langfuse client against the local stand-in (lfharness.testing.langfuse_fake);
+    # the SDK tests start the real langfuse SDK in-process (about 2 s each).
+    "lfharness/stack/langfuse_api.py": ("tests/unit/test_e2e_langfuse_api.py",
+                                        "tests/unit/test_e2e_langfuse_api_clickhouse.py",
+                                        "tests/unit/test_langfuse_sdk.py", "tests/unit/test_langfuse_fake_otlp.py",
+                                        "tests/unit/test_langfuse_api_behaviour.py"),
 }
 
 KILLED = {"killed", "timeout", "caught by type check", "segfault"}

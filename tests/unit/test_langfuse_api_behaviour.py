@@ -1,0 +1,402 @@
+"""The e2e suite's Langfuse client, behaviour by behaviour (issue 28's mutation score of
+lfharness/stack/langfuse_api.py): what an operator reads when a call fails, what is sent on the
+wire, and that no call waits forever.
+
+Stand-ins: lfharness.testing.langfuse_fake.LangfuseFake (Langfuse 3.150's public API on a local
+port, recording every request), a local HTTP server answering what an ingress or a broken Langfuse
+answers (lfharness.testing.httpserver.LocalServer), and a listening socket that never answers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import secrets
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+
+import pytest
+import requests
+
+from lfharness.stack import langfuse_api
+from lfharness.testing import httpserver
+from lfharness.testing.langfuse_fake import LangfuseFake
+
+pytestmark = pytest.mark.static
+
+PUBLIC_KEY = "pk-lf-" + "2" * 32
+SECRET_KEY = "sk-lf-" + secrets.token_hex(16)
+
+
+@pytest.fixture
+def fake() -> Iterator[LangfuseFake]:
+    with LangfuseFake(PUBLIC_KEY, SECRET_KEY) as server:
+        yield server
+
+
+@pytest.fixture
+def api(fake: LangfuseFake) -> langfuse_api.Api:
+    return langfuse_api.Api(fake.base_url, PUBLIC_KEY, SECRET_KEY, timeout=5)
+
+
+class _Canned(BaseHTTPRequestHandler):
+    """Answers every request with the state's (status, content type, payload)."""
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (http.server's signature)
+        pass
+
+    def do_GET(self) -> None:
+        status, content_type, payload = self.server.state  # type: ignore[attr-defined]
+        httpserver.send_bytes(self, status, payload, content_type)
+
+    def do_POST(self) -> None:  # http.server dispatches on do_<METHOD>
+        self.do_GET()
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections and never answers (a hung Langfuse or port-forward)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    yield sock.getsockname()[1]
+    sock.close()
+
+
+# --- what an operator reads when a call fails ------------------------------------------------------
+
+CALLS = {
+    "ingest trace": lambda api: api.ingest_trace("t-1"),
+    "create score e2e-correctness": lambda api: api.create_score({"name": "e2e-correctness", "traceId": "t-1", "value": 1}),
+    "create prompt": lambda api: api.create_prompt("p-1", "text"),
+    "create dataset d-1": lambda api: api.create_dataset("d-1", "probe"),
+    "create item i-1 in d-1": lambda api: api.create_dataset_item("d-1", "i-1", {"q": 1}, None),
+    "read run r-1 of dataset d-1": lambda api: api.dataset_run("d-1", "r-1"),
+    "read dataset d-1": lambda api: api.get_dataset("d-1"),
+    "read dataset item i-1": lambda api: api.get_dataset_item("i-1"),
+    "read prompt p-1 v3": lambda api: api.get_prompt("p-1", 3),
+}
+
+
+@pytest.mark.parametrize("what", CALLS, ids=CALLS)
+def test_a_refused_call_names_what_it_was_doing(fake, what):
+    """FR14, NFR1: a refused call (wrong keys: 401) says which call of the e2e suite failed and the
+    server's words, never the secret key (local Langfuse API stand-in)."""
+    wrong = langfuse_api.Api(fake.base_url, PUBLIC_KEY, "sk-lf-" + secrets.token_hex(16), timeout=5)
+    with pytest.raises(langfuse_api.LangfuseApiError) as err:
+        CALLS[what](wrong)
+    assert str(err.value).startswith(what) and "401" in str(err.value) and wrong.secret_key not in str(err.value)
+
+
+ANSWERS = {
+    "an ingress's text page": ("text/html", b"<" * 500 + b">" * 100),
+    "a JSON string": ("application/json", b'"' + b"<" * 500 + b">" * 100 + b'"'),
+    "a JSON message": ("application/json", b'{"message": "' + b"<" * 500 + b">" * 100 + b'"}'),
+}
+
+
+@pytest.mark.parametrize("answer", ANSWERS.values(), ids=ANSWERS)
+def test_a_servers_answer_reaches_the_operator_cut_to_500_characters(answer):
+    """NFR4 (errors say what and where): whatever form a failed answer takes, its first 500 characters
+    are in the error and no more, so a long page cannot flood the log (a local server answering 502)."""
+    content_type, payload = answer
+    with httpserver.LocalServer(_Canned, (502, content_type, payload), name="langfuse-502") as server:
+        api = langfuse_api.Api(server.url, PUBLIC_KEY, SECRET_KEY, timeout=5)
+        with pytest.raises(langfuse_api.LangfuseApiError) as err:
+            api.get_dataset("d-1")
+    assert "<" * 500 in str(err.value) and ">" not in str(err.value)
+
+
+def test_a_json_error_without_a_message_shows_its_error_field(fake):
+    """NFR4: an answer {"error": ...} without a message shows the error's words, not the whole object
+    (a local server answering 500 as Langfuse's error handler does)."""
+    with httpserver.LocalServer(_Canned, (500, "application/json", b'{"error": "InternalServerError"}'),
+                                name="langfuse-500") as server:
+        with pytest.raises(langfuse_api.LangfuseApiError) as err:
+            langfuse_api.Api(server.url, PUBLIC_KEY, SECRET_KEY, timeout=5).get_dataset("d-1")
+    assert str(err.value).endswith(": InternalServerError")
+
+
+def test_a_json_answer_that_is_no_object_is_shown_as_it_is():
+    """NFR4: a JSON answer that is a list (a proxy's or another service's) is shown, not lost
+    (a local server answering 503 with a JSON array)."""
+    with httpserver.LocalServer(_Canned, (503, "application/json", b'["upstream overloaded"]'),
+                                name="langfuse-503") as server:
+        with pytest.raises(langfuse_api.LangfuseApiError, match="upstream overloaded"):
+            langfuse_api.Api(server.url, PUBLIC_KEY, SECRET_KEY, timeout=5).get_dataset("d-1")
+
+
+# --- no call waits forever ---------------------------------------------------------------------------
+
+def test_the_health_check_gives_up_at_its_timeout_when_langfuse_never_answers(silent_port):
+    """FR19, Journey 3: `up`'s health check of a Langfuse that accepts and never answers ends at its
+    timeout instead of hanging the command (a listening socket that never answers)."""
+    started = time.monotonic()
+    with pytest.raises(requests.Timeout):
+        langfuse_api.health(f"http://127.0.0.1:{silent_port}", timeout=0.5)
+    assert time.monotonic() - started < 5
+
+
+def test_an_unchecked_post_gives_up_at_the_clients_timeout(silent_port):
+    """NFR4, decision 25: the refusal checks' raw POST uses the client's timeout too (a listening
+    socket that never answers)."""
+    api = langfuse_api.Api(f"http://127.0.0.1:{silent_port}", PUBLIC_KEY, SECRET_KEY, timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(requests.Timeout):
+        api.post(langfuse_api.SCORES_PATH, {})
+    assert time.monotonic() - started < 5
+
+
+# --- what is sent --------------------------------------------------------------------------------------
+
+def test_a_trace_reads_back_under_the_name_it_was_sent_with(api):
+    """FR28, J2: ingest_trace sends the name it is given, and the trace reads back under it (local
+    Langfuse API stand-in)."""
+    trace_id, name = str(uuid.uuid4()), f"e2e-named-{secrets.token_hex(3)}"
+    api.ingest_trace(trace_id, name)
+    assert api.trace(trace_id)["name"] == name
+
+
+def test_every_ingested_event_has_its_own_id(api, fake):
+    """FR9, J4: two traces sent one after the other carry different event ids, so each has its own raw
+    event object in S3 (event_object_key) and neither is taken for a retry of the other (local
+    Langfuse API stand-in)."""
+    first, second = api.ingest_trace(str(uuid.uuid4())), api.ingest_trace(str(uuid.uuid4()))
+    batches = [langfuse_api.ingestion_batch(str(uuid.uuid4()))["batch"][0]["id"] for _ in range(2)]
+    sent = [r.body["batch"][0]["id"] for r in fake.requests() if r.path == "/api/public/ingestion"]
+    assert (sent, len({first, second, *batches})) == ([first, second], 4)
+
+
+READS = {
+    "dataset": lambda api, name: api.get_dataset(name),
+    "dataset item": lambda api, name: api.get_dataset_item(name),
+    "prompt": lambda api, name: api.get_prompt(name, 1),
+    "run of a dataset": lambda api, name: api.dataset_run(name, "e2e-run"),
+    "run": lambda api, name: api.dataset_run("e2e-eval", name),
+}
+
+
+@pytest.mark.parametrize("read", READS, ids=READS)
+def test_a_name_with_a_slash_is_read_as_one_path_segment(api, fake, read):
+    """FR28: a dataset, item, prompt or run name with a slash is sent percent-encoded (%2F), as Langfuse's
+    routes take each name as one path segment (local Langfuse API stand-in, its recorded paths)."""
+    with contextlib.suppress(langfuse_api.LangfuseApiError):  # nothing of that name exists: 404
+        READS[read](api, "e2e/slash")
+    assert "e2e%2Fslash" in fake.requests()[-1].path
+
+
+def test_the_marker_prompt_is_a_text_prompt_without_any_label(api, fake):
+    """FR28, issue 10 item 3: the marker prompt is created as type "text" with no label, so it never
+    takes the "production" label an application's prompt is served by (local Langfuse API stand-in,
+    its recorded request)."""
+    api.create_prompt(f"e2e-prompt-{secrets.token_hex(3)}", "Answer {{question}}")
+    [sent] = [r.body for r in fake.requests() if r.path == "/api/public/v2/prompts"]
+    assert (sent["type"], sent["labels"]) == ("text", [])
+
+
+def test_every_marker_names_the_run_that_wrote_it(api, fake):
+    """FR28, issue 10 item 3: the marker item's input and the prompt's text carry the run id, so a
+    marker another run left behind cannot read back as this run's (local Langfuse API stand-in)."""
+    run_id = secrets.token_hex(4)
+    markers = langfuse_api.write_markers(api, run_id)
+    sent = {r.path: r.body for r in fake.requests() if r.method == "POST"}
+    assert run_id in str(sent["/api/public/dataset-items"]["input"])
+    assert run_id in sent["/api/public/v2/prompts"]["prompt"]
+    assert api.get_prompt(markers.prompt, markers.prompt_version)["prompt"] == markers.prompt_text
+
+
+# --- what a failed e2e check says --------------------------------------------------------------------
+
+def _sdk_trace(name: str | None, observations: int = 1, scores: int = 1) -> langfuse_api.SdkTrace:
+    obs = tuple(langfuse_api.Observation(f"o{n}", "SPAN", f"span-{n}", "t", None) for n in range(observations))
+    return langfuse_api.SdkTrace("t", name, obs, tuple(
+        langfuse_api.Score(f"s{n}", "e2e-correctness", 0.875, "NUMERIC", "t") for n in range(scores)))
+
+
+def test_an_sdk_trace_not_read_back_names_the_trace_as_not_readable():
+    """Decision 25, issue 25: the e2e failure for an SDK trace the worker never wrote says the trace is
+    not readable and which observations and scores are missing (no server needed: SdkTrace values)."""
+    sent, read = _sdk_trace("e2e-sdk"), _sdk_trace(None, observations=0, scores=0)
+    assert sent.differences(read) == ["trace t: not readable", "observations: 0 read, 1 written; missing or changed: o0",
+                                      "scores: 0 read, 1 written; missing or changed: s0"]
+
+
+def test_an_sdk_trace_read_back_under_another_name_names_both_names():
+    """Decision 25: a trace that reads back renamed says the name read and the name sent, and only
+    that when nothing else differs (no server needed: SdkTrace values)."""
+    assert _sdk_trace("e2e-sdk").differences(_sdk_trace("other")) == [
+        "trace t: named 'other', sent 'e2e-sdk'"]
+    assert _sdk_trace("e2e-sdk").differences(_sdk_trace("e2e-sdk")) == []
+
+
+def test_rows_read_back_that_were_never_written_are_named_alone():
+    """FR28: rows that read back without having been written are named as such, with no empty
+    "missing" part (no server needed: SdkTrace values)."""
+    assert _sdk_trace("e2e-sdk", observations=1).differences(_sdk_trace("e2e-sdk", observations=3)) == [
+        "observations: 3 read, 1 written; not written: o1, o2"]
+
+
+def test_an_evaluation_lost_in_part_names_each_kind_missing(api, fake):
+    """FR28, decision 24: an evaluation whose ClickHouse rows are gone lists, per kind, what is missing,
+    by the kind's name (local Langfuse API stand-in, its ClickHouse store wiped)."""
+    written = langfuse_api.write_evaluation(api, secrets.token_hex(4))
+    fake.wipe("clickhouse")
+    lines = written.differences(langfuse_api.read_evaluation(api, written))
+    assert [line.split(":")[0] for line in lines] == [f"trace {written.trace_id}", "observations", "scores",
+                                                      "dataset run items"]
+
+
+def test_a_renamed_evaluation_trace_names_the_name_read_and_the_name_written(api):
+    """FR28: an evaluation trace that reads back under another name says both names (local Langfuse API
+    stand-in, the trace renamed through the API)."""
+    written = langfuse_api.write_evaluation(api, secrets.token_hex(4))
+    api.ingest_trace(written.trace_id, "renamed")
+    assert written.differences(langfuse_api.read_evaluation(api, written)) == [
+        f"trace {written.trace_id}: named 'renamed', written {written.trace_name!r}"]
+
+
+def test_a_timed_out_wait_logs_what_it_awaited_then_what_is_missing(api, fake, caplog):
+    """FR28, decision 24: a wait that gives up logs two warnings: what it waited for, then what read back
+    instead, kind by kind (local Langfuse API stand-in, its ClickHouse store wiped)."""
+    written = langfuse_api.write_evaluation(api, secrets.token_hex(4))
+    fake.wipe("clickhouse")
+    with caplog.at_level("INFO", logger="lfharness"):
+        read = langfuse_api.wait_for_evaluation(api, written, timeout=0.3, interval=0.1)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 2 and warnings[0].startswith("gave up waiting for evaluation read back as written")
+    assert warnings[1] == "read back instead: " + "; ".join(written.differences(read))
+    not_yet = [r.getMessage() for r in caplog.records if "not yet" in r.getMessage()]
+    assert not_yet and "read 0/1 traces, 0/2 observations, 0/1 scores, 0/1 dataset run items" in not_yet[0]
+
+
+def test_a_wait_returns_as_soon_as_the_evaluation_is_complete(api, fake):
+    """FR28, decision 24: the wait ends at the first complete read, not at its timeout (local Langfuse API
+    stand-in with a 0.3 s ingestion lag)."""
+    fake.set_ingestion_lag(0.3)
+    written = langfuse_api.write_evaluation(api, secrets.token_hex(4))
+    started = time.monotonic()
+    assert langfuse_api.wait_for_evaluation(api, written, timeout=20, interval=0.1) == written
+    assert time.monotonic() - started < 10
+
+
+def test_the_wait_for_an_sdk_trace_logs_what_is_still_missing(api, caplog):
+    """Decision 25: while an SDK trace is not there, the wait's log lines count what read back of each
+    kind (local Langfuse API stand-in, nothing sent)."""
+    with caplog.at_level("INFO", logger="lfharness"):
+        langfuse_api.wait_for_sdk_trace(api, _sdk_trace("e2e-sdk"), timeout=0.3, interval=0.1)
+    assert "read 0/1 traces, 0/1 observations, 0/1 scores" in caplog.text
+
+
+# --- where the e2e suite looks in S3 ------------------------------------------------------------------
+
+HOUR = 1_798_761_600  # 2027-01-01T00:00:00Z, a whole hour
+
+
+def test_a_send_in_the_first_minute_of_an_hour_also_looks_in_the_hour_before():
+    """Issue 25 item 1: a minute's allowance for the web's clock: a send 59 s into an hour also lists
+    the previous hour's prefix (no server needed)."""
+    assert langfuse_api.otel_batch_prefixes("p1", HOUR + 59, HOUR + 59) == [
+        "events/otel/p1/2026/12/31/23/", "events/otel/p1/2027/01/01/00/"]
+
+
+def test_a_send_a_minute_into_an_hour_looks_in_that_hour_only():
+    """Issue 25 item 1: from 60 s into an hour on, the previous hour is not listed (no server needed)."""
+    assert langfuse_api.otel_batch_prefixes("p1", HOUR + 60, HOUR + 60) == ["events/otel/p1/2027/01/01/00/"]
+
+
+# --- ingestion: the 207's body decides ------------------------------------------------------------
+
+def test_a_207_without_our_event_among_its_successes_fails_naming_the_event():
+    """J2, issue 10 item 5: a 207 with no errors that does not list our event as a success is no
+    acceptance: the call fails naming the event that is missing (a local server answering an empty 207)."""
+    empty = json.dumps({"successes": [{"id": "someone-else", "status": 201}], "errors": []}).encode()
+    with httpserver.LocalServer(_Canned, (207, "application/json", empty), name="langfuse-207") as server:
+        api = langfuse_api.Api(server.url, PUBLIC_KEY, SECRET_KEY, timeout=5)
+        with pytest.raises(langfuse_api.LangfuseApiError) as err:
+            event_id = "e-" + secrets.token_hex(4)
+            api.ingest(langfuse_api.ingestion_batch("t-1", event_id=event_id), what="ingest probe")
+    assert str(err.value).startswith(f"ingest probe: answered 207 without our event(s) {event_id} among successes")
+
+
+def test_each_refused_event_is_named_on_its_own_part_of_the_message():
+    """J2, issue 10 item 5: with several events refused, each appears with its status and message,
+    separated by "; ", and nothing is added for an empty error field (a local server answering a 207
+    with two errors)."""
+    errors = [{"id": "a", "status": 400, "message": "Invalid request data", "error": ""},
+              {"id": "b", "status": 409, "message": "Conflict"}]
+    answer = json.dumps({"successes": [], "errors": errors}).encode()
+    with httpserver.LocalServer(_Canned, (207, "application/json", answer), name="langfuse-207") as server:
+        api = langfuse_api.Api(server.url, PUBLIC_KEY, SECRET_KEY, timeout=5)
+        with pytest.raises(langfuse_api.LangfuseApiError) as err:
+            api.ingest(langfuse_api.ingestion_batch("t-1"), what="ingest probe")
+    assert str(err.value) == "ingest probe: the server rejected 2 event(s): a: 400 Invalid request data; b: 409 Conflict"
+
+
+def test_several_scores_read_back_in_id_order_whatever_order_they_were_sent_in(api):
+    """FR28, decision 24: what reads back is sorted by id like what was written, so an evaluation with
+    several scores compares equal however the server orders its list (local Langfuse API stand-in,
+    scores sent in descending id order)."""
+    trace_id = str(uuid.uuid4())
+    scores = tuple(langfuse_api.Score(f"{n}-{uuid.uuid4()}", "e2e-correctness", n / 10, "NUMERIC", trace_id)
+                   for n in (3, 2, 1))
+    api.ingest(langfuse_api.evaluation_batch(trace_id, "e2e-sorted", (), scores), what="ingest sorted probe")
+    written = langfuse_api.Evaluation(trace_id, "e2e-sorted", (), tuple(sorted(scores, key=lambda s: s.id)),
+                                      "no-dataset", "no-run", ())
+    assert langfuse_api.read_evaluation(api, written) == written
+
+
+def test_a_run_that_does_not_exist_reads_as_none(api):
+    """FR28, decision 24: a dataset run that is gone (PostgreSQL lost) reads as None, so the evaluation
+    reads back with no run items instead of failing (local Langfuse API stand-in, nothing written)."""
+    assert api.dataset_run(f"e2e-eval-{uuid.uuid4()}", "e2e-run-none") is None
+
+
+def test_an_explicit_time_is_sent_as_utc_with_milliseconds_and_a_z():
+    """J2, decision 24: the ingestion schema wants an offset; the harness sends UTC with three digits of
+    milliseconds and a Z for the time it is given (no server needed)."""
+    assert langfuse_api.iso_timestamp(HOUR + 3661.25) == "2027-01-01T01:01:01.250Z"
+
+
+def test_a_refused_connection_during_the_wait_counts_as_not_yet(caplog):
+    """FR28, decision 24: while the port-forward to Langfuse is down (connection refused), the wait keeps
+    trying until its timeout and logs it as "not yet"; only the read after the timeout reports the
+    error (a closed local port)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens: every connection is refused
+    api = langfuse_api.Api(f"http://127.0.0.1:{port}", PUBLIC_KEY, SECRET_KEY, timeout=2)
+    written = langfuse_api.Evaluation("t-1", "e2e-evaluation", (), (), "d-1", "r-1", ())
+    with caplog.at_level("INFO", logger="lfharness"), pytest.raises(requests.ConnectionError):
+        langfuse_api.wait_for_evaluation(api, written, timeout=0.5, interval=0.1)
+    assert "not yet (ConnectionError" in caplog.text
+    assert "gave up waiting for evaluation read back as written" in caplog.text
+
+
+def test_an_evaluation_batch_places_every_event_within_the_traces_two_seconds():
+    """FR28, decision 24: Langfuse's trace view shows observations from the trace's timestamp on, so the
+    batch dates the trace at `started`, each observation after it and inside its parent (given parents
+    first), each event at its own time, and the score within the two seconds; every event has its own
+    id (no server needed: the batch as sent)."""
+    started = time.time() - 3600
+    trace_id = str(uuid.uuid4())
+    observations = (langfuse_api.Observation("o-parent", "SPAN", "parent", trace_id, None),
+                    langfuse_api.Observation("o-child", "GENERATION", "child", trace_id, "o-parent"))
+    score = langfuse_api.Score("s-1", "e2e-correctness", 0.875, "NUMERIC", trace_id)
+    events = langfuse_api.evaluation_batch(trace_id, "e2e-times", observations, (score,), started=started)["batch"]
+
+    def at(text: str) -> float:
+        return dt.datetime.fromisoformat(text).timestamp()
+
+    trace, parent, child, scored = events
+    begin = at(trace["body"]["timestamp"])
+    assert abs(begin - started) < 0.001 and trace["timestamp"] == trace["body"]["timestamp"]
+    spans = [(at(e["body"]["startTime"]), at(e["body"]["endTime"])) for e in (parent, child)]
+    assert [at(e["timestamp"]) for e in (parent, child)] == [s for s, _ in spans]
+    assert begin < spans[0][0] < spans[1][0] < spans[1][1] <= spans[0][1] <= begin + 2
+    assert begin <= at(scored["timestamp"]) <= begin + 2
+    assert len({e["id"] for e in events}) == 4
