@@ -191,12 +191,13 @@ class Stack:
             upstream = workspaces.get(folder)
             if not any(sensitive for _, sensitive in upstream.sample_outputs.values()):
                 continue
-            local = self._local_state(folder) if (self.terraform_dir / folder).is_dir() else None
+            here = (self.terraform_dir / folder).is_dir()
+            local = self._local_state(folder) if here else None
             if local is not None and local.exists():
                 self._learn_state(folder)
                 continue
-            client = self.tfc if self.tfc is not None else self._lock_client(folder) \
-                if (self.terraform_dir / folder).is_dir() else None
+            # _lock_client: `tfc` when given, else a client when the upstream keeps its state there.
+            client = self._lock_client(folder) if here else self.tfc
             if client is None:
                 continue
             try:

@@ -190,6 +190,21 @@ def test_data_protecting_secret_is_generated_beside_the_database(deps_plan, addr
     assert shape == (length, True)
 
 
+# Moved here from 03-app (issue 26): every generated secret lives in 02-deps' state.
+IN_CLUSTER_SECRETS = {"random_password.nextauth_secret": ("result", 64), "random_password.clickhouse": ("result", 32),
+                      "random_password.redis": ("result", 32)}
+
+
+@pytest.mark.parametrize("address", sorted(IN_CLUSTER_SECRETS))
+def test_in_cluster_secret_has_its_length_and_is_alphanumeric(deps_plan, address):
+    """FR15, NFR2, decision 9, issue 26: the NextAuth secret and the ClickHouse and Redis passwords are
+    >= 32 CSPRNG characters with none that break connection URLs, generated in 02-deps."""
+    attribute, length = IN_CLUSTER_SECRETS[address]
+    value = deps_plan.prior(address)[attribute]
+    shape = (len(value), value.isalnum())  # a failure shows the shape, never the value
+    assert shape == (length, True) and length >= 32
+
+
 def test_data_protecting_secrets_are_outputs_and_all_but_the_public_key_sensitive(deps_plan):
     """Decision 20: 03-app reads them through tfe_outputs; Terraform never prints the secret ones."""
     changes = deps_plan.output_changes
