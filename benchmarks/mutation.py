@@ -48,6 +48,10 @@ WORK = ROOT / ".mutmut"
 # never edit the same file.
 EQUIVALENTS = ROOT / "benchmarks" / "mutation-equivalents"
 LINKED = ("lfharness", "tests", "conftest.py", "pytest.ini")
+# Repository files some selected tests read (the workflows, the Terraform folders, the docs): linked into
+# the mutants' folder itself, which mutmut fills without replacing what is already there.
+READ_BY_TESTS = ("terraform", ".github", "docs", "README.md", ".env.example", ".gitignore", "setup.sh", ".ci",
+                 "benchmarks")  # not pyproject.toml: mutmut writes its own copy there
 
 # Operator module -> its fast offline tests (static tier: no cloud, no Terraform, local stand-ins).
 MODULES: dict[str, tuple[str, ...]] = {
@@ -98,7 +102,9 @@ MODULES: dict[str, tuple[str, ...]] = {
     "lfharness/commands.py": ("tests/unit/test_commands.py", "tests/unit/test_status.py", "tests/unit/test_keys.py",
                               "tests/unit/test_unlock.py", "tests/unit/test_teardown_aws_side.py",
                               "tests/unit/test_credentials_lifetime.py", "tests/unit/test_cost.py"),
-    "lfharness/stack/budget.py": ("tests/unit/test_credentials_lifetime.py", "tests/unit/test_workspaces.py"),
+    # Not lfharness/stack/budget.py: its figures are computed once at import, outside any function,
+    # and mutmut 3 mutates only inside functions (its run stops with "no test case for any mutant");
+    # test_credentials_lifetime.py checks the figures against the workspaces' budgets and the workflow.
     "lfharness/stack/workspaces.py": ("tests/unit/test_workspaces.py", "tests/unit/test_layout.py"),
 }
 
@@ -159,6 +165,10 @@ def prepare(module: str) -> Path:
     folder.mkdir(parents=True)
     for name in LINKED:
         (folder / name).symlink_to(ROOT / name)
+    (folder / "mutants").mkdir()
+    for name in READ_BY_TESTS:
+        if (ROOT / name).exists():
+            (folder / "mutants" / name).symlink_to(ROOT / name)
     (folder / "pyproject.toml").write_text(
         "# Written by benchmarks/mutation.py for one module; the settings are the repository's [tool.mutmut].\n"
         "[tool.mutmut]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in settings.items()))

@@ -14,7 +14,6 @@ outputs); see docs/development.md.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,13 +79,6 @@ _DEPS_SAMPLE: Sample = {
 DEPS_CONTRACT_VARIABLE = "LFK8S_DEPS_CONTRACT"
 
 
-def deps_contract(outputs: Sample) -> str | None:
-    """The contract variable's value 02-deps writes for these outputs (None: 02-deps has no state)."""
-    if not outputs:
-        return None
-    return json.dumps({name: value for name, (value, sensitive) in outputs.items() if not sensitive},
-                      separators=(",", ":"))
-
 # Apply budgets: 01-network creates EKS and its nodes (15-20 min), 02-deps RDS (6-10 min), 03-app
 # waits for the Helm release's own timeout (helm_release.timeout = 1200 s in 03-app/helm.tf) + 5 min.
 REGISTRY: tuple[Workspace, ...] = (
@@ -123,7 +115,7 @@ def _apply_order(entries: tuple[Workspace, ...]) -> tuple[str, ...]:
         visiting.add(folder)
         for up in known[folder].upstream:
             visit(up, folder)
-        visiting.discard(folder)
+        # Once in `order` the first check returns: `visiting` need not forget it.
         order.append(folder)
 
     for entry in entries:
@@ -145,16 +137,16 @@ def get(folder: str) -> Workspace:
         raise KeyError(f"no workspace {folder!r} in the registry; known: {', '.join(ORDER)}") from None
 
 
-def _single(flag: str) -> str:
-    found = [w.folder for w in REGISTRY if getattr(w, flag)]
+def _single(entries: tuple[Workspace, ...], flag: str) -> str:
+    found = [w.folder for w in entries if getattr(w, flag)]
     if len(found) != 1:
         raise ValueError(f"workspace registry: exactly one workspace must have {flag}, found {found}")
     return found[0]
 
 
-CLUSTER_WORKSPACE: str = _single("hosts_cluster")  # 01-network
-APP_WORKSPACE: str = _single("in_cluster")  # 03-app
-DATA_WORKSPACE: str = _single("holds_data")  # 02-deps
+CLUSTER_WORKSPACE: str = _single(REGISTRY, "hosts_cluster")  # 01-network
+APP_WORKSPACE: str = _single(REGISTRY, "in_cluster")  # 03-app
+DATA_WORKSPACE: str = _single(REGISTRY, "holds_data")  # 02-deps
 
 
 def state_readers() -> dict[str, list[str]]:

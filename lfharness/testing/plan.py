@@ -115,6 +115,15 @@ def modules_unavailable(workspace: str, mirror: registry.ModuleMirror | None = N
     return None
 
 
+
+def deps_contract(outputs: workspaces.Sample) -> str | None:
+    """The contract variable's value 02-deps' contract.tf writes for these outputs (jsonencode of the
+    non-sensitive ones); None: 02-deps has no state."""
+    if not outputs:
+        return None
+    return json.dumps({name: value for name, (value, sensitive) in outputs.items() if not sensitive},
+                      separators=(",", ":"))
+
 @dataclass
 class Plan:
     """A `terraform show -json` plan with the lookups the tests need."""
@@ -427,7 +436,7 @@ class Workbench:
         # What 02-deps' tfe_variable.contract holds when it has these outputs (03-app reads that).
         deps_name = workspaces.get(workspaces.DATA_WORKSPACE).tfc_name
         self.fake.clear_variables(deps_name)
-        contract = contract if contract is not None else workspaces.deps_contract(deps)
+        contract = contract if contract is not None else deps_contract(deps)
         if contract is not None:
             self.fake.set_variable(deps_name, workspaces.DEPS_CONTRACT_VARIABLE, contract)
         # What the fake serves is part of every plan's cache key: the contract variable with it.

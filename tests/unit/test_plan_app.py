@@ -16,7 +16,6 @@ import pytest
 import tftest
 import yaml
 
-from lfharness.stack import workspaces
 from lfharness.testing import plan
 from lfharness.testing.chartrig import render
 
@@ -302,7 +301,7 @@ def test_outputs_out_of_step_with_the_contract_fail_the_plan_before_the_secret_i
     its outputs after it; read in between, the secrets could be the previous ones under the new
     revision, which the provider would never send again. 03-app's plan refuses, saying to retry.
     Stand-in: the local Terraform Cloud fake serving a contract whose revision is not the outputs'."""
-    newer = json.loads(workspaces.deps_contract(plan.DEPS_SAMPLE))
+    newer = json.loads(plan.deps_contract(plan.DEPS_SAMPLE))
     newer["app_secrets_revision"] += 1
     with workbench.upstream(plan.NETWORK_SAMPLE, plan.DEPS_SAMPLE, contract=json.dumps(newer)), pytest.raises(
             tftest.TerraformTestError, match=plan.error_pattern("do", "not", "match", "its", "LFK8S_DEPS_CONTRACT")):

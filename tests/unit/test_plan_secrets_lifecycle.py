@@ -19,7 +19,6 @@ import json
 import pytest
 
 from lfharness.core import tf
-from lfharness.stack import workspaces
 from lfharness.testing import datakeys, plan
 
 pytestmark = pytest.mark.plan
@@ -62,7 +61,7 @@ def lifecycle(workbench, tmp_path_factory) -> dict:
         secrets = _generated(workbench, deps)
         found["deps"] = {name: datakeys.digest(v) for name, v in secrets.items()}
         found["published"] = workbench.published_contract()
-        found["expected contract"] = workspaces.deps_contract(served)
+        found["expected contract"] = plan.deps_contract(served)
         with workbench.upstream(plan.NETWORK_SAMPLE, served):
             app = workbench.plan("03-app", root / "03-app")
             state = app.folder / "terraform.tfstate"

@@ -5,6 +5,8 @@ python-hcl2, no Terraform run."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from lfharness.core import hcl, tf
@@ -93,3 +95,40 @@ def test_a_registry_with_a_circle_or_an_unknown_upstream_is_refused_by_name(entr
     """A broken registry entry is named when the order is derived, not found later mid-apply."""
     with pytest.raises(ValueError, match=message):
         workspaces._apply_order(entries)
+
+
+def test_the_apply_order_follows_the_upstream_graph_whatever_order_the_entries_are_listed_in():
+    """FR27: a workspace listed before what it reads is still applied after it (deploy, resume)."""
+    entries = (Workspace("c", "ws-c", ("a", "b"), "z", 1), Workspace("b", "ws-b", ("a",), "y", 1),
+               Workspace("a", "ws-a", (), "x", 1))
+    assert workspaces._apply_order(entries) == ("a", "b", "c")
+
+
+def test_an_unknown_upstream_is_refused_with_the_entry_that_names_it():
+    """A broken registry entry is named by the entry that holds it, however deep in the graph."""
+    entries = (Workspace("c", "ws-c", ("b",), "z", 1), Workspace("b", "ws-b", ("zz",), "y", 1))
+    with pytest.raises(ValueError, match=r"^workspace registry: b names upstream 'zz', which is not a registry"):
+        workspaces._apply_order(entries)
+
+
+@pytest.mark.parametrize("hosts", [(), ("a", "b")], ids=["none", "two"])
+def test_a_registry_without_exactly_one_cluster_workspace_is_refused_by_name(hosts):
+    """The pause, teardown and status steps of the cluster's workspace need exactly one such workspace."""
+    entries = tuple(Workspace(f, f"ws-{f}", (), "x", 1, hosts_cluster=f in hosts) for f in ("a", "b", "c"))
+    with pytest.raises(ValueError, match=re.escape(f"exactly one workspace must have hosts_cluster, found {list(hosts)}")):
+        workspaces._single(entries, "hosts_cluster")
+
+
+def test_the_one_workspace_with_a_flag_is_found_wherever_it_is_listed():
+    """CLUSTER_WORKSPACE, APP_WORKSPACE and DATA_WORKSPACE: the entry carrying the flag, by folder."""
+    entries = tuple(Workspace(f, f"ws-{f}", (), "x", 1, in_cluster=f == "b") for f in ("a", "b", "c"))
+    assert workspaces._single(entries, "in_cluster") == "b"
+    assert (workspaces.CLUSTER_WORKSPACE, workspaces.APP_WORKSPACE, workspaces.DATA_WORKSPACE) == tuple(
+        next(w.folder for w in REGISTRY if getattr(w, flag)) for flag in ("hosts_cluster", "in_cluster", "holds_data"))
+
+
+def test_an_unknown_workspace_folder_is_refused_with_the_known_ones():
+    """A typo in a folder name says which folders exist, in apply order."""
+    with pytest.raises(KeyError, match="no workspace '04-extra' in the registry; known: " + ", ".join(workspaces.ORDER)):
+        workspaces.get("04-extra")
+    assert workspaces.get("02-deps") is workspaces.BY_FOLDER["02-deps"]
