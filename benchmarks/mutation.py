@@ -65,7 +65,7 @@ MODULES: dict[str, tuple[str, ...]] = {
                                   "and not workspace_variable and not region_rule"),
     "lfharness/stack/pause.py": ("tests/unit/test_pause.py", "tests/unit/test_pause_behaviour.py"),
     "lfharness/stack/appkeys.py": ("tests/unit/test_keys.py", "tests/unit/test_appkeys.py"),
-    "lfharness/stack/connect.py": ("tests/unit/test_connect.py",),
+    "lfharness/stack/connect.py": ("tests/unit/test_connect.py", "tests/unit/test_connect_behaviour.py"),
     # up: the lifecycle tier applies it for real; these are its static tests with a fake stack.
     "lfharness/stack/deploy.py": ("tests/unit/test_mutation_deploy.py",),
     # The pricing over hand-made plan documents and the committed rate table.

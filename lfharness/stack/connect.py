@@ -105,9 +105,9 @@ class Holder:
             return None
 
     def _hold(self, forward: Forward) -> None:
-        started = time.monotonic()
         while not self._stop.is_set():
             backing = self._backing(forward)
+            started = time.monotonic()  # the warning's "dropped after" is this kubectl's life
             with tempfile.TemporaryFile("w+") as stderr:
                 proc = procs.popen_tied(self.kube.port_forward_argv(self.namespace, forward.service,
                                                                     forward.local_port, forward.remote_port),
