@@ -103,7 +103,8 @@ def redis_ping(host: str, port: int, password: str | None, timeout: float = 5) -
     except redis.exceptions.AuthenticationError as exc:
         raise CheckError(f"Redis {host}:{port}: the password was rejected ({exc}); read it from the "
                          "langfuse-secrets secret (redis-password)") from exc
-    except redis.exceptions.ConnectionError as exc:
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        # TimeoutError is no ConnectionError in redis-py: a server that never answers is unreachable too.
         raise CheckError(f"Redis {host}:{port}: cannot connect ({exc}); is the port-forward running?") from exc
     finally:
         client.close()

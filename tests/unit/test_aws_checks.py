@@ -469,7 +469,7 @@ class _ListedByTaggingApi:
 
 
 def _sg_rule(ec2, tag: dict[str, str]) -> str:
-    """02-deps' rds_from_anywhere as the aws provider makes an aws_vpc_security_group_ingress_rule:
+    """02-deps' rds_from_cidrs["0.0.0.0/0"] as the aws provider makes an aws_vpc_security_group_ingress_rule:
     AuthorizeSecurityGroupIngress with the rule's tags (default_tags' Project); returns its ARN."""
     vpc = ec2.create_vpc(CidrBlock=f"10.{secrets.randbelow(200) + 20}.0.0/16")["Vpc"]["VpcId"]
     group = ec2.create_security_group(GroupName=f"langfuse-rds-{secrets.token_hex(3)}", Description="d",

@@ -1,0 +1,453 @@
+"""What an operator relies on from the data-store checks and the teardown's leftover sweep, one
+behaviour a test (issue 28: each kills mutants of lfharness/stack/aws_checks.py no other test noticed).
+
+Stand-ins, named in each docstring: moto's server (each test that counts what it finds in an account
+of its own, lifecycle.fresh_account), botocore's Stubber for the answers moto cannot give (states
+in flux, EKS node groups and access entries), Debian's PostgreSQL and Redis (fixtures in conftest.py).
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+
+import pytest
+from botocore.stub import Stubber
+
+from lfharness.stack import aws_checks, workspaces
+from lfharness.testing import lifecycle
+
+pytestmark = pytest.mark.static
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
+
+
+class _StubbedSession:
+    """A session handing out one stubbed client (botocore's Stubber checks requests and responses
+    against the API model)."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+
+    def client(self, service_name: str, **_):
+        return self._client
+
+
+@pytest.fixture
+def account(moto) -> lifecycle.AccountSession:
+    """A moto account of this test's own: nothing another test made is there."""
+    return lifecycle.fresh_account(moto)
+
+
+def _tag() -> dict[str, str]:
+    return {"Key": "Project", "Value": f"sweep-{secrets.token_hex(4)}"}
+
+
+# --- PostgreSQL (FR5, FR6, FR11) ---------------------------------------------------------------------
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_unreachable_rds_is_reported_with_the_servers_reason_and_what_to_check(local_pg):
+    """FR5, NFR3: nothing listening on the port is a CheckError quoting the client's reason (is the
+    server accepting TCP/IP connections) and pointing at reachability and the security group, not at the password (against a
+    closed port beside the local PostgreSQL)."""
+    conn = aws_checks.DbConn(**{**local_pg.conn(), "port": _closed_port()})
+    with pytest.raises(aws_checks.CheckError) as err:
+        aws_checks.rds_select_one(conn)
+    message = str(err.value)
+    assert ("accepting TCP/IP connections" in message, "security group allows you" in message, "password" in message) == (
+        True, True, False)
+
+
+def test_sslmode_require_is_honoured(local_pg):
+    """FR6, NFR3: sslmode=require (what the RDS checks use) never falls back to a plain connection: the
+    local PostgreSQL has no certificate, so the check fails naming sslmode."""
+    with pytest.raises(aws_checks.CheckError, match="sslmode"):
+        aws_checks.rds_select_one(aws_checks.DbConn(**{**local_pg.conn(), "sslmode": "require"}))
+
+
+def test_a_database_without_migrations_says_langfuse_has_not_migrated_yet(local_pg):
+    """FR11: the database named in the connection (here `postgres`, which has no _prisma_migrations
+    table) is the one read, and its missing table is a CheckError telling to look at langfuse-web's
+    logs, against a local PostgreSQL."""
+    with pytest.raises(aws_checks.CheckError, match=r"postgres on \S+ has no _prisma_migrations table.*langfuse-web"):
+        aws_checks.rds_migrations_applied(aws_checks.DbConn(**{**local_pg.conn(), "dbname": "postgres"}))
+
+
+# --- Redis / Valkey (FR21) ----------------------------------------------------------------------------
+
+def test_redis_ping_asks_the_host_it_is_given(local_redis):
+    """FR21: the ping goes to the host named (the port-forward's), not to a default: the local Redis
+    listens on 127.0.0.1 only, so the same port on 127.0.0.2 is refused and reported."""
+    with pytest.raises(aws_checks.CheckError, match=r"Redis 127\.0\.0\.2:\d+: cannot connect .*port-forward"):
+        aws_checks.redis_ping("127.0.0.2", local_redis.port, local_redis.password)
+
+
+def test_a_redis_that_never_answers_is_a_check_error():
+    """FR21: a port that accepts but never answers (a stuck port-forward) is a CheckError asking about
+    the port-forward, not redis-py's raw TimeoutError (against a listening socket that never replies)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        port = silent.getsockname()[1]
+        with pytest.raises(aws_checks.CheckError, match=rf"Redis 127\.0\.0\.1:{port}: cannot connect .*port-forward"):
+            aws_checks.redis_ping("127.0.0.1", port, "not-the-password", timeout=0.5)
+
+
+def test_the_version_read_asks_the_host_it_is_given(local_redis):
+    """Issue 26 item 2: the version is read from the host named, not a default one (the local Redis
+    listens on 127.0.0.1 only; 127.0.0.2 is refused and named)."""
+    with pytest.raises(aws_checks.CheckError, match=r"Redis 127\.0\.0\.2:\d+: INFO server failed"):
+        aws_checks.redis_server_version("127.0.0.2", local_redis.port, local_redis.password)
+
+
+# --- S3 (FR7, FR9) ------------------------------------------------------------------------------------
+
+def test_s3_get_returns_the_objects_bytes(moto):
+    """FR9: the object that survived is read back byte for byte, against moto."""
+    s3 = moto.session().client("s3")
+    bucket, body = f"langfuse-get-{secrets.token_hex(4)}", secrets.token_bytes(32)
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="e2e/marker", Body=body)
+    assert aws_checks.s3_get(s3, bucket, "e2e/marker") == body
+
+
+def test_an_empty_prefix_lists_nothing(moto):
+    """FR9: a prefix with no object under it (no events exported yet) is an empty list, not an error,
+    against moto."""
+    s3 = moto.session().client("s3")
+    bucket = f"langfuse-empty-{secrets.token_hex(4)}"
+    s3.create_bucket(Bucket=bucket)
+    assert aws_checks.s3_list_prefix(s3, bucket, "events/") == []
+
+
+# --- the sweep's judges: each verdict, with the ARN and what the operator reads (FR27, NFR8) ----------
+
+@pytest.mark.parametrize("code", ["404", "NoSuchBucket", "NotFound"])
+def test_a_bucket_s3_no_longer_knows_is_gone(moto, code):
+    """FR27, NFR8: each of HeadBucket's not-found answers means the bucket is gone (recorded error
+    shapes through botocore's Stubber)."""
+    s3 = moto.session().client("s3")
+    arn = "arn:aws:s3:::langfuse-gone"
+    with Stubber(s3) as stub:
+        stub.add_client_error("head_bucket", service_error_code=code, http_status_code=404,
+                              expected_params={"Bucket": "langfuse-gone"})
+        finding = aws_checks.judge(_StubbedSession(s3), arn, "Project", "p")
+    assert (finding.arn, finding.verdict, finding.detail) == (arn, aws_checks.GONE, "S3 bucket no longer exists")
+
+
+def test_an_existing_bucket_is_a_leftover_named_as_still_existing(moto):
+    """FR27, NFR8: a bucket HeadBucket still finds is a leftover, and says so, against moto."""
+    session = moto.session()
+    name = f"langfuse-kept-{secrets.token_hex(4)}"
+    session.client("s3").create_bucket(Bucket=name)
+    finding = aws_checks.judge(session, f"arn:aws:s3:::{name}", "Project", "p")
+    assert (finding.arn, finding.verdict, finding.detail) == (f"arn:aws:s3:::{name}", aws_checks.LEFTOVER,
+                                                              "S3 bucket still exists")
+
+
+def _eks_arn(resource: str) -> str:
+    return f"arn:aws:eks:{REGION}:{ACCOUNT}:{resource}"
+
+
+@pytest.mark.parametrize(("status", "verdict"), [("ACTIVE", aws_checks.LEFTOVER), ("DELETING", aws_checks.DELETING)])
+def test_an_eks_cluster_is_judged_by_its_status(moto, status, verdict):
+    """FR27, NFR8: the cluster is asked of EKS by its name: a live one is a leftover, one deleting is
+    waited for (recorded DescribeCluster shape through botocore's Stubber)."""
+    eks = moto.session().client("eks")
+    with Stubber(eks) as stub:
+        stub.add_response("describe_cluster", {"cluster": {"name": "langfuse", "status": status}},
+                          {"name": "langfuse"})
+        finding = aws_checks.judge(_StubbedSession(eks), _eks_arn("cluster/langfuse"), "Project", "p")
+    assert (finding.verdict, finding.detail) == (verdict, f"EKS cluster status {status}")
+
+
+@pytest.mark.parametrize(("status", "verdict"), [("ACTIVE", aws_checks.LEFTOVER), ("DELETING", aws_checks.DELETING)])
+def test_an_eks_node_group_is_judged_by_its_status(moto, status, verdict):
+    """FR27, NFR8: a node group (the billed nodes) is asked of EKS by cluster and group name: live is a
+    leftover, deleting is waited for (recorded DescribeNodegroup shape through botocore's Stubber)."""
+    eks = moto.session().client("eks")
+    with Stubber(eks) as stub:
+        stub.add_response("describe_nodegroup", {"nodegroup": {"nodegroupName": "default-2026", "status": status}},
+                          {"clusterName": "langfuse", "nodegroupName": "default-2026"})
+        finding = aws_checks.judge(_StubbedSession(eks), _eks_arn("nodegroup/langfuse/default-2026/4ec9"),
+                                   "Project", "p")
+    assert (finding.verdict, finding.detail) == (verdict, f"EKS nodegroup status {status}")
+
+
+def test_a_deleted_eks_node_group_is_gone(moto):
+    """FR27, NFR8: DescribeNodegroup's ResourceNotFoundException means the node group is gone (recorded
+    error shape through botocore's Stubber)."""
+    eks = moto.session().client("eks")
+    with Stubber(eks) as stub:
+        stub.add_client_error("describe_nodegroup", service_error_code="ResourceNotFoundException",
+                              http_status_code=404, expected_params={"clusterName": "langfuse",
+                                                                     "nodegroupName": "default-2026"})
+        finding = aws_checks.judge(_StubbedSession(eks), _eks_arn("nodegroup/langfuse/default-2026/4ec9"),
+                                   "Project", "p")
+    assert (finding.verdict, finding.detail) == (aws_checks.GONE, "EKS nodegroup no longer exists")
+
+
+def test_an_access_entry_still_among_its_clusters_entries_is_a_leftover(moto):
+    """FR27: the cluster's entries are compared by accessEntryArn; the one the sweep found, still listed,
+    is a leftover (recorded response shapes through botocore's Stubber: moto has no access entries)."""
+    eks = moto.session().client("eks")
+    arn = _eks_arn(f"access-entry/langfuse/role/{ACCOUNT}/admin/1")
+    principal = f"arn:aws:iam::{ACCOUNT}:role/admin"
+    with Stubber(eks) as stub:
+        stub.add_response("describe_cluster", {"cluster": {"name": "langfuse", "status": "ACTIVE"}}, {"name": "langfuse"})
+        stub.add_response("list_access_entries", {"accessEntries": [principal]}, {"clusterName": "langfuse"})
+        stub.add_response("describe_access_entry", {"accessEntry": {"clusterName": "langfuse", "principalArn": principal,
+                                                                    "accessEntryArn": arn}},
+                          {"clusterName": "langfuse", "principalArn": principal})
+        finding = aws_checks.judge(_StubbedSession(eks), arn, "Project", "p")
+    assert (finding.verdict, finding.detail) == (aws_checks.LEFTOVER, "EKS access entry of cluster langfuse still exists")
+
+
+def test_an_eks_kind_without_a_judge_is_unknown(moto):
+    """FR27, issue 24 item 3: an EKS ARN of a kind the stack does not create (a Fargate profile) is
+    UNKNOWN, named for a look by hand, not taken for gone (no call is made: botocore's Stubber
+    holds no answer)."""
+    eks = moto.session().client("eks")
+    with Stubber(eks):
+        finding = aws_checks.judge(_StubbedSession(eks), _eks_arn("fargateprofile/langfuse/fp/1"), "Project", "p")
+    assert finding.verdict == aws_checks.UNKNOWN
+
+
+def _rds_arn(kind: str, name: str, account: str = ACCOUNT) -> str:
+    return f"arn:aws:rds:{REGION}:{account}:{kind}:{name}"
+
+
+_RDS_GROUPS = [("subgrp", "describe_db_subnet_groups", "DBSubnetGroups", {"DBSubnetGroupName": "langfuse-2026"}),
+               ("pg", "describe_db_parameter_groups", "DBParameterGroups", {"DBParameterGroupName": "langfuse-2026"}),
+               ("og", "describe_option_groups", "OptionGroupsList", {"OptionGroupName": "langfuse-2026"})]
+
+
+@pytest.mark.parametrize(("kind", "operation", "listed", "asked"), _RDS_GROUPS)
+def test_an_existing_rds_group_is_a_leftover(moto, kind, operation, listed, asked):
+    """FR27, NFR8: 02-deps' DB subnet group, parameter group or option group that RDS still describes,
+    asked by its name, is a leftover named by kind (response shapes through botocore's Stubber)."""
+    rds = moto.session().client("rds")
+    with Stubber(rds) as stub:
+        stub.add_response(operation, {listed: [{next(iter(asked)): "langfuse-2026"}]}, asked)
+        finding = aws_checks.judge(_StubbedSession(rds), _rds_arn(kind, "langfuse-2026"), "Project", "p")
+    assert (finding.verdict, finding.detail) == (aws_checks.LEFTOVER, f"RDS {kind} still exists")
+
+
+@pytest.mark.parametrize(("kind", "operation", "listed", "asked"), _RDS_GROUPS)
+def test_an_rds_group_answered_with_an_empty_list_is_gone(moto, kind, operation, listed, asked):
+    """FR27, NFR8: an empty answer to the group's Describe call says it is gone, as the not-found error
+    does (response shapes through botocore's Stubber)."""
+    rds = moto.session().client("rds")
+    with Stubber(rds) as stub:
+        stub.add_response(operation, {listed: []}, asked)
+        finding = aws_checks.judge(_StubbedSession(rds), _rds_arn(kind, "langfuse-2026"), "Project", "p")
+    assert (finding.verdict, finding.detail) == (aws_checks.GONE, f"RDS {kind} no longer exists")
+
+
+def test_an_available_rds_instance_is_a_leftover_naming_its_status(moto):
+    """FR27, NFR8: the RDS instance (billed by the hour) still available is a leftover whose detail says
+    its status (recorded DescribeDBInstances shape through botocore's Stubber)."""
+    rds = moto.session().client("rds")
+    with Stubber(rds) as stub:
+        stub.add_response("describe_db_instances", {"DBInstances": [{"DBInstanceIdentifier": "langfuse",
+                                                                     "DBInstanceStatus": "available"}]},
+                          {"DBInstanceIdentifier": "langfuse"})
+        finding = aws_checks.judge(_StubbedSession(rds), _rds_arn("db", "langfuse"), "Project", "p")
+    assert (finding.verdict, finding.detail) == (aws_checks.LEFTOVER, "RDS instance in status available")
+
+
+def test_an_rds_kind_without_a_judge_is_unknown(moto):
+    """FR27, issue 24 item 3: an RDS snapshot (no kind the stack creates) is UNKNOWN, named for a look by
+    hand (no call made: botocore's Stubber holds no answer)."""
+    rds = moto.session().client("rds")
+    with Stubber(rds):
+        finding = aws_checks.judge(_StubbedSession(rds), _rds_arn("snapshot", "langfuse-final"), "Project", "p")
+    assert finding.verdict == aws_checks.UNKNOWN
+
+
+def test_a_kms_key_kms_no_longer_knows_is_gone(account):
+    """FR27, NFR8: a key ARN KMS answers NotFoundException for is gone (against moto, a key id never
+    made in this account)."""
+    account_id = account.client("sts").get_caller_identity()["Account"]
+    arn = f"arn:aws:kms:{REGION}:{account_id}:key/{'0' * 8}-0000-4000-8000-{secrets.token_hex(6)}"
+    finding = aws_checks.judge(account, arn, "Project", "p")
+    assert (finding.verdict, finding.detail) == (aws_checks.GONE, "KMS key no longer exists")
+
+
+def test_a_replica_kms_key_pending_deletion_is_not_a_leftover(moto):
+    """FR27, NFR8: a key in PendingReplicaDeletion is on its way out at no charge, like PendingDeletion
+    (recorded DescribeKey shape through botocore's Stubber)."""
+    kms = moto.session().client("kms")
+    arn = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/mrk-1"
+    with Stubber(kms) as stub:
+        stub.add_response("describe_key", {"KeyMetadata": {"KeyId": "mrk-1", "KeyState": "PendingReplicaDeletion"}},
+                          {"KeyId": arn})
+        finding = aws_checks.judge(_StubbedSession(kms), arn, "Project", "p")
+    assert (finding.verdict, aws_checks.Sweep((finding,)).clean) == (aws_checks.PENDING_DELETION, True)
+
+
+def _ec2_arn(kind: str, ident: str) -> str:
+    return f"arn:aws:ec2:{REGION}:{ACCOUNT}:{kind}/{ident}"
+
+
+@pytest.mark.parametrize(("state", "verdict"), [("running", aws_checks.LEFTOVER), ("stopped", aws_checks.LEFTOVER),
+                                                ("shutting-down", aws_checks.DELETING),
+                                                ("terminated", aws_checks.GONE)])
+def test_an_ec2_instance_is_judged_by_its_state(moto, state, verdict):
+    """FR27, NFR8: a node instance is asked of EC2 by its id: terminated is gone, shutting-down waited
+    for, any other state a leftover naming it (recorded DescribeInstances shape through botocore's
+    Stubber: moto terminates at once)."""
+    ec2 = moto.session().client("ec2")
+    with Stubber(ec2) as stub:
+        stub.add_response("describe_instances", {"Reservations": [{"Instances": [
+            {"InstanceId": "i-0a1b2c3d4e5f60718", "State": {"Name": state}}]}]},
+            {"InstanceIds": ["i-0a1b2c3d4e5f60718"]})
+        finding = aws_checks.judge(_StubbedSession(ec2), _ec2_arn("instance", "i-0a1b2c3d4e5f60718"), "Project", "p")
+    assert (finding.verdict, finding.detail) == (verdict, f"EC2 instance {state}")
+
+
+@pytest.mark.parametrize(("state", "verdict", "detail"), [
+    ("deleted", aws_checks.GONE, "EC2 natgateway no longer exists"),
+    ("deleting", aws_checks.DELETING, "EC2 natgateway deleting"),
+    ("available", aws_checks.LEFTOVER, "EC2 natgateway still exists (available)")])
+def test_a_nat_gateway_is_judged_by_its_state(moto, state, verdict, detail):
+    """FR27, NFR8: a NAT gateway (billed by the hour) stays listed as deleted for an hour: deleted is
+    gone, deleting waited for, available a leftover naming its state (recorded DescribeNatGateways
+    shape through botocore's Stubber)."""
+    ec2 = moto.session().client("ec2")
+    with Stubber(ec2) as stub:
+        stub.add_response("describe_nat_gateways", {"NatGateways": [{"NatGatewayId": "nat-0a1b", "State": state}]},
+                          {"NatGatewayIds": ["nat-0a1b"]})
+        finding = aws_checks.judge(_StubbedSession(ec2), _ec2_arn("natgateway", "nat-0a1b"), "Project", "p")
+    assert (finding.verdict, finding.detail) == (verdict, detail)
+
+
+def test_an_ec2_kind_without_a_judge_is_unknown(moto):
+    """FR27, issue 24 item 3: an EC2 snapshot (no kind the stack creates) is UNKNOWN, not gone (no call
+    made: botocore's Stubber holds no answer)."""
+    ec2 = moto.session().client("ec2")
+    with Stubber(ec2):
+        finding = aws_checks.judge(_StubbedSession(ec2), _ec2_arn("snapshot", "snap-0a1b"), "Project", "p")
+    assert finding.verdict == aws_checks.UNKNOWN
+
+
+def test_a_service_without_a_judge_is_unknown_and_named(moto):
+    """FR27, issue 24 item 3: an ARN of a service the harness has no judge for is UNKNOWN, its detail
+    naming the service, against moto (nothing is asked)."""
+    finding = aws_checks.judge(moto.session(), f"arn:aws:sqs:{REGION}:{ACCOUNT}:langfuse-q", "Project", "p")
+    assert (finding.verdict, finding.detail) == (aws_checks.UNKNOWN, "sqs: the harness has no judge for this service")
+
+
+def test_a_judge_that_gets_no_answer_reports_a_leftover_with_the_error(moto):
+    """FR27, NFR8: AccessDenied on the describe call is not taken for gone: the ARN stays a leftover
+    whose detail names the error (recorded error through botocore's Stubber)."""
+    ec2 = moto.session().client("ec2")
+    with Stubber(ec2) as stub:
+        stub.add_client_error("describe_vpcs", service_error_code="UnauthorizedOperation", http_status_code=403,
+                              expected_params={"VpcIds": ["vpc-0a1b"]})
+        finding = aws_checks.judge(_StubbedSession(ec2), _ec2_arn("vpc", "vpc-0a1b"), "Project", "p")
+    assert (finding.verdict, finding.detail.startswith("could not check its state: ClientError"),
+            "UnauthorizedOperation" in finding.detail) == (aws_checks.LEFTOVER, True, True)
+
+
+def test_a_log_group_arn_with_its_wildcard_suffix_is_judged_by_the_group(account):
+    """FR27, NFR8: the tagging API may list a log group as `...:log-group:NAME:*`; the group NAME is the
+    one asked about, so a still-tagged one is a leftover (against moto)."""
+    tag = _tag()
+    name = f"/aws/eks/{tag['Value']}/cluster"
+    account.client("logs").create_log_group(logGroupName=name, tags={tag["Key"]: tag["Value"]})
+    account_id = account.client("sts").get_caller_identity()["Account"]
+    finding = aws_checks.judge(account, f"arn:aws:logs:{REGION}:{account_id}:log-group:{name}:*", tag["Key"],
+                               tag["Value"])
+    assert finding.verdict == aws_checks.LEFTOVER
+
+
+def test_a_deleted_log_group_is_gone(account):
+    """FR27, NFR8: a log group that no longer exists is gone, against moto."""
+    account_id = account.client("sts").get_caller_identity()["Account"]
+    finding = aws_checks.judge(account, f"arn:aws:logs:{REGION}:{account_id}:log-group:/aws/eks/gone/cluster",
+                               "Project", "p")
+    assert (finding.verdict, finding.detail) == (aws_checks.GONE, "log group no longer exists")
+
+
+# --- the sweep as a whole ------------------------------------------------------------------------------
+
+def test_an_empty_sweep_reads_nothing_tagged(account):
+    """FR27, NFR8: a sweep that found nothing says "nothing tagged" and is clean, against moto."""
+    result = aws_checks.sweep(account, "Project", _tag()["Value"])
+    assert (str(result), result.clean) == ("nothing tagged", True)
+
+
+def test_a_tagged_iam_policy_is_a_leftover(account):
+    """FR27, NFR8, issue 10 item 4: a customer-managed IAM policy carrying the project tag and this
+    deployment's tags is found through IAM itself and is a leftover, against moto."""
+    tag = _tag()
+    stack = aws_checks.stack_tags("our-org")
+    tags = [tag, *({"Key": k, "Value": v} for k, v in stack.items())]
+    document = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"}]}'
+    arn = account.client("iam").create_policy(PolicyName=f"langfuse-{secrets.token_hex(3)}", PolicyDocument=document,
+                                              Tags=tags)["Policy"]["Arn"]
+    result = aws_checks.sweep(account, tag["Key"], tag["Value"], iam_tags=stack)
+    assert [(f.arn, f.verdict) for f in result.findings] == [(arn, aws_checks.LEFTOVER)]
+
+
+def test_a_wait_that_gives_up_counts_the_remaining_resources(account):
+    """FR27, NFR8: the wait's failure says how many resources remain, after how long, and under which
+    tag, against moto (a tagged VPC stays)."""
+    tag = _tag()
+    account.client("ec2").create_vpc(CidrBlock="10.5.0.0/16", TagSpecifications=[{"ResourceType": "vpc",
+                                                                                   "Tags": [tag]}])
+    with pytest.raises(aws_checks.CheckError,
+                       match=rf"^after 0.2s, 1 resource\(s\) tagged Project={tag['Value']} remain:\nleftover: "):
+        aws_checks.wait_for_clean_sweep(account, tag["Key"], tag["Value"], timeout=0.2, interval=0.1)
+
+
+# --- the PVC volumes the EBS CSI driver made (issue 24 item 5) -------------------------------------------
+
+def _pvc_volume(ec2, namespace: str = workspaces.NAMESPACE) -> str:
+    tags = [{"Key": workspaces.PROJECT_TAG[0], "Value": workspaces.PROJECT_TAG[1]},
+            {"Key": "kubernetes.io/created-for/pvc/namespace", "Value": namespace}]
+    return ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=8, VolumeType="gp3",
+                             TagSpecifications=[{"ResourceType": "volume", "Tags": tags}])["VolumeId"]
+
+
+def test_pvc_volumes_lists_the_namespaces_pvc_volumes_only(account):
+    """Issue 24 item 5, NFR8: the PVC volumes still there are the namespace's (Project and the CSI
+    driver's namespace tag), not another namespace's nor ClickHouse's (no PVC tag), against moto."""
+    ec2 = account.client("ec2")
+    ours = _pvc_volume(ec2)
+    _pvc_volume(ec2, "other")
+    ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=8, TagSpecifications=[{"ResourceType": "volume", "Tags": [
+        {"Key": workspaces.PROJECT_TAG[0], "Value": workspaces.PROJECT_TAG[1]}]}])
+    assert aws_checks.pvc_volumes(account) == [ours]
+
+
+def test_detached_pvc_volumes_are_deleted_and_attached_ones_kept_and_named(account):
+    """Issue 24 item 5, NFR8: after the cluster is gone, an available PVC volume is deleted; one still
+    attached (in-use) is kept and named with its state, against moto."""
+    ec2 = account.client("ec2")
+    detached, attached = _pvc_volume(ec2), _pvc_volume(ec2)
+    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1,
+                                 Placement={"AvailabilityZone": f"{REGION}a"})["Instances"][0]["InstanceId"]
+    ec2.attach_volume(VolumeId=attached, InstanceId=instance, Device="/dev/xvdf")
+    release = aws_checks.delete_detached_pvc_volumes(account)
+    assert (release.deleted, release.kept, aws_checks.pvc_volumes(account)) == (
+        [detached], [f"{attached} (in-use)"], [attached])
+
+
+def test_a_refused_pvc_volume_delete_is_named_not_raised(moto):
+    """Issue 24 item 5: a DeleteVolume refused (e.g. VolumeInUse in a race) is kept and named with the
+    error code, and the teardown goes on (recorded shapes through botocore's Stubber)."""
+    ec2 = moto.session().client("ec2")
+    with Stubber(ec2) as stub:
+        stub.add_response("describe_volumes", {"Volumes": [{"VolumeId": "vol-0a1b", "State": "available"},
+                                                           {"VolumeId": "vol-0c2d", "State": "deleting"}]})
+        stub.add_client_error("delete_volume", service_error_code="VolumeInUse", expected_params={"VolumeId": "vol-0a1b"})
+        release = aws_checks.delete_detached_pvc_volumes(_StubbedSession(ec2))
+    assert (release.deleted, release.kept) == ([], ["vol-0a1b (available; delete refused: VolumeInUse)"])
