@@ -16,6 +16,7 @@ import re
 import socket
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -72,8 +73,10 @@ class PodsKube(FakeKube):
     def __init__(self, script: Path, pods: set[str] | Exception) -> None:
         super().__init__(script)
         self.pods = pods
+        self.lookups = 0
 
     def service_pods(self, namespace: str, service: str) -> list[str]:
+        self.lookups += 1
         if (namespace, service) != (NAMESPACE, "svc-x"):
             raise LookupError(f"no service {service!r} in {namespace!r}")
         if isinstance(self.pods, Exception):
@@ -163,17 +166,19 @@ def test_a_dropped_forward_is_reported_with_kubectls_last_line_and_the_port_it_c
         first = _up(port)
         _ask(port, b"exit")
         _up(port, "the forward established again", lambda answer: answer != first)
-    assert _drops(caplog) == [
-        f"connect: the forward to svc/svc-x dropped after 0s (kubectl exited 1: {shown}); "
+    # How long the stand-in lived depends on the machine's load; test_each_drop_is_counted_and_timed... checks it.
+    assert [re.sub(r"after \d+s", "after Ns", m) for m in _drops(caplog)] == [
+        f"connect: the forward to svc/svc-x dropped after Ns (kubectl exited 1: {shown}); "
         f"re-establishing it on localhost:{port}"]
 
 
 def test_each_drop_is_counted_and_timed_from_its_own_kubectl(script, caplog):
     """Issue 27: `restarts` counts every re-establishment, and each warning's duration is that
-    kubectl's life, not the time since `connect` started (here 1.5 s of restart delay between)."""
+    kubectl's life, not the time since `connect` started (here 2 s of restart delay between: the
+    second drop is not reported 2 s longer than the first)."""
     caplog.set_level(logging.WARNING, logger="lfharness.stack.connect")
     port = free_port()
-    holder = connect.Holder(FakeKube(script), NAMESPACE, [_forward(port)], restart_delay=1.5)
+    holder = connect.Holder(FakeKube(script), NAMESPACE, [_forward(port)], restart_delay=2.0)
     with holder:
         answer = _up(port)
         for n in (1, 2):
@@ -181,7 +186,8 @@ def test_each_drop_is_counted_and_timed_from_its_own_kubectl(script, caplog):
             answer = retry(lambda: _ask(port), timeout=10, interval=0.05, what=f"forward {n + 1}",
                            retry_on=(OSError,), validator=lambda a, previous=answer: a != previous)
     assert holder.restarts == {"svc-x": 2}
-    assert [re.search(r"dropped after (\d+)s", m).group(1) for m in _drops(caplog)] == ["0", "0"]
+    first, second = (int(re.search(r"dropped after (\d+)s", m).group(1)) for m in _drops(caplog))
+    assert second - first <= 1
 
 
 def test_a_forward_whose_pods_were_all_replaced_is_started_again_on_the_same_port(script, caplog):
@@ -219,6 +225,42 @@ def test_a_forward_is_kept_while_the_pods_do_not_say_it_is_dead(script, start, l
         _ask(port, b"exit")
         _up(port, "the forward established again after kubectl exited", lambda answer: answer != first)
     assert holder.restarts == {"svc-x": 1}
+
+
+def test_the_pods_are_looked_up_once_a_check_interval_not_at_every_poll(script):
+    """Issue 27: each pod check costs the API server two calls (the Service, its pods), so a held
+    forward asks once per `pod_check_interval` (here 1 s: at most 3 lookups in 2 s), not at every
+    0.2 s look at kubectl."""
+    kube, port = PodsKube(script, {"web-1"}), free_port()
+    with connect.Holder(kube, NAMESPACE, [_forward(port)], pod_check_interval=1.0):
+        _up(port)
+        before = kube.lookups
+        time.sleep(2.0)
+        during = kube.lookups - before
+    assert 1 <= during <= 3
+
+
+def test_a_kubectl_started_as_connect_stops_is_ended_by_its_loop_without_a_traceback(script, monkeypatch):
+    """Issue 27: Ctrl-C can land while a forward's kubectl is being started (stop() has already
+    ended the ones it knew of); that kubectl is ended too, and no traceback reaches the console."""
+    errors: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: errors.append(args.exc_value))
+    port, stoppers = free_port(), []
+
+    class StoppedWhileStarting(FakeKube):
+        def port_forward_argv(self, namespace: str, service: str, local_port: int, remote_port: int) -> list[str]:
+            stoppers.append(threading.Thread(target=holder.stop))
+            stoppers[0].start()
+            time.sleep(0.5)  # stop() has set its flag and ended the kubectls it knew of: none yet
+            return super().port_forward_argv(namespace, service, local_port, remote_port)
+
+    holder = connect.Holder(StoppedWhileStarting(script), NAMESPACE, [_forward(port)])
+    holder.start()
+    retry(lambda: stoppers, timeout=10, interval=0.05, what="kubectl being started", validator=bool)
+    stoppers[0].join(timeout=20)
+    assert errors == []
+    with pytest.raises(OSError):
+        _ask(port)
 
 
 def test_a_failed_pod_lookup_is_in_the_run_log_with_its_reason(script, caplog):
