@@ -607,15 +607,24 @@ def _sdk_environment_problems() -> list[str]:
     return problems
 
 
-def _stop_sdk_threads(before: set[threading.Thread]) -> list[str]:
-    """Stops what the SDK's shutdown() leaves running: its prompt cache's refresh thread, which 3.x
-    stops only at interpreter exit (this session fetches no prompt, so it has nothing to do). Returns
-    the names of SDK threads still alive after that (none expected)."""
-    started = [t for t in threading.enumerate() if t not in before and type(t).__module__.startswith("langfuse")]
+def _sdk_threads(before: set[threading.Thread]) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t not in before and type(t).__module__.startswith("langfuse")]
+
+
+def _pause_sdk_threads(before: set[threading.Thread]) -> list[threading.Thread]:
+    started = _sdk_threads(before)
     for thread in started:
         pause = getattr(thread, "pause", None)  # the SDK's consumer threads stop with pause()
         if callable(pause):
             pause()
+    return started
+
+
+def _stop_sdk_threads(before: set[threading.Thread]) -> list[str]:
+    """Stops what the SDK's shutdown() leaves running: its prompt cache's refresh thread, which 3.x
+    stops only at interpreter exit (this session fetches no prompt, so it has nothing to do). Returns
+    the names of SDK threads still alive after that (none expected)."""
+    started = _pause_sdk_threads(before)
     for thread in started:
         thread.join(timeout=5)
     return [f"{t.name} ({type(t).__name__})" for t in started if t.is_alive()]
@@ -692,6 +701,9 @@ def send_with_sdk(base_url: str, public_key: str, secret_key: str, run_id: str, 
                 client.create_score(name=SDK_SCORE_NAME, value=0.875, trace_id=agent.trace_id, score_id=score_id,
                                     data_type="NUMERIC")
             client.flush()
+            # The SDK's threads poll their queues once a second and shutdown() stops them one after
+            # another; told to stop together now (the queues are empty after flush()), they end in one.
+            _pause_sdk_threads(before)
         finally:
             client.shutdown()
     finally:

@@ -79,6 +79,11 @@ CALLS = {
     "read dataset d-1": lambda api: api.get_dataset("d-1"),
     "read dataset item i-1": lambda api: api.get_dataset_item("i-1"),
     "read prompt p-1 v3": lambda api: api.get_prompt("p-1", 3),
+    "read trace t-1": lambda api: api.trace("t-1"),
+    "list observations of trace t-1": lambda api: api.observations("t-1"),
+    "list scores of trace t-1": lambda api: api.scores("t-1"),
+    "link item i-1 to trace t-1 in run r-1": lambda api: api.create_dataset_run_item("r-1", "i-1", "t-1"),
+    "ingest evaluation trace": lambda api: langfuse_api.write_evaluation(api, "r-1"),
 }
 
 
@@ -121,6 +126,16 @@ def test_a_json_error_without_a_message_shows_its_error_field(fake):
     assert str(err.value).endswith(": InternalServerError")
 
 
+def test_a_failed_trace_read_names_the_trace_its_status_and_the_servers_words():
+    """NFR4: a trace read that is neither 200 nor 404 (ClickHouse down behind the web) is an error naming
+    the trace, the status and the server's message, not an empty read (a local server answering 500)."""
+    with httpserver.LocalServer(_Canned, (500, "application/json", b'{"message": "ClickHouse unavailable"}'),
+                                name="langfuse-500") as server:
+        with pytest.raises(langfuse_api.LangfuseApiError) as err:
+            langfuse_api.Api(server.url, PUBLIC_KEY, SECRET_KEY, timeout=5).trace("t-1")
+    assert str(err.value) == "read trace t-1: answered 500: ClickHouse unavailable"
+
+
 def test_a_json_answer_that_is_no_object_is_shown_as_it_is():
     """NFR4: a JSON answer that is a list (a proxy's or another service's) is shown, not lost
     (a local server answering 503 with a JSON array)."""
@@ -151,6 +166,24 @@ def test_an_unchecked_post_gives_up_at_the_clients_timeout(silent_port):
     assert time.monotonic() - started < 5
 
 
+READERS = {
+    "a checked call": lambda api: api.get_dataset("d-1"),
+    "a trace read": lambda api: api.trace("t-1"),
+}
+
+
+@pytest.mark.parametrize("read", READERS.values(), ids=READERS)
+def test_a_read_gives_up_at_the_clients_timeout(silent_port, read):
+    """NFR4, decision 24: every read of the e2e suite (the checked calls and the trace read the waits poll)
+    ends at the client's timeout when Langfuse accepts and never answers (a listening socket that never
+    answers)."""
+    api = langfuse_api.Api(f"http://127.0.0.1:{silent_port}", PUBLIC_KEY, SECRET_KEY, timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(requests.Timeout):
+        read(api)
+    assert time.monotonic() - started < 5
+
+
 # --- what is sent --------------------------------------------------------------------------------------
 
 def test_a_trace_reads_back_under_the_name_it_was_sent_with(api):
@@ -177,6 +210,7 @@ READS = {
     "prompt": lambda api, name: api.get_prompt(name, 1),
     "run of a dataset": lambda api, name: api.dataset_run(name, "e2e-run"),
     "run": lambda api, name: api.dataset_run("e2e-eval", name),
+    "trace": lambda api, name: api.trace(name),
 }
 
 
@@ -187,6 +221,29 @@ def test_a_name_with_a_slash_is_read_as_one_path_segment(api, fake, read):
     with contextlib.suppress(langfuse_api.LangfuseApiError):  # nothing of that name exists: 404
         READS[read](api, "e2e/slash")
     assert "e2e%2Fslash" in fake.requests()[-1].path
+
+
+def _spans(trace_id: str, count: int) -> tuple[langfuse_api.Observation, ...]:
+    return tuple(langfuse_api.Observation(f"{trace_id}-o{n:03}", "SPAN", f"span-{n}", trace_id, None)
+                 for n in range(count))
+
+
+def test_a_trace_with_more_observations_than_a_page_reads_back_every_one(api):
+    """FR28, decision 24: the observation list is paged (at most 100 a page); an agent's trace with 250
+    observations reads back whole, each once, not just its first page (local Langfuse API stand-in)."""
+    spans = _spans("t-many", 250)
+    api.ingest(langfuse_api.evaluation_batch("t-many", "e2e-many", spans, ()), what="ingest 250 spans")
+    assert sorted(o["id"] for o in api.observations("t-many")) == [o.id for o in spans]
+
+
+def test_a_traces_observations_and_scores_are_its_own_only(api):
+    """FR28: the observations and scores read for a trace are that trace's, not the project's other
+    traces' (local Langfuse API stand-in, two traces in one project)."""
+    for trace_id in ("t-mine", "t-other"):
+        score = langfuse_api.Score(f"{trace_id}-s", "e2e-correctness", 1.0, "NUMERIC", trace_id)
+        api.ingest(langfuse_api.evaluation_batch(trace_id, "e2e", _spans(trace_id, 1), (score,)), what=trace_id)
+    assert ([o["id"] for o in api.observations("t-mine")], [s["id"] for s in api.scores("t-mine")]) == (
+        ["t-mine-o000"], ["t-mine-s"])
 
 
 def test_the_marker_prompt_is_a_text_prompt_without_any_label(api, fake):
@@ -289,6 +346,139 @@ def test_the_wait_for_an_sdk_trace_logs_what_is_still_missing(api, caplog):
     with caplog.at_level("INFO", logger="lfharness"):
         langfuse_api.wait_for_sdk_trace(api, _sdk_trace("e2e-sdk"), timeout=0.3, interval=0.1)
     assert "read 0/1 traces, 0/1 observations, 0/1 scores" in caplog.text
+
+
+def test_a_timed_out_wait_for_an_sdk_trace_warns_what_it_awaited(api, caplog):
+    """Decision 25, NFR4: a wait for an SDK trace that gives up says, as a warning, which trace it awaited
+    and with what (local Langfuse API stand-in, nothing sent)."""
+    with caplog.at_level("INFO", logger="lfharness"):
+        langfuse_api.wait_for_sdk_trace(api, _sdk_trace("e2e-sdk"), timeout=0.3, interval=0.1)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and warnings[0].startswith(
+        "gave up waiting for SDK trace read back as sent: trace t with 1 observation(s) (SPAN) and 1 score(s)")
+
+
+def test_a_refused_connection_during_the_wait_for_an_sdk_trace_counts_as_not_yet(caplog):
+    """Decision 25: while the port-forward to Langfuse is down (connection refused), the wait for an SDK
+    trace keeps trying until its timeout (a closed local port)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens: every connection is refused
+    api = langfuse_api.Api(f"http://127.0.0.1:{port}", PUBLIC_KEY, SECRET_KEY, timeout=2)
+    with caplog.at_level("INFO", logger="lfharness"), pytest.raises(requests.ConnectionError):
+        langfuse_api.wait_for_sdk_trace(api, _sdk_trace("e2e-sdk"), timeout=0.5, interval=0.1)
+    assert "not yet (ConnectionError" in caplog.text
+
+
+def _ingest_as_sdk(api: langfuse_api.Api, trace_id: str, score_ids: tuple[str, ...]) -> langfuse_api.SdkTrace:
+    """Writes through ingestion what an SDK session writes (a named trace, a span, scores): the reads
+    are the same whichever way the rows came in."""
+    spans = _spans(trace_id, 1)
+    scores = tuple(langfuse_api.Score(s, "e2e-correctness", 0.875, "NUMERIC", trace_id) for s in score_ids)
+    api.ingest(langfuse_api.evaluation_batch(trace_id, f"e2e-sdk-{trace_id}", spans, scores), what=trace_id)
+    return langfuse_api.SdkTrace(trace_id, f"e2e-sdk-{trace_id}", spans, tuple(sorted(scores, key=lambda s: s.id)))
+
+
+def test_an_sdk_trace_reads_back_without_the_projects_other_traces(api):
+    """Decision 25: an SDK trace reads back as sent in a project that holds other traces too: their
+    observations and scores are not counted as its own (local Langfuse API stand-in)."""
+    written = _ingest_as_sdk(api, "t-sdk", ("s-1",))
+    _ingest_as_sdk(api, "t-other", ("s-2",))
+    assert langfuse_api.read_sdk_trace(api, written) == written
+
+
+def test_a_wait_for_an_sdk_trace_returns_as_soon_as_it_reads_back_as_sent(api):
+    """Decision 25: the wait for an SDK trace ends at the first complete read, not at its timeout (local
+    Langfuse API stand-in)."""
+    written = _ingest_as_sdk(api, "t-sdk", ("s-1",))
+    started = time.monotonic()
+    assert langfuse_api.wait_for_sdk_trace(api, written, timeout=20, interval=0.1) == written
+    assert time.monotonic() - started < 10
+
+
+def test_an_sdk_traces_scores_read_back_in_id_order_whatever_order_they_were_sent_in(api):
+    """Decision 25: scores read back sorted by id, so a read compares equal to what was sent however
+    Langfuse orders its list (local Langfuse API stand-in, scores sent in reverse id order)."""
+    written = _ingest_as_sdk(api, "t-sdk", ("s-2", "s-1"))
+    assert [s.id for s in langfuse_api.read_sdk_trace(api, written).scores] == ["s-1", "s-2"]
+
+
+def test_every_row_missing_is_named_apart_from_the_others():
+    """FR28: two rows missing from a read are named one by one, comma-separated (no server needed:
+    SdkTrace values)."""
+    assert _sdk_trace("e2e-sdk", observations=2).differences(_sdk_trace("e2e-sdk", observations=0)) == [
+        "observations: 0 read, 2 written; missing or changed: o0, o1"]
+
+
+def test_every_event_of_two_evaluations_has_an_event_id_of_its_own():
+    """FR9, J4: the trace-create and score-create events of two evaluations all have different event ids,
+    so none is taken for a retry of another nor overwrites its raw event in S3 (no server needed: the
+    batches)."""
+    ids = [event["id"] for n in (1, 2) for event in langfuse_api.evaluation_batch(
+        f"t-{n}", "e2e", (), (langfuse_api.Score(f"s-{n}", "e2e-correctness", 1.0, "NUMERIC", f"t-{n}"),))["batch"]]
+    assert len(set(ids)) == len(ids) == 4
+
+
+def test_the_two_events_missing_from_a_207_are_named_one_by_one():
+    """J2, NFR4: a 207 that lists none of our events names each missing event, comma-separated (a local
+    server answering a 207 without them)."""
+    empty = json.dumps({"successes": [], "errors": []}).encode()
+    batch = {"batch": [*langfuse_api.ingestion_batch("t-1", event_id="e-1")["batch"],
+                       *langfuse_api.ingestion_batch("t-2", event_id="e-2")["batch"]]}
+    with httpserver.LocalServer(_Canned, (207, "application/json", empty), name="langfuse-207") as server:
+        with pytest.raises(langfuse_api.LangfuseApiError, match="without our event\\(s\\) e-1, e-2 among"):
+            langfuse_api.Api(server.url, PUBLIC_KEY, SECRET_KEY, timeout=5).ingest(batch, what="ingest probes")
+
+
+USAGES = {
+    "output tokens only (a completion without a prompt)": ({"output": 5, "total": 5}, (0, 5, 5)),
+    "input tokens only (an embedding)": ({"input": 7, "total": 7}, (7, 0, 7)),
+}
+
+
+@pytest.mark.parametrize(("usage", "expected"), USAGES.values(), ids=USAGES)
+def test_token_counts_a_generation_does_not_name_read_back_as_zero(api, usage, expected):
+    """Decision 24: a generation whose usage leaves out a count reads back with 0 for it, not a made-up
+    count (local Langfuse API stand-in, which stores the counts as sent)."""
+    batch = langfuse_api.ingestion_batch("t-gen")
+    batch["batch"].append({"id": str(uuid.uuid4()), "type": "generation-create", "timestamp": langfuse_api.iso_timestamp(),
+                           "body": {"id": "g-1", "traceId": "t-gen", "name": "answer", "model": "m",
+                                    "usage": {**usage, "unit": "TOKENS"}}})
+    api.ingest(batch, what="ingest a generation with part of its usage")
+    read = langfuse_api.read_sdk_trace(api, langfuse_api.SdkTrace("t-gen", None, (), ()))
+    assert [o.usage for o in read.observations] == [langfuse_api.Usage(*expected)]
+
+
+def test_the_evaluations_span_and_generation_are_named_after_the_run(api):
+    """FR28, decision 24: the span and the generation an evaluation writes carry names that say which run
+    wrote them, and read back under them (local Langfuse API stand-in)."""
+    written = langfuse_api.write_evaluation(api, "run-7f3a")
+    read = langfuse_api.read_evaluation(api, written)
+    assert [o.name and "run-7f3a" in o.name for o in read.observations] == [True, True]
+
+
+def test_the_evaluations_dataset_item_asks_a_question_naming_the_run_with_an_expected_answer(api):
+    """FR28, decision 24: the dataset item an evaluation links holds an input naming the run and an
+    expected output, as an evaluation's item does (local Langfuse API stand-in)."""
+    written = langfuse_api.write_evaluation(api, "run-7f3a")
+    item = api.get_dataset_item(written.run_items[0].dataset_item_id)
+    assert "run-7f3a" in json.dumps(item["input"]) and item["expectedOutput"]
+
+
+def test_the_evaluations_dataset_says_who_wrote_it(api):
+    """FR28: the dataset an evaluation creates says in its description that the e2e suite wrote it, for
+    an operator who finds it in Langfuse's UI (local Langfuse API stand-in)."""
+    written = langfuse_api.write_evaluation(api, "run-7f3a")
+    assert "e2e suite" in api.get_dataset(written.dataset)["description"]
+
+
+def test_writing_an_evaluation_logs_what_was_written(api, caplog):
+    """FR28, NFR4: the e2e log says what an evaluation wrote (trace, observations, score, run item)
+    (local Langfuse API stand-in)."""
+    with caplog.at_level("INFO", logger="lfharness"):
+        written = langfuse_api.write_evaluation(api, "run-7f3a")
+    assert f"evaluation written: {written.describe()}" in caplog.messages
 
 
 # --- where the e2e suite looks in S3 ------------------------------------------------------------------
