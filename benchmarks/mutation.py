@@ -91,9 +91,9 @@ MODULES: dict[str, tuple[str, ...]] = {
     "lfharness/core/procs.py": ("tests/unit/test_interrupts.py", "tests/unit/test_procs.py"),
     # The stack with a fake Terraform runner and the Terraform Cloud fake; the lifecycle tier applies it
     # for real (too slow a mutant).
-    "lfharness/stack/stack.py": ("tests/unit/test_stack_and_k8s.py", "tests/unit/test_teardown_aws_side.py",
-                                 "tests/unit/test_unlock.py", "tests/unit/test_e2e_teardown.py",
-                                 "tests/unit/test_stack_behaviour.py"),
+    # Its static tests with a fake Terraform runner: test_stack_and_k8s, test_teardown_aws_side, test_unlock
+    # and test_e2e_teardown run real Terraform (about 6 s a mutant, over 2 hours for the module).
+    "lfharness/stack/stack.py": ("tests/unit/test_stack_behaviour.py",),
     # The checks and the teardown's sweep against moto, Debian's PostgreSQL and Redis.
     "lfharness/stack/aws_checks.py": ("tests/unit/test_aws_checks.py", "tests/unit/test_aws_checks_behaviour.py",
                                       "tests/unit/test_teardown_sweep_kinds.py"),
