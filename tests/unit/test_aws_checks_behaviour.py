@@ -8,6 +8,8 @@ in flux, EKS node groups and access entries), Debian's PostgreSQL and Redis (fix
 
 from __future__ import annotations
 
+import datetime
+import logging
 import secrets
 import socket
 
@@ -216,7 +218,9 @@ def test_an_eks_kind_without_a_judge_is_unknown(moto):
     eks = moto.session().client("eks")
     with Stubber(eks):
         finding = aws_checks.judge(_StubbedSession(eks), _eks_arn("fargateprofile/langfuse/fp/1"), "Project", "p")
-    assert finding.verdict == aws_checks.UNKNOWN
+    assert (finding.arn, finding.verdict, finding.detail) == (
+        _eks_arn("fargateprofile/langfuse/fp/1"), aws_checks.UNKNOWN,
+        "EKS fargateprofile: the harness has no judge for this kind")
 
 
 def _rds_arn(kind: str, name: str, account: str = ACCOUNT) -> str:
@@ -268,7 +272,8 @@ def test_an_rds_kind_without_a_judge_is_unknown(moto):
     rds = moto.session().client("rds")
     with Stubber(rds):
         finding = aws_checks.judge(_StubbedSession(rds), _rds_arn("snapshot", "langfuse-final"), "Project", "p")
-    assert finding.verdict == aws_checks.UNKNOWN
+    assert (finding.arn, finding.verdict, finding.detail) == (
+        _rds_arn("snapshot", "langfuse-final"), aws_checks.UNKNOWN, "RDS snapshot: the harness has no judge for this kind")
 
 
 def test_a_kms_key_kms_no_longer_knows_is_gone(account):
@@ -334,7 +339,8 @@ def test_an_ec2_kind_without_a_judge_is_unknown(moto):
     ec2 = moto.session().client("ec2")
     with Stubber(ec2):
         finding = aws_checks.judge(_StubbedSession(ec2), _ec2_arn("snapshot", "snap-0a1b"), "Project", "p")
-    assert finding.verdict == aws_checks.UNKNOWN
+    assert (finding.arn, finding.verdict, finding.detail) == (
+        _ec2_arn("snapshot", "snap-0a1b"), aws_checks.UNKNOWN, "EC2 snapshot: the harness has no judge for this kind")
 
 
 def test_a_service_without_a_judge_is_unknown_and_named(moto):
@@ -451,3 +457,134 @@ def test_a_refused_pvc_volume_delete_is_named_not_raised(moto):
         stub.add_client_error("delete_volume", service_error_code="VolumeInUse", expected_params={"VolumeId": "vol-0a1b"})
         release = aws_checks.delete_detached_pvc_volumes(_StubbedSession(ec2))
     assert (release.deleted, release.kept) == ([], ["vol-0a1b (available; delete refused: VolumeInUse)"])
+
+
+def _tagged_vpcs(account: lifecycle.AccountSession, tag: dict[str, str], count: int) -> None:
+    ec2 = account.client("ec2")
+    for n in range(count):
+        ec2.create_vpc(CidrBlock=f"10.{60 + n}.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": [tag]}])
+
+
+def test_a_sweep_logs_its_tag_its_count_and_every_finding(account, caplog):
+    """FR27, NFR8: the run log says which tag was swept, how many resources it found and, when not
+    clean, each of them, against moto (two tagged VPCs stay)."""
+    caplog.set_level(logging.INFO, logger="lfharness.stack.aws_checks")
+    tag = _tag()
+    _tagged_vpcs(account, tag, 2)
+    result = aws_checks.sweep(account, tag["Key"], tag["Value"])
+    assert f"sweep Project={tag['Value']}: 2 found, not clean:\n{result}" in caplog.messages
+    assert len(str(result).splitlines()) == 2
+
+
+def test_a_clean_sweep_logs_clean(account, caplog):
+    """FR27, NFR8: a sweep with nothing left says so in the run log, against moto."""
+    caplog.set_level(logging.INFO, logger="lfharness.stack.aws_checks")
+    tag = _tag()
+    aws_checks.sweep(account, tag["Key"], tag["Value"])
+    assert f"sweep Project={tag['Value']}: 0 found, clean" in caplog.messages
+
+
+def test_a_wait_that_gives_up_names_each_remaining_resource_on_its_own_line(account):
+    """FR27, NFR8: the give-up message lists every remaining resource, one a line, against moto."""
+    tag = _tag()
+    _tagged_vpcs(account, tag, 2)
+    with pytest.raises(aws_checks.CheckError) as raised:
+        aws_checks.wait_for_clean_sweep(account, tag["Key"], tag["Value"], timeout=0.2, interval=0.1)
+    head, *lines = str(raised.value).splitlines()
+    assert head == f"after 0.2s, 2 resource(s) tagged Project={tag['Value']} remain:"
+    assert len(lines) == 2 and all(line.startswith("leftover: arn:aws:ec2:") for line in lines), lines
+
+
+def test_a_log_group_still_tagged_is_a_leftover_terraform_did_not_delete(account):
+    """FR27, NFR8: the teardown report says a still-tagged log group is one Terraform did not delete
+    (the ARN as the tagging API lists it, with its `:*`), against moto."""
+    tag = _tag()
+    name = f"/aws/rds/instance/{tag['Value']}/postgresql"
+    account.client("logs").create_log_group(logGroupName=name, tags={tag["Key"]: tag["Value"]})
+    account_id = account.client("sts").get_caller_identity()["Account"]
+    arn = f"arn:aws:logs:{REGION}:{account_id}:log-group:{name}:*"
+    finding = aws_checks.judge(account, arn, tag["Key"], tag["Value"])
+    assert (finding.arn, finding.verdict, finding.detail) == (
+        arn, aws_checks.LEFTOVER, "log group still exists with the project tag: Terraform did not delete it")
+
+
+def test_a_log_group_recreated_without_its_tag_says_why_it_matters_and_how_to_delete_it(account):
+    """FR27, NFR8: a log group EKS or RDS wrote again after destroy (no project tag) is named with its
+    cost, the next apply's failure and the command that deletes it, against moto."""
+    tag = _tag()
+    name = f"/aws/eks/{tag['Value']}/cluster"
+    account.client("logs").create_log_group(logGroupName=name)
+    account_id = account.client("sts").get_caller_identity()["Account"]
+    arn = f"arn:aws:logs:{REGION}:{account_id}:log-group:{name}"
+    finding = aws_checks.judge(account, arn, tag["Key"], tag["Value"])
+    assert (finding.arn, finding.verdict, finding.detail) == (
+        arn, aws_checks.RECREATED,
+        "log group exists again without the project tag: EKS or RDS wrote to it after Terraform deleted it; it "
+        "stores logs (cost) and makes the next apply fail (ResourceAlreadyExistsException): delete it "
+        f"(aws logs delete-log-group --log-group-name {name})")
+
+
+@pytest.mark.parametrize(("status", "verdict", "detail"), [
+    ("deleting", aws_checks.DELETING, "RDS instance still deleting"),
+    ("stopped", aws_checks.LEFTOVER, "RDS instance in status stopped"),
+])
+def test_an_rds_instance_is_reported_by_its_status(moto, status, verdict, detail):
+    """FR27, NFR8: the report says an RDS instance is still deleting (the wait goes on) or is left in
+    which status, with its ARN (response shapes through botocore's Stubber)."""
+    rds = moto.session().client("rds")
+    arn = _rds_arn("db", "langfuse")
+    with Stubber(rds) as stub:
+        stub.add_response("describe_db_instances", {"DBInstances": [{"DBInstanceIdentifier": "langfuse",
+                                                                     "DBInstanceStatus": status}]},
+                          {"DBInstanceIdentifier": "langfuse"})
+        finding = aws_checks.judge(_StubbedSession(rds), arn, "Project", "p")
+    assert (finding.arn, finding.verdict, finding.detail) == (arn, verdict, detail)
+
+
+def test_an_rds_instance_rds_no_longer_knows_is_gone(moto):
+    """FR27, NFR8: DBInstanceNotFound is "no longer exists", with its ARN (botocore's Stubber)."""
+    rds = moto.session().client("rds")
+    arn = _rds_arn("db", "langfuse")
+    with Stubber(rds) as stub:
+        stub.add_client_error("describe_db_instances", service_error_code="DBInstanceNotFound",
+                              expected_params={"DBInstanceIdentifier": "langfuse"})
+        finding = aws_checks.judge(_StubbedSession(rds), arn, "Project", "p")
+    assert (finding.arn, finding.verdict, finding.detail) == (arn, aws_checks.GONE, "RDS instance no longer exists")
+
+
+@pytest.mark.parametrize(("kind", "operation", "code"), [
+    ("pg", "describe_db_parameter_groups", "DBParameterGroupNotFound"),
+    ("og", "describe_option_groups", "OptionGroupNotFoundFault"),
+])
+def test_an_rds_group_rds_no_longer_knows_is_gone(moto, kind, operation, code):
+    """FR27, NFR8: each group kind's own not-found error code means gone (botocore's Stubber)."""
+    rds = moto.session().client("rds")
+    with Stubber(rds) as stub:
+        stub.add_client_error(operation, service_error_code=code)
+        finding = aws_checks.judge(_StubbedSession(rds), _rds_arn(kind, "langfuse-2026"), "Project", "p")
+    assert (finding.verdict, finding.detail) == (aws_checks.GONE, f"RDS {kind} no longer exists")
+
+
+def test_an_iam_kind_without_a_judge_is_unknown_and_named_with_its_arn(moto):
+    """FR27, issue 24 item 3: an IAM user (no kind the stack creates) is UNKNOWN, named for a look by
+    hand with its ARN, against moto (nothing is asked)."""
+    arn = f"arn:aws:iam::{ACCOUNT}:user/langfuse-ci"
+    finding = aws_checks.judge(moto.session(), arn, "Project", "p")
+    assert (finding.arn, finding.verdict, finding.detail) == (
+        arn, aws_checks.UNKNOWN, "IAM user: the harness has no judge for this kind")
+
+
+@pytest.mark.parametrize(("meta", "verdict", "detail"), [
+    ({"KeyState": "PendingDeletion", "DeletionDate": datetime.datetime(2026, 12, 11, tzinfo=datetime.UTC)},
+     aws_checks.PENDING_DELETION, "KMS key deleted by AWS on 2026-12-11 00:00:00+00:00, no charge until then"),
+    ({"KeyState": "Enabled"}, aws_checks.LEFTOVER, "KMS key in state Enabled"),
+], ids=["pending deletion", "enabled"])
+def test_a_kms_key_is_reported_with_its_arn_and_when_aws_deletes_it(moto, meta, verdict, detail):
+    """FR27, NFR8: a key pending deletion says the day AWS deletes it (no charge until then); one still
+    enabled is a leftover naming its state (recorded DescribeKey shape through botocore's Stubber)."""
+    kms = moto.session().client("kms")
+    arn = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/k-1"
+    with Stubber(kms) as stub:
+        stub.add_response("describe_key", {"KeyMetadata": {"KeyId": "k-1", **meta}}, {"KeyId": arn})
+        finding = aws_checks.judge(_StubbedSession(kms), arn, "Project", "p")
+    assert (finding.arn, finding.verdict, finding.detail) == (arn, verdict, detail)
