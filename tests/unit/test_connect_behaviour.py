@@ -249,8 +249,9 @@ def test_a_kubectl_started_as_connect_stops_is_ended_by_its_loop_without_a_trace
 
     class StoppedWhileStarting(FakeKube):
         def port_forward_argv(self, namespace: str, service: str, local_port: int, remote_port: int) -> list[str]:
-            stoppers.append(threading.Thread(target=holder.stop))
-            stoppers[0].start()
+            stopper = threading.Thread(target=holder.stop)
+            stopper.start()
+            stoppers.append(stopper)  # only once started: the test joins what it finds here
             time.sleep(0.5)  # stop() has set its flag and ended the kubectls it knew of: none yet
             return super().port_forward_argv(namespace, service, local_port, remote_port)
 
