@@ -725,8 +725,6 @@ def teardown_workspaces(tfc: TfcClient, stack: Stack) -> TeardownReport:
     run_sweep = stack.aws is not None and not report.refused
     if stack.aws is None:
         report.sweep_note = "leftover sweep not run: no AWS session"
-    elif report.refused:
-        report.sweep_note = f"leftover sweep not run: {', '.join(report.refused)} could not be destroyed"
     refused = "\n".join(f"{ws}: Terraform Cloud refused: {why}" for ws, why in report.refused.items())
     try:
         report.sweep = stack.teardown(tuple(report.tried), sweep=run_sweep)
@@ -734,8 +732,9 @@ def teardown_workspaces(tfc: TfcClient, stack: Stack) -> TeardownReport:
         raise TeardownError("\n".join(filter(None, [str(exc), refused]))) from exc
     report.cleaned_up = list(stack.cleaned_up)
     if refused:
-        raise TeardownError(f"teardown could not try {len(report.refused)} workspace(s); fix the cause and re-run "
-                            f"`python -m lfharness teardown`:\n{refused}")
+        # The sweep did not run: it would judge a stack that is not torn down.
+        raise TeardownError(f"teardown could not try {len(report.refused)} workspace(s), so the leftover sweep did not "
+                            f"run; fix the cause and re-run `python -m lfharness teardown`:\n{refused}")
     if run_sweep:
         report.sweep_note = "leftover sweep clean"
         unknown = report.sweep.unknown if report.sweep is not None else []

@@ -138,6 +138,25 @@ def moto():
         yield server
 
 
+@pytest.fixture
+def names() -> dict[str, str]:
+    """Names of one stack's cluster, RDS instance and bucket, unique to the test (moto's server is
+    shared by the session): the pause and resume tests."""
+    suffix = secrets.token_hex(4)
+    return {"cluster": f"lf-{suffix}", "rds": f"langfuse-{suffix}", "bucket": f"langfuse-storage-{suffix}"}
+
+
+@pytest.fixture
+def aws(moto, names):
+    """moto with the data stores a pause keeps: an available RDS instance and the bucket (us-east-1)."""
+    session = moto.session("us-east-1")
+    session.client("rds").create_db_instance(DBInstanceIdentifier=names["rds"], DBInstanceClass="db.t4g.micro",
+                                             Engine="postgres", MasterUsername="langfuse",
+                                             MasterUserPassword="x" * 16, AllocatedStorage=20)
+    session.client("s3").create_bucket(Bucket=names["bucket"])
+    return session
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _quiet_tftest():
     """tftest logs every line Terraform prints at INFO; the harness's own progress is enough."""
@@ -178,10 +197,15 @@ def cli_env(tmp_path) -> dict[str, str]:
     return quickstack.cli_env(tmp_path)
 
 
+@pytest.fixture(scope="session")
+def ca(tmp_path_factory) -> localca.CaFiles:
+    """The local CA that signs the Terraform Cloud fake's certificate (one a session)."""
+    return localca.make_ca(tmp_path_factory.mktemp("ca"))
+
+
 @pytest.fixture
-def tfc_fake(tmp_path):
+def tfc_fake(ca):
     """The local Terraform Cloud fake and an operator's TfcClient for it: (fake, client)."""
-    ca = localca.make_ca(tmp_path / "ca")
     token = "teardown-test-token-" + os.urandom(6).hex()
     with TfcFake(ca, token) as fake:
         yield fake, TfcClient(token, fake.organization, base_url=fake.url, verify=ca.ca, timeout=5)

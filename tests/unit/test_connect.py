@@ -8,7 +8,6 @@ is the harness's own. The kube tier holds the real kubectl against a real API se
 
 from __future__ import annotations
 
-import os
 import socket
 import sys
 import textwrap
@@ -20,6 +19,7 @@ import pytest
 from lfharness.core.procs import free_port
 from lfharness.core.wait import retry
 from lfharness.stack import connect
+from lfharness.testing.processes import alive
 
 pytestmark = pytest.mark.static
 
@@ -105,17 +105,8 @@ def test_a_forward_that_drops_is_established_again_on_the_same_port(kube):
                        retry_on=(OSError,), validator=lambda answer: answer != first)
         pid = int(second.split()[1])
     assert holder.restarts == {"langfuse-web": 1}
-    retry(lambda: _alive(pid), timeout=5, interval=0.1, what="the last forward ended", validator=lambda a: not a)
+    retry(lambda: alive(pid), timeout=5, interval=0.1, what="the last forward ended", validator=lambda a: not a)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie still answers kill 0 until reaped; its /proc status says so.
-    status = Path(f"/proc/{pid}/status")
-    return status.exists() and "zombie" not in status.read_text()
 
 
 def test_stopping_ends_every_forward_even_while_one_restarts(kube):
@@ -129,7 +120,7 @@ def test_stopping_ends_every_forward_even_while_one_restarts(kube):
     _ask(ports[0], b"exit")
     time.sleep(0.1)
     holder.stop()
-    assert [p for p in pids if _alive(p)] == []
+    assert [p for p in pids if alive(p)] == []
     for port in ports:
         with pytest.raises(OSError):
             _ask(port)

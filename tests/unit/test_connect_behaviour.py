@@ -26,6 +26,7 @@ import pytest
 from lfharness.core.procs import free_port
 from lfharness.core.wait import retry
 from lfharness.stack import connect
+from lfharness.testing.processes import alive
 
 pytestmark = pytest.mark.static
 
@@ -104,14 +105,6 @@ def _up(port: int, what: str = "the forward", validator: Callable[[str], bool] =
 def _pid(answer: str) -> int:
     return int(answer.split()[1])
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    status = Path(f"/proc/{pid}/status")
-    return status.exists() and "zombie" not in status.read_text()
 
 
 def _forward(port: int) -> connect.Forward:
@@ -201,8 +194,8 @@ def test_a_forward_whose_pods_were_all_replaced_is_started_again_on_the_same_por
         first = _up(port)
         kube.pods = {"web-2"}
         _up(port, "the forward to the new pod", lambda answer: answer != first)
-        retry(lambda: _alive(_pid(first)), timeout=5, interval=0.05, what="the old kubectl ended",
-              validator=lambda alive: not alive)
+        retry(lambda: alive(_pid(first)), timeout=5, interval=0.05, what="the old kubectl ended",
+              validator=lambda running: not running)
     assert holder.restarts == {"svc-x": 1}
     assert [m for m in _drops(caplog) if "(kubectl exited" in m and ": its pod was replaced)" in m]
 

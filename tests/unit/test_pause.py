@@ -95,23 +95,6 @@ def _paused(cluster: str, rds: str, bucket: str) -> FakeStack:
     return stack
 
 
-@pytest.fixture
-def names() -> dict[str, str]:
-    suffix = secrets.token_hex(4)
-    return {"cluster": f"lf-{suffix}", "rds": f"langfuse-{suffix}", "bucket": f"langfuse-storage-{suffix}"}
-
-
-@pytest.fixture
-def aws(moto, names):
-    """moto with the kept data stores of a paused stack: an available RDS instance and the bucket."""
-    session = moto.session(REGION)
-    session.client("rds").create_db_instance(DBInstanceIdentifier=names["rds"], DBInstanceClass="db.t4g.micro",
-                                             Engine="postgres", MasterUsername="langfuse",
-                                             MasterUserPassword="x" * 16, AllocatedStorage=20)
-    session.client("s3").create_bucket(Bucket=names["bucket"])
-    return session
-
-
 def _network(session) -> dict[str, str]:
     ec2 = session.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]

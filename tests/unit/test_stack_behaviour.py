@@ -29,10 +29,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 from lfharness.core import procs, redact, tf
-from lfharness.core.tfc import TfcError
+from lfharness.core.tfc import TfcClient, TfcError
 from lfharness.stack import aws_checks, pause, stack
 from lfharness.stack.stack import ORDER, Stack, TeardownError
 from lfharness.testing.quickstack import SETTINGS
+from lfharness.testing.tfc_fake import TfcFake
 
 pytestmark = pytest.mark.static
 
@@ -1226,6 +1227,17 @@ def _killed(folder: Path, subcommand: str = "apply") -> None:
                                                "why": "timed out", "killed_at": "2026-12-04T10:00:00Z"})
 
 
+def _killed_with_unlock_refused(tmp_path: Path, tfc_fake: tuple[TfcFake, TfcClient]) -> Stack:
+    """02-deps locked by a Terraform the harness killed, and Terraform Cloud refusing its force-unlock (403)."""
+    fake, client = tfc_fake
+    fake.add_workspace("langfuse-deps")
+    fake.lock_workspace("langfuse-deps")
+    fake.refuse_force_unlock("langfuse-deps", 403)
+    st = _stack(tmp_path, tfc=client)
+    _killed(st.terraform_dir / "02-deps")
+    return st
+
+
 def test_a_lock_left_by_a_killed_terraform_is_released_before_the_destroy(tmp_path, fake_tf, tfc_fake, caplog):
     """Issue 24 item 2: the harness killed 02-deps' apply; the teardown releases its Terraform Cloud
     lock first, saying when and why, and clears the mark (local Terraform Cloud fake; fake Terraform
@@ -1289,12 +1301,7 @@ def test_a_lock_a_live_terraform_holds_is_not_released(tmp_path, fake_tf, tfc_fa
 def test_a_refused_release_keeps_the_mark_for_unlock(tmp_path, fake_tf, tfc_fake, caplog):
     """Issue 24 item 2: Terraform Cloud refusing the force-unlock keeps the mark, and the log says
     how to try again (local Terraform Cloud fake refusing with 403)."""
-    fake, client = tfc_fake
-    fake.add_workspace("langfuse-deps")
-    fake.lock_workspace("langfuse-deps")
-    fake.refuse_force_unlock("langfuse-deps", 403)
-    st = _stack(tmp_path, tfc=client)
-    _killed(st.terraform_dir / "02-deps")
+    st = _killed_with_unlock_refused(tmp_path, tfc_fake)
     with caplog.at_level(logging.ERROR):
         released = st.release_lock_left_by_kill("02-deps")
     assert (released, tf.killed_marker(st.terraform_dir / "02-deps") is not None) == (False, True)
@@ -1395,8 +1402,9 @@ def test_the_teardown_command_refused_by_terraform_cloud_reports_it_and_skips_th
         stack.teardown_workspaces(client, st)
     assert fake_tf.commands("destroy") == [("03-app", "destroy"), ("01-network", "destroy")]
     assert not any(s[0] == "sweep" for s in fake_tf.steps)
-    assert str(err.value).startswith("teardown could not try 1 workspace(s); fix the cause and re-run `python -m "
-                                     "lfharness teardown`:\n02-deps: Terraform Cloud refused: ")
+    assert str(err.value).startswith("teardown could not try 1 workspace(s), so the leftover sweep did not run; fix "
+                                     "the cause and re-run `python -m lfharness teardown`:\n02-deps: Terraform Cloud "
+                                     "refused: ")
 
 
 def test_a_refusal_and_a_failed_destroy_are_reported_together(tmp_path, fake_tf, tfc_fake):
@@ -1991,8 +1999,8 @@ def test_the_teardown_command_reports_each_refusal_with_terraform_clouds_reason(
     with pytest.raises(TeardownError) as err:
         stack.teardown_workspaces(client, _stack(tmp_path))
     lines = str(err.value).split("\n")
-    assert lines[0] == ("teardown could not try 2 workspace(s); fix the cause and re-run `python -m lfharness "
-                        "teardown`:")
+    assert lines[0] == ("teardown could not try 2 workspace(s), so the leftover sweep did not run; fix the cause "
+                        "and re-run `python -m lfharness teardown`:")
     assert [line.split(": Terraform Cloud refused: ")[0] for line in lines[1:]] == ["02-deps", "03-app"]
     assert all("HTTP 403" in line for line in lines[1:])
 
@@ -2095,12 +2103,7 @@ def test_a_release_refused_by_terraform_cloud_is_logged_with_the_kill_and_the_re
                                                                                     caplog):
     """Issue 24 item 2: the error names the workspace, the killed subcommand and why, the lock, and
     Terraform Cloud's reason (local Terraform Cloud fake refusing with 403)."""
-    fake, client = tfc_fake
-    fake.add_workspace("langfuse-deps")
-    fake.lock_workspace("langfuse-deps")
-    fake.refuse_force_unlock("langfuse-deps", 403)
-    st = _stack(tmp_path, tfc=client)
-    _killed(st.terraform_dir / "02-deps")
+    st = _killed_with_unlock_refused(tmp_path, tfc_fake)
     with caplog.at_level(logging.ERROR):
         st.release_lock_left_by_kill("02-deps")
     said = _said(caplog)[0]

@@ -12,7 +12,7 @@ import requests
 
 from lfharness.core.tfc import TfcClient, TfcError
 from lfharness.stack import workspaces
-from lfharness.testing.localca import CaFiles, make_ca, write_ca_bundle
+from lfharness.testing.localca import CaFiles, write_ca_bundle
 from lfharness.testing.tfc_fake import JSONAPI, TfcFake
 
 pytestmark = pytest.mark.static
@@ -45,11 +45,6 @@ CONTRACT = {NETWORK: NETWORK_OUTPUTS, DEPS: DEPS_OUTPUTS}
 def _seed(fake: TfcFake, workspace: str) -> None:
     """Give `workspace` a state version with its contract outputs (value = f"{name}-value")."""
     fake.set_outputs(workspace, {name: (f"{name}-value", sensitive) for name, sensitive in CONTRACT[workspace].items()})
-
-
-@pytest.fixture(scope="session")
-def ca(tmp_path_factory: pytest.TempPathFactory) -> CaFiles:
-    return make_ca(tmp_path_factory.mktemp("ca"))
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import pytest
 
 from lfharness.core.tfc import TfcClient, TfcError
 from lfharness.testing import httpserver
-from lfharness.testing.localca import CaFiles, make_ca
+from lfharness.testing.localca import CaFiles
 from lfharness.testing.tfc_fake import TfcFake
 
 pytestmark = pytest.mark.static
@@ -29,11 +29,6 @@ pytestmark = pytest.mark.static
 TOKEN = "client-token-7Hq2.atlasv1.NOT-A-REAL-SECRET"
 NETWORK, DEPS, APP = "langfuse-network", "langfuse-deps", "langfuse-app"
 READERS = {NETWORK: [DEPS, APP], DEPS: [APP], APP: []}
-
-
-@pytest.fixture(scope="module")
-def ca(tmp_path_factory: pytest.TempPathFactory) -> CaFiles:
-    return make_ca(tmp_path_factory.mktemp("ca"))
 
 
 @pytest.fixture

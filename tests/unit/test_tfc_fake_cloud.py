@@ -26,7 +26,7 @@ import requests
 from lfharness.core import envfile, tf
 from lfharness.core.tfc import TfcClient
 from lfharness.stack.stack import Stack
-from lfharness.testing.localca import CaFiles, make_ca, write_ca_bundle
+from lfharness.testing.localca import CaFiles, write_ca_bundle
 from lfharness.testing.quickstack import SETTINGS
 from lfharness.testing.tfc_fake import JSONAPI, TfcFake
 
@@ -90,11 +90,6 @@ class Cloud:
     @property
     def workspace_id(self) -> str:
         return str(self.fake.workspace(NAME)["id"])
-
-
-@pytest.fixture(scope="module")
-def ca(tmp_path_factory: pytest.TempPathFactory) -> CaFiles:
-    return make_ca(tmp_path_factory.mktemp("ca"))
 
 
 @pytest.fixture
