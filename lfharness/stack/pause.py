@@ -58,7 +58,6 @@ class StackState:
     bucket: str | None
     detail: str
     release: bool = False
-    clickhouse_volume_zone: str | None = None
 
 
 def read_state(stack: StackLike) -> StackState:
@@ -74,8 +73,7 @@ def read_state(stack: StackLike) -> StackState:
     # rds_endpoint is host:port and the host starts with the instance identifier.
     rds_identifier = rds_endpoint.split(":")[0].split(".")[0] if rds_endpoint else None
     common = {"cluster_name": cluster, "node_security_group_id": net.get("node_security_group_id"),
-              "rds_identifier": rds_identifier, "bucket": deps.get("s3_bucket_name"), "release": release,
-              "clickhouse_volume_zone": deps.get("clickhouse_volume_zone")}
+              "rds_identifier": rds_identifier, "bucket": deps.get("s3_bucket_name"), "release": release}
     if not net.get("vpc_id") or not rds_endpoint:
         missing = [ws for ws, key in ((CLUSTER_WORKSPACE, net.get("vpc_id")), (DATA_WORKSPACE, rds_endpoint)) if not key]
         return StackState("absent", detail=f"{', '.join(missing)} not applied", **common)
