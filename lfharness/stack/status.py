@@ -32,7 +32,6 @@ class WorkspaceView:
     """One workspace as status sees it. `state` is the raw state: it holds secrets, never shown."""
 
     workspace: str
-    name: str
     exists: bool
     outputs: dict[str, Any] = field(default_factory=dict)
     state: dict[str, Any] | None = field(default=None, repr=False)
@@ -87,11 +86,11 @@ def from_terraform_cloud(client: TfcClient) -> dict[str, WorkspaceView]:
     for workspace in ORDER:
         name = workspaces.get(workspace).tfc_name
         if client.get_workspace(name) is None:
-            views[workspace] = WorkspaceView(workspace, name, exists=False)
+            views[workspace] = WorkspaceView(workspace, exists=False)
             continue
         state = client.current_state(name)
         outputs = ({out.name: out.value for out in client.outputs(name).values()} if state is not None else {})
-        views[workspace] = WorkspaceView(workspace, name, True, outputs, state)
+        views[workspace] = WorkspaceView(workspace, True, outputs, state)
     return views
 
 
@@ -101,7 +100,7 @@ def from_state_dir(folder: Path) -> dict[str, WorkspaceView]:
     for workspace in ORDER:
         path = folder / workspace / "terraform.tfstate"
         state = json.loads(path.read_text()) if path.is_file() else None
-        views[workspace] = WorkspaceView(workspace, str(path), (folder / workspace).is_dir(),
+        views[workspace] = WorkspaceView(workspace, (folder / workspace).is_dir(),
                                          _state_outputs(state) if state else {}, state)
     return views
 
