@@ -371,6 +371,8 @@ with open({calls!r}, "a") as log:
 for rule in json.loads({rules!r}):
     if re.search(rule["match"], args):
         time.sleep(rule.get("sleep", 0))
+        if rule.get("echo_stdin"):
+            sys.stdout.write(sys.stdin.read())
         if "echo_env" in rule:
             sys.stdout.write(json.dumps({{k: os.environ.get(k) for k in rule["echo_env"]}}))
         sys.stdout.write(rule.get("stdout", ""))
@@ -385,8 +387,9 @@ class FakeCli:
     """A stand-in for a command-line tool (kubectl, terraform) as an executable script.
 
     rules: (regex on the space-joined arguments, answer) in order, the first match wins; an answer
-    has stdout, stderr, code (exit status), sleep (seconds before answering) and echo_env (names
-    of environment variables to print as a JSON object: what the tool was given). Every call's
+    has stdout, stderr, code (exit status), sleep (seconds before answering), echo_stdin (print what
+    it read on stdin) and echo_env (names of environment variables to print as a JSON object: what
+    the tool was given). Every call's
     argument list is recorded; `calls()` returns them in order.
     """
 

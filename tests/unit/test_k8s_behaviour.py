@@ -35,6 +35,7 @@ from kubernetes.client.exceptions import ApiException
 from lfharness.core.redact import Redactor
 from lfharness.core.wait import WaitTimeout
 from lfharness.stack import k8s
+from lfharness.testing import sigv4
 from lfharness.testing.localsvc import FakeCli
 
 pytestmark = pytest.mark.static
@@ -739,9 +740,9 @@ def test_a_secret_is_read_decoded(cluster):
 
 def test_kubectl_runs_on_the_kubeconfig_with_its_input_and_returns_stdout(tmp_path):
     """FR13: run() calls kubectl on the harness's kubeconfig with the arguments and input given."""
-    fake = FakeCli(tmp_path / "bin", "kubectl", [(r"apply", {"stdout": "applied\n"})])
+    fake = FakeCli(tmp_path / "bin", "kubectl", [(r"apply", {"echo_stdin": True, "stdout": "applied\n"})])
     kube = k8s.Kube(tmp_path / "kubeconfig", binary=fake.path)
-    assert kube.run("apply", "-f", "-", stdin="{}") == "applied\n"
+    assert kube.run("apply", "-f", "-", stdin='{"kind": "Job"}', timeout=30) == '{"kind": "Job"}applied\n'
     assert fake.calls() == [["--kubeconfig", str(tmp_path / "kubeconfig"), "apply", "-f", "-"]]
 
 
@@ -944,7 +945,7 @@ def test_diagnostics_hold_every_containers_log_and_the_crashed_run_of_a_restarte
     """FR22, issue 10 item 13: each container's log (init containers too, last 500 lines) and, for
     a container that restarted, the log of its previous run (fake client)."""
     cl = _diagnosed(tmp_path, monkeypatch)
-    cl.core.pods = [pod("worker-0", "Running", _status("worker", restarts=2, reason="OOMKilled", exit_code=137),
+    cl.core.pods = [pod("worker-0", "Running", _status("worker", restarts=1, reason="OOMKilled", exit_code=137),
                         init=(_status("migrate"),)),
                     pod("web-1")]
     cl.core.logs[("worker-0", "worker", True)] = "killed\n"
@@ -1080,6 +1081,18 @@ def test_the_token_depends_on_the_cluster_name():
     assert first != second
 
 
+def test_sts_accepts_the_token_as_the_get_eks_sends():
+    """FR4, FR26: the signature is the one STS recomputes for the request EKS makes with the token (a
+    GET carrying x-k8s-aws-id), checked with AWS's signing steps written out in
+    lfharness.testing.sigv4, not botocore; signed for another method, EKS would refuse every token."""
+    secret = "s" * 40
+    session = boto3.Session(aws_access_key_id="AKIA" + "B" * 16, aws_secret_access_key=secret,
+                            region_name="eu-west-1")
+    url = _presigned(k8s.eks_token("langfuse", session)).geturl()
+    expected = sigv4.expected_signature(url, method="GET", secret_key=secret, headers={"x-k8s-aws-id": "langfuse"})
+    assert parse_qs(urlparse(url).query)["X-Amz-Signature"] == [expected]
+
+
 def test_an_exec_credential_expires_before_the_eks_token_does():
     """FR26: kubectl is told the token expires in 14 minutes (EKS honours it 15), so it asks for a
     new one in time."""
@@ -1121,11 +1134,12 @@ def test_the_token_is_the_presigned_url_in_unpadded_base64(monkeypatch):
 
 
 def test_the_kubeconfig_holds_no_credential_and_names_the_cluster(tmp_path):
-    """FR4, NFR1: the kubeconfig (mode 600, its folder made) points at the endpoint and CA, with
+    """FR4, NFR1: the kubeconfig (a v1 Config, mode 600, its folders made) points at the endpoint and CA, with
     the token plugin for that cluster and region, and holds no AWS key."""
-    path = k8s.write_exec_kubeconfig(tmp_path / "run" / "kubeconfig", "https://x.eks.amazonaws.com", "Q0E=",
-                                     "langfuse", "eu-west-1")
+    path = k8s.write_exec_kubeconfig(tmp_path / "runs" / "up-1" / "kubeconfig", "https://x.eks.amazonaws.com",
+                                     "Q0E=", "langfuse", "eu-west-1")
     config = yaml.safe_load(path.read_text())
+    assert (config["apiVersion"], config["kind"]) == ("v1", "Config")  # what a kubeconfig file declares
     context = next(c for c in config["contexts"] if c["name"] == config["current-context"])["context"]
     cluster = next(c for c in config["clusters"] if c["name"] == context["cluster"])["cluster"]
     user = next(u for u in config["users"] if u["name"] == context["user"])["user"]
