@@ -112,6 +112,8 @@ MODULES: dict[str, tuple[str, ...]] = {
 
 KILLED = {"killed", "timeout", "caught by type check", "segfault"}
 SURVIVED = {"survived", "no tests", "suspicious"}
+# A run still going (or stopped) has mutants without a verdict yet: not survivors, and not killed either.
+NOT_RUN = {"not checked"}
 
 
 @dataclass
@@ -128,7 +130,12 @@ class Outcome:
 
     @property
     def survivors(self) -> list[str]:
-        return sorted(m for m, s in self.statuses.items() if s not in KILLED and m not in self.equivalent)
+        return sorted(m for m, s in self.statuses.items()
+                      if s not in KILLED and s not in NOT_RUN and m not in self.equivalent)
+
+    @property
+    def not_run(self) -> int:
+        return sum(s in NOT_RUN for s in self.statuses.values())
 
     @property
     def score(self) -> float:
@@ -223,7 +230,8 @@ def collect(module: str, seconds: float | None = None) -> Outcome:
             outcome.statuses[name] = status
     listed = equivalents()
     diffs = []
-    for name, diff in _diffs(folder, sorted(m for m, s in outcome.statuses.items() if s not in KILLED)).items():
+    unkilled = sorted(m for m, s in outcome.statuses.items() if s not in KILLED and s not in NOT_RUN)
+    for name, diff in _diffs(folder, unkilled).items():
         if name in listed:
             line, reason = listed[name]
             if any(d.startswith("+") and d[1:].strip() == line for d in diff.splitlines()):
@@ -250,12 +258,14 @@ def run(module: str) -> Outcome:
 
 
 def table(outcomes: list[Outcome]) -> str:
-    rows = ["| module | mutants | killed | survived | equivalent | score | run time |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    rows = ["| module | mutants | killed | survived | equivalent | not run | score | run time |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for o in outcomes:
         took = f"{o.seconds:.0f} s" if o.seconds is not None else "-"
+        # A mutant not run yet counts against the score: an unfinished run cannot claim it.
+        score = f"{o.score:.1f}%" + (" (run incomplete)" if o.not_run else "")
         rows.append(f"| {o.module} | {len(o.statuses)} | {o.killed} | {len(o.survivors)} | {len(o.equivalent)} "
-                    f"| {o.score:.1f}% | {took} |")
+                    f"| {o.not_run} | {score} | {took} |")
     for o in outcomes:
         for name in o.survivors:
             rows.append(f"survived: {name} ({o.statuses[name]}{', stale equivalent entry' if name in o.stale else ''})")
