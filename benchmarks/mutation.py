@@ -96,7 +96,8 @@ MODULES: dict[str, tuple[str, ...]] = {
     "lfharness/stack/stack.py": ("tests/unit/test_stack_behaviour.py",),
     # The checks and the teardown's sweep against moto, Debian's PostgreSQL and Redis.
     "lfharness/stack/aws_checks.py": ("tests/unit/test_aws_checks.py", "tests/unit/test_aws_checks_behaviour.py",
-                                      "tests/unit/test_teardown_sweep_kinds.py"),
+                                      "tests/unit/test_teardown_sweep_kinds.py",
+                                      "tests/unit/test_aws_checks_connections.py"),
     # The kube tier runs k8s.py against a real kube-apiserver (a cluster a mutant: too slow); these are
     # its static tests with fake clients and a stand-in kubectl.
     "lfharness/stack/k8s.py": ("tests/unit/test_stack_and_k8s.py", "tests/unit/test_e2e_k8s.py",

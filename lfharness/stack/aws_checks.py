@@ -547,9 +547,12 @@ def wait_for_clean_sweep(session: Any, tag_key: str, tag_value: str, *, log_grou
     try:
         return retry(attempt, timeout=timeout, interval=interval, validator=lambda s: s.clean,
                      what=f"no resource tagged {tag_key}={tag_value} left")
-    except WaitTimeout:
-        remaining = last[0].having(DELETING, RECREATED, LEFTOVER) if last else []
-        unknown = last[0].unknown if last else []
+    except WaitTimeout as exc:
+        if not last:  # no sweep finished (e.g. AccessDenied on ListRoles): say why, not "0 resource(s) remain"
+            raise CheckError(f"after {timeout:g}s, no sweep of the resources tagged {tag_key}={tag_value} "
+                             f"could run: {exc}") from None
+        remaining = last[0].having(DELETING, RECREATED, LEFTOVER)
+        unknown = last[0].unknown
         raise CheckError(f"after {timeout:g}s, {len(remaining)} resource(s) tagged {tag_key}={tag_value} remain:\n"
                          + "\n".join(str(f) for f in remaining)
                          + (f"\nand {len(unknown)} of a kind the harness cannot judge (check by hand):\n"

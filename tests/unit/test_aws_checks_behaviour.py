@@ -9,11 +9,14 @@ in flux, EKS node groups and access entries), Debian's PostgreSQL and Redis (fix
 from __future__ import annotations
 
 import datetime
+import io
 import logging
 import secrets
 import socket
 
 import pytest
+from botocore.exceptions import ClientError
+from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from lfharness.stack import aws_checks, workspaces
@@ -166,7 +169,8 @@ def test_an_eks_cluster_is_judged_by_its_status(moto, status, verdict):
         stub.add_response("describe_cluster", {"cluster": {"name": "langfuse", "status": status}},
                           {"name": "langfuse"})
         finding = aws_checks.judge(_StubbedSession(eks), _eks_arn("cluster/langfuse"), "Project", "p")
-    assert (finding.verdict, finding.detail) == (verdict, f"EKS cluster status {status}")
+    assert (finding.arn, finding.verdict, finding.detail) == (_eks_arn("cluster/langfuse"), verdict,
+                                                              f"EKS cluster status {status}")
 
 
 @pytest.mark.parametrize(("status", "verdict"), [("ACTIVE", aws_checks.LEFTOVER), ("DELETING", aws_checks.DELETING)])
@@ -208,7 +212,8 @@ def test_an_access_entry_still_among_its_clusters_entries_is_a_leftover(moto):
                                                                     "accessEntryArn": arn}},
                           {"clusterName": "langfuse", "principalArn": principal})
         finding = aws_checks.judge(_StubbedSession(eks), arn, "Project", "p")
-    assert (finding.verdict, finding.detail) == (aws_checks.LEFTOVER, "EKS access entry of cluster langfuse still exists")
+    assert (finding.arn, finding.verdict, finding.detail) == (
+        arn, aws_checks.LEFTOVER, "EKS access entry of cluster langfuse still exists")
 
 
 def test_an_eks_kind_without_a_judge_is_unknown(moto):
@@ -240,7 +245,8 @@ def test_an_existing_rds_group_is_a_leftover(moto, kind, operation, listed, aske
     with Stubber(rds) as stub:
         stub.add_response(operation, {listed: [{next(iter(asked)): "langfuse-2026"}]}, asked)
         finding = aws_checks.judge(_StubbedSession(rds), _rds_arn(kind, "langfuse-2026"), "Project", "p")
-    assert (finding.verdict, finding.detail) == (aws_checks.LEFTOVER, f"RDS {kind} still exists")
+    assert (finding.arn, finding.verdict, finding.detail) == (_rds_arn(kind, "langfuse-2026"), aws_checks.LEFTOVER,
+                                                              f"RDS {kind} still exists")
 
 
 @pytest.mark.parametrize(("kind", "operation", "listed", "asked"), _RDS_GROUPS)
@@ -314,7 +320,8 @@ def test_an_ec2_instance_is_judged_by_its_state(moto, state, verdict):
             {"InstanceId": "i-0a1b2c3d4e5f60718", "State": {"Name": state}}]}]},
             {"InstanceIds": ["i-0a1b2c3d4e5f60718"]})
         finding = aws_checks.judge(_StubbedSession(ec2), _ec2_arn("instance", "i-0a1b2c3d4e5f60718"), "Project", "p")
-    assert (finding.verdict, finding.detail) == (verdict, f"EC2 instance {state}")
+    assert (finding.arn, finding.verdict, finding.detail) == (_ec2_arn("instance", "i-0a1b2c3d4e5f60718"), verdict,
+                                                              f"EC2 instance {state}")
 
 
 @pytest.mark.parametrize(("state", "verdict", "detail"), [
@@ -330,7 +337,7 @@ def test_a_nat_gateway_is_judged_by_its_state(moto, state, verdict, detail):
         stub.add_response("describe_nat_gateways", {"NatGateways": [{"NatGatewayId": "nat-0a1b", "State": state}]},
                           {"NatGatewayIds": ["nat-0a1b"]})
         finding = aws_checks.judge(_StubbedSession(ec2), _ec2_arn("natgateway", "nat-0a1b"), "Project", "p")
-    assert (finding.verdict, finding.detail) == (verdict, detail)
+    assert (finding.arn, finding.verdict, finding.detail) == (_ec2_arn("natgateway", "nat-0a1b"), verdict, detail)
 
 
 def test_an_ec2_kind_without_a_judge_is_unknown(moto):
@@ -588,3 +595,429 @@ def test_a_kms_key_is_reported_with_its_arn_and_when_aws_deletes_it(moto, meta, 
         stub.add_response("describe_key", {"KeyMetadata": {"KeyId": "k-1", **meta}}, {"KeyId": arn})
         finding = aws_checks.judge(_StubbedSession(kms), arn, "Project", "p")
     assert (finding.arn, finding.verdict, finding.detail) == (arn, verdict, detail)
+
+
+# --- every Finding names its ARN and what was found (FR27, NFR8, issue 28) -----------------------------
+
+@pytest.mark.parametrize(("state", "verdict"), [("deleted", aws_checks.GONE), ("deleting", aws_checks.DELETING),
+                                                ("in-use", aws_checks.LEFTOVER)])
+def test_an_ebs_volume_is_reported_with_its_arn_and_state(moto, state, verdict):
+    """FR27, NFR8: DescribeVolumes lists a deleted volume for a moment before NotFound: deleted is gone,
+    deleting waited for, in-use a leftover, each named with its ARN and state (recorded DescribeVolumes
+    shape through botocore's Stubber: moto deletes at once)."""
+    ec2 = moto.session().client("ec2")
+    arn = _ec2_arn("volume", "vol-0a1b2c3d4e5f60718")
+    with Stubber(ec2) as stub:
+        stub.add_response("describe_volumes", {"Volumes": [{"VolumeId": "vol-0a1b2c3d4e5f60718", "State": state}]},
+                          {"VolumeIds": ["vol-0a1b2c3d4e5f60718"]})
+        finding = aws_checks.judge(_StubbedSession(ec2), arn, "Project", "p")
+    assert (finding.arn, finding.verdict, finding.detail) == (arn, verdict, f"EBS volume {state}")
+
+
+def test_a_network_resource_ec2_answers_not_found_for_is_gone_and_named(moto):
+    """FR27, NFR8: InvalidVpcID.NotFound means the VPC is gone; the finding names its ARN and says so
+    (recorded error shape through botocore's Stubber)."""
+    ec2 = moto.session().client("ec2")
+    arn = _ec2_arn("vpc", "vpc-0a1b")
+    with Stubber(ec2) as stub:
+        stub.add_client_error("describe_vpcs", service_error_code="InvalidVpcID.NotFound",
+                              expected_params={"VpcIds": ["vpc-0a1b"]})
+        finding = aws_checks.judge(_StubbedSession(ec2), arn, "Project", "p")
+    assert (finding.arn, finding.verdict, finding.detail) == (arn, aws_checks.GONE, "EC2 vpc no longer exists")
+
+
+def test_a_deleted_eks_cluster_is_gone_and_named(moto):
+    """FR27, NFR8: DescribeCluster's ResourceNotFoundException means the cluster is gone: "EKS cluster
+    no longer exists", with its ARN (recorded error shape through botocore's Stubber)."""
+    eks = moto.session().client("eks")
+    with Stubber(eks) as stub:
+        stub.add_client_error("describe_cluster", service_error_code="ResourceNotFoundException",
+                              http_status_code=404, expected_params={"name": "langfuse"})
+        finding = aws_checks.judge(_StubbedSession(eks), _eks_arn("cluster/langfuse"), "Project", "p")
+    assert (finding.arn, finding.verdict, finding.detail) == (_eks_arn("cluster/langfuse"), aws_checks.GONE,
+                                                              "EKS cluster no longer exists")
+
+
+def test_an_addon_of_a_deleted_cluster_says_its_cluster_or_itself_is_gone(moto):
+    """FR27, NFR8: an addon goes with its cluster; when DescribeCluster answers ResourceNotFoundException
+    the finding says the cluster (named) or the addon is gone, with the addon's ARN (recorded error
+    shape through botocore's Stubber)."""
+    eks = moto.session().client("eks")
+    arn = _eks_arn("addon/langfuse/vpc-cni/1ec9")
+    with Stubber(eks) as stub:
+        stub.add_client_error("describe_cluster", service_error_code="ResourceNotFoundException",
+                              http_status_code=404, expected_params={"name": "langfuse"})
+        finding = aws_checks.judge(_StubbedSession(eks), arn, "Project", "p")
+    assert (finding.arn, finding.verdict, finding.detail) == (
+        arn, aws_checks.GONE, "EKS addon gone (its cluster langfuse or the addon itself no longer exists)")
+
+
+def test_an_access_entry_of_a_cluster_without_entries_is_gone_and_named(moto):
+    """FR27, NFR8: a live cluster whose ListAccessEntries answer holds no entry list (none left) has not
+    the sweep's access entry: gone, with its ARN and the cluster named (response shapes through
+    botocore's Stubber: moto has no access entries)."""
+    eks = moto.session().client("eks")
+    arn = _eks_arn(f"access-entry/langfuse/role/{ACCOUNT}/admin/1")
+    with Stubber(eks) as stub:
+        stub.add_response("describe_cluster", {"cluster": {"name": "langfuse", "status": "ACTIVE"}}, {"name": "langfuse"})
+        stub.add_response("list_access_entries", {}, {"clusterName": "langfuse"})
+        finding = aws_checks.judge(_StubbedSession(eks), arn, "Project", "p")
+    assert (finding.arn, finding.verdict, finding.detail) == (
+        arn, aws_checks.GONE, "no access entry of cluster langfuse has this ARN any more")
+
+
+def test_a_deleted_iam_role_is_gone_and_named(moto):
+    """FR27, NFR8: GetRole's NoSuchEntity means the role is gone: "IAM role no longer exists", with its
+    ARN (recorded error shape through botocore's Stubber)."""
+    iam = moto.session().client("iam")
+    arn = f"arn:aws:iam::{ACCOUNT}:role/langfuse-cluster-2026"
+    with Stubber(iam) as stub:
+        stub.add_client_error("get_role", service_error_code="NoSuchEntity", http_status_code=404,
+                              expected_params={"RoleName": "langfuse-cluster-2026"})
+        finding = aws_checks.judge(_StubbedSession(iam), arn, "Project", "p")
+    assert (finding.arn, finding.verdict, finding.detail) == (arn, aws_checks.GONE, "IAM role no longer exists")
+
+
+def test_a_role_whose_path_holds_a_colon_is_judged_as_a_role(account):
+    """FR27: IAM paths may hold any printable ASCII character, ':' included; a role under such a path is
+    still judged as a role, asked by its name, and is a leftover while it exists (against moto)."""
+    tag = _tag()
+    arn = account.client("iam").create_role(RoleName=f"langfuse-{tag['Value']}", Path="/team:ops/",
+                                            AssumeRolePolicyDocument="{}", Tags=[tag])["Role"]["Arn"]
+    finding = aws_checks.judge(account, arn, tag["Key"], tag["Value"])
+    assert (finding.arn, finding.verdict, finding.detail) == (arn, aws_checks.LEFTOVER, "IAM role still exists")
+
+
+# --- log groups ------------------------------------------------------------------------------------------
+
+def test_a_log_group_whose_tag_answer_holds_no_tags_is_recreated(moto):
+    """FR27, NFR8: a ListTagsForResource answer without a tags map (a group with no tag at all) is a
+    group without the project tag: re-created (response shapes through botocore's Stubber)."""
+    logs = moto.session().client("logs")
+    name = "/aws/eks/langfuse/cluster"
+    group_arn = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}"
+    with Stubber(logs) as stub:
+        stub.add_response("describe_log_groups", {"logGroups": [{"logGroupName": name, "logGroupArn": group_arn}]},
+                          {"logGroupNamePrefix": name})
+        stub.add_response("list_tags_for_resource", {}, {"resourceArn": group_arn})
+        finding = aws_checks.judge(_StubbedSession(logs), group_arn, "Project", "p")
+    assert (finding.arn, finding.verdict) == (group_arn, aws_checks.RECREATED)
+
+
+def test_a_recreated_log_group_listed_with_its_wildcard_suffix_is_deleted_by_its_name(account):
+    """NFR8: the tagging API may list a log group as `...:log-group:NAME:*`; the re-created group NAME is
+    the one deleted and returned, against moto."""
+    name = f"/aws/eks/{_tag()['Value']}/cluster"
+    logs = account.client("logs")
+    logs.create_log_group(logGroupName=name)
+    account_id = account.client("sts").get_caller_identity()["Account"]
+    finding = aws_checks.Finding(f"arn:aws:logs:{REGION}:{account_id}:log-group:{name}:*", aws_checks.RECREATED, "d")
+    deleted = aws_checks.delete_recreated_log_groups(account, aws_checks.Sweep((finding,)))
+    assert (deleted, logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]) == ([name], [])
+
+
+def test_deleting_a_recreated_log_group_is_logged_naming_it_and_why(account, caplog):
+    """NFR8: the run log names each log group the teardown deletes and why (EKS re-created it after
+    Terraform deleted it), against moto."""
+    caplog.set_level(logging.WARNING, logger="lfharness.stack.aws_checks")
+    name = f"/aws/eks/{_tag()['Value']}/cluster"
+    account.client("logs").create_log_group(logGroupName=name)
+    finding = aws_checks.Finding(f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}", aws_checks.RECREATED, "d")
+    aws_checks.delete_recreated_log_groups(account, aws_checks.Sweep((finding,)))
+    assert caplog.messages == [f"deleting log group {name}: re-created by EKS after Terraform deleted it"]
+
+
+def test_every_log_group_named_for_the_sweep_is_checked(account):
+    """FR27, NFR8: the sweep checks each log group it is given by name (the EKS cluster's and RDS's),
+    whether tagged or not: both re-created ones are found, against moto."""
+    tag = _tag()
+    names = (f"/aws/eks/{tag['Value']}/cluster", f"/aws/rds/instance/{tag['Value']}/postgresql")
+    for name in names:
+        account.client("logs").create_log_group(logGroupName=name)
+    result = aws_checks.sweep(account, tag["Key"], tag["Value"], log_groups=names)
+    assert sorted((f.arn.split(":log-group:", 1)[1], f.verdict) for f in result.findings) == sorted(
+        (name, aws_checks.RECREATED) for name in names)
+
+
+# --- the PVC volumes (issue 24 item 5) -------------------------------------------------------------------
+
+def _volumes(*states: tuple[str, str]) -> dict:
+    return {"Volumes": [{"VolumeId": volume, "State": state} for volume, state in states]}
+
+
+def test_pvc_volumes_leaves_out_volumes_being_or_already_deleted(moto):
+    """Issue 24 item 5: a PVC volume deleting or deleted is on its way out and not listed; available and
+    in-use ones are (recorded DescribeVolumes shape through botocore's Stubber)."""
+    ec2 = moto.session().client("ec2")
+    with Stubber(ec2) as stub:
+        stub.add_response("describe_volumes", _volumes(("vol-01", "deleting"), ("vol-02", "deleted"),
+                                                       ("vol-03", "available"), ("vol-04", "in-use")))
+        assert aws_checks.pvc_volumes(_StubbedSession(ec2)) == ["vol-03", "vol-04"]
+
+
+def test_releasing_pvc_volumes_goes_on_past_every_volume_it_does_not_delete(moto):
+    """Issue 24 item 5: a volume already deleting or deleted is skipped, an attached one kept and named,
+    a refused delete kept and named; none of them stops the volumes after it from being deleted
+    (recorded shapes through botocore's Stubber)."""
+    ec2 = moto.session().client("ec2")
+    with Stubber(ec2) as stub:
+        stub.add_response("describe_volumes", _volumes(
+            ("vol-01", "deleted"), ("vol-02", "deleting"), ("vol-03", "available"), ("vol-04", "in-use"),
+            ("vol-05", "available"), ("vol-06", "available")))
+        stub.add_response("delete_volume", {}, {"VolumeId": "vol-03"})
+        stub.add_client_error("delete_volume", service_error_code="VolumeInUse", expected_params={"VolumeId": "vol-05"})
+        stub.add_response("delete_volume", {}, {"VolumeId": "vol-06"})
+        release = aws_checks.delete_detached_pvc_volumes(_StubbedSession(ec2))
+    assert (release.deleted, release.kept) == (
+        ["vol-03", "vol-06"], ["vol-04 (in-use)", "vol-05 (available; delete refused: VolumeInUse)"])
+
+
+def test_a_deleted_pvc_volume_is_logged_with_its_namespace_and_why(moto, caplog):
+    """Issue 24 item 5, NFR8: the run log names each PVC volume deleted, its namespace, and why the
+    harness did it (no EBS CSI driver is left to), against recorded shapes (botocore's Stubber)."""
+    caplog.set_level(logging.WARNING, logger="lfharness.stack.aws_checks")
+    ec2 = moto.session().client("ec2")
+    with Stubber(ec2) as stub:
+        stub.add_response("describe_volumes", _volumes(("vol-0a1b", "available")))
+        stub.add_response("delete_volume", {}, {"VolumeId": "vol-0a1b"})
+        aws_checks.delete_detached_pvc_volumes(_StubbedSession(ec2), "langfuse-e2e")
+    assert caplog.messages == ["deleted EBS volume vol-0a1b of a PVC in namespace langfuse-e2e: the cluster and its "
+                               "EBS CSI driver are gone, so nothing else would"]
+
+
+class _RefusingEc2:
+    """An EC2 client whose DescribeVolumes is botocore's Stubber and whose DeleteVolume raises a
+    ClientError without an Error member (botocore's ClientError accepts any response)."""
+
+    def __init__(self, ec2) -> None:
+        self._ec2 = ec2
+
+    def get_paginator(self, name: str):
+        return self._ec2.get_paginator(name)
+
+    def delete_volume(self, **_):
+        raise ClientError({"ResponseMetadata": {"HTTPStatusCode": 400}}, "DeleteVolume")
+
+
+def test_a_refused_pvc_volume_delete_without_an_error_code_is_kept_and_named(moto):
+    """Issue 24 item 5: a refused delete whose error carries no code is still kept and named (without a
+    made-up code) and the teardown goes on (DescribeVolumes through botocore's Stubber)."""
+    ec2 = moto.session().client("ec2")
+    with Stubber(ec2) as stub:
+        stub.add_response("describe_volumes", _volumes(("vol-0a1b", "available")))
+        release = aws_checks.delete_detached_pvc_volumes(_StubbedSession(_RefusingEc2(ec2)))
+    assert (release.deleted, release.kept) == ([], ["vol-0a1b (available; delete refused: )"])
+
+
+# --- IAM, the tagging API, S3 ----------------------------------------------------------------------------
+
+def _role(name: str, path: str = "/") -> dict:
+    return {"Path": path, "RoleName": name, "RoleId": "AROA" + name.upper().replace("-", "")[:16],
+            "Arn": f"arn:aws:iam::{ACCOUNT}:role{path}{name}", "CreateDate": datetime.datetime(2026, 1, 1)}
+
+
+def test_service_linked_roles_are_skipped_and_the_roles_after_them_read(moto):
+    """FR27, issue 10 item 4: a service-linked role (path /aws-service-role/) cannot carry our tags and
+    its tags are never asked for; the roles listed after it still are, and ours is found (IAM's
+    answers through botocore's Stubber, which refuses any call not expected)."""
+    iam = moto.session().client("iam")
+    linked, ours = _role("AWSServiceRoleForAmazonEKS", "/aws-service-role/eks.amazonaws.com/"), _role("langfuse-cluster")
+    with Stubber(iam) as stub:
+        stub.add_response("list_roles", {"Roles": [linked, ours]}, {})
+        stub.add_response("list_role_tags", {"Tags": [{"Key": "Project", "Value": "p"}]},
+                          {"RoleName": "langfuse-cluster"})
+        stub.add_response("list_open_id_connect_providers", {"OpenIDConnectProviderList": []}, {})
+        stub.add_response("list_policies", {"Policies": []}, {"Scope": "Local"})
+        found = aws_checks.iam_tagged(_StubbedSession(iam), "Project", "p")
+    assert found == [ours["Arn"]]
+
+
+def test_a_tagging_api_page_without_a_resource_list_lists_nothing(moto):
+    """FR27: a GetResources page without ResourceTagMappingList means nothing tagged, not an error
+    (response shape through botocore's Stubber)."""
+    tagging = moto.session().client("resourcegroupstaggingapi")
+    with Stubber(tagging) as stub:
+        stub.add_response("get_resources", {}, {"TagFilters": [{"Key": "Project", "Values": ["p"]}]})
+        assert aws_checks.tagged_resources(_StubbedSession(tagging), "Project", "p") == []
+
+
+def test_an_s3_object_read_back_different_says_what_changed_and_why(moto):
+    """FR7: a round trip that reads back other bytes is a CheckError naming the object, both sizes and
+    what changes objects (PutObject / GetObject through botocore's Stubber)."""
+    s3 = moto.session().client("s3")
+    with Stubber(s3) as stub:
+        stub.add_response("put_object", {}, {"Bucket": "langfuse-rt", "Key": "e2e/x", "Body": b"written"})
+        stub.add_response("get_object", {"Body": StreamingBody(io.BytesIO(b"rewritten"), 9)},
+                          {"Bucket": "langfuse-rt", "Key": "e2e/x"})
+        with pytest.raises(aws_checks.CheckError) as raised:
+            aws_checks.s3_round_trip(s3, "langfuse-rt", "e2e/x", b"written")
+    assert str(raised.value) == ("s3://langfuse-rt/e2e/x: wrote 7 bytes, read back 9 different bytes; another writer "
+                                 "or a bucket policy/encryption setting is changing objects")
+
+
+# --- the sweep and its wait: what the operator reads -------------------------------------------------------
+
+def _listed(session, tag: dict[str, str], arns: list[str], sweeps: int = 1, clients: dict | None = None):
+    """A session whose tagging API lists `arns` `sweeps` times (botocore's Stubber, GetResources' real
+    shape); every other client is moto's or one of `clients`."""
+    tagging = session.client("resourcegroupstaggingapi")
+    stub = Stubber(tagging)
+    for _ in range(sweeps):
+        stub.add_response("get_resources", {"ResourceTagMappingList": [{"ResourceARN": arn, "Tags": [tag]}
+                                                                       for arn in arns]},
+                          {"TagFilters": [{"Key": tag["Key"], "Values": [tag["Value"]]}]})
+    stub.activate()
+    chosen = {"resourcegroupstaggingapi": tagging, **(clients or {})}
+
+    class _Session:
+        def client(self, service_name: str, **kwargs):
+            return chosen.get(service_name) or session.client(service_name, **kwargs)
+
+    return _Session()
+
+
+def _policy_of(iam, tag: dict[str, str], organization: str) -> str:
+    document = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"}]}'
+    tags = [tag, *({"Key": k, "Value": v} for k, v in aws_checks.stack_tags(organization).items())]
+    return iam.create_policy(PolicyName=f"langfuse-{secrets.token_hex(4)}", PolicyDocument=document,
+                             Tags=tags)["Policy"]["Arn"]
+
+
+def test_an_iam_resource_of_another_deployment_is_logged_with_the_tags_it_lacks(account, caplog):
+    """FR27, NFR8: the run log names the IAM resource the sweep leaves out and this deployment's tags it
+    lacks (tagging API through botocore's Stubber, IAM in moto)."""
+    caplog.set_level(logging.INFO, logger="lfharness.stack.aws_checks")
+    tag = _tag()
+    theirs = _policy_of(account.client("iam"), tag, "their-org")
+    aws_checks.sweep(_listed(account, tag, [theirs]), tag["Key"], tag["Value"], iam_tags=aws_checks.stack_tags("our-org"))
+    assert (f"sweep: {theirs} exists but lacks this deployment's tags {{'ManagedBy': 'terraform', 'Organization': "
+            "'our-org'}: another deployment's, not counted") in caplog.messages
+
+
+def test_another_deployments_iam_resource_does_not_hide_the_resources_after_it(account):
+    """FR27, NFR8: leaving out another deployment's policy, the sweep still judges what is listed after
+    it: our VPC is a leftover (tagging API through botocore's Stubber, the rest moto)."""
+    tag = _tag()
+    theirs = _policy_of(account.client("iam"), tag, "their-org")
+    vpc = account.client("ec2").create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    result = aws_checks.sweep(_listed(account, tag, [theirs, _ec2_arn("vpc", vpc)]), tag["Key"], tag["Value"],
+                              iam_tags=aws_checks.stack_tags("our-org"))
+    assert [(f.arn.rsplit("/", 1)[1], f.verdict) for f in result.findings] == [(vpc, aws_checks.LEFTOVER)]
+
+
+_SQS = [f"arn:aws:sqs:{REGION}:{ACCOUNT}:langfuse-interruptions", f"arn:aws:sqs:{REGION}:{ACCOUNT}:langfuse-dlq"]
+
+
+def test_a_sweep_warns_naming_each_resource_it_cannot_judge_on_its_own_line(account, caplog):
+    """FR27, NFR8, issue 24 item 3: the run log warns how many resources the harness cannot judge and
+    names each, one a line, for a look by hand (tagging API through botocore's Stubber listing two SQS
+    queues)."""
+    caplog.set_level(logging.WARNING, logger="lfharness.stack.aws_checks")
+    tag = _tag()
+    aws_checks.sweep(_listed(account, tag, _SQS), tag["Key"], tag["Value"])
+    assert caplog.messages == ["sweep: 2 resource(s) of a kind the harness cannot judge, check them by hand:\n"
+                               + "\n".join(f"unknown: {arn} (sqs: the harness has no judge for this service)"
+                                           for arn in _SQS)]
+
+
+def test_a_sweep_reads_one_finding_a_line():
+    """FR27, NFR8: the sweep's text (the teardown report) is one finding a line: verdict, ARN, detail."""
+    findings = (aws_checks.Finding("arn:aws:ec2:r:a:vpc/vpc-1", aws_checks.LEFTOVER, "EC2 vpc still exists"),
+                aws_checks.Finding("arn:aws:kms:r:a:key/k", aws_checks.GONE, "KMS key no longer exists"))
+    assert str(aws_checks.Sweep(findings)) == ("leftover: arn:aws:ec2:r:a:vpc/vpc-1 (EC2 vpc still exists)\n"
+                                               "gone: arn:aws:kms:r:a:key/k (KMS key no longer exists)")
+
+
+def test_a_wait_that_gives_up_says_exactly_what_remains(account):
+    """FR27, NFR8: with nothing of an unjudged kind, the give-up message is the count line and the
+    remaining resource, nothing more, against moto (a tagged VPC stays)."""
+    tag = _tag()
+    vpc = account.client("ec2").create_vpc(CidrBlock="10.8.0.0/16", TagSpecifications=[
+        {"ResourceType": "vpc", "Tags": [tag]}])["Vpc"]["VpcId"]
+    account_id = account.client("sts").get_caller_identity()["Account"]
+    with pytest.raises(aws_checks.CheckError) as raised:
+        aws_checks.wait_for_clean_sweep(account, tag["Key"], tag["Value"], timeout=0.2, interval=0.1)
+    assert str(raised.value) == (f"after 0.2s, 1 resource(s) tagged Project={tag['Value']} remain:\n"
+                                 f"leftover: arn:aws:ec2:{REGION}:{account_id}:vpc/{vpc} (EC2 vpc still exists (available))")
+
+
+def test_a_wait_that_gives_up_names_each_unjudged_resource_on_its_own_line(account):
+    """FR27, NFR8, issue 24 item 3: the give-up message lists every resource of a kind the harness cannot
+    judge, one a line (tagging API through botocore's Stubber listing a VPC moto holds and two SQS
+    queues)."""
+    tag = _tag()
+    vpc = _ec2_arn("vpc", account.client("ec2").create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"])
+    with pytest.raises(aws_checks.CheckError) as raised:
+        aws_checks.wait_for_clean_sweep(_listed(account, tag, [vpc, *_SQS], sweeps=20), tag["Key"], tag["Value"],
+                                        timeout=0.2, interval=0.1)
+    assert str(raised.value).splitlines()[-3:] == [
+        "and 2 of a kind the harness cannot judge (check by hand):",
+        *(f"unknown: {arn} (sqs: the harness has no judge for this service)" for arn in _SQS)]
+
+
+def test_a_wait_that_gives_up_names_what_is_still_deleting(moto):
+    """FR27, NFR8: a resource still deleting when the wait gives up is named with its state (tagging API
+    and DescribeNatGateways through botocore's Stubber: a NAT gateway deleting)."""
+    tag = _tag()
+    arn = _ec2_arn("natgateway", "nat-0a1b")
+    ec2 = moto.session().client("ec2")
+    stub = Stubber(ec2)
+    for _ in range(20):
+        stub.add_response("describe_nat_gateways", {"NatGateways": [{"NatGatewayId": "nat-0a1b", "State": "deleting"}]},
+                          {"NatGatewayIds": ["nat-0a1b"]})
+    with stub, pytest.raises(aws_checks.CheckError) as raised:
+        aws_checks.wait_for_clean_sweep(_listed(lifecycle.fresh_account(moto), tag, [arn], sweeps=20,
+                                                clients={"ec2": ec2}), tag["Key"], tag["Value"],
+                                        timeout=0.2, interval=0.1)
+    assert str(raised.value).splitlines()[1:] == [f"deleting: {arn} (EC2 natgateway deleting)"]
+
+
+def test_a_recreated_log_group_holds_the_wait_and_is_left_alone_unless_asked(account):
+    """FR27, NFR8: by default the wait deletes nothing: a log group EKS re-created is named as re-created
+    when the wait gives up and still exists afterwards, against moto."""
+    tag = _tag()
+    name = f"/aws/eks/{tag['Value']}/cluster"
+    logs = account.client("logs")
+    logs.create_log_group(logGroupName=name)
+    with pytest.raises(aws_checks.CheckError) as raised:
+        aws_checks.wait_for_clean_sweep(account, tag["Key"], tag["Value"], log_groups=(name,), timeout=0.2,
+                                        interval=0.1)
+    assert (str(raised.value).splitlines()[1].startswith(f"recreated: arn:aws:logs:{REGION}:"),
+            [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]]) == (
+        True, [name])
+
+
+def test_the_wait_leaves_out_iam_resources_of_another_deployment(account):
+    """FR27, issue 15 defect 7: the wait judges IAM with this deployment's tags: a role only another
+    deployment tagged does not hold it, against moto."""
+    tag = _tag()
+    account.client("iam").create_role(RoleName=f"theirs-{tag['Value']}", AssumeRolePolicyDocument="{}", Tags=[
+        tag, *({"Key": k, "Value": v} for k, v in aws_checks.stack_tags("their-org").items())])
+    result = aws_checks.wait_for_clean_sweep(account, tag["Key"], tag["Value"],
+                                             iam_tags=aws_checks.stack_tags("our-org"), timeout=0.2, interval=0.1)
+    assert result.findings == ()
+
+
+def test_the_wait_logs_what_it_waited_for(account, caplog):
+    """FR27, NFR8: the run log says what the wait was for (no resource tagged KEY=VALUE left) and after
+    how many attempts it came, against moto (nothing tagged)."""
+    caplog.set_level(logging.INFO)
+    tag = _tag()
+    aws_checks.wait_for_clean_sweep(account, tag["Key"], tag["Value"], timeout=0.2, interval=0.1)
+    assert any(m.startswith(f"no resource tagged Project={tag['Value']} left: ok after 1 attempt(s)")
+               for m in caplog.messages), caplog.messages
+
+
+def test_a_wait_whose_sweep_never_runs_says_why(moto):
+    """FR27, NFR8: when no sweep can run at all (IAM refuses ListRoles), the give-up message says no
+    sweep could run and quotes the refusal, rather than "0 resource(s) remain" (IAM's answers through
+    botocore's Stubber)."""
+    iam = moto.session().client("iam")
+    stub = Stubber(iam)
+    for _ in range(20):
+        stub.add_client_error("list_roles", service_error_code="AccessDenied", http_status_code=403)
+    with stub, pytest.raises(aws_checks.CheckError) as raised:
+        aws_checks.wait_for_clean_sweep(_StubbedSession(iam), "Project", "p", timeout=0.2, interval=0.1)
+    message = str(raised.value)
+    assert (message.startswith("after 0.2s, no sweep of the resources tagged Project=p could run: gave up waiting "
+                               "for no resource tagged Project=p left after"), "AccessDenied" in message) == (True, True)

@@ -590,3 +590,17 @@ def test_an_evaluation_batch_places_every_event_within_the_traces_two_seconds():
     assert begin < spans[0][0] < spans[1][0] < spans[1][1] <= spans[0][1] <= begin + 2
     assert begin <= at(scored["timestamp"]) <= begin + 2
     assert len({e["id"] for e in events}) == 4
+
+
+def test_a_score_on_an_observation_reads_back_on_that_observation(api):
+    """FR28, decision 24: a score given to one observation (a generation judged on its own) reads back
+    attached to it, not to the trace as a whole, so an evaluation that scores its generation compares
+    equal after a rebuild (local Langfuse API stand-in)."""
+    trace_id, generation_id = str(uuid.uuid4()), str(uuid.uuid4())
+    generation = langfuse_api.Observation(generation_id, "GENERATION", "e2e-answer", trace_id, None)
+    scores = (langfuse_api.Score(str(uuid.uuid4()), "e2e-faithfulness", 0.5, "NUMERIC", trace_id, generation_id),)
+    api.ingest(langfuse_api.evaluation_batch(trace_id, "e2e-scored-generation", (generation,), scores),
+               what="ingest a score on a generation")
+    written = langfuse_api.Evaluation(trace_id, "e2e-scored-generation", (generation,), scores, "no-dataset",
+                                      "no-run", ())
+    assert langfuse_api.read_evaluation(api, written).scores == scores
