@@ -10,7 +10,10 @@ names its own resources and deletes the volumes it makes).
 from __future__ import annotations
 
 import logging
+import re
 import secrets
+import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -392,6 +395,54 @@ def test_each_apply_of_a_resume_is_timed_under_its_workspace_and_flag(names, aws
     assert (infos[0], infos[-1]) == ("resume: stack is paused (no cluster, no release; RDS and S3 kept)",
                                      "resume: done; Langfuse answers 200 on /api/public/health")
     assert state.kind == "running"  # the state after
+
+
+def _gone_after(seconds: float, delete: Callable[[], Any]) -> threading.Timer:
+    timer = threading.Timer(seconds, delete)
+    timer.start()
+    return timer
+
+
+def test_a_pause_looks_again_for_pvc_volumes_at_the_interval_it_was_given(names, aws, pvc_volumes):
+    """Journey 3: the wait for 03-app's PVC volumes to go looks again every check_interval, so a
+    volume the EBS CSI driver deletes a moment after 03-app's apply holds the pause up that moment,
+    not a default 15 s poll (fake Stack, moto server; the volume is deleted 0.5 s in)."""
+    volume = pvc_volumes()
+    timer = _gone_after(0.5, lambda: aws.client("ec2").delete_volume(VolumeId=volume))
+    started = time.monotonic()
+    pause.pause(FakeStack(names), aws, lambda: None, check_timeout=60, check_interval=0.1)
+    timer.join()
+    assert time.monotonic() - started < 10
+
+
+def test_a_pause_looks_again_at_the_stack_at_the_interval_it_was_given(names, aws, net):
+    """Journey 3: the paused check looks again every check_interval, so a node instance that takes a
+    moment to leave shutting-down holds the pause up that moment, not a default 15 s poll (fake
+    Stack, moto server; the instance is terminated 0.5 s in)."""
+    instance = _instance(aws, names["cluster"], net)
+    timer = _gone_after(0.5, lambda: aws.client("ec2").terminate_instances(InstanceIds=[instance]))
+    started = time.monotonic()
+    pause.pause(FakeStack(names), aws, lambda: None, check_timeout=60, check_interval=0.1)
+    timer.join()
+    assert time.monotonic() - started < 10
+
+
+def test_a_pause_logs_its_total_time_under_the_pause_module(names, aws, caplog):
+    """Journey 3, NFR4 (progress with elapsed time): the run log times the whole pause, from
+    "pause ..." to "pause ... done in Ns", in the pause module's lines (fake Stack, moto)."""
+    caplog.set_level(logging.INFO, logger="lfharness.stack.pause")
+    pause.pause(FakeStack(names), aws, lambda: None, check_timeout=5, check_interval=0.1)
+    totals = [m for m in _messages(caplog, logging.INFO) if re.fullmatch(r"pause \.\.\.( done in \d+\.\ds)?", m)]
+    assert [re.sub(r"\d+\.\d", "N", m) for m in totals] == ["pause ...", "pause ... done in Ns"]
+
+
+def test_a_resume_logs_its_total_time_under_the_pause_module(names, aws, caplog):
+    """Journey 3, NFR4: the run log times the whole resume, from "resume ..." to "resume ... done in
+    Ns", in the pause module's lines (fake Stack)."""
+    caplog.set_level(logging.INFO, logger="lfharness.stack.pause")
+    pause.resume(FakeStack(names, cluster=False, release=False), aws, health=lambda network: 200)
+    totals = [m for m in _messages(caplog, logging.INFO) if re.fullmatch(r"resume \.\.\.( done in \d+\.\ds)?", m)]
+    assert [re.sub(r"\d+\.\d", "N", m) for m in totals] == ["resume ...", "resume ... done in Ns"]
 
 
 @pytest.mark.parametrize(("action", "cluster", "release", "warning"), [
