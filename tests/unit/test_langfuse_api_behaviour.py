@@ -604,3 +604,40 @@ def test_a_score_on_an_observation_reads_back_on_that_observation(api):
     written = langfuse_api.Evaluation(trace_id, "e2e-scored-generation", (generation,), scores, "no-dataset",
                                       "no-run", ())
     assert langfuse_api.read_evaluation(api, written).scores == scores
+
+
+def test_run_items_read_back_in_id_order_whatever_order_the_server_lists_them():
+    """FR28, decision 24: a run's items are compared in id order, so an evaluation with several items
+    in its run compares equal however Langfuse lists them (a local server answering every read with
+    one run whose items come in descending id order)."""
+    items = [{"id": f"{n}-run-item", "datasetRunName": "e2e-run-r", "datasetItemId": f"item-{n}",
+              "traceId": "t-1", "observationId": None} for n in (3, 2, 1)]
+    payload = json.dumps({"name": "e2e-evaluation-r", "data": [], "meta": {"totalPages": 1},
+                          "datasetRunItems": items}).encode()
+    written = langfuse_api.Evaluation("t-1", "e2e-evaluation-r", (), (), "e2e-eval-r", "e2e-run-r", ())
+    with httpserver.LocalServer(_Canned, (200, "application/json", payload), name="langfuse-run") as server:
+        read = langfuse_api.read_evaluation(langfuse_api.Api(server.url, PUBLIC_KEY, SECRET_KEY, timeout=5), written)
+    assert [item.id for item in read.run_items] == ["1-run-item", "2-run-item", "3-run-item"]
+
+
+NO_TRACE_ID = {
+    "an OTLP request object, not the stored array": b'{"resourceSpans": [{"scopeSpans": []}]}',
+    "a span without a trace id": b'[{"scopeSpans": [{"spans": [{"spanId": "00f0"}]}]}]',
+    "a byte over 255": b'[{"scopeSpans": [{"spans": [{"traceId": {"type": "Buffer", "data": [256, 1]}}]}]}]',
+    "no bytes at all": b'[{"scopeSpans": [{"spans": [{"traceId": {"type": "Buffer", "data": [300, "a"]}}]}]}]',
+}
+
+
+@pytest.mark.parametrize("body", NO_TRACE_ID.values(), ids=NO_TRACE_ID)
+def test_a_stored_batch_that_holds_no_readable_trace_id_gives_none(body):
+    """Issue 25 item 1: a stored batch the harness cannot read a trace id from (the cases' ids say
+    why) counts as no trace, not as an error that would end the SDK journey's wait (JSON bytes)."""
+    assert langfuse_api.otel_batch_trace_ids(body) == set()
+
+
+def test_a_trace_id_with_zero_bytes_is_read_whole():
+    """Issue 25 item 1: a binary trace id holding 0x00 bytes (one in sixteen bytes of a random id)
+    is read as its 32 hex digits, so the SDK's trace is found in its stored batch."""
+    data = [0, 17, 0, 34, 255, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0]
+    body = json.dumps([{"scopeSpans": [{"spans": [{"traceId": {"type": "Buffer", "data": data}}]}]}]).encode()
+    assert langfuse_api.otel_batch_trace_ids(body) == {bytes(data).hex()}
