@@ -8,6 +8,7 @@ import contextlib
 import functools
 import json
 import logging
+import math
 import re
 import socket
 import subprocess
@@ -353,11 +354,13 @@ class Kube:
                         LOG.info("all %d pods in %s ready after %.1fs", len(pods), namespace,
                                  time.monotonic() - started)
                         return list(pods.values())
-                    remaining = int(deadline - time.monotonic())
+                    remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break
+                    # Whole seconds, rounded up: with under a second left, rounding down gave 0 and the loop
+                    # listed the namespace again and again until the deadline.
                     stream = watch.Watch().stream(core.list_namespaced_pod, namespace, resource_version=version,
-                                                  timeout_seconds=min(remaining, 60))
+                                                  timeout_seconds=min(math.ceil(remaining), 60))
                     for event in stream:
                         pod = event["object"]
                         version = pod.metadata.resource_version

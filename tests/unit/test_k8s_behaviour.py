@@ -372,6 +372,16 @@ def test_readiness_timeout_fires_at_its_deadline_naming_the_pods_not_ready(clust
     assert 1300 <= cluster.clock.now <= 1301
 
 
+def test_a_wait_that_times_out_lists_the_pods_once_not_in_a_loop_in_its_last_second(cluster):
+    """FR22: when less than a second is left, the wait watches once more (to its deadline) instead of
+    listing the namespace again and again until the deadline passes, which would hammer the API server
+    (fake clock: each reading of it takes 1 ms; idle watches last their timeout_seconds)."""
+    cluster.core.pods = [pod("worker-1", "Pending", _status("worker", ready=False))]
+    with pytest.raises(WaitTimeout):
+        cluster.kube.wait_all_ready(NS, timeout=300)
+    assert [m for m, _, _ in cluster.core.calls].count("list_namespaced_pod") == 1
+
+
 def test_readiness_timeout_says_no_pods_when_the_namespace_is_empty(cluster):
     """FR22: an empty namespace times out saying so (no pods is never ready)."""
     with pytest.raises(WaitTimeout, match="pods: no pods;"):
