@@ -10,13 +10,15 @@ answers (lfharness.testing.httpserver.LocalServer), and a listening socket that 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
+import logging
 import secrets
 import socket
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
 
 import pytest
@@ -641,3 +643,139 @@ def test_a_trace_id_with_zero_bytes_is_read_whole():
     data = [0, 17, 0, 34, 255, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0]
     body = json.dumps([{"scopeSpans": [{"spans": [{"traceId": {"type": "Buffer", "data": data}}]}]}]).encode()
     assert langfuse_api.otel_batch_trace_ids(body) == {bytes(data).hex()}
+
+
+# --- following an SDK trace: each stage that stops says what it awaited ----------------------------
+
+def _sdk_sent(trace_id: str, name: str, scores: tuple[langfuse_api.Score, ...] = (),
+              problems: tuple[str, ...] = ()) -> langfuse_api.SdkSent:
+    written = langfuse_api.SdkTrace(trace_id, name, _spans(trace_id, 1), tuple(sorted(scores, key=lambda s: s.id)))
+    return langfuse_api.SdkSent(written, time.time(), "3.15.0", problems)
+
+
+def _stored_batches(*trace_ids: str) -> Callable[[], dict[str, bytes]]:
+    """The event bucket's OTel batches as the web stores them, one per trace id (OTLP/JSON: hex ids)."""
+    return lambda: {f"events/otel/p/{n}.json": json.dumps(
+        [{"scopeSpans": [{"spans": [{"traceId": trace_id}]}]}]).encode() for n, trace_id in enumerate(trace_ids)}
+
+
+def test_every_refusal_the_sdk_met_is_named_when_the_web_did_not_accept(api):
+    """J2, issue 25 item 1: a journey the web refused stops at 'accepted by the web' naming each
+    refusal the SDK met, one after another (no stand-in call is needed)."""
+    sent = _sdk_sent(uuid.uuid4().hex, "e2e-sdk", problems=("spans: 401 Unauthorized", "ingestion: 401 Unauthorized"))
+    with pytest.raises(langfuse_api.PipelineStopped) as stopped:
+        langfuse_api.follow_sdk_trace(api, sent, dict, timeout=1, interval=0.1)
+    assert str(stopped.value) == "stopped at 'accepted by the web': spans: 401 Unauthorized; ingestion: 401 Unauthorized"
+
+
+def test_no_stored_batch_names_the_trace_and_the_s3_prefix_it_looked_under(api):
+    """J2, issue 25 item 1: no OTel batch of the trace in the event bucket stops at 'batch written to
+    S3', saying which trace was looked for and where (an empty bucket listing)."""
+    trace_id = uuid.uuid4().hex
+    with pytest.raises(langfuse_api.PipelineStopped) as stopped:
+        langfuse_api.follow_sdk_trace(api, _sdk_sent(trace_id, "e2e-sdk"), dict, timeout=0.3, interval=0.1)
+    assert str(stopped.value).startswith(
+        f"stopped at 'batch written to S3': gave up waiting for an OTel batch holding trace {trace_id} in S3 "
+        "(events/otel/) after ")
+
+
+def test_the_batches_holding_the_trace_are_logged_by_their_keys(api, fake, caplog):
+    """J2, issue 25 item 1: the run log names the stored batches that hold the trace, in key order,
+    so an operator can open them in the bucket (local Langfuse API stand-in)."""
+    trace_id = uuid.uuid4().hex
+    written = _ingest_as_sdk(api, trace_id, ())
+    sent = langfuse_api.SdkSent(written, time.time(), "3.15.0")
+    caplog.set_level(logging.INFO, logger="lfharness.stack.langfuse_api")
+    langfuse_api.follow_sdk_trace(api, sent, _stored_batches(trace_id, uuid.uuid4().hex, trace_id),
+                                  timeout=5, interval=0.1)
+    assert f"trace {trace_id}: OTel batch events/otel/p/0.json, events/otel/p/2.json" in caplog.messages
+
+
+def test_a_trace_the_worker_never_wrote_names_the_trace_and_the_read_it_awaited(api):
+    """J2, issue 25 item 1: a batch in S3 whose trace never reads back stops at 'processed by the
+    worker', naming the trace and the read that never answered 200 (local Langfuse API stand-in,
+    nothing ingested)."""
+    trace_id = uuid.uuid4().hex
+    with pytest.raises(langfuse_api.PipelineStopped) as stopped:
+        langfuse_api.follow_sdk_trace(api, _sdk_sent(trace_id, "e2e-sdk"), _stored_batches(trace_id),
+                                      timeout=0.3, interval=0.1)
+    assert str(stopped.value).startswith(
+        f"stopped at 'processed by the worker': gave up waiting for the worker's processing of trace {trace_id} "
+        "(GET /api/public/traces/{id} 200) after ")
+
+
+class _FlakyTraces(BaseHTTPRequestHandler):
+    """Answers the trace read 503 the first two times, then 200; every list is empty."""
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (http.server's signature)
+        pass
+
+    def do_GET(self) -> None:
+        state = self.server.state  # type: ignore[attr-defined]
+        if self.path.startswith("/api/public/traces/"):
+            state["trace_reads"] += 1
+            if state["trace_reads"] <= 2:
+                httpserver.send_bytes(self, 503, b'{"message": "ClickHouse starting"}', "application/json")
+                return
+            httpserver.send_bytes(self, 200, json.dumps({"name": "e2e-sdk"}).encode(), "application/json")
+            return
+        httpserver.send_bytes(self, 200, b'{"data": [], "meta": {"totalPages": 1}}', "application/json")
+
+
+def test_a_trace_read_refused_while_langfuse_starts_is_tried_again():
+    """J2, issue 25 item 1: answers 503 to the trace read (ClickHouse still starting) count as 'not
+    processed yet', so the journey goes on and reads the trace back (a local server answering the
+    trace read 503 twice, then 200, and empty lists)."""
+    trace_id = uuid.uuid4().hex
+    state = {"trace_reads": 0}
+    sent = langfuse_api.SdkSent(langfuse_api.SdkTrace(trace_id, "e2e-sdk", (), ()), time.time(), "3.15.0")
+    with httpserver.LocalServer(_FlakyTraces, state, name="langfuse-flaky") as server:
+        api = langfuse_api.Api(server.url, PUBLIC_KEY, SECRET_KEY, timeout=5)
+        read = langfuse_api.follow_sdk_trace(api, sent, _stored_batches(trace_id), timeout=5, interval=0.05)
+    assert (read, state["trace_reads"] > 2) == (sent.written, True)
+
+
+def test_a_fault_in_the_harness_during_the_worker_stage_fails_at_once(api, monkeypatch):
+    """J2: only Langfuse's refusals and the network's errors are waited out; anything else (a fault of
+    the harness) ends the journey at once with its own error instead of after the whole wait as 'not
+    processed' (local Langfuse API stand-in, its trace read replaced by one that raises)."""
+    trace_id = uuid.uuid4().hex
+
+    def broken(self: langfuse_api.Api, trace_id: str) -> bool:
+        raise RuntimeError("harness fault")
+
+    monkeypatch.setattr(langfuse_api.Api, "trace_exists", broken)
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="harness fault"):
+        langfuse_api.follow_sdk_trace(api, _sdk_sent(trace_id, "e2e-sdk"), _stored_batches(trace_id),
+                                      timeout=3, interval=0.1)
+    assert time.monotonic() - started < 2
+
+
+def test_a_read_back_that_stays_incomplete_names_every_difference(api):
+    """J2, issue 25 item 1: a trace that reads back under another name and without its score stops at
+    'read back complete', naming both differences (local Langfuse API stand-in)."""
+    trace_id = uuid.uuid4().hex
+    _ingest_as_sdk(api, trace_id, ())
+    score_id = str(uuid.uuid4())
+    sent = _sdk_sent(trace_id, "e2e-sdk-renamed",
+                     (langfuse_api.Score(score_id, "e2e-correctness", 0.875, "NUMERIC", trace_id),))
+    with pytest.raises(langfuse_api.PipelineStopped) as stopped:
+        langfuse_api.follow_sdk_trace(api, sent, _stored_batches(trace_id), timeout=0.5, interval=0.1)
+    assert str(stopped.value) == (
+        f"stopped at 'read back complete': trace {trace_id}: named 'e2e-sdk-{trace_id}', sent 'e2e-sdk-renamed'; "
+        f"scores: 0 read, 1 written; missing or changed: {score_id}")
+
+
+def test_the_read_back_looks_again_at_the_interval_it_was_given(api, fake):
+    """J2: a score the worker writes a moment after the trace holds the journey up that moment, not a
+    default 10 s poll (local Langfuse API stand-in: the score readable 0.6 s after it was accepted)."""
+    trace_id = uuid.uuid4().hex
+    written = _ingest_as_sdk(api, trace_id, ())
+    fake.set_ingestion_lag(0.6)
+    score = langfuse_api.Score(str(uuid.uuid4()), "e2e-correctness", 0.875, "NUMERIC", trace_id)
+    api.ingest(langfuse_api.evaluation_batch(trace_id, written.trace_name, (), (score,)), what="late score")
+    sent = langfuse_api.SdkSent(dataclasses.replace(written, scores=(score,)), time.time(), "3.15.0")
+    started = time.monotonic()
+    read = langfuse_api.follow_sdk_trace(api, sent, _stored_batches(trace_id), timeout=8, interval=0.1)
+    assert (read == sent.written, time.monotonic() - started < 4) == (True, True)
