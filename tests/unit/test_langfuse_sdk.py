@@ -265,6 +265,46 @@ def test_a_setting_that_disables_the_sdk_is_refused_up_front(monkeypatch):
         langfuse_api.send_with_sdk("http://127.0.0.1:9", public_key, secret_key, "disabled")
 
 
+@pytest.mark.parametrize(("name", "value"), [("LANGFUSE_OTEL_TRACES_EXPORT_PATH", "/v1/traces"),
+                                             ("OTEL_SDK_DISABLED", "TRUE")])
+def test_a_setting_that_moves_or_disables_the_export_is_refused_up_front(monkeypatch, name, value):
+    """Decision 25: an export path moved elsewhere, or OpenTelemetry disabled, would make the SDK's
+    spans go nowhere Langfuse reads; send_with_sdk names the setting instead (no server needed)."""
+    monkeypatch.setenv(name, value)
+    public_key, secret_key = _keys()
+    with pytest.raises(langfuse_api.LangfuseApiError, match=f"the SDK would not send to Langfuse: {name} is set"):
+        langfuse_api.send_with_sdk("http://127.0.0.1:9", public_key, secret_key, "moved")
+
+
+class _StuckSdkThread(threading.Thread):
+    """A thread of the SDK (its class lives in a langfuse module) that ignores pause() for 8 s."""
+
+    __module__ = "langfuse._task_manager.stuck"
+
+    def __init__(self) -> None:
+        super().__init__(name="stuck-consumer", daemon=True)
+        self.paused = False
+
+    def pause(self) -> None:
+        self.paused = True
+
+    def run(self) -> None:
+        time.sleep(8)
+
+
+def test_an_sdk_thread_that_does_not_stop_is_named_after_a_bounded_wait():
+    """Decision 25: the session's end waits at most 5 s for an SDK thread that ignores pause(), then
+    names it with its class instead of hanging the e2e run (a thread class of a langfuse module
+    sleeping 8 s; langfuse_api._stop_sdk_threads is what send_with_sdk ends with)."""
+    before = set(threading.enumerate())
+    stuck = _StuckSdkThread()
+    stuck.start()
+    started = time.monotonic()
+    left = langfuse_api._stop_sdk_threads(before)
+    assert (left, stuck.paused, time.monotonic() - started < 7) == (
+        ["stuck-consumer (_StuckSdkThread)"], True, True)
+
+
 # --- a newer major: scores refused -------------------------------------------------------------------
 
 def test_a_newer_sdks_score_array_is_refused_by_the_server(session):
