@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 
@@ -630,6 +630,27 @@ def _stop_sdk_threads(before: set[threading.Thread]) -> list[str]:
     return [f"{t.name} ({type(t).__name__})" for t in started if t.is_alive()]
 
 
+def _bypass_proxies(base_url: str) -> Callable[[], None]:
+    """Adds base_url's host to NO_PROXY / no_proxy; returns what puts both back. The SDK's OTLP span
+    exporter sends with requests, which takes HTTP(S)_PROXY from the environment (its score client,
+    httpx, is ours and told not to): the port-forward is local, and a proxy is another host that cannot
+    reach it (with a shell's proxy set, every span went to the proxy and was refused there)."""
+    host = urlsplit(base_url).hostname or ""
+    saved = {name: os.environ.get(name) for name in ("NO_PROXY", "no_proxy")}
+    current = saved["no_proxy"] or saved["NO_PROXY"] or ""
+    value = ",".join([entry for entry in current.split(",") if entry.strip()] + [host])
+    for name in saved:
+        os.environ[name] = value
+
+    def restore() -> None:
+        for name, old in saved.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
+    return restore
+
+
 def send_with_sdk(base_url: str, public_key: str, secret_key: str, run_id: str, *, timeout: int = 20,
                   flush_interval: float = 1.0) -> SdkSent:
     """Sends through the official SDK what an instrumented agent sends, then flush() and shutdown():
@@ -683,6 +704,7 @@ def send_with_sdk(base_url: str, public_key: str, secret_key: str, run_id: str, 
     started = time.time()
     trace_name = f"e2e-sdk-{run_id}"
     score_id = str(uuid.uuid4())
+    restore_proxies = _bypass_proxies(base_url)
     try:
         client = Langfuse(public_key=public_key, secret_key=secret_key, base_url=base_url, timeout=timeout,
                           tracer_provider=provider, httpx_client=http, flush_interval=flush_interval,
@@ -714,6 +736,7 @@ def send_with_sdk(base_url: str, public_key: str, secret_key: str, run_id: str, 
         left = _stop_sdk_threads(before)
         if left:
             LOG.warning("SDK threads still running after shutdown: %s", ", ".join(left))
+        restore_proxies()
     trace_id = agent.trace_id
     observations = (
         Observation(agent.id, "SPAN", f"e2e-agent-{run_id}", trace_id, None),

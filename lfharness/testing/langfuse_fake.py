@@ -136,7 +136,8 @@ class _State:
     # The ingestion queue (Redis) the worker empties into ClickHouse: (due, write)
     queue: list[tuple[float, Callable[[], None]]] = field(default_factory=list)
     ingestion_lag: float = 0.0
-    reject: list[str] = field(default_factory=list)              # messages for the next rejected events
+    # (message, event type or None for any) for the next rejected events
+    reject: list[tuple[str, str | None]] = field(default_factory=list)
     database_available: bool = True
 
     def enqueue(self, write: Callable[[], None]) -> None:
@@ -409,8 +410,9 @@ def _process_event_batch(state: _State, batch: list[Any]) -> tuple[list[dict], l
     successes, errors, groups = [], [], {}
     for event in batch:
         event_id = event.get("id") if isinstance(event, dict) and isinstance(event.get("id"), str) else "unknown"
-        if state.reject:
-            errors.append({"id": event_id, "status": 400, "message": state.reject.pop(0),
+        kind = event.get("type") if isinstance(event, dict) else None
+        if state.reject and state.reject[0][1] in (None, kind):
+            errors.append({"id": event_id, "status": 400, "message": state.reject.pop(0)[0],
                            "error": json.dumps([_issue("invalid_type", ["body"], "Invalid input")], indent=2)})
             continue
         issues = _event_issues(event)
@@ -1207,10 +1209,11 @@ class LangfuseFake:
         with self._state.lock:
             self._state.ingestion_lag = seconds
 
-    def reject_next_events(self, messages: list[str]) -> None:
-        """The next len(messages) ingestion events land in the 207's `errors` with these messages."""
+    def reject_next_events(self, messages: list[str], event_type: str | None = None) -> None:
+        """The next len(messages) ingestion events (of `event_type` only, when given: e.g. the SDK's
+        score-create, not the events the OTel batches become) land in the 207's `errors` with these messages."""
         with self._state.lock:
-            self._state.reject.extend(messages)
+            self._state.reject.extend((message, event_type) for message in messages)
 
     def __enter__(self) -> Self:
         self._server.start()

@@ -15,6 +15,7 @@ import base64
 import importlib
 import importlib.metadata
 import logging
+import os
 import secrets
 import socket
 import threading
@@ -219,6 +220,34 @@ def test_the_sdk_connects_to_nothing_but_the_host_it_is_given(monkeypatch):
     assert contacted and {str(c) for c in contacted} <= {"127.0.0.1", str(("127.0.0.1", port))}
 
 
+def test_a_proxy_set_in_the_environment_is_not_used(monkeypatch):
+    """Decision 25: the port-forward is local; with HTTP(S)_PROXY and ALL_PROXY set in the shell (a
+    corporate proxy), the session still connects to the stand-in's 127.0.0.1 port only, gets through,
+    and leaves the environment as it found it (socket.connect recorded; the proxy is a TEST-NET-2
+    address; before the fix the SDK's span exporter sent every span to the proxy)."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.setenv(name, "http://198.51.100.1:3128")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    contacted: list[Any] = []
+    connect = socket.socket.connect
+
+    def recording_connect(sock: socket.socket, address: Any) -> Any:
+        contacted.append(address)
+        return connect(sock, address)
+
+    public_key, secret_key = _keys()
+    with LangfuseFake(public_key, secret_key) as fake:
+        port = int(fake.base_url.rsplit(":", 1)[1])
+        monkeypatch.setattr(socket.socket, "connect", recording_connect)
+        sent = langfuse_api.send_with_sdk(fake.base_url, public_key, secret_key, "proxy", flush_interval=0.2,
+                                          timeout=3)
+        after = {name: os.environ.get(name) for name in ("NO_PROXY", "no_proxy")}
+        monkeypatch.undo()
+    assert (sent.problems, {str(c) for c in contacted}) == ((), {str(("127.0.0.1", port))})
+    assert after == {"NO_PROXY": None, "no_proxy": None}  # the shell's settings are as they were
+
+
 def test_no_sdk_thread_is_left_running_after_the_session():
     """Decision 25: shutdown() ends the SDK's consumers, the session's own tracer provider its export
     thread, and send_with_sdk the prompt cache's refresh thread (local Langfuse API stand-in)."""
@@ -252,8 +281,10 @@ def test_the_secret_key_never_appears_in_the_sdk_sessions_logs(caplog):
 def test_a_second_session_with_the_same_public_key_is_refused_instead_of_sending_nothing(session):
     """Decision 25: langfuse 3.x would reuse the first session's shut-down exporter for the same key
     and drop everything silently; send_with_sdk refuses up front (local Langfuse API stand-in)."""
-    with pytest.raises(langfuse_api.LangfuseApiError, match="one SDK session per public key"):
+    with pytest.raises(langfuse_api.LangfuseApiError) as refused:
         langfuse_api.send_with_sdk(session.fake.base_url, session.public_key, session.secret_key, "again")
+    assert str(refused.value) == (f"one SDK session per public key and process: {session.public_key} was used "
+                                  "already (langfuse 3.x keeps its shut-down exporter for that key)")
 
 
 def test_a_setting_that_disables_the_sdk_is_refused_up_front(monkeypatch):
@@ -274,6 +305,40 @@ def test_a_setting_that_moves_or_disables_the_export_is_refused_up_front(monkeyp
     public_key, secret_key = _keys()
     with pytest.raises(langfuse_api.LangfuseApiError, match=f"the SDK would not send to Langfuse: {name} is set"):
         langfuse_api.send_with_sdk("http://127.0.0.1:9", public_key, secret_key, "moved")
+
+
+def test_every_setting_that_would_stop_the_export_is_named_at_once(monkeypatch):
+    """Decision 25: with two such settings, both are named in one refusal, so one fix is enough
+    (no server needed)."""
+    monkeypatch.setenv("LANGFUSE_OTEL_TRACES_EXPORT_PATH", "/v1/traces")
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    public_key, secret_key = _keys()
+    with pytest.raises(langfuse_api.LangfuseApiError) as refused:
+        langfuse_api.send_with_sdk("http://127.0.0.1:9", public_key, secret_key, "moved")
+    assert str(refused.value) == ("the SDK would not send to Langfuse: LANGFUSE_OTEL_TRACES_EXPORT_PATH is set; "
+                                  "OTEL_SDK_DISABLED is set")
+
+
+def test_a_score_the_server_rejects_is_a_problem_of_the_session():
+    """J2, decision 25: the SDK drops a score Langfuse rejects (a 207 whose errors name it) without a
+    word; the session reports the ingestion's answer instead (local Langfuse API stand-in rejecting
+    the next score-create event)."""
+    public_key, secret_key = _keys()
+    with LangfuseFake(public_key, secret_key) as fake:
+        fake.reject_next_events(["score value invalid"], "score-create")
+        sent = langfuse_api.send_with_sdk(fake.base_url, public_key, secret_key, "rejected", flush_interval=0.2)
+    assert [p.split(": ", 1)[0] for p in sent.problems] == ["POST /api/public/ingestion answered 207"]
+    assert "score value invalid" in sent.problems[0]
+
+
+def test_each_refusal_the_sdk_logs_is_reported_once():
+    """Decision 25: the exporter's error for refused spans is one line of the session's problems, not
+    one per logger it passes through (local Langfuse API stand-in refusing the keys)."""
+    public_key, secret_key = _keys()
+    with LangfuseFake("pk-lf-someone-else", "sk-lf-" + secrets.token_hex(8)) as fake:
+        sent = langfuse_api.send_with_sdk(fake.base_url, public_key, secret_key, "once", flush_interval=0.2)
+    exporter = [p for p in sent.problems if p.startswith("opentelemetry.")]
+    assert (len(exporter), len(set(sent.problems)) == len(sent.problems)) == (1, True)
 
 
 class _StuckSdkThread(threading.Thread):
