@@ -378,7 +378,7 @@ def test_a_wait_that_times_out_lists_the_pods_once_not_in_a_loop_in_its_last_sec
     (fake clock: each reading of it takes 1 ms; idle watches last their timeout_seconds)."""
     cluster.core.pods = [pod("worker-1", "Pending", _status("worker", ready=False))]
     with pytest.raises(WaitTimeout):
-        cluster.kube.wait_all_ready(NS, timeout=300)
+        cluster.kube.wait_all_ready(NS, timeout=120.5)  # two minute-long watches, then half a second left
     assert [m for m, _, _ in cluster.core.calls].count("list_namespaced_pod") == 1
 
 
