@@ -124,9 +124,21 @@ def test_an_rds_that_never_answers_fails_within_the_connection_timeout():
     assert elapsed < 4.5, elapsed
 
 
+def _bulk(text: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(text), text)
+
+
+def _hello(protocol: int) -> bytes:
+    """HELLO's answer as Valkey 8 gives it: its fields as a RESP3 map, or as a flat array in RESP2
+    (redis-py 8.2 opens with HELLO 3 AUTH ..., 8.1 with AUTH)."""
+    fields = [(b"server", _bulk(b"valkey")), (b"version", _bulk(b"8.1.1")), (b"proto", b":%d\r\n" % protocol)]
+    body = b"".join(_bulk(name) + value for name, value in fields)
+    return (b"%%%d\r\n" % len(fields) if protocol == 3 else b"*%d\r\n" % (2 * len(fields))) + body
+
+
 class _InfoServer:
-    """A minimal RESP server on loopback for one client: +OK to every command (AUTH, CLIENT SETINFO)
-    but INFO, which it answers with `info`."""
+    """A minimal RESP server on loopback for one client: HELLO answered as Valkey 8 does, INFO with
+    `info`, +OK to every other command (AUTH, CLIENT SETINFO)."""
 
     def __init__(self, info: str) -> None:
         self._info = info.encode()
@@ -144,8 +156,11 @@ class _InfoServer:
             with conn, conn.makefile("rb") as reader:
                 while line := reader.readline():
                     args = [reader.read(int(reader.readline()[1:]) + 2)[:-2] for _ in range(int(line[1:]))]
-                    conn.sendall(b"$%d\r\n%s\r\n" % (len(self._info), self._info) if args[0].upper() == b"INFO"
-                                 else b"+OK\r\n")
+                    command = args[0].upper()
+                    if command == b"HELLO":
+                        conn.sendall(_hello(int(args[1]) if len(args) > 1 else 2))
+                    else:
+                        conn.sendall(_bulk(self._info) if command == b"INFO" else b"+OK\r\n")
 
     def __enter__(self) -> _InfoServer:
         self._thread.start()
