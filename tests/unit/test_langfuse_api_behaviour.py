@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import os
 import secrets
 import socket
 import time
@@ -779,3 +780,29 @@ def test_the_read_back_looks_again_at_the_interval_it_was_given(api, fake):
     started = time.monotonic()
     read = langfuse_api.follow_sdk_trace(api, sent, _stored_batches(trace_id), timeout=8, interval=0.1)
     assert (read == sent.written, time.monotonic() - started < 4) == (True, True)
+
+
+# --- the SDK session and the shell's proxy settings ---------------------------------------------------
+
+NO_PROXY_CASES = {
+    "NO_PROXY only": ({"NO_PROXY": "corp.example,,.internal"}, "corp.example,.internal,127.0.0.1"),
+    "no_proxy only": ({"no_proxy": "corp.example, .internal"}, "corp.example, .internal,127.0.0.1"),
+    "neither": ({}, "127.0.0.1"),
+}
+
+
+@pytest.mark.parametrize(("shell", "during"), NO_PROXY_CASES.values(), ids=NO_PROXY_CASES)
+def test_the_sdk_session_adds_its_host_to_the_shells_no_proxy_and_puts_it_back(monkeypatch, shell, during):
+    """Decision 25: while an SDK session runs, its host joins the shell's NO_PROXY entries (kept, empty
+    ones dropped) under both spellings requests reads, and afterwards the environment is exactly as
+    it was (langfuse_api._bypass_proxies, which send_with_sdk runs around its session)."""
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in shell.items():
+        monkeypatch.setenv(name, value)
+    restore = langfuse_api._bypass_proxies("http://127.0.0.1:3000")
+    inside = {name: os.environ.get(name) for name in ("NO_PROXY", "no_proxy")}
+    restore()
+    after = {name: os.environ.get(name) for name in ("NO_PROXY", "no_proxy")}
+    assert (inside, after) == ({"NO_PROXY": during, "no_proxy": during},
+                               {"NO_PROXY": shell.get("NO_PROXY"), "no_proxy": shell.get("no_proxy")})
