@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import importlib
 import importlib.metadata
+import json
 import logging
 import os
 import secrets
@@ -70,6 +71,36 @@ def read_back(session) -> langfuse_api.SdkTrace:
 
 
 # --- what the SDK sends, and where -----------------------------------------------------------------
+
+def _stored_spans(fake: LangfuseFake) -> dict[str, dict[str, Any]]:
+    """The spans of the OTel batches the web stored, by name: their langfuse.observation.* attributes."""
+    spans = {}
+    for body in _otel_batches(fake)().values():
+        for resource_span in json.loads(body):
+            for scope_span in resource_span["scopeSpans"]:
+                for span in scope_span["spans"]:
+                    spans[span["name"]] = {a["key"].removeprefix("langfuse.observation."): a["value"]["stringValue"]
+                                           for a in span.get("attributes", [])
+                                           if a["key"].startswith("langfuse.observation.")}
+    return spans
+
+
+# First in the file on purpose: the module's SDK session runs in the fixture of the first test that asks
+# for it, and the mutation benchmark maps send_with_sdk to that test only.
+def test_the_stored_batch_holds_what_an_instrumented_agent_sends(session):
+    """J2, decision 25: the OTel batch the web stored holds the agent's root span, a retrieval span with
+    its input and output, and a generation with its model, usage and output, as the SDK typed them
+    (local Langfuse API stand-in; read before the worker's delay)."""
+    spans = _stored_spans(session.fake)
+    assert spans == {
+        "e2e-agent-unit": {"type": "span"},
+        "e2e-retrieve-unit": {"type": "span", "input": json.dumps({"question": "what does the SDK send? unit"}),
+                              "output": json.dumps({"documents": 2})},
+        "e2e-answer-unit": {"type": "generation", "model.name": langfuse_api.EVALUATION_MODEL,
+                            "usage_details": json.dumps({"input": 21, "output": 34, "total": 55}),
+                            "output": "spans over OTLP, scores through ingestion"},
+    }
+
 
 def test_the_pinned_sdk_is_the_newest_3x_the_stack_documents(session):
     """Decision 25, issue 25 item 1: the SDK that ran is langfuse 3.15.0, inside SDK_RANGE (>=3.15,<4)
