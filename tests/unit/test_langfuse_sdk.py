@@ -92,6 +92,10 @@ def test_the_stored_batch_holds_what_an_instrumented_agent_sends(session):
     its input and output, and a generation with its model, usage and output, as the SDK typed them
     (local Langfuse API stand-in; read before the worker's delay)."""
     spans = _stored_spans(session.fake)
+    # A fresh score id each session (Langfuse upserts scores by id) and the session's start time (the
+    # e2e suite looks for the batch in S3 from that hour on).
+    score = session.sent.written.scores[0]
+    assert (uuid.UUID(score.id).version, 0 <= time.time() - session.sent.started < 120) == (4, True)
     assert spans == {
         "e2e-agent-unit": {"type": "span"},
         "e2e-retrieve-unit": {"type": "span", "input": json.dumps({"question": "what does the SDK send? unit"}),
