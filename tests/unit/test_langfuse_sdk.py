@@ -226,6 +226,19 @@ def test_a_gzipped_sdk_export_reads_back_too(monkeypatch):
     assert (encodings, read) == ({"gzip"}, sent.written)
 
 
+def test_a_session_logs_what_it_sent_and_leaves_no_log_handler_behind(caplog):
+    """Decision 25, NFR4: the run log says which SDK version sent what; the handlers that collected the
+    SDK's errors are removed again, so a later session's errors are not collected twice (local
+    Langfuse API stand-in)."""
+    handlers = {name: list(logging.getLogger(name).handlers) for name in ("langfuse", "opentelemetry")}
+    caplog.set_level(logging.INFO, logger="lfharness.stack.langfuse_api")
+    public_key, secret_key = _keys()
+    with LangfuseFake(public_key, secret_key) as fake:
+        sent = langfuse_api.send_with_sdk(fake.base_url, public_key, secret_key, "logged", flush_interval=0.2)
+    assert f"sent with langfuse 3.15.0: {sent.written.describe()}" in caplog.messages
+    assert {name: list(logging.getLogger(name).handlers) for name in handlers} == handlers
+
+
 def test_the_sdk_connects_to_nothing_but_the_host_it_is_given(monkeypatch):
     """NFR (no internet from tests), decision 25: with LANGFUSE_HOST and LANGFUSE_BASE_URL pointing
     elsewhere, every connection and name lookup of the session goes to the stand-in's 127.0.0.1 port
@@ -327,8 +340,9 @@ def test_a_setting_that_disables_the_sdk_is_refused_up_front(monkeypatch):
     send_with_sdk names it instead (no server needed)."""
     monkeypatch.setenv("LANGFUSE_TRACING_ENABLED", "false")
     public_key, secret_key = _keys()
-    with pytest.raises(langfuse_api.LangfuseApiError, match="LANGFUSE_TRACING_ENABLED=false"):
+    with pytest.raises(langfuse_api.LangfuseApiError) as refused:
         langfuse_api.send_with_sdk("http://127.0.0.1:9", public_key, secret_key, "disabled")
+    assert str(refused.value) == "the SDK would not send to Langfuse: LANGFUSE_TRACING_ENABLED=false"
 
 
 @pytest.mark.parametrize(("name", "value"), [("LANGFUSE_OTEL_TRACES_EXPORT_PATH", "/v1/traces"),
@@ -354,15 +368,18 @@ def test_every_setting_that_would_stop_the_export_is_named_at_once(monkeypatch):
                                   "OTEL_SDK_DISABLED is set")
 
 
-def test_a_score_the_server_rejects_is_a_problem_of_the_session():
+def test_a_score_the_server_rejects_is_a_problem_of_the_session(caplog):
     """J2, decision 25: the SDK drops a score Langfuse rejects (a 207 whose errors name it) without a
     word; the session reports the ingestion's answer instead (local Langfuse API stand-in rejecting
     the next score-create event)."""
+    caplog.set_level(logging.INFO, logger="lfharness.stack.langfuse_api")
     public_key, secret_key = _keys()
     with LangfuseFake(public_key, secret_key) as fake:
         fake.reject_next_events(["score value invalid"], "score-create")
         sent = langfuse_api.send_with_sdk(fake.base_url, public_key, secret_key, "rejected", flush_interval=0.2)
     assert [p.split(": ", 1)[0] for p in sent.problems] == ["POST /api/public/ingestion answered 207"]
+    assert (f"sent with langfuse 3.15.0: {sent.written.describe()}; problems: {sent.problems[0]}"
+            in caplog.messages)
     assert "score value invalid" in sent.problems[0]
 
 
