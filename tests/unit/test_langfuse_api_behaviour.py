@@ -806,3 +806,12 @@ def test_the_sdk_session_adds_its_host_to_the_shells_no_proxy_and_puts_it_back(m
     after = {name: os.environ.get(name) for name in ("NO_PROXY", "no_proxy")}
     assert (inside, after) == ({"NO_PROXY": during, "no_proxy": during},
                                {"NO_PROXY": shell.get("NO_PROXY"), "no_proxy": shell.get("no_proxy")})
+
+
+def test_an_sdk_trace_is_described_by_its_kinds_of_observation():
+    """NFR4: the log line of an SDK session names the trace and counts its observations, with their
+    kinds in order, and its scores (what the operator reads in the run log)."""
+    observations = (langfuse_api.Observation("o-2", "SPAN", "e2e-agent", "t-1", None),
+                    langfuse_api.Observation("o-1", "GENERATION", "e2e-answer", "t-1", "o-2"))
+    described = langfuse_api.SdkTrace("t-1", "e2e-sdk", observations, ()).describe()
+    assert described == "trace t-1 with 2 observation(s) (GENERATION, SPAN) and 0 score(s)"
