@@ -157,6 +157,17 @@ def aws(moto, names):
     return session
 
 
+@pytest.fixture
+def net(aws) -> dict[str, str]:
+    """A VPC with a subnet and a node security group in `aws` (moto): where the pause tests put node
+    instances and network interfaces."""
+    ec2 = aws.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/20")["Subnet"]["SubnetId"]
+    sg = ec2.create_security_group(GroupName=f"node-{secrets.token_hex(4)}", Description="node", VpcId=vpc)["GroupId"]
+    return {"vpc": vpc, "subnet": subnet, "sg": sg}
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _quiet_tftest():
     """tftest logs every line Terraform prints at INFO; the harness's own progress is enough."""

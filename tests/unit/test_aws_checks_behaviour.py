@@ -272,16 +272,6 @@ def test_an_available_rds_instance_is_a_leftover_naming_its_status(moto):
     assert (finding.verdict, finding.detail) == (aws_checks.LEFTOVER, "RDS instance in status available")
 
 
-def test_an_rds_kind_without_a_judge_is_unknown(moto):
-    """FR27, issue 24 item 3: an RDS snapshot (no kind the stack creates) is UNKNOWN, named for a look by
-    hand (no call made: botocore's Stubber holds no answer)."""
-    rds = moto.session().client("rds")
-    with Stubber(rds):
-        finding = aws_checks.judge(_StubbedSession(rds), _rds_arn("snapshot", "langfuse-final"), "Project", "p")
-    assert (finding.arn, finding.verdict, finding.detail) == (
-        _rds_arn("snapshot", "langfuse-final"), aws_checks.UNKNOWN, "RDS snapshot: the harness has no judge for this kind")
-
-
 def test_a_kms_key_kms_no_longer_knows_is_gone(account):
     """FR27, NFR8: a key ARN KMS answers NotFoundException for is gone (against moto, a key id never
     made in this account)."""
@@ -340,14 +330,20 @@ def test_a_nat_gateway_is_judged_by_its_state(moto, state, verdict, detail):
     assert (finding.arn, finding.verdict, finding.detail) == (_ec2_arn("natgateway", "nat-0a1b"), verdict, detail)
 
 
-def test_an_ec2_kind_without_a_judge_is_unknown(moto):
-    """FR27, issue 24 item 3: an EC2 snapshot (no kind the stack creates) is UNKNOWN, not gone (no call
-    made: botocore's Stubber holds no answer)."""
-    ec2 = moto.session().client("ec2")
-    with Stubber(ec2):
-        finding = aws_checks.judge(_StubbedSession(ec2), _ec2_arn("snapshot", "snap-0a1b"), "Project", "p")
-    assert (finding.arn, finding.verdict, finding.detail) == (
-        _ec2_arn("snapshot", "snap-0a1b"), aws_checks.UNKNOWN, "EC2 snapshot: the harness has no judge for this kind")
+NO_JUDGE = {
+    "rds snapshot": ("rds", _rds_arn("snapshot", "langfuse-final"), "RDS snapshot: the harness has no judge for this kind"),
+    "ec2 snapshot": ("ec2", _ec2_arn("snapshot", "snap-0a1b"), "EC2 snapshot: the harness has no judge for this kind"),
+}
+
+
+@pytest.mark.parametrize(("service", "arn", "detail"), NO_JUDGE.values(), ids=NO_JUDGE)
+def test_a_kind_without_a_judge_is_unknown(moto, service, arn, detail):
+    """FR27, issue 24 item 3: an RDS or EC2 snapshot (no kind the stack creates) is UNKNOWN, named for a
+    look by hand, not gone (no call made: botocore's Stubber holds no answer)."""
+    client = moto.session().client(service)
+    with Stubber(client):
+        finding = aws_checks.judge(_StubbedSession(client), arn, "Project", "p")
+    assert (finding.arn, finding.verdict, finding.detail) == (arn, aws_checks.UNKNOWN, detail)
 
 
 def test_a_service_without_a_judge_is_unknown_and_named(moto):

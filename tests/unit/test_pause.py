@@ -8,7 +8,6 @@ resources, since the moto server is shared by the session.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -93,14 +92,6 @@ def _paused(cluster: str, rds: str, bucket: str) -> FakeStack:
         stack.apply(workspace, variables={"cluster_enabled": "false"})
     stack.calls.clear()
     return stack
-
-
-def _network(session) -> dict[str, str]:
-    ec2 = session.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/20")["Subnet"]["SubnetId"]
-    sg = ec2.create_security_group(GroupName=f"node-{secrets.token_hex(4)}", Description="node", VpcId=vpc)["GroupId"]
-    return {"vpc": vpc, "subnet": subnet, "sg": sg}
 
 
 def _eni(session, net: dict[str, str], description: str) -> str:
@@ -247,16 +238,16 @@ def test_paused_check_passes_with_no_cluster_and_rds_and_bucket_kept(names, aws)
     assert pause.paused_problems(aws, pause.read_state(FakeStack(_running(**names)))) == []
 
 
-def test_paused_check_reports_a_cluster_that_is_still_there(names, aws):
+def test_paused_check_reports_a_cluster_that_is_still_there(names, aws, net):
     """Journey 3, NFR8: an EKS cluster of that name left after the pause is reported (moto)."""
-    _cluster(aws, names["cluster"], _network(aws))
+    _cluster(aws, names["cluster"], net)
     problems = pause.paused_problems(aws, pause.read_state(FakeStack(_running(**names))))
     assert problems == [f"EKS cluster {names['cluster']} still exists"]
 
 
-def test_paused_check_reports_node_instances_left_by_id(names, aws):
+def test_paused_check_reports_node_instances_left_by_id(names, aws, net):
     """Journey 3, NFR8: a running instance tagged eks:cluster-name=<cluster> is reported by id (moto)."""
-    instance = _node(aws, names["cluster"], _network(aws))
+    instance = _node(aws, names["cluster"], net)
     problems = pause.paused_problems(aws, pause.read_state(FakeStack(_running(**names))))
     assert len(problems) == 1 and instance in problems[0]
 
@@ -273,35 +264,32 @@ def test_paused_check_reports_rds_that_is_not_there(names, aws):
     assert [p for p in pause.paused_problems(aws, state) if "expected available" in p]
 
 
-def test_pause_fails_when_its_end_check_finds_the_cluster(names, aws):
+def test_pause_fails_when_its_end_check_finds_the_cluster(names, aws, net):
     """Journey 3, NFR8: the pause ends with the check; a cluster still in AWS fails it (fake Stack, moto)."""
-    _cluster(aws, names["cluster"], _network(aws))
+    _cluster(aws, names["cluster"], net)
     with pytest.raises(pause.PauseError, match="not paused"):
         pause.pause(FakeStack(_running(**names)), aws, lambda: None, check_timeout=0.2, check_interval=0.05)
 
 
 # --- detached interfaces holding the node security group -------------------------------------
 
-def test_detached_vpc_cni_interfaces_in_the_node_group_are_deleted(names, aws):
+def test_detached_vpc_cni_interfaces_in_the_node_group_are_deleted(names, aws, net):
     """Journey 3: detached "aws-K8S-" interfaces still in the node security group are deleted (moto)."""
-    net = _network(aws)
     leftover = _eni(aws, net, "aws-K8S-i-0123456789abcdef0")
     report = pause.release_node_security_group(aws, net["sg"], names["cluster"])
     assert (report.deleted, _eni_ids(aws, net["sg"])) == ([leftover], set())
 
 
-def test_interfaces_not_made_by_the_vpc_cni_are_named_and_kept(names, aws):
+def test_interfaces_not_made_by_the_vpc_cni_are_named_and_kept(names, aws, net):
     """Journey 3: an interface someone else made in that group is listed by id, never deleted (moto)."""
-    net = _network(aws)
     foreign = _eni(aws, net, "my debugging interface")
     report = pause.release_node_security_group(aws, net["sg"], names["cluster"])
     assert (report.deleted, foreign in report.describe_kept(), _eni_ids(aws, net["sg"])) == ([], True, {foreign})
 
 
-def test_pause_deletes_detached_cni_interfaces_and_applies_network_again(names, aws):
+def test_pause_deletes_detached_cni_interfaces_and_applies_network_again(names, aws, net):
     """Journey 3: 01-network's apply fails on the held security group; the detached CNI interface
     is deleted and 01-network applied once more (fake Stack failing once, moto)."""
-    net = _network(aws)
     _eni(aws, net, "aws-K8S-i-0fedcba9876543210")
     stack = FakeStack(_running(**names, node_sg=net["sg"]))
     attempts = []
@@ -316,10 +304,9 @@ def test_pause_deletes_detached_cni_interfaces_and_applies_network_again(names, 
     assert (attempts, _eni_ids(aws, net["sg"])) == ([False, False], set())
 
 
-def test_pause_stops_naming_interfaces_it_may_not_delete(names, aws):
+def test_pause_stops_naming_interfaces_it_may_not_delete(names, aws, net):
     """Journey 3: when the held group has a foreign interface, the pause stops with its id and what
     to do, and does not retry (fake Stack failing, moto)."""
-    net = _network(aws)
     foreign = _eni(aws, net, "my debugging interface")
     stack = FakeStack(_running(**names, node_sg=net["sg"]))
 

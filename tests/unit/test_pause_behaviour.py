@@ -83,15 +83,6 @@ class FakeStack:
         self.quiesced += 1
 
 
-@pytest.fixture
-def net(aws) -> dict[str, str]:
-    ec2 = aws.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/20")["Subnet"]["SubnetId"]
-    sg = ec2.create_security_group(GroupName=f"node-{secrets.token_hex(4)}", Description="node", VpcId=vpc)["GroupId"]
-    return {"vpc": vpc, "subnet": subnet, "sg": sg}
-
-
 def _eni(aws, net: dict[str, str], description: str, tags: dict[str, str] | None = None) -> str:
     extra = ({"TagSpecifications": [{"ResourceType": "network-interface",
                                      "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]} if tags else {})
