@@ -27,6 +27,8 @@ packages/shared/src/server/ingestion/types.ts):
   exactly one of traceId / sessionId / datasetRunId, a value of the wrong type for its dataType),
   or a dataset-run-item-create (internal only) lands in `errors` with status 400 "Invalid request
   data", the others are accepted and stored as events/<projectId>/<entity>/<bodyId>/<eventId>.json.
+  `drop_next_ingestion` closes the next requests' connections unanswered, as a port-forward does
+  when its pod goes away.
 - POST /api/public/scores (web/src/pages/api/public/scores/index.ts, PostScoresBody in
   packages/shared/src/features/scores/interfaces/api/shared.ts): ONE score object, answered 200
   {"id"}; anything else, a JSON array of scores included (what langfuse 5.x sends), is a 400
@@ -138,6 +140,9 @@ class _State:
     ingestion_lag: float = 0.0
     # (message, event type or None for any) for the next rejected events
     reject: list[tuple[str, str | None]] = field(default_factory=list)
+    # the next POST /api/public/ingestion requests that get no answer: the seconds each connection is
+    # held open before it is closed
+    drop_ingestion: list[float] = field(default_factory=list)
     database_available: bool = True
 
     def enqueue(self, write: Callable[[], None]) -> None:
@@ -1127,6 +1132,13 @@ class _Handler(BaseHTTPRequestHandler):
         with state.lock:
             caller = state.public_key if refused is None else None
             state.requests.append(Recorded(self.command, url.path, parse_qs(url.query), body, caller))
+        if self.command == "POST" and url.path == "/api/public/ingestion":
+            with state.lock:
+                held = state.drop_ingestion.pop(0) if state.drop_ingestion else None
+            if held is not None:  # as a port-forward does when its pod goes: the request read, no answer
+                time.sleep(held)
+                self.close_connection = True
+                return None
         if not parsed:  # Next.js's body parser answers before any route runs
             return httpserver.send_bytes(self, 400, b"Invalid JSON", "text/plain")
         if url.path == "/api/public/health":
@@ -1214,6 +1226,13 @@ class LangfuseFake:
         score-create, not the events the OTel batches become) land in the 207's `errors` with these messages."""
         with self._state.lock:
             self._state.reject.extend((message, event_type) for message in messages)
+
+    def drop_next_ingestion(self, count: int, held: float = 0.0) -> None:
+        """The next `count` POST /api/public/ingestion requests are read and recorded, then the
+        connection is held open `held` seconds and closed without an answer, as a port-forward does
+        when its pod goes away."""
+        with self._state.lock:
+            self._state.drop_ingestion.extend([held] * count)
 
     def __enter__(self) -> Self:
         self._server.start()

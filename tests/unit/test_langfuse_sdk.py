@@ -356,6 +356,17 @@ def test_a_setting_that_moves_or_disables_the_export_is_refused_up_front(monkeyp
         langfuse_api.send_with_sdk("http://127.0.0.1:9", public_key, secret_key, "moved")
 
 
+def test_opentelemetry_switched_on_in_so_many_words_is_not_named(monkeypatch):
+    """Decision 25: OTEL_SDK_DISABLED=false leaves OpenTelemetry on (only "true" turns it off), so a
+    refusal for another setting does not name it (no server needed)."""
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "false")
+    monkeypatch.setenv("LANGFUSE_TRACING_ENABLED", "false")
+    public_key, secret_key = _keys()
+    with pytest.raises(langfuse_api.LangfuseApiError) as refused:
+        langfuse_api.send_with_sdk("http://127.0.0.1:9", public_key, secret_key, "on")
+    assert str(refused.value) == "the SDK would not send to Langfuse: LANGFUSE_TRACING_ENABLED=false"
+
+
 def test_every_setting_that_would_stop_the_export_is_named_at_once(monkeypatch):
     """Decision 25: with two such settings, both are named in one refusal, so one fix is enough
     (no server needed)."""
@@ -383,43 +394,83 @@ def test_a_score_the_server_rejects_is_a_problem_of_the_session(caplog):
     assert "score value invalid" in sent.problems[0]
 
 
-def test_each_refusal_the_sdk_logs_is_reported_once():
-    """Decision 25: the exporter's error for refused spans is one line of the session's problems, not
-    one per logger it passes through (local Langfuse API stand-in refusing the keys)."""
+def test_a_score_upload_left_unanswered_ends_within_the_time_limit_as_a_problem_of_the_session():
+    """J2, decision 25: when Langfuse never answers the score's upload (the connection held, then
+    dropped, as by a port-forward whose pod went away), each of the SDK's three tries ends at the
+    session's time limit, and the SDK's error is reported: no hung e2e run, no clean session (local
+    Langfuse API stand-in holding the ingestion's connections 30 s unanswered; a 1 s limit)."""
+    public_key, secret_key = _keys()
+    with LangfuseFake(public_key, secret_key) as fake:
+        fake.drop_next_ingestion(3, held=30)
+        started = time.monotonic()
+        sent = langfuse_api.send_with_sdk(fake.base_url, public_key, secret_key, "unanswered", timeout=1,
+                                          flush_interval=0.2)
+        took = time.monotonic() - started
+        tries = [r for r in fake.requests() if r.path == "/api/public/ingestion"]
+    assert (len(tries), [p.split(": ", 1)[0] for p in sent.problems], took < 15) == (3, ["langfuse"], True)
+
+
+def test_each_refusal_the_sdk_logs_is_reported_once(caplog):
+    """Decision 25, NFR4: the exporter's error for refused spans is one line of the session's problems,
+    not one per logger it passes through, and the run log's line gives each problem once, apart
+    (local Langfuse API stand-in refusing the keys)."""
+    caplog.set_level(logging.INFO, logger="lfharness.stack.langfuse_api")
     public_key, secret_key = _keys()
     with LangfuseFake("pk-lf-someone-else", "sk-lf-" + secrets.token_hex(8)) as fake:
         sent = langfuse_api.send_with_sdk(fake.base_url, public_key, secret_key, "once", flush_interval=0.2)
     exporter = [p for p in sent.problems if p.startswith("opentelemetry.")]
     assert (len(exporter), len(set(sent.problems)) == len(sent.problems)) == (1, True)
+    [logged] = [m for m in caplog.messages if m.startswith("sent with langfuse")]
+    assert logged.split("; problems: ", 1)[1].split("; ") == list(sent.problems)
 
 
 class _StuckSdkThread(threading.Thread):
-    """A thread of the SDK (its class lives in a langfuse module) that ignores pause() for 8 s."""
+    """A thread of the SDK (its class lives in a langfuse module) that ignores pause() until `release`."""
 
     __module__ = "langfuse._task_manager.stuck"
 
-    def __init__(self) -> None:
-        super().__init__(name="stuck-consumer", daemon=True)
+    def __init__(self, name: str, release: threading.Event) -> None:
+        super().__init__(name=name, daemon=True)
         self.paused = False
+        self.release = release
 
     def pause(self) -> None:
         self.paused = True
 
     def run(self) -> None:
-        time.sleep(8)
+        self.release.wait(30)
 
 
-def test_an_sdk_thread_that_does_not_stop_is_named_after_a_bounded_wait():
-    """Decision 25: the session's end waits at most 5 s for an SDK thread that ignores pause(), then
-    names it with its class instead of hanging the e2e run (a thread class of a langfuse module
-    sleeping 8 s; langfuse_api._stop_sdk_threads is what send_with_sdk ends with)."""
-    before = set(threading.enumerate())
-    stuck = _StuckSdkThread()
-    stuck.start()
-    started = time.monotonic()
-    left = langfuse_api._stop_sdk_threads(before)
-    assert (left, stuck.paused, time.monotonic() - started < 7) == (
-        ["stuck-consumer (_StuckSdkThread)"], True, True)
+def test_sdk_threads_that_do_not_stop_are_named_after_one_bounded_wait(monkeypatch, caplog):
+    """Decision 25: the session's end waits at most 5 s in all for SDK threads that ignore pause(), then
+    names each with its class in one warning instead of hanging the e2e run (local Langfuse API
+    stand-in; two threads of a langfuse module class, started while the session flushes, that wait
+    for the test's release)."""
+    import langfuse  # noqa: PLC0415: the module send_with_sdk takes its client class from
+
+    release, stuck = threading.Event(), []
+
+    class LangfuseWithStuckThreads(langfuse.Langfuse):
+        def flush(self) -> None:
+            stuck.extend(_StuckSdkThread(name, release) for name in ("stuck-scores", "stuck-media"))
+            for thread in stuck:
+                thread.start()
+            super().flush()
+
+    monkeypatch.setattr(langfuse, "Langfuse", LangfuseWithStuckThreads)
+    caplog.set_level(logging.WARNING, logger="lfharness.stack.langfuse_api")
+    public_key, secret_key = _keys()
+    try:
+        with LangfuseFake(public_key, secret_key) as fake:
+            started = time.monotonic()
+            sent = langfuse_api.send_with_sdk(fake.base_url, public_key, secret_key, "stuck", flush_interval=0.2)
+            took = time.monotonic() - started
+    finally:
+        release.set()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == ["SDK threads still running after shutdown: stuck-scores (_StuckSdkThread), "
+                        "stuck-media (_StuckSdkThread)"]
+    assert ([t.paused for t in stuck], sent.problems, 5 <= took < 9) == ([True, True], (), True)
 
 
 # --- a newer major: scores refused -------------------------------------------------------------------

@@ -567,6 +567,19 @@ def test_no_sigint_is_recorded_for_a_workspace_where_no_terraform_runs(workspace
     assert not (workspace / tf.SIGINT_FILE).exists()
 
 
+def test_a_command_that_takes_no_lock_records_no_sigint_for_a_terraform_left_running(
+        terraform: Path, workspace: Path, left_running) -> None:
+    """Issue 24 item 8: when `output` (no lock, no pid record) outlives its timeout, its SIGINT goes to
+    it alone: nothing is recorded against the apply an earlier run left running in the workspace, so
+    a later teardown still gives that apply its one SIGINT to write its state. Stand-in terraform."""
+    left_running({"STANDIN_SLEEP": "30"})
+
+    with pytest.raises(tf.TerraformTimeout):
+        tf.run(["output"], workspace, {"STANDIN_SLEEP": "20"}, timeout=1, grace=5)
+
+    assert not (workspace / tf.SIGINT_FILE).exists()
+
+
 def test_the_operator_is_told_each_step_of_stopping_a_terraform_left_running(
         workspace: Path, left_running, caplog: pytest.LogCaptureFixture) -> None:
     """Issue 15 defect 4, issue 24 item 2: the teardown's log says what it waits for and how long, when
