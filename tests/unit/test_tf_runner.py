@@ -335,7 +335,8 @@ def test_a_command_ignoring_sigint_past_its_grace_is_killed_and_the_lock_marked(
                log_dir=tmp_path / "logs", timeout=0.5, grace=0.5)
 
     marker = tf.killed_marker(workspace) or {}
-    assert (err.value.killed, "killed: it ignored SIGINT for the grace period" in str(err.value),
+    assert (err.value.killed, " and was killed: it ignored SIGINT for the grace period, so its state or lock may "
+                              "be stale; raise timeout=" in str(err.value),
             _log_text(tmp_path / "logs").endswith(
                 "\n--- timed out, stopped with SIGINT\n--- killed (SIGKILL) after the grace period"),
             marker.get("subcommand"), marker.get("workspace"), marker.get("why")) == (
