@@ -29,6 +29,7 @@ pytestmark = pytest.mark.static
 TOKEN = "client-token-7Hq2.atlasv1.NOT-A-REAL-SECRET"
 NETWORK, DEPS, APP = "langfuse-network", "langfuse-deps", "langfuse-app"
 READERS = {NETWORK: [DEPS, APP], DEPS: [APP], APP: []}
+JSON_API = "application/vnd.api+json"  # the media type of Terraform Cloud's API documents
 
 
 @pytest.fixture
@@ -59,7 +60,9 @@ def test_an_empty_token_is_refused_before_any_call_naming_the_env_key() -> None:
     with pytest.raises(TfcError) as err:
         TfcClient("", "org", base_url="https://127.0.0.1:1")
 
-    assert "TFE_TOKEN" in str(err.value) and "empty token" in err.value.found
+    assert (err.value.expected, err.value.found, err.value.next_step) == (
+        "a Terraform Cloud API token", "an empty token",
+        "set TFE_TOKEN (or TFC_TOKEN) in .env to a user or team API token")
 
 
 def test_the_clients_repr_names_organization_and_api_but_never_the_token(client: TfcClient, fake: TfcFake) -> None:
@@ -75,6 +78,17 @@ def test_without_a_base_url_the_client_talks_to_terraform_cloud_itself() -> None
     assert "api='https://app.terraform.io/api/v2'" in repr(TfcClient(TOKEN, "org"))
 
 
+def test_by_default_a_server_certificate_no_system_ca_trusts_is_refused(fake: TfcFake) -> None:
+    """NFR1: unless given a CA bundle, the client trusts the system's CAs only: a server presenting a
+    certificate of another CA (the fake's throwaway one) is refused as a TLS error before the token
+    is sent, against the local Terraform Cloud fake."""
+    with pytest.raises(TfcError) as err:
+        TfcClient(TOKEN, fake.organization, base_url=fake.url, timeout=5).get_workspace(NETWORK)
+
+    assert (err.value.found.startswith("a connection error (SSLError: "), "CERTIFICATE_VERIFY_FAILED" in err.value.found,
+            fake.calls()) == (True, True, [])
+
+
 def test_a_refused_token_says_401_what_was_being_done_and_how_to_get_a_token(fake: TfcFake, ca: CaFiles) -> None:
     """FR26, NFR1: a token Terraform Cloud refuses ends in an error naming the 401, the workspace
     being read and TFE_TOKEN, without the token, against the local Terraform Cloud fake."""
@@ -83,9 +97,10 @@ def test_a_refused_token_says_401_what_was_being_done_and_how_to_get_a_token(fak
     with pytest.raises(TfcError) as err:
         _client(fake, ca, token=wrong).get_workspace(NETWORK)
 
-    message = str(err.value)
-    assert ("HTTP 401" in err.value.found, repr(NETWORK) in err.value.expected, "TFE_TOKEN" in err.value.next_step,
-            wrong in message) == (True, True, True, False)
+    assert (err.value.expected, err.value.found, err.value.next_step, wrong in str(err.value)) == (
+        f"Terraform Cloud to accept the API token to read workspace {NETWORK!r}",
+        "HTTP 401 unauthorized (the token is invalid, expired or revoked)",
+        "create a user or team API token in Terraform Cloud and put it in .env as TFE_TOKEN", False)
 
 
 def test_an_unreachable_api_names_the_address_the_call_and_the_network(fake: TfcFake, ca: CaFiles) -> None:
@@ -94,19 +109,21 @@ def test_an_unreachable_api_names_the_address_the_call_and_the_network(fake: Tfc
     with pytest.raises(TfcError) as err:
         _client(fake, ca, base_url="https://127.0.0.1:1").get_workspace(NETWORK)
 
-    assert ("https://127.0.0.1:1/api/v2" in err.value.expected, repr(NETWORK) in err.value.expected,
-            err.value.found.startswith("a connection error (ConnectionError"), "network" in err.value.next_step,
-            TOKEN in str(err.value)) == (True, True, True, True, False)
+    assert (err.value.expected, err.value.found.startswith("a connection error (ConnectionError: "),
+            "Connection refused" in err.value.found, err.value.next_step, TOKEN in str(err.value)) == (
+        f"an answer from Terraform Cloud at https://127.0.0.1:1/api/v2 to read workspace {NETWORK!r}", True, True,
+        "check the network, the base URL, and that the CA bundle trusts the server", False)
 
 
-def test_a_base_url_with_a_trailing_slash_reaches_the_same_api(fake: TfcFake, ca: CaFiles) -> None:
-    """NFR12: TFE_HOSTNAME-style addresses written with a final slash still reach the API, against
-    the local Terraform Cloud fake."""
-    fake.add_workspace(NETWORK)
+def test_a_base_url_with_a_trailing_slash_asks_the_apis_own_paths(canned: tuple[dict, list, str], ca: CaFiles) -> None:
+    """NFR12: an address written with a final slash still asks /api/v2/..., not //api/v2/... (which
+    only a server that merges slashes would answer). Stand-in: a canned Terraform Cloud recording
+    the request line as sent."""
+    _, seen, url = canned
 
-    found = _client(fake, ca, base_url=fake.url + "/").get_workspace(NETWORK)
+    found = _canned_client(ca, url + "/").get_workspace(APP)
 
-    assert found is not None and found["attributes"]["name"] == NETWORK
+    assert (found["id"], [path for path, _, _ in seen]) == ("ws-1", ["/api/v2/organizations/org/workspaces/langfuse-app"])
 
 
 def test_the_debug_log_names_each_call_and_its_status_but_never_the_token(
@@ -118,7 +135,7 @@ def test_the_debug_log_names_each_call_and_its_status_but_never_the_token(
     client.get_workspace(NETWORK)
 
     path = f"/organizations/{fake.organization}/workspaces/{NETWORK}"
-    assert (f"TFC GET {path} -> 404" in caplog.text, TOKEN in caplog.text) == (True, False)
+    assert (f"TFC GET {path} -> 404" in caplog.messages, TOKEN in caplog.text) == (True, False)
 
 
 # ---- workspaces ----------------------------------------------------------------------------
@@ -162,7 +179,7 @@ def test_a_remote_workspace_switched_to_local_is_returned_and_logged_with_its_ol
 
     assert switched["attributes"]["execution-mode"] == "local"
     assert f"Switched Terraform Cloud workspace {fake.organization}/{DEPS} from remote to local execution mode" \
-        in caplog.text
+        in caplog.messages
 
 
 def test_a_workspace_the_token_may_not_create_fails_naming_it_the_organization_and_the_fix(
@@ -199,7 +216,8 @@ def test_a_remote_workspace_the_token_may_not_switch_fails_naming_both_modes_and
 
     assert (err.value.expected, err.value.found.startswith("HTTP 404"), fake.workspace(APP)["execution-mode"]) == (
         f"workspace {APP!r} to switch from 'remote' to local execution mode", True, "remote")
-    assert "Execution Mode to Local" in err.value.next_step
+    assert err.value.next_step == ("set Execution Mode to Local in the workspace's General settings, or use a token "
+                                   "with admin rights on it")
 
 
 def test_a_missing_workspace_error_names_the_organization_and_the_set_up(fake: TfcFake, client: TfcClient) -> None:
@@ -482,13 +500,14 @@ def test_a_refused_force_unlock_says_where_to_unlock_by_hand(fake: TfcFake, clie
 # ---- answers the fake never gives: a canned Terraform Cloud ----------------------------------
 
 class _Canned(BaseHTTPRequestHandler):
-    """Answers each GET or POST path with its canned (status, body) and records who sent which Authorization."""
+    """Answers each GET, POST or PATCH path with its canned (status, body) and records each request's
+    path as sent (http.server reduces a leading // in self.path), Authorization and Accept."""
 
     server: httpserver.Server
 
     def do_GET(self) -> None:  # http.server dispatches on do_<METHOD>
         answers, seen = self.server.state
-        seen.append((self.path, self.headers.get("Authorization")))
+        seen.append((self.requestline.split(" ")[1], self.headers.get("Authorization"), self.headers.get("Accept")))
         status, body, *delay = answers.get(self.path, (404, {"errors": [{"title": "not found"}]}))
         time.sleep(delay[0] if delay else 0)  # a server that stalls before it answers
         try:
@@ -501,15 +520,18 @@ class _Canned(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # the force-unlock
         self.do_GET()
 
+    def do_PATCH(self) -> None:  # the switch to local execution mode
+        self.do_GET()
+
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (http.server's signature)
         pass  # the request lines are the test's own
 
 
 @pytest.fixture
 def canned(ca: CaFiles) -> Iterator[tuple[dict, list, str]]:
-    """A canned Terraform Cloud over HTTPS: (answers by path, (path, Authorization) seen, base URL)."""
+    """A canned Terraform Cloud over HTTPS: (answers by path, (path, Authorization, Accept) seen, base URL)."""
     answers: dict[str, tuple[int, object]] = {}
-    seen: list[tuple[str, str | None]] = []
+    seen: list[tuple[str, str | None, str | None]] = []
     with httpserver.LocalServer(_Canned, (answers, seen), tls=httpserver.tls_context(ca.cert, ca.key),
                                 name="tfc-canned") as server:
         answers["/api/v2/organizations/org/workspaces/langfuse-app"] = (200, {"data": {
@@ -539,7 +561,7 @@ def test_the_token_goes_to_a_state_download_url_only_on_the_apis_own_host(
 
     state = _canned_client(ca, url).current_state(APP)
 
-    sent = [auth for path, auth in seen if path == "/archivist/state-1"]
+    sent = [auth for path, auth, _ in seen if path == "/archivist/state-1"]
     assert (state, sent) == (STATE, [f"Bearer {TOKEN}" if same_host else None])
 
 
@@ -638,7 +660,7 @@ SECRET_OUTPUT = (200, {"data": [{"id": "wsout-1", "attributes": {"name": "rds_pa
 
 
 @pytest.mark.parametrize("refused", ["force-unlock", "state version", "sensitive output", "outputs", "readers",
-                                     "sharing", "create"])
+                                     "sharing", "create", "switch"])
 def test_a_token_refused_mid_way_names_the_call_it_was_refused_for(
         canned: tuple[dict, list, str], ca: CaFiles, refused: str) -> None:
     """FR26, NFR1: a 401 on any call (a token revoked between two calls) names that call, says
@@ -662,6 +684,8 @@ def test_a_token_refused_mid_way_names_the_call_it_was_refused_for(
                    lambda c: c.ensure_workspace("langfuse-new")),
         "sharing": ("/api/v2/workspaces/ws-1/relationships/remote-state-consumers", f"share {APP!r}'s state",
                     lambda c: c.share_state(APP, [APP])),
+        "switch": ("/api/v2/workspaces/ws-1", f"switch workspace {APP!r} to local execution mode",
+                   lambda c: c.ensure_workspace(APP)),
     }[refused]
     answers[path] = (401, {"errors": [{"title": "unauthorized"}]})
     client = TfcClient(TOKEN, "org", base_url=url, verify=ca.ca, timeout=5, processing_timeout=30,
@@ -685,7 +709,9 @@ def test_an_error_answer_without_an_error_list_is_reported_by_its_status_alone(
     with pytest.raises(TfcError) as err:
         _canned_client(ca, url).get_workspace(APP)
 
-    assert err.value.found == "HTTP 500"
+    assert (err.value.expected, err.value.found, err.value.next_step) == (
+        f"workspace {APP!r} in organization 'org'", "HTTP 500",
+        "retry; if it persists, check Terraform Cloud's status page")
 
 
 @pytest.mark.parametrize("same_host", [True, False], ids=["api-host", "other-host"])
@@ -702,6 +728,36 @@ def test_a_stalled_state_download_ends_at_the_clients_timeout(
         TfcClient(TOKEN, "org", base_url=url, verify=ca.ca, timeout=0.5).current_state(APP)
 
     assert err.value.found == "a connection error (ReadTimeout)"
+
+
+def test_a_stalled_api_answer_ends_at_the_clients_timeout(canned: tuple[dict, list, str], ca: CaFiles) -> None:
+    """An API call Terraform Cloud does not answer ends at the client's timeout as a connection error
+    naming the call, instead of hanging the command. Stand-in: a canned Terraform Cloud that answers
+    after 3 s (timeout 0.5 s)."""
+    answers, _, url = canned
+    answers["/api/v2/organizations/org/workspaces/langfuse-app"] = (200, {"data": {"id": "ws-1"}}, 3)
+    started = time.monotonic()
+
+    with pytest.raises(TfcError) as err:
+        TfcClient(TOKEN, "org", base_url=url, verify=ca.ca, timeout=0.5).get_workspace(APP)
+
+    assert (err.value.expected, err.value.found.startswith("a connection error (ReadTimeout: "),
+            "Read timed out" in err.value.found, time.monotonic() - started < 2.5) == (
+        f"an answer from Terraform Cloud at {url}/api/v2 to read workspace {APP!r}", True, True, True)
+
+
+def test_every_api_call_asks_for_json_api_with_the_token(canned: tuple[dict, list, str], ca: CaFiles) -> None:
+    """FR26: each call sends the token as a Bearer header and asks for the JSON:API documents
+    Terraform Cloud's API speaks (a read and a write here). Stand-in: a canned Terraform Cloud."""
+    answers, seen, url = canned
+    answers["/api/v2/organizations/org/workspaces/langfuse-app"] = (200, {"data": {
+        "id": "ws-1", "type": "workspaces", "attributes": {"name": APP, "locked": True}}})
+    answers["/api/v2/workspaces/ws-1/actions/force-unlock"] = (200, {"data": {"id": "ws-1"}})
+
+    _canned_client(ca, url).force_unlock_if_locked(APP)
+
+    assert seen == [("/api/v2/organizations/org/workspaces/langfuse-app", f"Bearer {TOKEN}", JSON_API),
+                    ("/api/v2/workspaces/ws-1/actions/force-unlock", f"Bearer {TOKEN}", JSON_API)]
 
 
 def test_readers_that_cannot_be_listed_fail_naming_the_workspace_and_the_rights_needed(
