@@ -65,6 +65,8 @@ while time.monotonic() < deadline:
     seen["pid_file"] = seen.get("pid_file") or Path(".terraform/lfharness-terraform.pid").exists()
 if os.environ.get("STANDIN_RECORD"):
     Path(os.environ["STANDIN_RECORD"]).write_text(json.dumps(seen))
+if os.environ.get("STANDIN_REMOVE_PID"):  # as the harness that started it does once it ends
+    Path(".terraform/lfharness-terraform.pid").unlink()
 sys.exit(int(os.environ.get("STANDIN_EXIT", "0")))
 '''
 
@@ -418,14 +420,15 @@ def test_ctrl_c_to_a_terraform_ignoring_sigint_kills_it_after_the_grace_and_mark
 
 @pytest.fixture
 def left_running(terraform: Path, workspace: Path, request: pytest.FixtureRequest) -> Iterator:
-    """Starts the stand-in terraform as an earlier run's apply that the harness lost (own session, pid record)."""
+    """Starts the stand-in terraform as an earlier run's apply that the harness lost (own session, pid
+    record), in `folder` (default: the 02-deps workspace)."""
     started: list[subprocess.Popen] = []
 
-    def start(env: dict[str, str]) -> subprocess.Popen:
-        proc = subprocess.Popen([str(terraform), "apply"], cwd=workspace, env={**os.environ, **env},
+    def start(env: dict[str, str], folder: Path = workspace) -> subprocess.Popen:
+        proc = subprocess.Popen([str(terraform), "apply"], cwd=folder, env={**os.environ, **env},
                                 start_new_session=True, stderr=subprocess.PIPE, text=True)
         started.append(proc)
-        procs.PidRecord.write(workspace / tf.PID_FILE, proc.pid, "terraform apply -auto-approve in 02-deps")
+        procs.PidRecord.write(folder / tf.PID_FILE, proc.pid, f"terraform apply -auto-approve in {folder.name}")
         time.sleep(0.3)  # its SIGINT handler is in place
         return proc
 
@@ -579,6 +582,112 @@ def test_a_command_that_takes_no_lock_records_no_sigint_for_a_terraform_left_run
         tf.run(["output"], workspace, {"STANDIN_SLEEP": "20"}, timeout=1, grace=5)
 
     assert not (workspace / tf.SIGINT_FILE).exists()
+
+
+def test_the_sigint_the_harness_records_gives_a_later_teardown_the_rest_of_its_grace(
+        workspace: Path, left_running, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 24 item 8: the record the harness writes as it sends its SIGINT (_note_sigint) is the one a
+    later teardown reads: no second SIGINT, the rest of the grace counted from that moment, each
+    look logged by name, and a Terraform that ends within it is not killed. Stand-in terraform (ends
+    by itself 1.5 s after it started)."""
+    proc = left_running({"STANDIN_SLEEP": "1.5"})
+    tf._note_sigint(workspace, "its 900s timeout", 20)
+    caplog.set_level(logging.INFO, logger="lfharness")
+
+    tf.wait_for_live_terraform(workspace, wait=60)
+
+    what = f"terraform apply -auto-approve in 02-deps (pid {proc.pid})"
+    assert (proc.wait(timeout=5), tf.killed_marker(workspace)) == (0, None)
+    assert caplog.messages[0].startswith(f"{what} is still running, left by an earlier run, and already got its "
+                                         "SIGINT 0s ago (its 900s timeout): ")
+    assert caplog.messages[0].endswith("waiting the rest of its 20s grace (20s) for it to end, then it is killed")
+    assert any(m.startswith(f"{what} ended after its SIGINT: ok after ") for m in caplog.messages)
+
+
+def test_a_terraform_whose_grace_ran_out_since_its_sigint_is_killed_at_once(
+        workspace: Path, left_running, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 24 items 2 and 8: when the grace of the SIGINT it already got has passed, a Terraform left
+    running is killed without a further wait, and its kill is logged by name. Stand-in terraform
+    (ignores SIGINT)."""
+    proc = left_running({"STANDIN_SLEEP": "30", "STANDIN_IGNORE_SIGINT": "1"})
+    record = procs.PidRecord.read(workspace / tf.PID_FILE)
+    assert record is not None
+    procs.write_json(workspace / tf.SIGINT_FILE, {"pid": record.pid, "start": record.start, "at": time.time() - 100,
+                                                  "why": "SIGTERM forwarded by the harness", "grace": 5})
+    caplog.set_level(logging.INFO, logger="lfharness.core.wait")
+    started = time.monotonic()
+
+    tf.wait_for_live_terraform(workspace, wait=60)
+
+    assert (proc.wait(timeout=5), time.monotonic() - started < 0.9) == (-signal.SIGKILL, True)
+    assert any(m.startswith(f"terraform apply -auto-approve in 02-deps (pid {proc.pid}) killed: ok after ")
+               for m in caplog.messages)
+
+
+def test_a_grace_given_to_the_teardown_wins_over_the_recorded_one(workspace: Path, left_running) -> None:
+    """Issue 24 item 8: a caller's grace replaces the one recorded with the SIGINT (as documented):
+    here 0.5 s instead of 30 s. Stand-in terraform (ignores SIGINT)."""
+    proc = left_running({"STANDIN_SLEEP": "30", "STANDIN_IGNORE_SIGINT": "1"})
+    tf._note_sigint(workspace, "SIGTERM forwarded by the harness", 30)
+
+    tf.wait_for_live_terraform(workspace, wait=60, grace=0.5)
+
+    marker = tf.killed_marker(workspace) or {}
+    assert (proc.wait(timeout=5), marker.get("why")) == (-signal.SIGKILL,
+                                                         "ignored SIGINT for 0.5s after an earlier run left it")
+
+
+def test_a_terraform_left_running_in_03_app_gets_the_helm_release_timeout_as_its_grace(
+        tmp_path: Path, left_running, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 24 item 2: after a SIGINT, 03-app's apply still waits on Helm; a teardown's default grace
+    for one left running there is the release's timeout plus two minutes (1320 s), as run's own.
+    Stand-in terraform (ends at its SIGINT)."""
+    app = tmp_path / "03-app"
+    app.mkdir()
+    proc = left_running({"STANDIN_SLEEP": "30"}, app)
+    caplog.set_level(logging.WARNING, logger="lfharness.core.tf")
+
+    tf.wait_for_live_terraform(app, wait=0.3)
+
+    assert proc.wait(timeout=5) == 1
+    assert caplog.messages[-1] == (f"terraform apply -auto-approve in 03-app (pid {proc.pid}): still running after "
+                                   "0.3s; sending one SIGINT, up to 1320s for it to write its state")
+
+
+def test_a_terraform_that_ends_after_its_sigint_is_seen_within_a_second(workspace: Path, left_running) -> None:
+    """Issue 24 item 8: the wait after the SIGINT looks every second, so the teardown goes on within a
+    second of the Terraform's end, whatever its grace (10 s here). Stand-in terraform (ends at its
+    SIGINT)."""
+    proc = left_running({"STANDIN_SLEEP": "30"})
+    started = time.monotonic()
+
+    tf.wait_for_live_terraform(workspace, wait=0.3, grace=10)
+
+    assert (proc.wait(timeout=5), time.monotonic() - started < 1.8) == (1, True)
+
+
+def test_a_terraform_whose_own_harness_removes_its_record_is_waited_for_without_error(
+        workspace: Path, left_running) -> None:
+    """Issue 15 defect 4: the Terraform in the pid record may belong to a harness still running on this
+    machine, which removes the record when its Terraform ends; the wait ends cleanly all the same.
+    Stand-in terraform (ends by itself after 0.5 s and removes its record)."""
+    proc = left_running({"STANDIN_SLEEP": "0.5", "STANDIN_REMOVE_PID": "1"})
+
+    assert (tf.wait_for_live_terraform(workspace, wait=60), proc.wait(timeout=5),
+            (workspace / tf.PID_FILE).exists()) == (True, 0, False)
+
+
+@pytest.mark.parametrize(("pid", "start"), [(0, 1), (1, 0)], ids=["pid-reused", "other-pid"])
+def test_a_sigint_record_names_one_process_by_pid_and_start_ticks(workspace: Path, pid: int, start: int) -> None:
+    """Issue 24 item 8: a SIGINT record is honoured only for the process it was written for: the same
+    pid started at another time (the pid reused) or another pid started at the same tick is another
+    process, which gets its own SIGINT."""
+    record = procs.PidRecord(4242, 777, "terraform apply -auto-approve in 02-deps")
+    (workspace / ".terraform").mkdir()
+    procs.write_json(workspace / tf.SIGINT_FILE, {"pid": 4242 + pid, "start": 777 + start, "at": time.time(),
+                                                  "why": "its 900s timeout", "grace": 300})
+
+    assert tf.sigint_sent(workspace, record) is None
 
 
 def test_the_operator_is_told_each_step_of_stopping_a_terraform_left_running(
