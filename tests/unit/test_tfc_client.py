@@ -60,9 +60,11 @@ def test_an_empty_token_is_refused_before_any_call_naming_the_env_key() -> None:
     with pytest.raises(TfcError) as err:
         TfcClient("", "org", base_url="https://127.0.0.1:1")
 
-    assert (err.value.expected, err.value.found, err.value.next_step) == (
+    assert (err.value.expected, err.value.found, err.value.next_step, str(err.value)) == (
         "a Terraform Cloud API token", "an empty token",
-        "set TFE_TOKEN (or TFC_TOKEN) in .env to a user or team API token")
+        "set TFE_TOKEN (or TFC_TOKEN) in .env to a user or team API token",
+        "Expected a Terraform Cloud API token, but found an empty token. "
+        "Next: set TFE_TOKEN (or TFC_TOKEN) in .env to a user or team API token")
 
 
 def test_the_clients_repr_names_organization_and_api_but_never_the_token(client: TfcClient, fake: TfcFake) -> None:
