@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import langfuse  # send_with_sdk takes its client class from this module at each call
 import pytest
 
 from lfharness.stack import langfuse_api
@@ -446,8 +447,6 @@ def test_sdk_threads_that_do_not_stop_are_named_after_one_bounded_wait(monkeypat
     pause(), then names each with its class in one warning instead of hanging the e2e run (local
     Langfuse API stand-in; two threads of a langfuse module class, started while the session
     flushes, that wait for the test's release)."""
-    import langfuse  # noqa: PLC0415: the module send_with_sdk takes its client class from
-
     release, stuck = threading.Event(), []
 
     class LangfuseWithStuckThreads(langfuse.Langfuse):
