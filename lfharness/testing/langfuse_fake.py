@@ -1129,16 +1129,15 @@ class _Handler(BaseHTTPRequestHandler):
         body, parsed = self._body(url.path)
         state: _State = self.server.state
         refused = self._auth_error()
+        ingestion = self.command == "POST" and url.path == "/api/public/ingestion"
         with state.lock:
             caller = state.public_key if refused is None else None
             state.requests.append(Recorded(self.command, url.path, parse_qs(url.query), body, caller))
-        if self.command == "POST" and url.path == "/api/public/ingestion":
-            with state.lock:
-                held = state.drop_ingestion.pop(0) if state.drop_ingestion else None
-            if held is not None:  # as a port-forward does when its pod goes: the request read, no answer
-                time.sleep(held)
-                self.close_connection = True
-                return None
+            held = state.drop_ingestion.pop(0) if ingestion and state.drop_ingestion else None
+        if held is not None:  # as a port-forward does when its pod goes: the request read, no answer
+            time.sleep(held)
+            self.close_connection = True
+            return None
         if not parsed:  # Next.js's body parser answers before any route runs
             return httpserver.send_bytes(self, 400, b"Invalid JSON", "text/plain")
         if url.path == "/api/public/health":
